@@ -1,0 +1,128 @@
+"""Fixtures over the real test bed (scripts/engine-up): engine, registry, QEMU, base images.
+
+Locally an e2e test whose engine, registry or QEMU is missing skips with the reason; when
+``CI`` is set it FAILS instead, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from testbed.base_images import FULL_PLATFORMS, PARTIAL_PLATFORMS, build_base
+from testbed.registry import Registry, RegistryConfig
+
+IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
+QEMU_HANDLERS = ("qemu-aarch64", "qemu-arm", "qemu-s390x", "qemu-ppc64le")
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally; fail in CI, where the bed must be complete."""
+    if IN_CI:
+        pytest.fail(f"CI is set and the test bed is incomplete: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI, an e2e test that skipped for any reason is turned into a failure."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped and item.get_closest_marker("e2e") and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"e2e test skipped in CI: {report.longrepr}"
+
+
+def _engine_problem() -> str | None:
+    if shutil.which("docker") is None:
+        return "docker CLI not on PATH (run scripts/engine-up)"
+    info = subprocess.run(
+        ["docker", "info", "--format", "{{.DriverStatus}}"],
+        capture_output=True, text=True, check=False, timeout=30,
+    )
+    if info.returncode != 0:
+        return f"docker daemon not answering (run scripts/engine-up): {info.stderr.strip()[-200:]}"
+    if "containerd.snapshotter" not in info.stdout:
+        return "dockerd runs without the containerd image store (daemon.json containerd-snapshotter)"
+    buildx = subprocess.run(
+        ["docker", "buildx", "version"], capture_output=True, text=True, check=False, timeout=30
+    )
+    if buildx.returncode != 0:
+        return "docker buildx plugin missing (run scripts/engine-up)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    """A running dockerd with the containerd store and buildx; returns the buildx version."""
+    problem = _engine_problem()
+    if problem:
+        unavailable(problem)
+    return subprocess.run(
+        ["docker", "buildx", "version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def qemu() -> tuple[str, ...]:
+    """binfmt_misc handlers for the foreign architectures the tests build, with flag F."""
+    missing = []
+    for name in QEMU_HANDLERS:
+        entry = Path("/proc/sys/fs/binfmt_misc") / name
+        text = entry.read_text() if entry.exists() else ""
+        if not text.startswith("enabled") or "F" not in text.split("flags:")[-1].split("\n")[0]:
+            missing.append(name)
+    if missing:
+        unavailable(f"binfmt handlers missing or without F flag: {', '.join(missing)}")
+    return QEMU_HANDLERS
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A throwaway Distribution registry on 127.0.0.1:FREEPORT for the session."""
+    if shutil.which("docker-registry") is None:
+        unavailable("docker-registry not installed (run scripts/engine-up)")
+    reg = Registry(RegistryConfig(root=tmp_path_factory.mktemp("registry")))
+    yield reg
+    reg.stop()
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    ref: str
+    digest: str
+    platforms: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def base_image(
+    engine: str, qemu: tuple[str, ...], registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> BaseImage:
+    """A busybox base with a shell for amd64, arm64, arm/v7, s390x and ppc64le."""
+    ref = f"{registry.host}/base/busybox:full"
+    digest = build_base(ref, FULL_PLATFORMS, tmp_path_factory.mktemp("base-full"))
+    return BaseImage(ref, digest, FULL_PLATFORMS)
+
+
+@pytest.fixture(scope="session")
+def partial_base_image(
+    engine: str, qemu: tuple[str, ...], registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> BaseImage:
+    """The same base with only linux/amd64 and linux/arm64, like a `docker pull/tag/push` mirror."""
+    ref = f"{registry.host}/base/busybox:partial"
+    digest = build_base(ref, PARTIAL_PLATFORMS, tmp_path_factory.mktemp("base-partial"))
+    return BaseImage(ref, digest, PARTIAL_PLATFORMS)
+
+
+@pytest.fixture
+def repo(registry: Registry, request: pytest.FixtureRequest) -> str:
+    """A fresh repository (``HOST/name-N``) in the session registry for this test."""
+    name = request.node.name.lower().replace("_", "-")
+    safe = "".join(c for c in name if c.isalnum() or c == "-").strip("-")[:40] or "t"
+    return registry.repo(safe)
