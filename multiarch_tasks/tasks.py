@@ -1,0 +1,296 @@
+"""Build, publish and verify multi-architecture container images.
+
+Import the collection into your tasks.py (``ns = Collection(multiarch)``) and run
+``inv multiarch.publish``, or run ``multiarch publish`` without a tasks.py. Settings come
+from ``[tool.multiarch-tasks]`` in pyproject.toml, then invoke config under
+``multiarch:``, then these flags.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from invoke import Collection, Context, Exit, task
+
+from multiarch_tasks import api
+from multiarch_tasks.errors import MultiarchError
+from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.runner import Runner
+from multiarch_tasks.settings import KEYS, Settings, settings_from
+
+T = TypeVar("T")
+ENV_PREFIX = "INVOKE_MULTIARCH_"
+
+COMMON_HELP = {
+    "image": "Image repository without tag, e.g. registry.example.com/team/app",
+    "tag": "Tag to publish; repeatable or comma list (default: latest)",
+    "platforms": "Target platforms, docker's comma form: linux/amd64,linux/arm64",
+    "context": "Build context directory (default: .)",
+    "file": "Dockerfile path (default: CONTEXT/Dockerfile)",
+    "build_arg": "Build argument K=V; repeatable",
+    "output_dir": "Where digests.json is written (default: .multiarch)",
+    "builder": "buildx builder name (default: the engine's own)",
+    "strategy": "per-arch (one build per platform, then merge) or multi-platform",
+    "backend": "buildx or buildah",
+    "manifest_tool": "auto, imagetools, docker or native (this package, over the registry API)",
+    "attestations": "auto (buildx's default), on or off",
+    "jobs": "How many per-arch builds run at once (default: all)",
+    "json": "Print the result as JSON",
+}
+BUILD_ITERABLES = ["tag", "build_arg"]
+MERGE_FLAGS = ("image", "tag", "platforms", "output_dir", "manifest_tool", "attestations", "json")
+BUILD_FLAGS = (*MERGE_FLAGS, "context", "file", "build_arg", "builder", "strategy", "backend",
+               "jobs")
+
+
+def _help(names: tuple[str, ...], **extra: str) -> dict[str, str]:
+    """Help texts for the named common flags plus task-specific ones."""
+    return {**{n: COMMON_HELP[n] for n in names}, **extra}
+
+
+def _env_overrides(config: Mapping[str, Any]) -> dict[str, str]:
+    """Env values invoke could not apply because the key was not declared.
+
+    ``ns.configure({"multiarch": {...}})`` on a root collection replaces our declared
+    ``None`` keys (invoke merges collection config shallowly), and invoke's env loader only
+    overrides declared keys. Rather than ignore ``INVOKE_MULTIARCH_*`` silently then, apply
+    them here at the same precedence.
+    """
+    out: dict[str, str] = {}
+    for key in KEYS:
+        name = ENV_PREFIX + key.upper()
+        if name in os.environ and key not in config:
+            out[key] = os.environ[name]
+    return out
+
+
+def settings_for(c: Context, **flags: Any) -> Settings:
+    """Resolve the settings of one task call (defaults < pyproject < invoke config < flags)."""
+    raw = c.config.get("multiarch") or {}
+    config = dict(raw) if isinstance(raw, Mapping) else {}
+    config.update(_env_overrides(config))
+    return settings_from(config, flags)
+
+
+def runner_for(c: Context) -> Runner:
+    """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``."""
+    run = c.config.run
+    return Runner(
+        dry=bool(run.dry),
+        echo=bool(run.echo) or bool(run.dry),
+        echo_format=str(run.echo_format) if sys.stdout.isatty() else "{command}",
+    )
+
+
+def _debug() -> bool:
+    return logging.getLogger("invoke").isEnabledFor(logging.DEBUG) or bool(
+        os.environ.get("INVOKE_DEBUG")
+    )
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run ``call``; turn our errors into a one-line ``Exit`` (traceback only with --debug)."""
+    try:
+        return call()
+    except MultiarchError as err:
+        if _debug():
+            traceback.print_exc()
+        raise Exit(f"multiarch: error: {err}", code=1) from err
+
+
+def emit(result: Any, as_json: bool) -> None:
+    """Print a step result as JSON or as its text rendering."""
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        text = result.render()
+        if text:
+            print(text)
+
+
+def _fail_unless_ok(result: Any) -> None:
+    if not getattr(result, "ok", True):
+        raise Exit(code=1)
+
+
+def _flags(**kwargs: Any) -> dict[str, Any]:
+    """Drop flags that were not given (None or an empty repeatable)."""
+    return {k: v for k, v in kwargs.items() if v is not None and v != []}
+
+
+# --- pipeline steps -------------------------------------------------------------------
+
+
+@task(help={"platforms": COMMON_HELP["platforms"],
+            "mode": "auto (inspect, add what is missing), docker (binfmt image) or host"})
+def qemu_setup(c, platforms=None, mode=None):
+    """Register QEMU emulators in binfmt_misc for platforms the builder cannot run natively."""
+    settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms, qemu_mode=mode)))
+    result = guarded(lambda: api.qemu_setup(settings, runner_for(c)))
+    emit(result, False)
+
+
+@task(help={"builder": COMMON_HELP["builder"], "platforms": COMMON_HELP["platforms"],
+            "driver": "docker, docker-container or remote", "use": "Also make it current"})
+def builder_create(c, builder=None, platforms=None, driver=None, use=None):
+    """Create the buildx builder, or reuse it when it exists and covers the platforms."""
+    settings = guarded(lambda: settings_for(
+        c, **_flags(builder=builder, platforms=platforms, driver=driver, use_builder=use)))
+    result = guarded(lambda: api.builder_create(settings, runner_for(c)))
+    emit(result, False)
+
+
+@task(help=_help(BUILD_FLAGS), iterable=BUILD_ITERABLES)
+def build(c, image=None, tag=None, platforms=None, context=None, file=None, build_arg=None,
+          output_dir=None, builder=None, strategy=None, backend=None, attestations=None,
+          jobs=None, json=False, manifest_tool=None):
+    """Build and push one image per platform; write digests.json."""
+    settings = guarded(lambda: settings_for(c, **_flags(
+        image=image, tags=tag, platforms=platforms, context=context, file=file,
+        build_args=build_arg, output_dir=output_dir, builder=builder, strategy=strategy,
+        backend=backend, attestations=attestations, jobs=jobs, manifest_tool=manifest_tool)))
+    result = guarded(lambda: api.build(settings, runner_for(c)))
+    emit(result, json)
+
+
+@task(help=_help(MERGE_FLAGS), iterable=["tag"])
+def manifest_create(c, image=None, tag=None, platforms=None, output_dir=None,
+                    manifest_tool=None, attestations=None, json=False):
+    """Assemble the multi-arch index from the per-arch images (does not move the tag yet)."""
+    settings = guarded(lambda: settings_for(c, **_flags(
+        image=image, tags=tag, platforms=platforms, output_dir=output_dir,
+        manifest_tool=manifest_tool, attestations=attestations)))
+    result = guarded(lambda: api.manifest_create(settings, runner_for(c)))
+    emit(result, json)
+
+
+@task(help=_help(MERGE_FLAGS), iterable=["tag"])
+def manifest_push(c, image=None, tag=None, platforms=None, output_dir=None,
+                  manifest_tool=None, attestations=None, json=False):
+    """Push the index assembled by manifest-create to every tag."""
+    settings = guarded(lambda: settings_for(c, **_flags(
+        image=image, tags=tag, platforms=platforms, output_dir=output_dir,
+        manifest_tool=manifest_tool, attestations=attestations)))
+    result = guarded(lambda: api.manifest_push(settings, runner_for(c)))
+    emit(result, json)
+
+
+@task(help=_help(MERGE_FLAGS, from_="Comma list of directories holding digests.json"),
+      iterable=["tag"])
+def merge(c, from_=None, image=None, tag=None, platforms=None, output_dir=None,
+          manifest_tool=None, attestations=None, json=False):
+    """Merge digest maps from several runners into one index and push it to every tag."""
+    settings = guarded(lambda: settings_for(c, **_flags(
+        image=image, tags=tag, platforms=platforms, output_dir=output_dir,
+        manifest_tool=manifest_tool, attestations=attestations)))
+    dirs = [d for d in (from_ or "").split(",") if d] or [settings.output_dir]
+    result = guarded(lambda: api.merge(settings, runner_for(c), dirs))
+    emit(result, json)
+
+
+@task(help=_help(BUILD_FLAGS, deep="Also verify ELF headers inside layers",
+                 no_verify="Skip the verify step", no_preflight="Skip the preflight step"),
+      iterable=BUILD_ITERABLES)
+def publish(c, image=None, tag=None, platforms=None, context=None, file=None, build_arg=None,
+            output_dir=None, builder=None, strategy=None, backend=None, manifest_tool=None,
+            attestations=None, jobs=None, deep=None, no_verify=False, no_preflight=False,
+            json=False):
+    """Preflight, set up QEMU and the builder, build every platform, merge, push, verify."""
+    settings = guarded(lambda: settings_for(c, **_flags(
+        image=image, tags=tag, platforms=platforms, context=context, file=file,
+        build_args=build_arg, output_dir=output_dir, builder=builder, strategy=strategy,
+        backend=backend, manifest_tool=manifest_tool, attestations=attestations, jobs=jobs,
+        verify_deep=deep, verify=False if no_verify else None,
+        preflight=False if no_preflight else None)))
+    result = guarded(lambda: api.publish(settings, runner_for(c)))
+    emit(result, json)
+    _fail_unless_ok(result)
+
+
+# --- checks ---------------------------------------------------------------------------
+
+
+@task(help={"ref": "Image reference to check (an index, or a manifest with --allow-single)",
+            "platforms": "Platforms that must be present (default: settings)",
+            "deep": "Read ELF headers inside every layer",
+            "run": "Run each platform's image with verify_run from settings",
+            "allow_single": "Accept a single-platform manifest",
+            "json": COMMON_HELP["json"]})
+def verify(c, ref, platforms=None, deep=None, run=False, allow_single=False, json=False):
+    """Prove every platform of REF is what it claims: index, configs, binaries."""
+    settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms, verify_deep=deep)))
+    image = guarded(lambda: ImageRef.parse(ref))
+    result = guarded(lambda: api.verify(
+        settings, image, runner=runner_for(c), deep=settings.verify_deep, run=run,
+        allow_single=allow_single))
+    emit(result, json)
+    _fail_unless_ok(result)
+
+
+@task(help={"ref": "Image reference", "platform": "Show this platform's config summary",
+            "json": "Print the raw index/manifest JSON"})
+def inspect(c, ref, platform=None, json=False):
+    """Show REF's index as a table: platform, digest, size, created, attestation."""
+    settings = guarded(lambda: settings_for(c))
+    image = guarded(lambda: ImageRef.parse(ref))
+    result = guarded(lambda: api.inspect(settings, image, platform=platform))
+    emit(result, json)
+
+
+@task(help=_help(("platforms", "context", "file", "build_arg", "builder", "json"),
+                 allow_unreachable="Warn instead of failing on unreachable registries"),
+      iterable=["build_arg"])
+def preflight(c, platforms=None, context=None, file=None, build_arg=None,
+              allow_unreachable=None, builder=None, json=False):
+    """Check every base image has every target platform, and the host can build them."""
+    settings = guarded(lambda: settings_for(c, **_flags(
+        platforms=platforms, context=context, file=file, build_args=build_arg,
+        allow_unreachable=allow_unreachable, builder=builder)))
+    result = guarded(lambda: api.preflight(settings, runner_for(c)))
+    emit(result, json)
+    _fail_unless_ok(result)
+
+
+@task(help={"src": "Source image reference", "dest": "Destination reference",
+            "platforms": "Copy only these platforms (default: all)",
+            "tool": "auto, skopeo, imagetools or native",
+            "from_file": "File of 'SRC DEST' lines to mirror",
+            "no_attestations": "Drop attestation manifests",
+            "json": COMMON_HELP["json"]})
+def mirror(c, src=None, dest=None, platforms=None, tool="auto", from_file=None,
+           no_attestations=False, json=False):
+    """Copy a multi-arch image with all its platforms to another registry or repository."""
+    settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms)))
+    result = guarded(lambda: api.mirror(
+        settings, runner_for(c), src=src, dest=dest, tool=tool, from_file=from_file,
+        platforms_given=platforms is not None, attestations=not no_attestations))
+    emit(result, json)
+    _fail_unless_ok(result)
+
+
+@task(help={"provider": "github or gitlab", "output": "Write to this file instead of stdout"})
+def ci_template(c, provider="github", output=None):
+    """Print a CI pipeline that builds per arch on separate runners and merges."""
+    settings = guarded(lambda: settings_for(c))
+    text = guarded(lambda: api.ci_template(settings, provider))
+    if output:
+        with open(output, "w") as fh:  # noqa: PTH123
+            fh.write(text)
+    else:
+        print(text)
+
+
+multiarch = Collection(
+    "multiarch",
+    qemu_setup, builder_create, build, manifest_create, manifest_push, merge, publish,
+    verify, inspect, preflight, mirror, ci_template,
+)
+# Declare every key so INVOKE_MULTIARCH_<KEY> env vars can override them (invoke's env
+# loader only touches known keys).
+multiarch.configure({"multiarch": dict.fromkeys(KEYS)})
