@@ -1,0 +1,777 @@
+"""The one OCI Distribution client: every HTTP request to a registry goes through here.
+
+Built on ``requests`` (see docs/verify.md for why not httpx or oras-py): one
+``requests.Session`` per :class:`RegistryClient`, shared by the worker threads of
+:meth:`RegistryClient.map`. The client
+
+- speaks plain HTTP to loopback registries and to the configured insecure ones, HTTPS
+  to everything else;
+- answers ``401`` challenges: Basic with the credentials of ``$DOCKER_CONFIG/config.json``
+  (``auths``, ``credsStore``, ``credHelpers``), Bearer by fetching a token from the
+  challenge's realm for the challenge's service and scope;
+- retries ``429``/``5xx`` and connection errors with exponential backoff, honouring
+  ``Retry-After``; a registry still rate limiting after the last retry raises
+  :class:`~multiarch_tasks.errors.RateLimitedError`;
+- checks every manifest and blob it reads against its sha256 digest before handing it on.
+
+Credentials and tokens never appear in error messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urljoin
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from multiarch_tasks.errors import (
+    CommandError,
+    DigestMismatchError,
+    RateLimitedError,
+    RegistryError,
+    ToolMissingError,
+)
+from multiarch_tasks.oci import ACCEPT, Descriptor, Document
+from multiarch_tasks.reference import DOCKER_HUB, ImageRef, is_loopback_host
+
+if TYPE_CHECKING:
+    from multiarch_tasks.settings import Settings
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
+DEFAULT_TIMEOUT = 30.0
+# A Retry-After longer than this is not waited out: the error says how long to wait.
+MAX_RETRY_AFTER = 60.0
+MAX_WORKERS = 16
+CHUNK = 1 << 16
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_HTTP_OK = 200
+_HTTP_CREATED = 201
+_HTTP_ACCEPTED = 202
+_HTTP_UNAUTHORIZED = 401
+_HTTP_NOT_FOUND = 404
+_HTTP_TOO_MANY = 429
+
+
+class _Hasher(Protocol):
+    """What we use of a hashlib object (its own type is private)."""
+
+    @property
+    def name(self) -> str: ...
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+# --- credentials ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and secret for one registry (``identity_token`` for OAuth refresh)."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=***)"
+
+    @property
+    def basic(self) -> str:
+        """The value of a Basic ``Authorization`` header."""
+        pair = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+
+def config_key(registry: str) -> str:
+    """Return the key docker writes ``registry``'s credentials under in config.json."""
+    return DOCKER_HUB_CONFIG_KEY if registry == DOCKER_HUB else registry
+
+
+def _bare_host(key: str) -> str:
+    """``https://host:port/v1/`` -> ``host:port`` (config.json keys come in both forms)."""
+    key = key.split("://", 1)[-1]
+    return key.split("/", 1)[0]
+
+
+def _docker_hub_aliases() -> frozenset[str]:
+    return frozenset({"index.docker.io", "docker.io", "registry-1.docker.io"})
+
+
+def _matches(key: str, registry: str) -> bool:
+    host = _bare_host(key)
+    if registry == DOCKER_HUB:
+        return host in _docker_hub_aliases()
+    return host == registry
+
+
+def docker_config_path(docker_config: str | None = None) -> Path:
+    """``DIR/config.json`` for ``docker_config``, ``$DOCKER_CONFIG`` or ``~/.docker``."""
+    base = docker_config or os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    return Path(base) / "config.json"
+
+
+def load_docker_config(path: Path) -> Mapping[str, Any]:
+    """Read config.json; a missing file is an empty config."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        raise RegistryError(f"cannot read {path}: {err.strerror}") from err
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise RegistryError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path} is not a JSON object")
+    return data
+
+
+def credentials_from_config(
+    config: Mapping[str, Any],
+    registry: str,
+    helper: Callable[[str, str], Credentials | None],
+    *,
+    source: str = "config.json",
+) -> Credentials | None:
+    """Find ``registry``'s credentials: ``credHelpers``, then ``credsStore``, then ``auths``.
+
+    ``helper(name, server_url)`` runs ``docker-credential-NAME get`` (docker's own order:
+    a per-registry helper wins over the store, which wins over inline ``auths``).
+    """
+    helpers = config.get("credHelpers") or {}
+    if isinstance(helpers, Mapping):
+        for key, name in helpers.items():
+            if _matches(str(key), registry):
+                return helper(str(name), str(key))
+    store = config.get("credsStore")
+    if store:
+        found = helper(str(store), config_key(registry))
+        if found is not None:
+            return found
+    auths = config.get("auths") or {}
+    if not isinstance(auths, Mapping):
+        return None
+    for key, entry in auths.items():
+        if _matches(str(key), registry) and isinstance(entry, Mapping):
+            found = _auths_entry(str(key), entry, source)
+            if found is not None:
+                return found
+    return None
+
+
+def _auths_entry(key: str, entry: Mapping[str, Any], source: str) -> Credentials | None:
+    """Decode one ``auths`` entry: ``auth`` (base64 ``user:password``) or its parts."""
+    token = str(entry.get("identitytoken") or "")
+    if entry.get("auth"):
+        try:
+            decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as err:
+            raise RegistryError(
+                f"{source}: auths entry for {key} has an `auth` value that is not base64"
+            ) from err
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            raise RegistryError(f"{source}: auths entry for {key} is not `user:password`")
+        return Credentials(user, password, token)
+    if entry.get("username"):
+        return Credentials(str(entry["username"]), str(entry.get("password") or ""), token)
+    return Credentials("", "", token) if token else None
+
+
+def run_credential_helper(name: str, server_url: str) -> Credentials | None:
+    """Ask ``docker-credential-NAME get`` for ``server_url`` (None when it knows none)."""
+    from multiarch_tasks.runner import Runner  # noqa: PLC0415 - runner imports plumbum
+
+    program = f"docker-credential-{name}"
+    try:
+        result = Runner().run([program, "get"], probe=True, stdin=server_url, check=False)
+    except ToolMissingError as err:
+        raise RegistryError(
+            f"credential helper {program} (from config.json) is not installed"
+        ) from err
+    if not result.ok:
+        # "credentials not found in native keychain": anonymous access, as docker does.
+        if "not found" in (result.stdout + result.stderr).lower():
+            return None
+        raise CommandError([program, "get"], result.returncode, result.stderr, label=program)
+    try:
+        data = json.loads(result.stdout)
+    except ValueError as err:
+        raise RegistryError(f"{program} printed something that is not JSON") from err
+    user, secret = str(data.get("Username") or ""), str(data.get("Secret") or "")
+    if user == "<token>":
+        return Credentials("", "", secret)
+    return Credentials(user, secret)
+
+
+# --- challenges and retry timing -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A parsed ``WWW-Authenticate`` header: scheme plus its parameters."""
+
+    scheme: str
+    params: Mapping[str, str]
+
+    @classmethod
+    def parse(cls, header: str) -> Challenge:
+        """Parse ``Bearer realm="...",service="...",scope="..."`` (or ``Basic realm=...``)."""
+        scheme, _, rest = header.strip().partition(" ")
+        params = {
+            m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)).replace(
+                '\\"', '"'
+            )
+            for m in _CHALLENGE_PARAM.finditer(rest)
+        }
+        return cls(scheme.lower(), params)
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_delay(attempt: int, base: float, retry_after: float | None) -> float:
+    """Return the wait before retry ``attempt`` (1-based): Retry-After, else exponential."""
+    if retry_after is not None:
+        return retry_after
+    return float(base * 2 ** (attempt - 1))
+
+
+def _hasher(digest: str) -> _Hasher:
+    algorithm = digest.partition(":")[0]
+    if algorithm not in {"sha256", "sha384", "sha512"}:
+        raise DigestMismatchError(f"unsupported digest algorithm in {digest!r}")
+    return hashlib.new(algorithm)
+
+
+def compute_digest(data: bytes, like: str = "sha256:") -> str:
+    """Digest of ``data`` with the algorithm of ``like``."""
+    hasher = _hasher(like)
+    hasher.update(data)
+    return f"{hasher.name}:{hasher.hexdigest()}"
+
+
+def _error_detail(resp: requests.Response) -> str:
+    """Extract the registry's own error code and message (Distribution's ``errors``)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return ""
+    first = errors[0]
+    return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+
+
+# --- streamed blobs ------------------------------------------------------------------
+
+
+class BlobStream:
+    """A file-like view of a blob being downloaded; checks the digest on reaching the end.
+
+    ``read(n)`` returns up to ``n`` bytes; the read that hits end of stream raises
+    :class:`DigestMismatchError` when the bytes do not hash to ``digest``.
+    """
+
+    def __init__(self, resp: requests.Response, digest: str, url: str) -> None:
+        self._resp = resp
+        self._chunks = resp.iter_content(CHUNK)
+        self._buffer = b""
+        self._hasher = _hasher(digest)
+        self._eof = False
+        self.digest = digest
+        self.url = url
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        """Tell io users this stream can be read."""
+        return True
+
+    def _fill(self, size: int) -> None:
+        while not self._eof and (size < 0 or len(self._buffer) < size):
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                self._finish()
+                break
+            except requests.RequestException as err:
+                raise RegistryError(
+                    f"reading blob {self.digest} failed: {type(err).__name__}", url=self.url
+                ) from err
+            self._hasher.update(chunk)
+            self.bytes_read += len(chunk)
+            self._buffer += chunk
+
+    def _finish(self) -> None:
+        self._eof = True
+        got = f"{self._hasher.name}:{self._hasher.hexdigest()}"
+        if got != self.digest:
+            raise DigestMismatchError(
+                f"blob {self.digest} from {self.url} hashes to {got}", url=self.url
+            )
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (everything left when negative)."""
+        self._fill(size)
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def drain(self) -> None:
+        """Read (and hash) whatever is left, so the digest is checked."""
+        while not self._eof:
+            self._buffer = b""
+            self._fill(CHUNK)
+        self._buffer = b""
+
+    @property
+    def verified(self) -> bool:
+        """True once the whole blob was read and matched its digest."""
+        return self._eof
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._resp.close()
+
+
+# --- the client ----------------------------------------------------------------------
+
+
+class RegistryClient:
+    """OCI Distribution API client with docker's auth, retries and digest checks.
+
+    ``insecure`` lists ``host[:port]`` registries spoken to over plain HTTP (loopback
+    registries always are); ``retries`` is how often a 429/5xx/connection error is
+    retried, ``backoff`` the first wait in seconds (doubled each time unless the registry
+    sends ``Retry-After``); ``docker_config`` a directory holding ``config.json``.
+    """
+
+    def __init__(
+        self,
+        *,
+        insecure: Iterable[str] = (),
+        retries: int = 3,
+        timeout: float = DEFAULT_TIMEOUT,
+        docker_config: str | None = None,
+        backoff: float = 1.0,
+    ) -> None:
+        self.insecure = frozenset(insecure)
+        self.retries = max(0, retries)
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        self.backoff = backoff
+        self.config_path = docker_config_path(docker_config)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=MAX_WORKERS, pool_maxsize=MAX_WORKERS)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._lock = threading.Lock()
+        self._credentials: dict[str, Credentials | None] = {}
+        self._challenges: dict[str, Challenge] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RegistryClient:
+        """Build a client for ``settings.insecure_registries``, ``retries``, ``timeout``."""
+        return cls(
+            insecure=settings.insecure_registries,
+            retries=settings.retries,
+            timeout=settings.timeout or DEFAULT_TIMEOUT,
+        )
+
+    # -- URLs -----------------------------------------------------------------------
+
+    def scheme(self, registry: str) -> str:
+        """``http`` for loopback and insecure registries, else ``https``."""
+        if is_loopback_host(registry) or registry in self.insecure:
+            return "http"
+        return "https"
+
+    def url(self, ref: ImageRef, kind: str, reference: str = "") -> str:
+        """``SCHEME://API_HOST/v2/REPO/KIND[/REFERENCE]``."""
+        base = f"{self.scheme(ref.registry)}://{ref.api_host}/v2/{ref.repository}/{kind}"
+        return f"{base}/{reference}" if reference else base
+
+    # -- manifests ------------------------------------------------------------------
+
+    def get_manifest(self, ref: ImageRef) -> Document:
+        """Fetch a manifest or index by tag or digest, its digest checked."""
+        if not ref.reference:
+            raise RegistryError(f"{ref} names no tag or digest")
+        url = self.url(ref, "manifests", ref.reference)
+        resp = self._request("GET", url, ref, headers={"Accept": ACCEPT})
+        self._raise_for(resp, f"manifest {ref}")
+        raw = resp.content
+        expected = ref.digest or resp.headers.get("Docker-Content-Digest", "")
+        got = compute_digest(raw, expected or "sha256:")
+        if expected and got != expected:
+            raise DigestMismatchError(
+                f"manifest {ref} hashes to {got}, expected {expected}", url=url
+            )
+        return Document.parse(raw, resp.headers.get("Content-Type", ""), got)
+
+    def head_manifest(self, ref: ImageRef) -> Descriptor | None:
+        """Describe a manifest (media type, digest, size) without its body; None if absent."""
+        url = self.url(ref, "manifests", ref.reference)
+        resp = self._request("HEAD", url, ref, headers={"Accept": ACCEPT})
+        if resp.status_code == _HTTP_NOT_FOUND:
+            return None
+        self._raise_for(resp, f"manifest {ref}")
+        digest = resp.headers.get("Docker-Content-Digest", "")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        if not digest:
+            # Registries need not send the digest on HEAD; fetch and hash instead.
+            doc = self.get_manifest(ref)
+            return Descriptor(doc.media_type, doc.digest, len(doc.raw))
+        return Descriptor(media_type, digest, int(resp.headers.get("Content-Length") or 0))
+
+    def put_manifest(self, ref: ImageRef, raw: bytes, media_type: str) -> str:
+        """Upload a manifest or index under ``ref``'s tag or digest; return its digest."""
+        digest = compute_digest(raw, ref.digest or "sha256:")
+        if ref.digest and digest != ref.digest:
+            raise DigestMismatchError(
+                f"manifest to push to {ref} hashes to {digest}, not {ref.digest}"
+            )
+        url = self.url(ref, "manifests", ref.reference)
+        resp = self._request(
+            "PUT", url, ref, push=True, headers={"Content-Type": media_type}, data=raw
+        )
+        self._raise_for(resp, f"pushing manifest {ref}")
+        answered = resp.headers.get("Docker-Content-Digest", "")
+        if answered and answered != digest and answered.startswith(digest.split(":")[0]):
+            raise DigestMismatchError(
+                f"registry stored manifest {ref} as {answered}, expected {digest}", url=url
+            )
+        return digest
+
+    def list_tags(self, ref: ImageRef) -> list[str]:
+        """Every tag of ``ref``'s repository (following ``Link`` pagination); [] if none."""
+        url: str | None = self.url(ref, "tags", "list")
+        tags: list[str] = []
+        while url:
+            resp = self._request("GET", url, ref)
+            if resp.status_code == _HTTP_NOT_FOUND:
+                return tags
+            self._raise_for(resp, f"tags of {ref.name}")
+            try:
+                tags.extend(str(t) for t in (resp.json().get("tags") or []))
+            except (ValueError, AttributeError) as err:
+                raise RegistryError(f"tag list of {ref.name} is not JSON", url=url) from err
+            nxt = resp.links.get("next", {}).get("url")
+            url = urljoin(url, nxt) if nxt else None
+        return tags
+
+    # -- blobs ----------------------------------------------------------------------
+
+    def get_blob(self, ref: ImageRef, digest: str) -> bytes:
+        """Download a whole blob, its digest checked."""
+        with self.open_blob(ref, digest) as stream:
+            return stream.read()
+
+    @contextmanager
+    def open_blob(self, ref: ImageRef, digest: str) -> Iterator[BlobStream]:
+        """Stream a blob; the digest is checked when the end is read.
+
+        Leaving the ``with`` block normally reads whatever is left, so a blob is never
+        used unchecked; leaving it by an exception does not.
+        """
+        url = self.url(ref, "blobs", digest)
+        resp = self._request("GET", url, ref, stream=True)
+        try:
+            self._raise_for(resp, f"blob {digest} of {ref.name}")
+            stream = BlobStream(resp, digest, url)
+            yield stream
+            stream.drain()
+        finally:
+            resp.close()
+
+    def blob_exists(self, ref: ImageRef, digest: str) -> bool:
+        """Tell whether ``ref``'s repository holds the blob ``digest``."""
+        resp = self._request("HEAD", self.url(ref, "blobs", digest), ref)
+        if resp.status_code == _HTTP_NOT_FOUND:
+            return False
+        self._raise_for(resp, f"blob {digest} of {ref.name}")
+        return True
+
+    def mount_blob(self, dest: ImageRef, digest: str, from_repository: str) -> bool:
+        """Ask the registry to link a blob from another repository; True if it did (201)."""
+        url = self.url(dest, "blobs", "uploads/")
+        resp = self._request(
+            "POST",
+            url,
+            dest,
+            push=True,
+            extra_scopes=(f"repository:{from_repository}:pull",),
+            params={"mount": digest, "from": from_repository},
+        )
+        if resp.status_code == _HTTP_CREATED:
+            return True
+        # 202: the registry opened an ordinary upload instead; it expires on its own.
+        if resp.status_code == _HTTP_ACCEPTED:
+            return False
+        self._raise_for(resp, f"mounting {digest} into {dest.name}")
+        return False
+
+    def upload_blob(self, dest: ImageRef, digest: str, data: bytes) -> None:
+        """Upload a blob in one go: ``POST uploads/`` then ``PUT <location>?digest=``."""
+        got = compute_digest(data, digest)
+        if got != digest:
+            raise DigestMismatchError(
+                f"blob to upload to {dest.name} hashes to {got}, not {digest}"
+            )
+        start = self.url(dest, "blobs", "uploads/")
+        resp = self._request("POST", start, dest, push=True)
+        self._raise_for(resp, f"starting an upload to {dest.name}")
+        location = resp.headers.get("Location")
+        if not location:
+            raise RegistryError(
+                f"registry gave no upload location for {dest.name}",
+                status=resp.status_code,
+                url=start,
+            )
+        url = urljoin(start, location)
+        resp = self._request(
+            "PUT",
+            url,
+            dest,
+            push=True,
+            params={"digest": digest},
+            headers={"Content-Type": "application/octet-stream"},
+            data=data,
+        )
+        self._raise_for(resp, f"uploading {digest} to {dest.name}")
+
+    # -- concurrency ----------------------------------------------------------------
+
+    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """Call ``func`` on every item concurrently; results in order, first error re-raised."""
+        todo: Sequence[T] = list(items)
+        if len(todo) <= 1:
+            return [func(item) for item in todo]
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(todo))) as pool:
+            futures = [pool.submit(func, item) for item in todo]
+            return [future.result() for future in futures]
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _raise_for(self, resp: requests.Response, what: str) -> None:
+        if resp.status_code < 300:  # noqa: PLR2004
+            return
+        detail = _error_detail(resp)
+        reason = f"{resp.status_code} {resp.reason}" + (f" ({detail})" if detail else "")
+        if resp.status_code == _HTTP_NOT_FOUND:
+            message = f"{what}: not found ({detail or '404'})"
+        elif resp.status_code == _HTTP_UNAUTHORIZED:
+            message = (
+                f"{what}: {reason}; log in with `docker login` or check the credentials"
+                f" in {self.config_path}"
+            )
+        else:
+            message = f"{what}: {reason}"
+        raise RegistryError(message, status=resp.status_code, url=_safe_url(resp.url))
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        ref: ImageRef,
+        *,
+        push: bool = False,
+        extra_scopes: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send one request with auth, answering one 401 challenge and retrying 429/5xx."""
+        actions = "pull,push" if push else "pull"
+        scopes = (f"repository:{ref.repository}:{actions}", *extra_scopes)
+        retried_auth = False
+        attempt = 0
+        while True:
+            auth = self._authorization(ref.registry, scopes)
+            sent = {**(headers or {}), **({"Authorization": auth} if auth else {})}
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    headers=sent,
+                    params=params,
+                    data=data,
+                    stream=stream,
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as err:
+                if attempt < self.retries:
+                    attempt += 1
+                    time.sleep(backoff_delay(attempt, self.backoff, None))
+                    continue
+                raise RegistryError(
+                    f"{method} {_safe_url(url)}: cannot reach {ref.registry}"
+                    f" after {attempt + 1} attempts ({type(err).__name__})",
+                    url=_safe_url(url),
+                ) from err
+            if resp.status_code == _HTTP_UNAUTHORIZED and not retried_auth:
+                header = resp.headers.get("WWW-Authenticate", "")
+                if header and self._learn_challenge(ref.registry, Challenge.parse(header)):
+                    retried_auth = True
+                    resp.close()
+                    continue
+            if resp.status_code in _RETRY_STATUSES:
+                wait = retry_after_seconds(resp.headers.get("Retry-After"))
+                if resp.status_code == _HTTP_TOO_MANY and (
+                    attempt >= self.retries or (wait is not None and wait > MAX_RETRY_AFTER)
+                ):
+                    resp.close()
+                    after = f" (it asks to wait {wait:.0f}s)" if wait is not None else ""
+                    raise RateLimitedError(
+                        f"{ref.registry} is rate limiting requests (429 Too Many Requests)"
+                        f" after {attempt + 1} attempts{after}; log in for a higher limit or"
+                        " copy the image to your own registry with `multiarch mirror`",
+                        status=_HTTP_TOO_MANY,
+                        url=_safe_url(url),
+                    )
+                if attempt < self.retries:
+                    attempt += 1
+                    resp.close()
+                    time.sleep(min(backoff_delay(attempt, self.backoff, wait), MAX_RETRY_AFTER))
+                    continue
+            return resp
+
+    # -- auth -----------------------------------------------------------------------
+
+    def credentials(self, registry: str) -> Credentials | None:
+        """Look up (once) the credentials config.json holds for ``registry``."""
+        with self._lock:
+            if registry in self._credentials:
+                return self._credentials[registry]
+        config = load_docker_config(self.config_path)
+        found = credentials_from_config(
+            config, registry, run_credential_helper, source=str(self.config_path)
+        )
+        with self._lock:
+            self._credentials[registry] = found
+        return found
+
+    def _learn_challenge(self, registry: str, challenge: Challenge) -> bool:
+        """Remember how ``registry`` wants to be spoken to; False if we cannot answer."""
+        if challenge.scheme == "basic":
+            if self.credentials(registry) is None:
+                return False
+        elif challenge.scheme == "bearer":
+            if not challenge.params.get("realm"):
+                raise RegistryError(f"{registry} sent a Bearer challenge without a realm")
+        else:
+            raise RegistryError(f"{registry} asks for unsupported auth scheme {challenge.scheme!r}")
+        with self._lock:
+            self._challenges[registry] = challenge
+        return True
+
+    def _authorization(self, registry: str, scopes: Sequence[str]) -> str:
+        """Return the ``Authorization`` header for a request, or "" before any challenge."""
+        with self._lock:
+            challenge = self._challenges.get(registry)
+        if challenge is None:
+            return ""
+        creds = self.credentials(registry)
+        if challenge.scheme == "basic":
+            return creds.basic if creds else ""
+        key = (registry, " ".join(scopes))
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached and cached[1] > time.monotonic():
+            return f"Bearer {cached[0]}"
+        token, expires_in = self._fetch_token(registry, challenge, scopes, creds)
+        with self._lock:
+            # Renew a little early so a token never expires between check and use.
+            self._tokens[key] = (token, time.monotonic() + max(0.0, expires_in - 10))
+        return f"Bearer {token}"
+
+    def _fetch_token(
+        self,
+        registry: str,
+        challenge: Challenge,
+        scopes: Sequence[str],
+        creds: Credentials | None,
+    ) -> tuple[str, float]:
+        """Get a Bearer token from the challenge's realm (Distribution token spec)."""
+        realm = challenge.params["realm"]
+        service = challenge.params.get("service", "")
+        params: list[tuple[str, str]] = [("service", service)] if service else []
+        params += [("scope", s) for s in scopes]
+        try:
+            if creds and creds.identity_token:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "service": service,
+                    "scope": " ".join(scopes),
+                    "client_id": "multiarch-tasks",
+                }
+                resp = self.session.post(realm, data=form, timeout=self.timeout)
+            else:
+                headers = {"Authorization": creds.basic} if creds and creds.username else {}
+                resp = self.session.get(realm, params=params, headers=headers, timeout=self.timeout)
+        except requests.RequestException as err:
+            raise RegistryError(
+                f"cannot reach the token service of {registry} ({type(err).__name__})",
+                url=_safe_url(realm),
+            ) from err
+        if resp.status_code != _HTTP_OK:
+            raise RegistryError(
+                f"token service of {registry} refused a token: {resp.status_code} {resp.reason}"
+                + ("" if creds else " (no credentials in config.json; run `docker login`)"),
+                status=resp.status_code,
+                url=_safe_url(realm),
+            )
+        try:
+            body = resp.json()
+        except ValueError as err:
+            raise RegistryError(f"token service of {registry} answered no JSON") from err
+        token = str(body.get("token") or body.get("access_token") or "")
+        if not token:
+            raise RegistryError(f"token service of {registry} answered without a token")
+        # The spec's default lifetime is 60 seconds when expires_in is absent.
+        return token, float(body.get("expires_in") or 60)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its query (upload URLs carry state tokens) or user info."""
+    head = url.split("?", 1)[0]
+    scheme, sep, rest = head.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
