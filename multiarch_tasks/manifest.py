@@ -1,20 +1,315 @@
-"""Placeholder: being written (see the issue)."""
+"""manifest-create / manifest-push / merge: the multi-arch index over the per-arch pushes.
 
-from typing import Any
+The article's trap: since buildx 0.10 a per-arch ``--push`` attaches a provenance
+attestation, so ``IMAGE:TAG-linux-arm64`` is itself an index and
+``docker manifest create --amend`` fails with "... is a manifest list". Every tool here
+is handed the *platform manifest digest* (resolved through the registry client), never the
+per-arch tag; attestation manifests are kept (OCI index) or dropped per ``attestations``.
 
-from multiarch_tasks.errors import MultiarchError
+``manifest_tool``: ``imagetools`` (``docker buildx imagetools create``), ``docker``
+(``docker manifest create --amend`` + ``push --purge``, the article's), ``native`` (this
+package writes the index through the registry API), ``auto`` (imagetools when buildx is
+there, else native). Nothing moves a tag before ``manifest_push``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from multiarch_tasks import commands, oci, tools
+from multiarch_tasks.digests import merge_digest_maps, read_digest_map, write_digest_map
+from multiarch_tasks.errors import InvalidValueError, MultiarchError, RegistryError
+from multiarch_tasks.platforms import Platform
+from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.registry import RegistryClient
+from multiarch_tasks.runner import Runner
+from multiarch_tasks.settings import Settings
+
+PLAN_FILE = "manifest-plan.json"
+INDEX_FILE = "index.json"
 
 
-def manifest_create(*args: Any, **kwargs: Any) -> Any:
-    """Not written yet."""
-    raise MultiarchError("manifest_create is not implemented yet")
+@dataclass(frozen=True)
+class Source:
+    """One platform's image in the registry, resolved from its per-arch push."""
+
+    platform: Platform
+    pushed: str  # what the build pushed: the image manifest, or an index around it
+    image: oci.Descriptor
+    attestations: tuple[oci.Descriptor, ...] = ()
 
 
-def manifest_push(*args: Any, **kwargs: Any) -> Any:
-    """Not written yet."""
-    raise MultiarchError("manifest_push is not implemented yet")
+def platform_digests(settings: Settings, ref: ImageRef, digest: str) -> dict[Platform, str]:
+    """The platform manifest digests inside the index ``ref@digest``."""
+    client = RegistryClient.from_settings(settings)
+    doc = client.get_manifest(ref.with_digest(digest))
+    return {d.platform: d.digest for d in doc.images if d.platform is not None}
 
 
-def merge(*args: Any, **kwargs: Any) -> Any:
-    """Not written yet."""
-    raise MultiarchError("merge is not implemented yet")
+def resolve_sources(
+    settings: Settings, digests: dict[Platform, str], client: RegistryClient
+) -> list[Source]:
+    """Fetch each per-arch push; an index is resolved to its platform manifest."""
+    image = settings.image_ref
+    platforms = list(digests)
+
+    def fetch(platform: Platform) -> Source:
+        pushed = digests[platform]
+        doc = client.get_manifest(image.with_digest(pushed))
+        if not doc.is_index:
+            return Source(platform, pushed, doc.descriptor(platform))
+        matches = [d for d in doc.images if d.platform == platform]
+        if len(matches) != 1:
+            found = ", ".join(str(d.platform) for d in doc.images) or "nothing"
+            raise MultiarchError(
+                f"per-arch push {image.name}@{pushed} for {platform} holds {found}, not exactly"
+                f" one {platform} image"
+            )
+        chosen = matches[0]
+        attests = tuple(a for a in doc.attestations if a.attests in {"", chosen.digest})
+        return Source(platform, pushed, chosen, attests)
+
+    return client.map(fetch, platforms)
+
+
+def index_children(settings: Settings, sources: Sequence[Source]) -> list[oci.Descriptor]:
+    """The descriptors of the final index, attestations kept or dropped on purpose."""
+    keep = settings.attestations != "off" and settings.media_type == "oci"
+    children: list[oci.Descriptor] = []
+    for source in sources:
+        image = source.image
+        if image.platform != source.platform:
+            image = oci.Descriptor(image.media_type, image.digest, image.size, source.platform,
+                                   image.annotations)
+        children.append(image)
+        if keep:
+            children += source.attestations
+    return children
+
+
+def _insecure(settings: Settings) -> bool:
+    return settings.is_insecure(settings.image_ref.registry)
+
+
+def choose_tool(settings: Settings, runner: Runner) -> str:
+    """``auto`` -> imagetools when buildx answers, else native."""
+    if settings.manifest_tool != "auto":
+        return settings.manifest_tool
+    return "imagetools" if tools.has_buildx(runner) else "native"
+
+
+@dataclass(frozen=True)
+class ManifestResult:
+    """The index as created or pushed: tool, children, digest, tags."""
+
+    tool: str
+    tags: tuple[str, ...]
+    children: tuple[oci.Descriptor, ...] = ()
+    digest: str = ""
+    pushed: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """Created or pushed without error (errors raise)."""
+        return True
+
+    def render(self) -> str:
+        """Tool, tags, and the index's children."""
+        verb = "pushed" if self.pushed else "created (not pushed yet)"
+        lines = [f"manifest ({self.tool}): {verb} {', '.join(self.tags)} {self.digest}".rstrip()]
+        lines += [f"  note: {n}" for n in self.notes]
+        for child in self.children:
+            kind = "attestation" if child.is_attestation else str(child.platform)
+            lines.append(f"  {kind:<16} {child.digest}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, object]:
+        """The result as JSON."""
+        return {
+            "ok": self.ok,
+            "tool": self.tool,
+            "tags": list(self.tags),
+            "digest": self.digest,
+            "pushed": self.pushed,
+            "manifests": [c.to_json() for c in self.children],
+        }
+
+
+def _why(settings: Settings, runner: Runner, tool: str) -> str:
+    if tool == "native" and not tools.has_buildx(runner):
+        return "per-arch pushes resolved to platform manifests through the registry API"
+    info = tools.buildx_info(runner)
+    if info.attests_by_default and settings.attestations != "off":
+        return (
+            f"buildx {info.version} >= 0.10 attaches attestations by default, so each per-arch"
+            " tag may be an index: passing platform manifest digests, not per-arch tags"
+        )
+    return "passing platform manifest digests, not per-arch tags"
+
+
+def manifest_create(
+    settings: Settings,
+    runner: Runner,
+    *,
+    digests: dict[Platform, str] | None = None,
+    client: RegistryClient | None = None,
+) -> ManifestResult:
+    """Assemble the index from the digest map; write the plan; move no tag."""
+    image = settings.image_ref
+    tags = tuple(str(settings.ref(t)) for t in settings.tags)
+    tool = choose_tool(settings, runner)
+    if tool == "docker" and settings.annotations:
+        raise InvalidValueError(
+            "annotations cannot be set with manifest_tool docker (docker manifest has no"
+            " index annotations); use imagetools or native"
+        )
+    out = Path(settings.output_dir)
+    if runner.dry and digests is None:
+        # Nothing was pushed: show the commands with the per-arch tags as sources.
+        sources_text = [str(settings.per_arch_ref(p)) for p in settings.platforms]
+        _dry_commands(settings, runner, tool, tags, sources_text)
+        return ManifestResult(tool, tags, notes=("dry run: sources are the per-arch tags",))
+    if digests is None:
+        digests, _ = read_digest_map(out)
+    missing = [str(p) for p in settings.platforms if p not in digests]
+    if missing:
+        raise InvalidValueError(
+            f"no digest for {', '.join(missing)} in {out}: build those platforms first"
+        )
+    digests = {p: digests[p] for p in settings.platforms}
+    client = client or RegistryClient.from_settings(settings)
+    sources = resolve_sources(settings, digests, client)
+    children = index_children(settings, sources)
+    if tool == "docker":
+        children = [c for c in children if not c.is_attestation]
+    notes = [_why(settings, runner, tool)]
+    if settings.attestations != "off" and settings.media_type == "docker":
+        notes.append("attestations dropped: a Docker manifest list cannot carry them")
+    media = oci.OCI_INDEX if settings.media_type == "oci" else oci.DOCKER_LIST
+    raw = oci.build_index(children, media_type=media, annotations=settings.annotations)
+    digest = oci.sha256_digest(raw) if tool == "native" else ""
+    if tool == "imagetools":
+        keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
+        srcs = [f"{image.name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
+        argv = commands.imagetools_create(
+            tags, srcs, annotations=_annotations(settings, runner, notes), dry_run=True
+        )
+        runner.run(argv, probe=True, label="manifest-create", retries=settings.retries)
+    elif tool == "docker":
+        srcs = [f"{image.name}@{s.image.digest}" for s in sources]
+        if settings.attestations != "off":
+            notes.append("attestations dropped: docker manifest lists only platform images")
+        for tag in tags:
+            runner.run(commands.docker_manifest_rm(tag), check=False)
+            runner.run(commands.docker_manifest_create(tag, srcs, insecure=_insecure(settings)),
+                       label="manifest-create")
+    else:
+        srcs = [f"{image.name}@{c.digest}" for c in children]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INDEX_FILE).write_bytes(raw)
+    plan = {"tool": tool, "tags": list(tags), "sources": srcs, "media_type": media,
+            "index_digest": digest}
+    (out / PLAN_FILE).write_text(json.dumps(plan, indent=2) + "\n")
+    for note in notes:
+        runner.say(f"manifest-create: {note}")
+    return ManifestResult(tool, tags, tuple(children), digest, notes=tuple(notes))
+
+
+def _annotations(settings: Settings, runner: Runner, notes: list[str]) -> dict[str, str]:
+    if not settings.annotations:
+        return {}
+    if not tools.buildx_info(runner).imagetools_annotations:
+        raise MultiarchError(
+            "index annotations need buildx >= 0.12 for imagetools; use manifest_tool native"
+        )
+    notes.append("index annotations applied at merge time")
+    return dict(settings.annotations)
+
+
+def _dry_commands(
+    settings: Settings, runner: Runner, tool: str, tags: tuple[str, ...], sources: list[str]
+) -> None:
+    if tool == "imagetools":
+        runner.run(commands.imagetools_create(tags, sources, annotations=settings.annotations))
+    elif tool == "docker":
+        for tag in tags:
+            runner.run(commands.docker_manifest_create(tag, sources, insecure=_insecure(settings)))
+            runner.run(commands.docker_manifest_push(tag, insecure=_insecure(settings)))
+    else:
+        for tag in tags:
+            runner.say(f"PUT {tag} (index over {', '.join(sources)})")
+
+
+def manifest_push(
+    settings: Settings,
+    runner: Runner,
+    *,
+    client: RegistryClient | None = None,
+) -> ManifestResult:
+    """Push the index from ``manifest_create`` to every tag; check what the registry holds."""
+    out = Path(settings.output_dir)
+    if runner.dry and not (out / PLAN_FILE).exists():
+        return ManifestResult(choose_tool(settings, runner), tuple(settings.tags), pushed=False)
+    try:
+        plan = json.loads((out / PLAN_FILE).read_text())
+        raw = (out / INDEX_FILE).read_bytes()
+    except FileNotFoundError as err:
+        raise InvalidValueError(f"no index in {out}: run `multiarch manifest-create` first") from err
+    tool, tags, sources = str(plan["tool"]), tuple(plan["tags"]), list(plan["sources"])
+    client = client or RegistryClient.from_settings(settings)
+    if tool == "imagetools":
+        runner.run(commands.imagetools_create(tags, sources, annotations=settings.annotations
+                                              if tools.buildx_info(runner).imagetools_annotations
+                                              else None),
+                   label="manifest-push", retries=settings.retries)
+    elif tool == "docker":
+        for tag in tags:
+            runner.run(commands.docker_manifest_push(tag, insecure=_insecure(settings)),
+                       label="manifest-push", retries=settings.retries)
+    else:
+        for tag in tags:
+            if runner.dry:
+                runner.say(f"PUT {tag} {plan['index_digest']}")
+                continue
+            client.put_manifest(ImageRef.parse(tag), raw, str(plan["media_type"]))
+    if runner.dry:
+        return ManifestResult(tool, tags, pushed=False)
+    digest = _read_back(client, tags, str(plan.get("index_digest") or ""))
+    digests, _ = read_digest_map(out) if (out / "digests.json").exists() else ({}, "")
+    write_digest_map(out, digests, index=digest)
+    doc = client.get_manifest(ImageRef.parse(tags[0]).with_digest(digest))
+    return ManifestResult(tool, tags, tuple(doc.descriptors), digest, pushed=True)
+
+
+def _read_back(client: RegistryClient, tags: Sequence[str], expected: str) -> str:
+    """Every tag must now resolve to one digest (and the one we computed, when we did)."""
+    found = {}
+    for tag in tags:
+        desc = client.head_manifest(ImageRef.parse(tag))
+        if desc is None:
+            raise RegistryError(f"{tag} is absent after the push")
+        found[tag] = desc.digest
+    values = set(found.values())
+    if len(values) != 1:
+        raise RegistryError(f"tags point at different indexes after the push: {found}")
+    digest = values.pop()
+    if expected and digest != expected:
+        raise RegistryError(f"registry holds {digest} for {tags[0]}, not the index {expected}")
+    return digest
+
+
+def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> ManifestResult:
+    """Merge the digest maps in ``directories`` into one index and push it to every tag."""
+    digests = merge_digest_maps(directories)
+    if not settings.platforms or set(settings.platforms) - set(digests):
+        missing = [str(p) for p in settings.platforms if p not in digests]
+        raise InvalidValueError(
+            f"no digest for {', '.join(missing)} in {', '.join(directories)}"
+        )
+    manifest_create(settings, runner, digests=digests)
+    write_digest_map(settings.output_dir, {p: digests[p] for p in settings.platforms})
+    return manifest_push(settings, runner)

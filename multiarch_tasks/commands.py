@@ -1,0 +1,246 @@
+"""Pure argv builders for the programs we drive, named ``<cli>_<subcommand>``.
+
+Each returns a ``list[str]``: one value per element, docker's own syntax for multi-valued
+options (``--platform a,b``; repeated ``--tag``). Nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from multiarch_tasks.platforms import Platform
+
+
+def _repeat(option: str, values: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        out += [option, value]
+    return out
+
+
+def _pairs(option: str, mapping: Mapping[str, str]) -> list[str]:
+    return _repeat(option, (f"{k}={v}" for k, v in mapping.items()))
+
+
+def _builder(builder: str) -> list[str]:
+    # Always name the builder: never depend on (or change) the user's current one.
+    return ["--builder", builder] if builder else []
+
+
+def docker_version() -> list[str]:
+    """``docker version`` as JSON (client and server)."""
+    return ["docker", "version", "--format", "{{json .}}"]
+
+
+def docker_info() -> list[str]:
+    """``docker info`` as JSON: is the daemon up, which image store."""
+    return ["docker", "info", "--format", "{{json .}}"]
+
+
+def buildx_version() -> list[str]:
+    """``docker buildx version``."""
+    return ["docker", "buildx", "version"]
+
+
+def buildx_inspect(builder: str, *, bootstrap: bool = False) -> list[str]:
+    """``docker buildx inspect NAME``: driver, nodes and their platforms."""
+    return ["docker", "buildx", "inspect", *(["--bootstrap"] if bootstrap else []), builder]
+
+
+def buildx_create(
+    name: str,
+    *,
+    driver: str,
+    driver_opts: Sequence[str] = (),
+    buildkitd_config: str = "",
+    platforms: Sequence[Platform] = (),
+    node: str = "",
+    endpoint: str = "",
+    append: bool = False,
+    bootstrap: bool = False,
+    use: bool = False,
+) -> list[str]:
+    """``docker buildx create`` for a new builder, or ``--append`` for one more node."""
+    argv = ["docker", "buildx", "create", "--name", name]
+    if append:
+        argv.append("--append")
+    else:
+        argv += ["--driver", driver]
+        argv += _repeat("--driver-opt", driver_opts)
+        if buildkitd_config:
+            argv += ["--buildkitd-config", buildkitd_config]
+    if node:
+        argv += ["--node", node]
+    if platforms:
+        argv += ["--platform", ",".join(str(p) for p in platforms)]
+    if bootstrap:
+        argv.append("--bootstrap")
+    if use:
+        argv.append("--use")
+    if endpoint:
+        argv.append(endpoint)
+    return argv
+
+
+def attestation_flags(attestations: str) -> list[str]:
+    """``--provenance``/``--sbom`` for ``attestations: auto|on|off`` (auto: buildx decides)."""
+    if attestations == "off":
+        return ["--provenance=false", "--sbom=false"]
+    if attestations == "on":
+        return ["--provenance=mode=min"]
+    return []
+
+
+def buildx_build(
+    *,
+    context: str,
+    platforms: Sequence[Platform],
+    tags: Sequence[str],
+    builder: str = "",
+    file: str = "",
+    build_args: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    target: str = "",
+    cache_from: Sequence[str] = (),
+    cache_to: Sequence[str] = (),
+    secrets: Sequence[str] = (),
+    attestations: str = "auto",
+    metadata_file: str = "",
+    push: bool = True,
+    insecure_push: bool = False,
+) -> list[str]:
+    """``docker buildx build`` for one platform (per-arch) or several (multi-platform)."""
+    argv = ["docker", "buildx", "build", *_builder(builder)]
+    argv += ["--platform", ",".join(str(p) for p in platforms)]
+    if file:
+        argv += ["--file", file]
+    argv += _repeat("--tag", tags)
+    argv += _pairs("--build-arg", build_args or {})
+    argv += _pairs("--label", labels or {})
+    if target:
+        argv += ["--target", target]
+    argv += _repeat("--cache-from", cache_from)
+    argv += _repeat("--cache-to", cache_to)
+    # Secret specs name ids and sources (id=npm,src=FILE / env=VAR), never the values.
+    argv += _repeat("--secret", secrets)
+    argv += attestation_flags(attestations)
+    if metadata_file:
+        argv += ["--metadata-file", metadata_file]
+    if push and insecure_push:
+        argv += ["--output", "type=image,push=true,registry.insecure=true"]
+    elif push:
+        argv.append("--push")
+    argv.append(context)
+    return argv
+
+
+def imagetools_create(
+    tags: Sequence[str],
+    sources: Sequence[str],
+    *,
+    builder: str = "",
+    annotations: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+) -> list[str]:
+    """``docker buildx imagetools create -t T... SRC...`` (``--dry-run`` prints the index)."""
+    argv = ["docker", "buildx", "imagetools", "create", *_builder(builder)]
+    argv += _repeat("--tag", tags)
+    argv += _repeat("--annotation", (f"index:{k}={v}" for k, v in (annotations or {}).items()))
+    if dry_run:
+        argv.append("--dry-run")
+    return argv + list(sources)
+
+
+def imagetools_inspect_raw(ref: str, *, builder: str = "") -> list[str]:
+    """``docker buildx imagetools inspect --raw REF``: the manifest/index bytes."""
+    return ["docker", "buildx", "imagetools", "inspect", *_builder(builder), "--raw", ref]
+
+
+def docker_manifest_create(
+    target: str, sources: Sequence[str], *, insecure: bool = False, amend: bool = True
+) -> list[str]:
+    """``docker manifest create [--insecure] --amend TARGET SRC...`` (the article's)."""
+    argv = ["docker", "manifest", "create"]
+    if insecure:
+        argv.append("--insecure")
+    if amend:
+        argv.append("--amend")
+    return [*argv, target, *sources]
+
+
+def docker_manifest_annotate(target: str, source: str, platform: Platform) -> list[str]:
+    """``docker manifest annotate`` setting os/arch/variant of one entry."""
+    argv = ["docker", "manifest", "annotate", "--os", platform.os, "--arch", platform.architecture]
+    if platform.variant:
+        argv += ["--variant", platform.variant]
+    return [*argv, target, source]
+
+
+def docker_manifest_push(target: str, *, insecure: bool = False, purge: bool = True) -> list[str]:
+    """``docker manifest push [--insecure] --purge TARGET``."""
+    argv = ["docker", "manifest", "push"]
+    if insecure:
+        argv.append("--insecure")
+    if purge:
+        argv.append("--purge")
+    return [*argv, target]
+
+
+def docker_manifest_rm(target: str) -> list[str]:
+    """``docker manifest rm TARGET``: drop a stale local manifest list."""
+    return ["docker", "manifest", "rm", target]
+
+
+def docker_binfmt_install(image: str, arches: Sequence[str]) -> list[str]:
+    """``docker run --privileged --rm BINFMT_IMAGE --install a,b`` (tonistiigi/binfmt)."""
+    return ["docker", "run", "--privileged", "--rm", image, "--install", ",".join(arches)]
+
+
+def update_binfmts_enable(handler: str) -> list[str]:
+    """``update-binfmts --enable qemu-NAME`` (Debian's binfmt-support, host mode)."""
+    return ["update-binfmts", "--enable", handler]
+
+
+def docker_run(ref: str, platform: Platform, args: Sequence[str] = ()) -> list[str]:
+    """``docker run --rm --platform P REF ARGS...``."""
+    return ["docker", "run", "--rm", "--platform", str(platform), ref, *args]
+
+
+def buildah_build(
+    *,
+    context: str,
+    platforms: Sequence[Platform],
+    manifest: str,
+    file: str = "",
+    build_args: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    target: str = "",
+    secrets: Sequence[str] = (),
+) -> list[str]:
+    """``buildah build --platform P --manifest LIST``: build into a local manifest list."""
+    argv = ["buildah", "build", "--platform", ",".join(str(p) for p in platforms)]
+    argv += ["--manifest", manifest]
+    if file:
+        argv += ["--file", file]
+    argv += _pairs("--build-arg", build_args or {})
+    argv += _pairs("--label", labels or {})
+    if target:
+        argv += ["--target", target]
+    argv += _repeat("--secret", secrets)
+    return [*argv, context]
+
+
+def buildah_push(
+    source: str, dest: str, *, tls_verify: bool = True, digestfile: str = "", all_: bool = False
+) -> list[str]:
+    """``buildah push`` (an image) or ``buildah manifest push --all`` (a manifest list)."""
+    argv = ["buildah", "manifest", "push", "--all"] if all_ else ["buildah", "push"]
+    argv.append(f"--tls-verify={'true' if tls_verify else 'false'}")
+    if digestfile:
+        argv += ["--digestfile", digestfile]
+    return [*argv, source, f"docker://{dest}"]
+
+
+def buildah_rm_manifest(name: str) -> list[str]:
+    """``buildah manifest rm NAME``."""
+    return ["buildah", "manifest", "rm", name]
