@@ -92,3 +92,12 @@ class BuildFailedError(MultiarchError):
 
 class CheckFailedError(MultiarchError):
     """A check (verify, preflight) ran and found problems; the report says which."""
+
+
+class DockerfileError(InvalidValueError):
+    """A Dockerfile is missing or cannot be read; ``path`` and ``line`` say where."""
+
+    def __init__(self, message: str, *, path: str = "", line: int = 0) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(message)
