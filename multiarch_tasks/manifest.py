@@ -252,8 +252,10 @@ def manifest_push(
 ) -> ManifestResult:
     """Push the index from ``manifest_create`` to every tag; check what the registry holds."""
     out = Path(settings.output_dir)
-    if runner.dry and not (out / PLAN_FILE).exists():
-        return ManifestResult(choose_tool(settings, runner), tuple(settings.tags), pushed=False)
+    if runner.dry:
+        # manifest_create already printed the commands that push; nothing was created.
+        tags = tuple(str(settings.ref(t)) for t in settings.tags)
+        return ManifestResult(choose_tool(settings, runner), tags, pushed=False)
     try:
         plan = json.loads((out / PLAN_FILE).read_text())
         raw = (out / INDEX_FILE).read_bytes()

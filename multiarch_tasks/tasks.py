@@ -83,7 +83,7 @@ def runner_for(c: Context) -> Runner:
     run = c.config.run
     return Runner(
         dry=bool(run.dry),
-        echo=bool(run.echo) or bool(run.dry),
+        echo=bool(run.echo),
         echo_format=str(run.echo_format) if sys.stdout.isatty() else "{command}",
     )
 
