@@ -284,6 +284,7 @@ for _f in fields(Settings):
         _COERCE[_f.name] = _bool if _f.type == "bool" else _str
 
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
+MAPPING_KEYS = frozenset(k for k, f in _COERCE.items() if f is _mapping)
 # `tag` is accepted as an alias of `tags` (the flag is --tag, repeatable).
 ALIASES = {"tag": "tags", "build_arg": "build_args", "label": "labels", "secret": "secrets",
            "annotation": "annotations", "platform": "platforms"}
@@ -338,8 +339,8 @@ def resolve(
                 raise ConfigError(str(raw_key), source, _unknown_key_hint(str(raw_key)))
             if value is None:
                 continue
-            if isinstance(value, list | tuple) and not value and key != "verify_run":
-                continue  # an empty repeatable flag was not given
+            if isinstance(value, list | tuple | Mapping) and not value and key != "verify_run":
+                continue  # an empty repeatable flag or declared-empty mapping: not given
             values[key] = _coerce(key, value, source)
     return replace(Settings(), **values)
 

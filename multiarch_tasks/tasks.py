@@ -22,7 +22,7 @@ from multiarch_tasks import api
 from multiarch_tasks.errors import MultiarchError
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import KEYS, Settings, settings_from
+from multiarch_tasks.settings import KEYS, MAPPING_KEYS, Settings, settings_from
 
 T = TypeVar("T")
 ENV_PREFIX = "INVOKE_MULTIARCH_"
@@ -292,5 +292,8 @@ multiarch = Collection(
     verify, inspect, preflight, mirror, ci_template,
 )
 # Declare every key so INVOKE_MULTIARCH_<KEY> env vars can override them (invoke's env
-# loader only touches known keys).
-multiarch.configure({"multiarch": dict.fromkeys(KEYS)})
+# loader only touches known keys). Mapping keys are declared as {}: invoke refuses to merge
+# a mapping from invoke.yaml over None.
+multiarch.configure(
+    {"multiarch": {k: ({} if k in MAPPING_KEYS else None) for k in KEYS}}
+)

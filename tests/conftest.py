@@ -126,3 +126,53 @@ def repo(registry: Registry, request: pytest.FixtureRequest) -> str:
     name = request.node.name.lower().replace("_", "-")
     safe = "".join(c for c in name if c.isalnum() or c == "-").strip("-")[:40] or "t"
     return registry.repo(safe)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+            program: str = "multiarch", timeout: float = 1200) -> CliResult:
+    """Run the installed console script (or `python -m invoke`) as a user would."""
+    import sys  # noqa: PLC0415
+
+    bindir = Path(sys.executable).parent
+    argv = [str(bindir / "multiarch"), *args] if program == "multiarch" else [
+        sys.executable, "-m", "invoke", *args]
+    done = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def index_platforms(registry: Registry, ref: str) -> list[str]:
+    """The non-attestation platforms of the index at HOST/REPO:TAG, sorted."""
+    repository, _, tag = ref.split("/", 1)[1].rpartition(":")
+    found = registry.manifest(repository, tag)
+    assert found is not None, f"{ref} is absent"
+    index, _ = found
+    out = []
+    for m in index["manifests"]:
+        p = m.get("platform", {})
+        if p.get("os") == "unknown":
+            continue
+        out.append("/".join(x for x in (p["os"], p["architecture"], p.get("variant", "")) if x))
+    return sorted(out)
+
+
+def tag_digest(registry: Registry, ref: str) -> str | None:
+    repository, _, tag = ref.split("/", 1)[1].rpartition(":")
+    found = registry.manifest(repository, tag)
+    return found[1] if found else None
