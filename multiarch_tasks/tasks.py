@@ -247,11 +247,11 @@ def inspect(c, ref, platform=None, json=False):
                  allow_unreachable="Warn instead of failing on unreachable registries"),
       iterable=["build_arg"])
 def preflight(c, platforms=None, context=None, file=None, build_arg=None,
-              allow_unreachable=None, builder=None, json=False):
+              allow_unreachable=False, builder=None, json=False):
     """Check every base image has every target platform, and the host can build them."""
     settings = guarded(lambda: settings_for(c, **_flags(
         platforms=platforms, context=context, file=file, build_args=build_arg,
-        allow_unreachable=allow_unreachable, builder=builder)))
+        allow_unreachable=allow_unreachable or None, builder=builder)))
     result = guarded(lambda: api.preflight(settings, runner_for(c)))
     emit(result, json)
     _fail_unless_ok(result)

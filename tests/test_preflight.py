@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -19,6 +17,10 @@ from multiarch_tasks.preflight import compatible, preflight
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from pathlib import Path
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -58,7 +60,7 @@ class FakeRegistry:
             raise RegistryError(f"manifest {ref}: not found", status=404)
         return self.docs[str(ref)]
 
-    def get_blob(self, ref: ImageRef, digest: str) -> bytes:
+    def get_blob(self, _ref: ImageRef, digest: str) -> bytes:
         return self.blobs[digest]
 
     def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -79,7 +81,7 @@ def usable_emulators(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every QEMU handler registered, enabled, with F (the host's real state is not used)."""
 
     def handler(platform: Platform, root: Path = binfmt.BINFMT_DIR) -> Handler:
-        return Handler(f"qemu-{platform.qemu_name}", True, "/usr/bin/qemu", "PF")
+        return Handler(f"qemu-{platform.qemu_name}", enabled=True, interpreter="/q", flags="PF")
 
     monkeypatch.setattr(binfmt, "handler_for", handler)
 
@@ -326,7 +328,7 @@ def test_disabled_emulator_fails_naming_it_and_qemu_setup(
 def test_no_run_in_target_stages_needs_no_emulator(
     tmp_path: Path, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(binfmt, "handler_for", lambda platform, root=None: None)
+    monkeypatch.setattr(binfmt, "handler_for", lambda _platform, _root=None: None)
     report = _check(tmp_path, f"FROM {FULL}\nCOPY app /app\n", registry, "linux/s390x")
     assert report.ok, report.render()
     assert "[no RUN: not needed]" in report.render()
