@@ -1,0 +1,249 @@
+"""ELF headers, layer whiteouts and compressed tar streams (verify --deep), without an engine."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import tarfile
+
+import pytest
+
+from multiarch_tasks.elf import (
+    ElfHeader,
+    LayerChanges,
+    LayerFormatError,
+    ScanResult,
+    apply_layer,
+    expected_arch,
+    normalise,
+    open_tar,
+    scan_tar,
+)
+from multiarch_tasks.errors import ToolMissingError
+from multiarch_tasks.platforms import Platform
+
+
+def elf(machine: int, *, elf_class: int = 2, data: int = 1, elf_type: int = 2) -> bytes:
+    """A minimal ELF identification + e_type/e_machine, padded like a real header."""
+    order = "little" if data == 1 else "big"
+    ident = b"\x7fELF" + bytes([elf_class, data, 1]) + bytes(9)
+    return ident + elf_type.to_bytes(2, order) + machine.to_bytes(2, order) + bytes(44)
+
+
+X86_64 = elf(62)
+AARCH64 = elf(183)
+
+
+@pytest.mark.parametrize(
+    ("head", "arch"),
+    [
+        (elf(62), "x86-64"),
+        (elf(183), "aarch64"),
+        (elf(3, elf_class=1), "i386"),
+        (elf(40, elf_class=1), "arm"),
+        (elf(21), "ppc64le"),
+        (elf(21, data=2), "ppc64"),
+        (elf(22, data=2), "s390x"),
+        (elf(22, elf_class=1, data=2), "s390"),
+        (elf(243), "riscv64"),
+        (elf(8), "mips64el"),
+        (elf(258), "loongarch64"),
+        (elf(4242), "e_machine 4242"),
+    ],
+)
+def test_elf_arch_names(head: bytes, arch: str) -> None:
+    header = ElfHeader.parse(head)
+    assert header is not None
+    assert header.arch == arch
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"", b"#!/bin/sh\necho hi\n" + bytes(20), b"\x7fELF", b"\x7fELF\x03\x01" + bytes(20)],
+)
+def test_non_elf_is_none(head: bytes) -> None:
+    assert ElfHeader.parse(head) is None
+
+
+def test_big_endian_machine_is_read_in_its_byte_order() -> None:
+    header = ElfHeader.parse(elf(22, data=2))
+    assert header is not None
+    assert header.machine == 22
+
+
+@pytest.mark.parametrize(("elf_type", "program"), [(1, False), (2, True), (3, True), (4, False)])
+def test_only_executables_and_shared_objects_are_programs(elf_type: int, program: bool) -> None:
+    header = ElfHeader.parse(elf(62, elf_type=elf_type))
+    assert header is not None
+    assert header.is_program is program
+
+
+@pytest.mark.parametrize(
+    ("platform", "arch"),
+    [
+        ("linux/amd64", "x86-64"),
+        ("linux/arm64", "aarch64"),
+        ("linux/arm/v7", "arm"),
+        ("linux/arm/v6", "arm"),
+        ("linux/s390x", "s390x"),
+        ("linux/ppc64le", "ppc64le"),
+        ("linux/riscv64", "riscv64"),
+        ("linux/386", "i386"),
+        ("windows/amd64", None),
+    ],
+)
+def test_expected_arch(platform: str, arch: str | None) -> None:
+    assert expected_arch(Platform.parse(platform)) == arch
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("bin/sh", "/bin/sh"),
+        ("./bin/sh", "/bin/sh"),
+        ("/bin/sh", "/bin/sh"),
+        ("./", "/"),
+        (".wh.x", "/.wh.x"),
+        ("a/./b/../c", "/a/c"),
+    ],
+)
+def test_normalise(name: str, path: str) -> None:
+    assert normalise(name) == path
+
+
+def make_tar(entries: list[tuple[str, bytes | None, str]]) -> bytes:
+    """Entries (name, content, kind) where kind is file, dir, symlink or hardlink:TARGET."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, content, kind in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif kind == "symlink":
+                info.type = tarfile.SYMTYPE
+                info.linkname = "/bin/busybox"
+                tar.addfile(info)
+            elif kind.startswith("hardlink:"):
+                info.type = tarfile.LNKTYPE
+                info.linkname = kind.split(":", 1)[1]
+                tar.addfile(info)
+            else:
+                data = content or b""
+                info.size = len(data)
+                info.mode = 0o755
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def changes_of(blob: bytes) -> LayerChanges:
+    with open_tar(io.BytesIO(blob)) as tar:
+        return scan_tar(tar)
+
+
+def test_layer_changes_record_elf_files_whiteouts_and_opaque_dirs() -> None:
+    blob = make_tar(
+        [
+            ("usr", None, "dir"),
+            ("usr/bin/tool", X86_64, "file"),
+            ("usr/bin/script", b"#!/bin/sh\n" + bytes(30), "file"),
+            ("usr/bin/tool2", None, "hardlink:usr/bin/tool"),
+            ("bin/sh", None, "symlink"),
+            ("etc/.wh.passwd", b"", "file"),
+            ("opt/.wh..wh..opq", b"", "file"),
+        ]
+    )
+    changes = changes_of(blob)
+    assert changes.files["/usr/bin/tool"] == ElfHeader.parse(X86_64)
+    assert changes.files["/usr/bin/tool2"] == ElfHeader.parse(X86_64)
+    assert changes.files["/usr/bin/script"] is None
+    assert changes.files["/bin/sh"] is None
+    assert changes.whiteouts == frozenset({"/etc/passwd"})
+    assert changes.opaque_dirs == frozenset({"/opt"})
+    assert changes.regular_files == 2  # tool and script; whiteout markers are not files
+
+
+def test_whiteouts_remove_files_of_lower_layers() -> None:
+    state: dict[str, ElfHeader] = {}
+    apply_layer(
+        state,
+        changes_of(
+            make_tar(
+                [
+                    ("bin/a", X86_64, "file"),
+                    ("bin/b", X86_64, "file"),
+                    ("opt/x/y", X86_64, "file"),
+                    ("lib/dir/z", X86_64, "file"),
+                ]
+            )
+        ),
+    )
+    assert set(state) == {"/bin/a", "/bin/b", "/opt/x/y", "/lib/dir/z"}
+    apply_layer(
+        state,
+        changes_of(
+            make_tar(
+                [
+                    ("bin/.wh.a", b"", "file"),  # deletes /bin/a
+                    ("lib/.wh.dir", b"", "file"),  # deletes the directory /lib/dir and below
+                    ("opt/.wh..wh..opq", b"", "file"),  # empties /opt of lower content ...
+                    ("opt/new", AARCH64, "file"),  # ... but keeps what this layer adds
+                    ("bin/b", b"not elf any more" + bytes(10), "file"),  # overwritten by a non-ELF
+                ]
+            )
+        ),
+    )
+    assert state == {"/opt/new": ElfHeader.parse(AARCH64)}
+
+
+def test_scan_result_names_path_found_and_expected_arch() -> None:
+    header_x86 = ElfHeader.parse(X86_64)
+    header_arm = ElfHeader.parse(AARCH64)
+    assert header_x86 is not None
+    assert header_arm is not None
+    result = ScanResult({"/usr/bin/tool": header_x86, "/bin/busybox": header_arm}, 2)
+    assert result.foreign(Platform.parse("linux/arm64")) == [
+        "/usr/bin/tool: x86-64 (expected aarch64)"
+    ]
+    assert result.foreign(Platform.parse("linux/amd64")) == [
+        "/bin/busybox: aarch64 (expected x86-64)"
+    ]
+    assert result.foreign(Platform.parse("windows/amd64")) == []
+
+
+def test_open_tar_reads_gzip_zstd_and_plain_layers() -> None:
+    import zstandard
+
+    blob = make_tar([("bin/tool", X86_64, "file")])
+    for packed in (blob, gzip.compress(blob), zstandard.ZstdCompressor().compress(blob)):
+        assert changes_of(packed).files == {"/bin/tool": ElfHeader.parse(X86_64)}
+
+
+def test_zstd_layer_without_zstandard_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zstandard
+
+    packed = zstandard.ZstdCompressor().compress(make_tar([("bin/tool", X86_64, "file")]))
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(ToolMissingError, match=r"zstd.*multiarch-tasks\[zstd\]"):
+        open_tar(io.BytesIO(packed), "layer sha256:abc")
+
+
+def test_garbage_layer_is_a_layer_format_error() -> None:
+    with pytest.raises(LayerFormatError, match="not a tar archive"):
+        changes_of(gzip.compress(b"this is not a tar archive at all" * 40))
+
+
+def test_real_busybox_binaries_have_their_architecture() -> None:
+    from testbed.base_images import busybox_binary
+
+    try:
+        paths = {arch: busybox_binary(arch) for arch in ("amd64", "arm64", "s390x")}
+    except RuntimeError as err:
+        pytest.skip(f"busybox-static not downloadable here: {err}")
+    found = {}
+    for arch, path in paths.items():
+        header = ElfHeader.parse(path.read_bytes()[:20])
+        assert header is not None
+        found[arch] = header.arch
+    assert found == {"amd64": "x86-64", "arm64": "aarch64", "s390x": "s390x"}

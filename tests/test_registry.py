@@ -1,0 +1,541 @@
+"""The registry client: pure parts as tables, the protocol against a real Distribution registry.
+
+Failure modes a real registry will not produce on demand (429 with Retry-After, 5xx, a
+Bearer token service, a registry serving bytes that do not match their digest) are played
+by a small scripted HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from multiarch_tasks import oci
+from multiarch_tasks.errors import DigestMismatchError, RateLimitedError, RegistryError
+from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.registry import (
+    Challenge,
+    Credentials,
+    RegistryClient,
+    backoff_delay,
+    compute_digest,
+    credentials_from_config,
+    retry_after_seconds,
+)
+from multiarch_tasks.settings import Settings
+
+# --- pure parts ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme", "params"),
+    [
+        (
+            'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+            'scope="repository:library/busybox:pull"',
+            "bearer",
+            {
+                "realm": "https://auth.docker.io/token",
+                "service": "registry.docker.io",
+                "scope": "repository:library/busybox:pull",
+            },
+        ),
+        ('Basic realm="testbed"', "basic", {"realm": "testbed"}),
+        ("Bearer realm=https://x/t,service=x", "bearer", {"realm": "https://x/t", "service": "x"}),
+        (
+            'Bearer realm="r",scope="repository:a:pull repository:b:pull,push"',
+            "bearer",
+            {"realm": "r", "scope": "repository:a:pull repository:b:pull,push"},
+        ),
+    ],
+)
+def test_challenge_parse(header: str, scheme: str, params: dict[str, str]) -> None:
+    challenge = Challenge.parse(header)
+    assert challenge.scheme == scheme
+    assert dict(challenge.params) == params
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        ("0", 0.0),
+        ("soon", None),
+        (formatdate(1_000_030, usegmt=True), 30.0),
+        (formatdate(999_000, usegmt=True), 0.0),  # a date in the past: no wait
+    ],
+)
+def test_retry_after_seconds(value: str | None, seconds: float | None) -> None:
+    assert retry_after_seconds(value, now=1_000_000) == seconds
+
+
+@pytest.mark.parametrize(
+    ("attempt", "base", "retry_after", "delay"),
+    [(1, 1.0, None, 1.0), (2, 1.0, None, 2.0), (3, 0.5, None, 2.0), (3, 1.0, 5.0, 5.0)],
+)
+def test_backoff_delay(attempt: int, base: float, retry_after: float | None, delay: float) -> None:
+    assert backoff_delay(attempt, base, retry_after) == delay
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def no_helper(name: str, url: str) -> Credentials | None:
+    msg = f"helper {name} must not be asked for {url}"
+    raise AssertionError(msg)
+
+
+@pytest.mark.parametrize(
+    ("config", "registry", "found"),
+    [
+        (
+            {"auths": {"r.example:5000": {"auth": b64("u:p:w")}}},
+            "r.example:5000",
+            Credentials("u", "p:w"),
+        ),
+        (
+            {"auths": {"https://r.example/v1/": {"auth": b64("u:p")}}},
+            "r.example",
+            Credentials("u", "p"),
+        ),
+        (
+            {"auths": {"https://index.docker.io/v1/": {"auth": b64("hub:pw")}}},
+            "docker.io",
+            Credentials("hub", "pw"),
+        ),
+        (
+            {"auths": {"r.example": {"username": "u", "password": "p"}}},
+            "r.example",
+            Credentials("u", "p"),
+        ),
+        (
+            {"auths": {"r.example": {"identitytoken": "tok"}}},
+            "r.example",
+            Credentials("", "", "tok"),
+        ),
+        ({"auths": {"other.example": {"auth": b64("u:p")}}}, "r.example", None),
+        ({}, "r.example", None),
+    ],
+)
+def test_credentials_from_auths(
+    config: dict[str, object], registry: str, found: Credentials | None
+) -> None:
+    assert credentials_from_config(config, registry, no_helper) == found
+
+
+def test_cred_helper_wins_over_store_which_wins_over_auths() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def helper(name: str, url: str) -> Credentials | None:
+        asked.append((name, url))
+        return Credentials(name, "secret")
+
+    config = {
+        "auths": {"r.example": {"auth": b64("inline:pw")}, "https://index.docker.io/v1/": {}},
+        "credsStore": "store",
+        "credHelpers": {"r.example": "special"},
+    }
+    assert credentials_from_config(config, "r.example", helper) == Credentials("special", "secret")
+    assert credentials_from_config(config, "docker.io", helper) == Credentials("store", "secret")
+    assert asked == [("special", "r.example"), ("store", "https://index.docker.io/v1/")]
+
+
+def test_store_without_an_entry_falls_back_to_auths() -> None:
+    config = {"auths": {"r.example": {"auth": b64("inline:pw")}}, "credsStore": "store"}
+    got = credentials_from_config(config, "r.example", lambda _n, _u: None)
+    assert got == Credentials("inline", "pw")
+
+
+def test_bad_auth_value_names_the_entry_not_the_secret() -> None:
+    config = {"auths": {"r.example": {"auth": "%%%not-base64%%%"}}}
+    with pytest.raises(RegistryError, match="auths entry for r.example") as info:
+        credentials_from_config(config, "r.example", no_helper)
+    assert "not-base64" not in str(info.value)
+
+
+def test_credentials_repr_hides_the_password() -> None:
+    assert "hunter2" not in repr(Credentials("u", "hunter2"))
+
+
+def test_compute_digest_follows_the_algorithm() -> None:
+    assert compute_digest(b"x") == oci.sha256_digest(b"x")
+    assert compute_digest(b"x", "sha512:abc").startswith("sha512:")
+    with pytest.raises(DigestMismatchError, match="unsupported digest algorithm"):
+        compute_digest(b"x", "md5:abc")
+
+
+def test_from_settings_uses_insecure_registries_and_retries() -> None:
+    client = RegistryClient.from_settings(
+        Settings(insecure_registries=("reg.internal:5000",), retries=5)
+    )
+    assert client.retries == 5
+    assert client.scheme("reg.internal:5000") == "http"
+    assert client.scheme("127.0.0.1:5000") == "http"
+    assert client.scheme("localhost:5000") == "http"
+    assert client.scheme("ghcr.io") == "https"
+    ref = ImageRef.parse("busybox:1.36")
+    assert client.url(ref, "manifests", ref.reference) == (
+        "https://registry-1.docker.io/v2/library/busybox/manifests/1.36"
+    )
+
+
+# --- against the real registry -----------------------------------------------------------
+
+
+def push_image(client: RegistryClient, ref: ImageRef, arch: str = "amd64") -> tuple[str, bytes]:
+    """Upload a tiny image (config + one gzip layer) and tag it; return (digest, manifest)."""
+    layer = gzip.compress(b"layer of " + arch.encode())
+    config = json.dumps(
+        {"os": "linux", "architecture": arch, "rootfs": {"type": "layers"}}
+    ).encode()
+    for blob in (layer, config):
+        client.upload_blob(ref, oci.sha256_digest(blob), blob)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": oci.OCI_MANIFEST,
+            "config": {
+                "mediaType": oci.OCI_CONFIG,
+                "digest": oci.sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": oci.sha256_digest(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    return client.put_manifest(ref, manifest, oci.OCI_MANIFEST), manifest
+
+
+def test_manifest_round_trip_by_tag_and_digest(registry, repo) -> None:
+    client = RegistryClient()
+    ref = ImageRef.parse(f"{repo}:v1")
+    digest, raw = push_image(client, ref)
+    assert digest == oci.sha256_digest(raw)
+    by_tag = client.get_manifest(ref)
+    by_digest = client.get_manifest(ref.with_digest(digest))
+    assert by_tag.raw == by_digest.raw == raw
+    assert by_tag.digest == digest
+    assert by_tag.media_type == oci.OCI_MANIFEST
+    head = client.head_manifest(ref)
+    assert head is not None
+    assert (head.digest, head.size, head.media_type) == (digest, len(raw), oci.OCI_MANIFEST)
+    # the registry itself agrees
+    found = registry.manifest(ref.repository, "v1")
+    assert found is not None
+    assert found[1] == digest
+
+
+def test_index_pushed_by_digest_and_by_tag(repo) -> None:
+    client = RegistryClient()
+    base = ImageRef.parse(f"{repo}:amd64")
+    amd, _ = push_image(client, base, "amd64")
+    arm, _ = push_image(client, base.with_tag("arm64"), "arm64")
+    children = [client.head_manifest(base.with_digest(d)) for d in (amd, arm)]
+    assert all(children)
+    from multiarch_tasks.platforms import Platform
+
+    descs = [
+        oci.Descriptor(c.media_type, c.digest, c.size, Platform.parse(p))  # type: ignore[union-attr]
+        for c, p in zip(children, ("linux/amd64", "linux/arm64"), strict=True)
+    ]
+    raw = oci.build_index(descs)
+    pinned = base.with_digest(oci.sha256_digest(raw))
+    assert client.put_manifest(pinned, raw, oci.OCI_INDEX) == pinned.digest
+    assert client.put_manifest(base.with_tag("multi"), raw, oci.OCI_INDEX) == pinned.digest
+    doc = client.get_manifest(base.with_tag("multi"))
+    assert doc.is_index
+    assert [str(d.platform) for d in doc.images] == ["linux/amd64", "linux/arm64"]
+    assert sorted(client.list_tags(base)) == ["amd64", "arm64", "multi"]
+
+
+def test_put_manifest_by_digest_refuses_other_bytes(repo) -> None:
+    client = RegistryClient()
+    ref = ImageRef.parse(f"{repo}@{oci.sha256_digest(b'{}')}")
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        client.put_manifest(ref, b'{"schemaVersion": 2}', oci.OCI_MANIFEST)
+
+
+def test_blobs_upload_exist_get_stream_and_mount(registry, repo) -> None:
+    client = RegistryClient()
+    ref = ImageRef.parse(f"{repo}:x")
+    data = b"some blob content " * 10_000
+    digest = oci.sha256_digest(data)
+    assert not client.blob_exists(ref, digest)
+    client.upload_blob(ref, digest, data)
+    assert client.blob_exists(ref, digest)
+    assert client.get_blob(ref, digest) == data
+    with client.open_blob(ref, digest) as stream:
+        first = stream.read(10)
+        assert first == data[:10]
+        assert not stream.verified
+    assert stream.verified  # leaving the block read the rest and checked it
+    other = ImageRef.parse(f"{registry.repo('mounted')}:x")
+    assert not client.blob_exists(other, digest)
+    assert client.mount_blob(other, digest, ref.repository) is True
+    assert client.blob_exists(other, digest)
+
+
+def test_upload_refuses_data_that_does_not_match(repo) -> None:
+    client = RegistryClient()
+    with pytest.raises(DigestMismatchError):
+        client.upload_blob(ImageRef.parse(f"{repo}:x"), oci.sha256_digest(b"a"), b"b")
+
+
+def test_missing_things(repo) -> None:
+    client = RegistryClient()
+    ref = ImageRef.parse(f"{repo}:nope")
+    assert client.head_manifest(ref) is None
+    assert client.list_tags(ref) == []
+    with pytest.raises(RegistryError, match="not found") as info:
+        client.get_manifest(ref)
+    assert info.value.status == 404
+    assert info.value.url.endswith(f"/v2/{ref.repository}/manifests/nope")
+    assert "\n" not in str(info.value)
+
+
+def test_unreachable_registry_is_one_line_after_retries() -> None:
+    from testbed.registry import free_port
+
+    client = RegistryClient(retries=1, backoff=0.01, timeout=2)
+    with pytest.raises(RegistryError, match="cannot reach 127.0.0.1:.* after 2 attempts"):
+        client.get_manifest(ImageRef.parse(f"127.0.0.1:{free_port()}/a/b:c"))
+
+
+def test_map_runs_concurrently_keeps_order_and_reraises() -> None:
+    client = RegistryClient()
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+        return n * n
+
+    assert client.map(work, range(6)) == [0, 1, 4, 9, 16, 25]
+    assert peak > 1
+
+    def fail_on_three(n: int) -> int:
+        if n == 3:
+            raise RegistryError("three", status=500)
+        return n
+
+    with pytest.raises(RegistryError, match="three"):
+        client.map(fail_on_three, range(6))
+
+
+# --- scripted server for what a real registry will not do on demand ---------------------
+
+
+@dataclass
+class Scripted:
+    """A tiny HTTP server; ``handle(method, path, headers) -> (status, headers, body)``."""
+
+    handle: Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], bytes]]
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    host: str = ""
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., Scripted]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(
+        handle: Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], bytes]],
+    ) -> Scripted:
+        script = Scripted(handle)
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                length = int(headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                script.seen.append((self.command, self.path, headers))
+                status, out_headers, body = script.handle(self.command, self.path, headers)
+                self.send_response(status)
+                for key, value in out_headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = _any
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        script.host = f"127.0.0.1:{server.server_address[1]}"
+        return script
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+MANIFEST = json.dumps(
+    {"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "config": {}, "layers": []}
+).encode()
+
+
+def ok_manifest() -> tuple[int, dict[str, str], bytes]:
+    return (
+        200,
+        {"Content-Type": oci.OCI_MANIFEST, "Docker-Content-Digest": oci.sha256_digest(MANIFEST)},
+        MANIFEST,
+    )
+
+
+def test_429_is_retried_honouring_retry_after(scripted) -> None:
+    answers = iter([(429, {"Retry-After": "1"}, b""), (503, {}, b""), ok_manifest()])
+    server = scripted(lambda *_: next(answers))
+    client = RegistryClient(retries=3, backoff=0.01)
+    started = time.monotonic()
+    doc = client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    waited = time.monotonic() - started
+    assert doc.raw == MANIFEST
+    assert len(server.seen) == 3
+    assert waited >= 1.0  # Retry-After: 1 was honoured, not the 0.01 s backoff
+
+
+def test_429_after_the_last_retry_says_rate_limited_and_suggests_mirror(scripted) -> None:
+    server = scripted(lambda *_: (429, {"Retry-After": "0"}, b""))
+    client = RegistryClient(retries=2, backoff=0.01)
+    with pytest.raises(RateLimitedError) as info:
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    message = str(info.value)
+    assert "rate limit" in message
+    assert "multiarch mirror" in message
+    assert info.value.status == 429
+    assert len(server.seen) == 3
+
+
+def test_long_retry_after_is_not_waited_out(scripted) -> None:
+    server = scripted(lambda *_: (429, {"Retry-After": "3600"}, b""))
+    client = RegistryClient(retries=3, backoff=0.01)
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError, match="wait 3600s"):
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    assert time.monotonic() - started < 5
+    assert len(server.seen) == 1
+
+
+def test_5xx_retries_run_out_into_a_registry_error(scripted) -> None:
+    server = scripted(lambda *_: (502, {}, b'{"errors":[{"code":"UNAVAILABLE","message":"down"}]}'))
+    client = RegistryClient(retries=1, backoff=0.01)
+    with pytest.raises(RegistryError, match=r"502 .*UNAVAILABLE: down") as info:
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    assert info.value.status == 502
+    assert len(server.seen) == 2
+
+
+def test_manifest_not_matching_its_digest_is_refused(scripted) -> None:
+    wrong = "sha256:" + "0" * 64
+    server = scripted(
+        lambda *_: (
+            200,
+            {"Content-Type": oci.OCI_MANIFEST, "Docker-Content-Digest": wrong},
+            MANIFEST,
+        )
+    )
+    client = RegistryClient(retries=0)
+    with pytest.raises(DigestMismatchError, match="expected sha256:0000"):
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    with pytest.raises(DigestMismatchError):
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b@{wrong}"))
+
+
+def test_blob_not_matching_its_digest_is_refused(scripted) -> None:
+    server = scripted(lambda *_: (200, {}, b"tampered bytes"))
+    client = RegistryClient(retries=0)
+    ref = ImageRef.parse(f"{server.host}/a/b:c")
+    digest = oci.sha256_digest(b"original bytes")
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        client.get_blob(ref, digest)
+    with pytest.raises(DigestMismatchError), client.open_blob(ref, digest) as stream:
+        stream.read(3)
+
+
+def test_bearer_challenge_fetches_a_token_with_service_scope_and_credentials(
+    scripted, tmp_path: Path
+) -> None:
+    tokens: list[str] = []
+
+    def handle(
+        method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        if path.startswith("/token"):
+            tokens.append(path)
+            if headers.get("authorization") != "Basic " + b64("alice:s3cret"):
+                return 401, {}, b""
+            return 200, {"Content-Type": "application/json"}, b'{"access_token": "tok-123"}'
+        if headers.get("authorization") == "Bearer tok-123":
+            return ok_manifest()
+        realm = f"http://{server.host}/token"
+        challenge = f'Bearer realm="{realm}",service="testreg",scope="repository:a/b:pull"'
+        return 401, {"WWW-Authenticate": challenge}, b""
+
+    server = scripted(handle)
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {server.host: {"auth": b64("alice:s3cret")}}})
+    )
+    client = RegistryClient(docker_config=str(tmp_path), retries=0)
+    ref = ImageRef.parse(f"{server.host}/a/b:c")
+    assert client.get_manifest(ref).raw == MANIFEST
+    assert client.get_manifest(ref).raw == MANIFEST  # the token is cached
+    assert len(tokens) == 1
+    assert "service=testreg" in tokens[0]
+    assert "scope=repository%3Aa%2Fb%3Apull" in tokens[0]
+    assert [s[2].get("authorization") for s in server.seen if s[1].startswith("/v2/")] == [
+        None,
+        "Bearer tok-123",
+        "Bearer tok-123",
+    ]
+
+
+def test_refused_token_is_one_line_without_secrets(scripted, tmp_path: Path) -> None:
+    def handle(
+        method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        if path.startswith("/token"):
+            return 401, {}, b""
+        return 401, {"WWW-Authenticate": f'Bearer realm="http://{server.host}/token"'}, b""
+
+    server = scripted(handle)
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {server.host: {"auth": b64("alice:s3cret")}}})
+    )
+    client = RegistryClient(docker_config=str(tmp_path), retries=0)
+    with pytest.raises(RegistryError, match="refused a token: 401") as info:
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    assert "s3cret" not in str(info.value)
+    assert b64("alice:s3cret") not in str(info.value)
+    assert "\n" not in str(info.value)
