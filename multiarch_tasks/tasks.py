@@ -297,3 +297,6 @@ multiarch = Collection(
 multiarch.configure(
     {"multiarch": {k: ({} if k in MAPPING_KEYS else None) for k in KEYS}}
 )
+# `Collection.from_module(multiarch_tasks.tasks, config={...})` finds this and deep-merges
+# the consumer's config over the declared keys.
+ns = multiarch

@@ -155,3 +155,17 @@ def test_builder_lacking_platform_suggests_qemu_setup_then_qemu_setup_fixes_it(e
         assert handler.read_text().startswith("enabled")
     finally:
         handler.write_text("1")
+
+
+def test_nox_publish_example_session(base_image, registry, tmp_path):
+    """The noxfile's publish-example session, as a user's CI would run it."""
+    root = Path(__file__).resolve().parents[2]
+    import sys  # noqa: PLC0415
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nox", "-f", str(root / "noxfile.py"), "-s", "publish-example",
+         "--envdir", str(tmp_path / "nox"), "--", registry.host, base_image.ref],
+        cwd=root, capture_output=True, text=True, check=False, timeout=1200)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    ref = f"{registry.host}/examples/hello:ci"
+    assert index_platforms(registry, ref) == ["linux/amd64", "linux/arm64", "linux/s390x"]
