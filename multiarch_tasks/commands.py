@@ -216,9 +216,12 @@ def buildah_build(
     labels: Mapping[str, str] | None = None,
     target: str = "",
     secrets: Sequence[str] = (),
+    tls_verify: bool = True,
 ) -> list[str]:
     """``buildah build --platform P --manifest LIST``: build into a local manifest list."""
     argv = ["buildah", "build", "--platform", ",".join(str(p) for p in platforms)]
+    if not tls_verify:
+        argv.append("--tls-verify=false")
     argv += ["--manifest", manifest]
     if file:
         argv += ["--file", file]

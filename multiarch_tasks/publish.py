@@ -89,13 +89,16 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
             )
         step("preflight", report)
     step("qemu-setup", qemu_setup(settings, runner))
-    builder = builder_create(settings, runner)
-    step("builder-create", builder)
-    built: BuildResult = build(settings, runner, how=builder.coverage)
+    how = None
+    if settings.backend == "buildx":
+        builder = builder_create(settings, runner)
+        step("builder-create", builder)
+        how = builder.coverage
+    built: BuildResult = build(settings, runner, how=how)
     step("build", built)
     tags = tuple(str(settings.ref(t)) for t in settings.tags)
     digest = built.index_digest
-    if settings.strategy == "per-arch":
+    if settings.strategy == "per-arch" and settings.backend == "buildx":
         created = manifest_create(settings, runner, digests=None if runner.dry else built.digests)
         step("manifest-create", created)
         pushed: ManifestResult = manifest_push(settings, runner)

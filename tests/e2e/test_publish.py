@@ -169,3 +169,16 @@ def test_nox_publish_example_session(base_image, registry, tmp_path):
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     ref = f"{registry.host}/examples/hello:ci"
     assert index_platforms(registry, ref) == ["linux/amd64", "linux/arm64", "linux/s390x"]
+
+
+def test_buildah_backend_publishes_every_platform(base_image, registry, repo, tmp_path):
+    done = run_cli("publish", "--backend", "buildah", "--image", repo, "--tag", "bah",
+                   "--platforms", "linux/amd64,linux/arm64,linux/s390x", "--context",
+                   str(EXAMPLE), "--build-arg", f"BASE={base_image.ref}",
+                   "--output-dir", str(tmp_path / "o"))
+    assert done.returncode == 0, done.output[-3000:]
+    assert "buildah build --platform linux/s390x" in done.stdout
+    assert index_platforms(registry, f"{repo}:bah") == ["linux/amd64", "linux/arm64",
+                                                        "linux/s390x"]
+    for platform in ("linux/arm64", "linux/s390x"):
+        assert _run_image(f"{repo}:bah", platform) == UNAME[platform]
