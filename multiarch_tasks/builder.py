@@ -115,28 +115,31 @@ def inspect_builder(name: str, runner: Runner) -> BuilderInfo | None:
     return parse_inspect(result.stdout)
 
 
+def _is_remote(node: BuilderNode) -> bool:
+    return node.endpoint.startswith(("ssh://", "tcp://", "kube-pod://"))
+
+
 def coverage(
     info: BuilderInfo, platforms: tuple[Platform, ...]
 ) -> dict[Platform, str]:
     """For each platform: ``native on NODE``, ``emulated (qemu-X)`` or ``impossible``.
 
-    buildkit lists emulated platforms too, but only those whose handler it saw at start;
-    an enabled binfmt handler with F makes a platform buildable either way.
+    A remote node (ssh://, tcp://) builds what it reports. Local nodes run the host's
+    platform natively and others through binfmt_misc; buildkit lists only the emulators it
+    saw when it started (and an inactive node lists nothing), so the handler decides.
     """
     host = Platform.host()
+    local = [n for n in info.nodes if not _is_remote(n)]
     out: dict[Platform, str] = {}
     for platform in platforms:
-        node = info.node_for(platform)
-        if not binfmt.needs_emulation(platform, (host,)) and node is not None:
-            out[platform] = f"native on {node.name}"
-            continue
+        remote = next((n for n in info.nodes if _is_remote(n) and platform in n.platforms), None)
         handler = binfmt.handler_for(platform)
-        if node is not None and node.endpoint not in {"", "default"} and info.driver == "remote":
-            out[platform] = f"native on {node.name}"
-        elif handler is not None and handler.usable:
+        if remote is not None:
+            out[platform] = f"native on {remote.name}"
+        elif local and not binfmt.needs_emulation(platform, (host,)):
+            out[platform] = f"native on {local[0].name}"
+        elif local and handler is not None and handler.usable:
             out[platform] = f"emulated ({handler.name})"
-        elif node is not None and info.driver != "docker":
-            out[platform] = f"native on {node.name}"
         else:
             out[platform] = "impossible"
     return out

@@ -65,7 +65,9 @@ def _env_overrides(config: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key in KEYS:
         name = ENV_PREFIX + key.upper()
-        if name in os.environ and key not in config:
+        # invoke's env loader never sets mapping keys (it reads them as nested namespaces),
+        # so `INVOKE_MULTIARCH_BUILD_ARGS=K=V,K2=V2` is applied here too.
+        if name in os.environ and (key not in config or key in MAPPING_KEYS):
             out[key] = os.environ[name]
     return out
 
@@ -262,13 +264,15 @@ def preflight(c, platforms=None, context=None, file=None, build_arg=None,
             "tool": "auto, skopeo, imagetools or native",
             "from_file": "File of 'SRC DEST' lines to mirror",
             "no_attestations": "Drop attestation manifests",
-            "json": COMMON_HELP["json"]})
+            "json": COMMON_HELP["json"]},
+      positional=["src", "dest"])
 def mirror(c, src=None, dest=None, platforms=None, tool="auto", from_file=None,
            no_attestations=False, json=False):
     """Copy a multi-arch image with all its platforms to another registry or repository."""
     settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms)))
     result = guarded(lambda: api.mirror(
-        settings, runner_for(c), src=src, dest=dest, tool=tool, from_file=from_file,
+        settings, runner_for(c), src=src or None, dest=dest or None, tool=tool,
+        from_file=from_file,
         platforms_given=platforms is not None, attestations=not no_attestations))
     emit(result, json)
     _fail_unless_ok(result)

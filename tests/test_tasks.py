@@ -131,3 +131,18 @@ def test_debug_shows_traceback(tmp_path):
     plain = subprocess.run([str(BIN / "multiarch"), "build", "--platforms", "x/y/z/w"],
                            cwd=tmp_path, capture_output=True, text=True, check=False)
     assert "Traceback" not in plain.stderr
+
+
+def test_env_sets_mapping_keys(tmp_path):
+    """invoke's env loader skips mapping keys; build_args etc. still come from env."""
+    project = _project(tmp_path, PLAIN, {"multiarch": {"build_args": {"A": "yaml"}}})
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import os; from invoke import Config, Context;"
+         "from multiarch_tasks.tasks import settings_for;"
+         "c = Context(Config(overrides={'multiarch': {'build_args': {'A': 'yaml'}}}));"
+         "print(dict(settings_for(c).build_args))"],
+        cwd=project, env={**os.environ, "INVOKE_MULTIARCH_BUILD_ARGS": "A=env,B=2"},
+        capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'A': 'env', 'B': '2'}"
