@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
@@ -278,3 +280,36 @@ def test_dry_run_native_copies_nothing() -> None:
     )
     assert result.ok
     assert result.copies[0].note == "dry run"
+
+
+class _AlwaysRateLimited(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(429)
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_exhausted_429_retries_fail_the_copy_suggesting_mirror_elsewhere() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysRateLimited)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        result = mirror_module.mirror(
+            Settings(retries=1), Runner(), src=f"{host}/library/golang:1.22",
+            dest=f"{host}/mirror/golang", tool="native",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not result.ok
+    [copy] = result.copies
+    assert "429 Too Many Requests" in copy.error
+    assert "after 2 attempts" in copy.error
+    assert "multiarch mirror" in copy.error

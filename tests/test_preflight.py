@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -19,7 +21,7 @@ from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
 T = TypeVar("T")
@@ -358,3 +360,40 @@ def test_json_report_has_matrix_and_problems(tmp_path: Path, registry: FakeRegis
 )
 def test_compatible_follows_containerd(wanted: str, offered: str, ok: bool) -> None:
     assert compatible(Platform.parse(wanted), Platform.parse(offered)) is ok
+
+
+class _AlwaysRateLimited(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(429)
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def rate_limited_host() -> Iterator[str]:
+    """A loopback 'registry' answering 429 Too Many Requests to everything."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysRateLimited)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.usefixtures("usable_emulators")
+def test_exhausted_429_retries_say_rate_limit_and_suggest_mirror(
+    tmp_path: Path, rate_limited_host: str
+) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text(f"FROM {rate_limited_host}/library/golang:1.22\n")
+    config = Settings(platforms=AMD64, file=str(path), retries=2)
+    report = preflight(config, Runner(), native=AMD64)  # the real RegistryClient
+    [problem] = report.errors
+    assert problem.kind == "unreachable"
+    assert "429 Too Many Requests" in problem.message
+    assert "after 3 attempts" in problem.message
+    assert "multiarch mirror" in problem.message
