@@ -39,8 +39,8 @@ class ImageRef:
         raw = text.strip()
         if not raw or raw != text or any(c.isspace() for c in raw):
             raise InvalidReferenceError(f"invalid image reference {text!r}: empty or has spaces")
-        name, _, digest = raw.partition("@")
-        if digest and not _DIGEST.fullmatch(digest):
+        name, at, digest = raw.partition("@")
+        if at and not _DIGEST.fullmatch(digest):
             raise InvalidReferenceError(f"invalid digest {digest!r} in image reference {text!r}")
         tag = ""
         last_slash = name.rfind("/")
@@ -60,6 +60,8 @@ class ImageRef:
                 repository = f"library/{repository}"
         if registry in {"index.docker.io", "registry-1.docker.io"}:
             registry = DOCKER_HUB
+        if registry == DOCKER_HUB and "/" not in repository:
+            repository = f"library/{repository}"  # docker.io/busybox is docker.io/library/busybox
         for component in repository.split("/"):
             if not _COMPONENT.fullmatch(component):
                 raise InvalidReferenceError(

@@ -151,6 +151,17 @@ def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(_split(value))
 
 
+def _spec_list(value: Any) -> tuple[str, ...]:
+    # No comma splitting: a `--secret id=x,src=f` or `--cache-from type=registry,ref=R` spec
+    # is itself comma-separated, so a string is one spec and a list holds one per item.
+    if isinstance(value, str):
+        return (value.strip(),) if value.strip() else ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    msg = f"expected a list, got {type(value).__name__}"
+    raise TypeError(msg)
+
+
 def _plain_list(value: Any) -> tuple[str, ...]:
     # No comma splitting: argv for `verify --run`, where a comma may be part of an argument.
     if isinstance(value, str):
@@ -165,7 +176,10 @@ def _mapping(value: Any) -> dict[str, str]:
     if isinstance(value, Mapping):
         return {str(k): "" if v is None else str(v) for k, v in value.items()}
     out: dict[str, str] = {}
-    for item in _split(value):
+    # A list item is one pair, as with docker's `--build-arg K=a,b`; only a string (an env
+    # var, which cannot carry a list) holds several pairs, comma-separated.
+    items = [str(v) for v in value] if isinstance(value, list | tuple) else _split(value)
+    for item in items:
         key, sep, val = item.partition("=")
         if not sep or not key:
             msg = f"expected KEY=VALUE, got {item!r}"
@@ -268,9 +282,9 @@ _COERCE: dict[str, Coerce] = {
     "labels": _mapping,
     "annotations": _mapping,
     "registry_mirrors": _mapping,
-    "secrets": _str_list,
-    "cache_from": _str_list,
-    "cache_to": _str_list,
+    "secrets": _spec_list,
+    "cache_from": _spec_list,
+    "cache_to": _spec_list,
     "driver_opts": _str_list,
     "insecure_registries": _str_list,
     "nodes": _nodes,
