@@ -28,25 +28,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from multiarch_tasks import oci  # noqa: E402
-from multiarch_tasks.platforms import Platform, parse_platforms  # noqa: E402
-from multiarch_tasks.reference import ImageRef  # noqa: E402
-from multiarch_tasks.registry import RegistryClient  # noqa: E402
-from multiarch_tasks.runner import Runner  # noqa: E402
-from multiarch_tasks.settings import Settings  # noqa: E402
-from multiarch_tasks.verify import verify  # noqa: E402
-from testbed.registry import Registry, RegistryConfig  # noqa: E402
+from multiarch_tasks import oci
+from multiarch_tasks.platforms import Platform, parse_platforms
+from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.registry import RegistryClient
+from multiarch_tasks.runner import Runner
+from multiarch_tasks.settings import Settings
+from multiarch_tasks.verify import verify
+from testbed.registry import Registry, RegistryConfig
 
-PLATFORMS = {"linux/amd64": 62, "linux/arm64": 183, "linux/arm/v7": 40, "linux/s390x": 22,
-             "linux/ppc64le": 21}
+PLATFORMS = {
+    "linux/amd64": 62,
+    "linux/arm64": 183,
+    "linux/arm/v7": 40,
+    "linux/s390x": 22,
+    "linux/ppc64le": 21,
+}
 
 
 def elf(machine: int) -> bytes:
     wide = 1 if machine == 40 else 2
     big = machine == 22
     order = "big" if big else "little"
-    return (b"\x7fELF" + bytes([wide, 2 if big else 1, 1]) + bytes(9) + (2).to_bytes(2, order)
-            + machine.to_bytes(2, order) + bytes(44))
+    return (
+        b"\x7fELF"
+        + bytes([wide, 2 if big else 1, 1])
+        + bytes(9)
+        + (2).to_bytes(2, order)
+        + machine.to_bytes(2, order)
+        + bytes(44)
+    )
 
 
 def layer_for(machine: int) -> bytes:
@@ -67,15 +78,27 @@ def push(client: RegistryClient, ref: ImageRef) -> dict[str, oci.Descriptor]:
         config = json.dumps(plat.as_oci()).encode()
         for blob in (layer, config):
             client.upload_blob(ref, oci.sha256_digest(blob), blob)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
-            "config": {"mediaType": oci.OCI_CONFIG, "digest": oci.sha256_digest(config),
-                       "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": oci.sha256_digest(layer), "size": len(layer)}],
-        }).encode()
-        digest = client.put_manifest(ref.with_digest(oci.sha256_digest(manifest)), manifest,
-                                     oci.OCI_MANIFEST)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": oci.OCI_MANIFEST,
+                "config": {
+                    "mediaType": oci.OCI_CONFIG,
+                    "digest": oci.sha256_digest(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": oci.sha256_digest(layer),
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        digest = client.put_manifest(
+            ref.with_digest(oci.sha256_digest(manifest)), manifest, oci.OCI_MANIFEST
+        )
         out[name] = oci.Descriptor(oci.OCI_MANIFEST, digest, len(manifest), plat)
     return out
 
@@ -124,8 +147,10 @@ def main() -> None:
                     t1 = timed(one, "linux/amd64", deep, latency_ms / 1000, args.rounds)
                     t5 = timed(five, ",".join(PLATFORMS), deep, latency_ms / 1000, args.rounds)
                     mode = "deep" if deep else "shallow"
-                    print(f"{mode:<8} {latency_ms:>6.0f}ms {t1 * 1000:>9.1f}ms {t5 * 1000:>10.1f}ms"
-                          f" {t5 / t1:>6.2f}")
+                    print(
+                        f"{mode:<8} {latency_ms:>6.0f}ms {t1 * 1000:>9.1f}ms {t5 * 1000:>10.1f}ms"
+                        f" {t5 / t1:>6.2f}"
+                    )
         finally:
             registry.stop()
 

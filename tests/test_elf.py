@@ -8,6 +8,7 @@ import sys
 import tarfile
 
 import pytest
+import zstandard
 
 from multiarch_tasks.elf import (
     ElfHeader,
@@ -22,6 +23,7 @@ from multiarch_tasks.elf import (
 )
 from multiarch_tasks.errors import ToolMissingError
 from multiarch_tasks.platforms import Platform
+from testbed.base_images import busybox_binary
 
 
 def elf(machine: int, *, elf_class: int = 2, data: int = 1, elf_type: int = 2) -> bytes:
@@ -213,16 +215,12 @@ def test_scan_result_names_path_found_and_expected_arch() -> None:
 
 
 def test_open_tar_reads_gzip_zstd_and_plain_layers() -> None:
-    import zstandard
-
     blob = make_tar([("bin/tool", X86_64, "file")])
     for packed in (blob, gzip.compress(blob), zstandard.ZstdCompressor().compress(blob)):
         assert changes_of(packed).files == {"/bin/tool": ElfHeader.parse(X86_64)}
 
 
 def test_zstd_layer_without_zstandard_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import zstandard
-
     packed = zstandard.ZstdCompressor().compress(make_tar([("bin/tool", X86_64, "file")]))
     monkeypatch.setitem(sys.modules, "zstandard", None)
     with pytest.raises(ToolMissingError, match=r"zstd.*multiarch-tasks\[zstd\]"):
@@ -235,8 +233,6 @@ def test_garbage_layer_is_a_layer_format_error() -> None:
 
 
 def test_real_busybox_binaries_have_their_architecture() -> None:
-    from testbed.base_images import busybox_binary
-
     try:
         paths = {arch: busybox_binary(arch) for arch in ("amd64", "arm64", "s390x")}
     except RuntimeError as err:

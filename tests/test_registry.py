@@ -12,16 +12,16 @@ import gzip
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from multiarch_tasks import oci
 from multiarch_tasks.errors import DigestMismatchError, RateLimitedError, RegistryError
+from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import (
     Challenge,
@@ -33,6 +33,11 @@ from multiarch_tasks.registry import (
     retry_after_seconds,
 )
 from multiarch_tasks.settings import Settings
+from testbed.registry import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 # --- pure parts ------------------------------------------------------------------------
 
@@ -41,8 +46,10 @@ from multiarch_tasks.settings import Settings
     ("header", "scheme", "params"),
     [
         (
-            'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
-            'scope="repository:library/busybox:pull"',
+            (
+                'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+                'scope="repository:library/busybox:pull"'
+            ),
             "bearer",
             {
                 "realm": "https://auth.docker.io/token",
@@ -161,7 +168,7 @@ def test_store_without_an_entry_falls_back_to_auths() -> None:
 
 def test_bad_auth_value_names_the_entry_not_the_secret() -> None:
     config = {"auths": {"r.example": {"auth": "%%%not-base64%%%"}}}
-    with pytest.raises(RegistryError, match="auths entry for r.example") as info:
+    with pytest.raises(RegistryError, match=r"auths entry for r\.example") as info:
         credentials_from_config(config, "r.example", no_helper)
     assert "not-base64" not in str(info.value)
 
@@ -250,8 +257,6 @@ def test_index_pushed_by_digest_and_by_tag(repo) -> None:
     arm, _ = push_image(client, base.with_tag("arm64"), "arm64")
     children = [client.head_manifest(base.with_digest(d)) for d in (amd, arm)]
     assert all(children)
-    from multiarch_tasks.platforms import Platform
-
     descs = [
         oci.Descriptor(c.media_type, c.digest, c.size, Platform.parse(p))  # type: ignore[union-attr]
         for c, p in zip(children, ("linux/amd64", "linux/arm64"), strict=True)
@@ -312,10 +317,8 @@ def test_missing_things(repo) -> None:
 
 
 def test_unreachable_registry_is_one_line_after_retries() -> None:
-    from testbed.registry import free_port
-
     client = RegistryClient(retries=1, backoff=0.01, timeout=2)
-    with pytest.raises(RegistryError, match="cannot reach 127.0.0.1:.* after 2 attempts"):
+    with pytest.raises(RegistryError, match=r"cannot reach 127\.0\.0\.1:.* after 2 attempts"):
         client.get_manifest(ImageRef.parse(f"127.0.0.1:{free_port()}/a/b:c"))
 
 
@@ -359,6 +362,32 @@ class Scripted:
     host: str = ""
 
 
+class ScriptedHandler(BaseHTTPRequestHandler):
+    """Answers every method from ``script``, a class attribute set per server."""
+
+    script: Scripted
+
+    def _any(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        length = int(headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.script.seen.append((self.command, self.path, headers))
+        status, out_headers, body = self.script.handle(self.command, self.path, headers)
+        self.send_response(status)
+        for key, value in out_headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_PUT = do_POST = _any  # noqa: N815 - http.server's naming
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @pytest.fixture
 def scripted() -> Iterator[Callable[..., Scripted]]:
     servers: list[ThreadingHTTPServer] = []
@@ -367,29 +396,8 @@ def scripted() -> Iterator[Callable[..., Scripted]]:
         handle: Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], bytes]],
     ) -> Scripted:
         script = Scripted(handle)
-
-        class Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                length = int(headers.get("content-length") or 0)
-                if length:
-                    self.rfile.read(length)
-                script.seen.append((self.command, self.path, headers))
-                status, out_headers, body = script.handle(self.command, self.path, headers)
-                self.send_response(status)
-                for key, value in out_headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_HEAD = do_PUT = do_POST = _any
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        handler = type("Handler", (ScriptedHandler,), {"script": script})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         servers.append(server)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         script.host = f"127.0.0.1:{server.server_address[1]}"

@@ -41,11 +41,21 @@ MACHINES = {"amd64": 62, "arm64": 183, "s390x": 22, "ppc64le": 21, "arm": 40}
         ("linux/amd64", {"os": "linux", "architecture": "arm64"}, "linux/amd64: config says arm64"),
         ("linux/arm64", {"os": "linux", "architecture": "arm64", "variant": "v8"}, None),
         ("linux/arm/v7", {"os": "linux", "architecture": "arm"}, None),  # variant omitted
-        ("linux/arm/v7", {"os": "linux", "architecture": "arm", "variant": "v6"},
-         "linux/arm/v7: config says arm/v6"),
-        ("linux/amd64", {"os": "windows", "architecture": "amd64"},
-         "linux/amd64: config says windows/amd64"),
-        ("linux/amd64", {"os": "linux", "architecture": "vax"}, "linux/amd64: config says linux/vax"),
+        (
+            "linux/arm/v7",
+            {"os": "linux", "architecture": "arm", "variant": "v6"},
+            "linux/arm/v7: config says arm/v6",
+        ),
+        (
+            "linux/amd64",
+            {"os": "windows", "architecture": "amd64"},
+            "linux/amd64: config says windows/amd64",
+        ),
+        (
+            "linux/amd64",
+            {"os": "linux", "architecture": "vax"},
+            "linux/amd64: config says linux/vax",
+        ),
         ("linux/amd64", {}, "linux/amd64: config says nothing about its platform"),
     ],
 )
@@ -76,11 +86,22 @@ def test_report_json_shape_and_ok() -> None:
         "digest": "sha256:1",
         "platforms": [
             {"platform": "linux/amd64", "digest": "sha256:a", "ok": True, "problems": []},
-            {"platform": "linux/arm64", "digest": "", "ok": False,
-             "problems": ["linux/arm64: missing from the index"]},
+            {
+                "platform": "linux/arm64",
+                "digest": "",
+                "ok": False,
+                "problems": ["linux/arm64: missing from the index"],
+            },
         ],
-        "attestations": [{"digest": "sha256:att", "attests": "sha256:a",
-                          "platform": "linux/amd64", "ok": True, "problems": []}],
+        "attestations": [
+            {
+                "digest": "sha256:att",
+                "attests": "sha256:a",
+                "platform": "linux/amd64",
+                "ok": True,
+                "problems": [],
+            }
+        ],
         "problems": ["linux/arm64 is missing"],
     }
     text = report.render()
@@ -98,8 +119,14 @@ def elf(machine: int) -> bytes:
     if machine == 40:
         wide = 1
     order = "big" if big == 2 else "little"
-    return (b"\x7fELF" + bytes([wide, big, 1]) + bytes(9) + (2).to_bytes(2, order)
-            + machine.to_bytes(2, order) + bytes(44))
+    return (
+        b"\x7fELF"
+        + bytes([wide, big, 1])
+        + bytes(9)
+        + (2).to_bytes(2, order)
+        + machine.to_bytes(2, order)
+        + bytes(44)
+    )
 
 
 def tar_of(files: dict[str, bytes]) -> bytes:
@@ -121,24 +148,40 @@ def push_blob(client: RegistryClient, ref: ImageRef, data: bytes) -> str:
 def push_image(
     client: RegistryClient, ref: ImageRef, arch: str, layers: list[bytes], *, variant: str = ""
 ) -> oci.Descriptor:
-    config_doc = {"os": "linux", "architecture": arch, "created": "2026-01-01T00:00:00Z",
-                  "config": {"Cmd": ["/bin/app"], "Env": ["PATH=/bin"]}}
+    config_doc = {
+        "os": "linux",
+        "architecture": arch,
+        "created": "2026-01-01T00:00:00Z",
+        "config": {"Cmd": ["/bin/app"], "Env": ["PATH=/bin"]},
+    }
     if variant:
         config_doc["variant"] = variant
     config = json.dumps(config_doc).encode()
     layer_descs = []
     for blob in layers:
         kind = "+zstd" if blob.startswith(b"\x28\xb5\x2f\xfd") else "+gzip"
-        layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar" + kind,
-                            "digest": push_blob(client, ref, blob), "size": len(blob)})
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
-        "config": {"mediaType": oci.OCI_CONFIG, "digest": push_blob(client, ref, config),
-                   "size": len(config)},
-        "layers": layer_descs,
-    }).encode()
-    digest = client.put_manifest(ref.with_digest(oci.sha256_digest(manifest)), manifest,
-                                 oci.OCI_MANIFEST)
+        layer_descs.append(
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar" + kind,
+                "digest": push_blob(client, ref, blob),
+                "size": len(blob),
+            }
+        )
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": oci.OCI_MANIFEST,
+            "config": {
+                "mediaType": oci.OCI_CONFIG,
+                "digest": push_blob(client, ref, config),
+                "size": len(config),
+            },
+            "layers": layer_descs,
+        }
+    ).encode()
+    digest = client.put_manifest(
+        ref.with_digest(oci.sha256_digest(manifest)), manifest, oci.OCI_MANIFEST
+    )
     return oci.Descriptor(oci.OCI_MANIFEST, digest, len(manifest))
 
 
@@ -165,7 +208,9 @@ def test_deep_applies_whiteouts_across_gzip_and_zstd_layers(client, repo) -> Non
         top = zstandard.ZstdCompressor().compress(
             tar_of({"opt/.wh.x86": b"", "lib/.wh..wh..opq": b"", "lib/ok": own})
         )
-        children.append(with_platform(push_image(client, ref, arch, [bottom, top]), f"linux/{arch}"))
+        children.append(
+            with_platform(push_image(client, ref, arch, [bottom, top]), f"linux/{arch}")
+        )
     push_index(client, ref, children)
     settings = Settings(platforms=parse_platforms("linux/amd64,linux/arm64"))
     report = verify(settings, ref, runner=Runner(), client=client, deep=True)
@@ -194,23 +239,35 @@ def test_variant_in_config_is_compared(client, repo) -> None:
     layer = gzip.compress(tar_of({"bin/app": elf(40)}))
     v6 = push_image(client, ref, "arm", [layer], variant="v6")
     push_index(client, ref, [with_platform(v6, "linux/arm/v7")])
-    report = verify(Settings(platforms=parse_platforms("linux/arm/v7")), ref, runner=Runner(),
-                    client=client, deep=True)
+    report = verify(
+        Settings(platforms=parse_platforms("linux/arm/v7")),
+        ref,
+        runner=Runner(),
+        client=client,
+        deep=True,
+    )
     assert report.platforms[0].problems == ("linux/arm/v7: config says arm/v6",)
 
 
 def test_platform_pointing_at_an_index_is_a_problem_not_a_crash(client, repo) -> None:
     ref = ImageRef.parse(f"{repo}:nested")
-    good = with_platform(push_image(client, ref, "amd64", [gzip.compress(tar_of({}))]),
-                         "linux/amd64")
+    good = with_platform(
+        push_image(client, ref, "amd64", [gzip.compress(tar_of({}))]), "linux/amd64"
+    )
     inner_raw = oci.build_index([good])
     inner = ref.with_digest(oci.sha256_digest(inner_raw))
     client.put_manifest(inner, inner_raw, oci.OCI_INDEX)
-    nested = oci.Descriptor(oci.OCI_INDEX, inner.digest, len(inner_raw),
-                            Platform.parse("linux/arm64"))
+    nested = oci.Descriptor(
+        oci.OCI_INDEX, inner.digest, len(inner_raw), Platform.parse("linux/arm64")
+    )
     push_index(client, ref, [good, nested])
-    report = verify(Settings(platforms=parse_platforms("linux/amd64,linux/arm64")), ref,
-                    runner=Runner(), client=client, deep=True)
+    report = verify(
+        Settings(platforms=parse_platforms("linux/amd64,linux/arm64")),
+        ref,
+        runner=Runner(),
+        client=client,
+        deep=True,
+    )
     problems = {c.platform: c.problems for c in report.platforms}
     assert problems == {
         "linux/amd64": (),
@@ -226,11 +283,16 @@ def test_inspect_rows_and_single_platform_summary(client, repo) -> None:
     result = inspect(Settings(), ref, client=client)
     (row,) = result.rows
     assert (row.platform, row.digest, row.size, row.created) == (
-        "linux/amd64", amd.digest, len(layer), "2026-01-01T00:00:00Z"
+        "linux/amd64",
+        amd.digest,
+        len(layer),
+        "2026-01-01T00:00:00Z",
     )
     summary = inspect(Settings(), ref, platform="linux/amd64", client=client).to_json()
     assert summary["cmd"] == ["/bin/app"]
     assert summary["env"] == ["PATH=/bin"]
     assert summary["digest"] == amd.digest
-    with pytest.raises(InvalidValueError, match=r"has no linux/s390x image \(it has: linux/amd64\)"):
+    with pytest.raises(
+        InvalidValueError, match=r"has no linux/s390x image \(it has: linux/amd64\)"
+    ):
         inspect(Settings(), ref, platform="s390x", client=client)

@@ -9,8 +9,7 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from plumbum import local
@@ -21,6 +20,10 @@ from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
 from testbed.registry import Registry, RegistryConfig, htpasswd_file
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
 pytestmark = pytest.mark.e2e
 USER, PASSWORD = "alice", "correct-horse-battery"
 
@@ -28,7 +31,9 @@ USER, PASSWORD = "alice", "correct-horse-battery"
 @pytest.fixture(scope="module")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     root = tmp_path_factory.mktemp("auth-registry")
-    reg = Registry(RegistryConfig(root=root, htpasswd=htpasswd_file(root / "htpasswd", USER, PASSWORD)))
+    reg = Registry(
+        RegistryConfig(root=root, htpasswd=htpasswd_file(root / "htpasswd", USER, PASSWORD))
+    )
     yield reg
     reg.stop()
 
@@ -48,19 +53,31 @@ def push_small_image(client: RegistryClient, ref: ImageRef) -> str:
     config = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
     for blob in (layer, config):
         client.upload_blob(ref, oci.sha256_digest(blob), blob)
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": oci.OCI_MANIFEST,
-        "config": {"mediaType": oci.OCI_CONFIG, "digest": oci.sha256_digest(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": oci.sha256_digest(layer), "size": len(layer)}],
-    }).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": oci.OCI_MANIFEST,
+            "config": {
+                "mediaType": oci.OCI_CONFIG,
+                "digest": oci.sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": oci.sha256_digest(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
     return client.put_manifest(ref, manifest, oci.OCI_MANIFEST)
 
 
 def test_basic_auth_from_config_json_pushes_and_pulls(auth_registry, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "docker", {"auths": {auth_registry.host: auth_entry(USER, PASSWORD)}})
+    config = write_config(
+        tmp_path / "docker", {"auths": {auth_registry.host: auth_entry(USER, PASSWORD)}}
+    )
     client = RegistryClient(docker_config=config)
     ref = ImageRef.parse(f"{auth_registry.host}/team/app:1")
     digest = push_small_image(client, ref)
@@ -71,8 +88,12 @@ def test_basic_auth_from_config_json_pushes_and_pulls(auth_registry, tmp_path: P
     assert client.mount_blob(other, doc.config.digest, ref.repository)
 
 
-def test_docker_config_env_is_honoured(auth_registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = write_config(tmp_path / "envdocker", {"auths": {auth_registry.host: auth_entry(USER, PASSWORD)}})
+def test_docker_config_env_is_honoured(
+    auth_registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(
+        tmp_path / "envdocker", {"auths": {auth_registry.host: auth_entry(USER, PASSWORD)}}
+    )
     monkeypatch.setenv("DOCKER_CONFIG", config)
     client = RegistryClient()
     ref = ImageRef.parse(f"{auth_registry.host}/team/env:1")
@@ -88,15 +109,17 @@ def test_no_credentials_is_a_one_line_401_suggesting_login(auth_registry, tmp_pa
 
 
 def test_wrong_password_never_shows_up_in_the_error(auth_registry, tmp_path: Path) -> None:
-    secret = "wrong-but-secret-pw"
-    config = write_config(tmp_path / "wrong", {"auths": {auth_registry.host: auth_entry(USER, secret)}})
+    bad = "wrong-but-secret-pw"
+    config = write_config(
+        tmp_path / "wrong", {"auths": {auth_registry.host: auth_entry(USER, bad)}}
+    )
     client = RegistryClient(docker_config=config)
     with pytest.raises(RegistryError) as info:
         client.get_manifest(ImageRef.parse(f"{auth_registry.host}/team/app:1"))
     assert info.value.status == 401
     text = f"{info.value} {info.value.url}"
-    assert secret not in text
-    assert base64.b64encode(f"{USER}:{secret}".encode()).decode() not in text
+    assert bad not in text
+    assert base64.b64encode(f"{USER}:{bad}".encode()).decode() not in text
 
 
 def install_helper(bin_dir: Path, name: str, log: Path) -> None:
@@ -109,7 +132,8 @@ def install_helper(bin_dir: Path, name: str, log: Path) -> None:
         f"assert sys.argv[1:] == ['get'], sys.argv\n"
         "server = sys.stdin.read().strip()\n"
         f"open({str(log)!r}, 'a').write(server + '\\n')\n"
-        f"print(json.dumps({{'ServerURL': server, 'Username': {USER!r}, 'Secret': {PASSWORD!r}}}))\n"
+        f"answer = {{'ServerURL': server, 'Username': {USER!r}, 'Secret': {PASSWORD!r}}}\n"
+        "print(json.dumps(answer))\n"
     )
     helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
 
@@ -123,7 +147,8 @@ def test_credential_helper_is_asked_over_its_protocol(
     path = f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"
     monkeypatch.setenv("PATH", path)
     config: dict[str, object] = (
-        {"credHelpers": {auth_registry.host: "testbed"}} if where == "credHelpers"
+        {"credHelpers": {auth_registry.host: "testbed"}}
+        if where == "credHelpers"
         else {"credsStore": "testbed"}
     )
     client = RegistryClient(docker_config=write_config(tmp_path / "docker", config))
@@ -146,9 +171,20 @@ def test_credentials_written_by_docker_login_work(engine, auth_registry, tmp_pat
     config_dir = tmp_path / "docker-login"
     config_dir.mkdir()
     done = subprocess.run(
-        ["docker", "--config", str(config_dir), "login", "-u", USER, "--password-stdin",
-         auth_registry.host],
-        input=PASSWORD, capture_output=True, text=True, check=False,
+        [
+            "docker",
+            "--config",
+            str(config_dir),
+            "login",
+            "-u",
+            USER,
+            "--password-stdin",
+            auth_registry.host,
+        ],
+        input=PASSWORD,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     client = RegistryClient(docker_config=str(config_dir))

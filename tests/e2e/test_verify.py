@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from multiarch_tasks import oci
+from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.platforms import Platform, parse_platforms
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
@@ -66,8 +67,9 @@ def test_good_multiarch_image_passes_with_the_json_shape(base_image) -> None:
 
 def test_good_image_passes_deep_and_run(base_image) -> None:
     ref = ImageRef.parse(base_image.ref)
-    settings = settings_for("linux/amd64,linux/arm64,linux/s390x",
-                            verify_run=("/bin/sh", "-c", "test -x /bin/busybox"))
+    settings = settings_for(
+        "linux/amd64,linux/arm64,linux/s390x", verify_run=("/bin/sh", "-c", "test -x /bin/busybox")
+    )
     sub = _subset_index(ref, ("linux/amd64", "linux/arm64", "linux/s390x"))
     report = verify(settings, sub, runner=Runner(), deep=True, run=True)
     assert report.ok, report.render()
@@ -145,9 +147,7 @@ def test_x86_binary_copied_into_every_platform_fails_deep(x86_tool_image) -> Non
     assert problems["linux/arm64"] == (
         "linux/arm64: /usr/local/bin/tool: x86-64 (expected aarch64)",
     )
-    assert problems["linux/s390x"] == (
-        "linux/s390x: /usr/local/bin/tool: x86-64 (expected s390x)",
-    )
+    assert problems["linux/s390x"] == ("linux/s390x: /usr/local/bin/tool: x86-64 (expected s390x)",)
 
 
 def test_deleted_binary_is_not_reported(base_image, repo, tmp_path: Path) -> None:
@@ -157,8 +157,13 @@ def test_deleted_binary_is_not_reported(base_image, repo, tmp_path: Path) -> Non
     )
     ref = f"{repo}:removed"
     buildx(tmp_path, ref, "linux/arm64")
-    report = verify(settings_for("linux/arm64"), ImageRef.parse(ref), runner=Runner(), deep=True,
-                    allow_single=True)
+    report = verify(
+        settings_for("linux/arm64"),
+        ImageRef.parse(ref),
+        runner=Runner(),
+        deep=True,
+        allow_single=True,
+    )
     assert report.ok, report.render()
 
 
@@ -177,7 +182,9 @@ def test_missing_and_extra_platforms_are_named(base_image) -> None:
     assert "unexpected platforms: linux/arm/v7, linux/s390x, linux/ppc64le" in report.problems
 
 
-def test_attestations_are_listed_apart_and_dangling_ones_fail(base_image, repo, tmp_path: Path) -> None:
+def test_attestations_are_listed_apart_and_dangling_ones_fail(
+    base_image, repo, tmp_path: Path
+) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM {base_image.ref}\nENV X=1\n")
     ref = ImageRef.parse(f"{repo}:attested")
     buildx(tmp_path, str(ref), "linux/amd64,linux/arm64", provenance=True)
@@ -236,7 +243,9 @@ def test_every_tag_must_resolve_to_the_index(base_image, repo) -> None:
     assert report.problems[0].startswith("tag latest points at sha256:")
 
 
-def test_run_reports_exec_format_error_apart_from_a_failing_command(base_image, repo, tmp_path: Path) -> None:
+def test_run_reports_exec_format_error_apart_from_a_failing_command(
+    base_image, repo, tmp_path: Path
+) -> None:
     program = bytearray(busybox_binary("amd64").read_bytes())
     program[18:20] = (0xBEEF).to_bytes(2, "little")  # an e_machine no kernel nor QEMU runs
     (tmp_path / "alien").write_bytes(bytes(program))
@@ -245,22 +254,32 @@ def test_run_reports_exec_format_error_apart_from_a_failing_command(base_image, 
     )
     ref = ImageRef.parse(f"{repo}:alien")
     buildx(tmp_path, str(ref), "linux/amd64")
-    alien = verify(settings_for("linux/amd64", verify_run=("/bin/alien",)), ref,
-                   runner=Runner(), run=True, allow_single=True)
+    alien = verify(
+        settings_for("linux/amd64", verify_run=("/bin/alien",)),
+        ref,
+        runner=Runner(),
+        run=True,
+        allow_single=True,
+    )
     assert alien.platforms[0].problems == (
         "linux/amd64: exec format error: its programs are not built for linux/amd64",
     )
-    failing = verify(settings_for("linux/amd64", verify_run=("/bin/sh", "-c", "exit 3")), ref,
-                     runner=Runner(), run=True, allow_single=True)
+    failing = verify(
+        settings_for("linux/amd64", verify_run=("/bin/sh", "-c", "exit 3")),
+        ref,
+        runner=Runner(),
+        run=True,
+        allow_single=True,
+    )
     (problem,) = failing.platforms[0].problems
     assert problem.startswith("linux/amd64: `/bin/sh -c 'exit 3'` exited 3")
 
 
 def test_run_without_verify_run_says_to_set_it(base_image) -> None:
-    from multiarch_tasks.errors import InvalidValueError
-
     with pytest.raises(InvalidValueError, match="set verify_run"):
-        verify(settings_for("linux/amd64"), ImageRef.parse(base_image.ref), runner=Runner(), run=True)
+        verify(
+            settings_for("linux/amd64"), ImageRef.parse(base_image.ref), runner=Runner(), run=True
+        )
 
 
 def test_five_platform_verify_sends_requests_concurrently(base_image) -> None:
@@ -282,8 +301,9 @@ def test_five_platform_verify_sends_requests_concurrently(base_image) -> None:
                 state["active"] -= 1
 
     client.session.request = counting  # type: ignore[method-assign]
-    report = verify(settings_for(FULL_PLATFORMS), ImageRef.parse(base_image.ref),
-                    runner=Runner(), client=client)
+    report = verify(
+        settings_for(FULL_PLATFORMS), ImageRef.parse(base_image.ref), runner=Runner(), client=client
+    )
     assert report.ok
     assert state["total"] >= 11  # the index, 5 manifests, 5 configs
     assert state["peak"] >= 5
@@ -315,17 +335,23 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_verify_json_exit_codes_and_one_line_errors(base_image, tmp_path: Path) -> None:
-    good = run_cli("verify", base_image.ref, "--platforms", ",".join(FULL_PLATFORMS), "--json",
-                   cwd=tmp_path)
+    good = run_cli(
+        "verify", base_image.ref, "--platforms", ",".join(FULL_PLATFORMS), "--json", cwd=tmp_path
+    )
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["ok"] is True
-    bad = run_cli("verify", base_image.ref, "--platforms", "linux/amd64,linux/riscv64", "--json",
-                  cwd=tmp_path)
+    bad = run_cli(
+        "verify", base_image.ref, "--platforms", "linux/amd64,linux/riscv64", "--json", cwd=tmp_path
+    )
     assert bad.returncode == 1
     data = json.loads(bad.stdout)
     assert data["ok"] is False
-    assert {"platform": "linux/riscv64", "digest": "", "ok": False,
-            "problems": ["linux/riscv64: missing from the index"]} in data["platforms"]
+    assert {
+        "platform": "linux/riscv64",
+        "digest": "",
+        "ok": False,
+        "problems": ["linux/riscv64: missing from the index"],
+    } in data["platforms"]
     malformed = run_cli("verify", "Not A/Valid:ref!", "--json", cwd=tmp_path)
     assert malformed.returncode == 1
     assert "Traceback" not in malformed.stderr
