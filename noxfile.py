@@ -44,14 +44,20 @@ def publish_example(session: nox.Session) -> None:
     ``nox -s publish-example -- REGISTRY BASE`` (e.g. ``127.0.0.1:5000``
     ``127.0.0.1:5000/demo/busybox:base``).
     """
-    registry, base = (session.posargs + ["127.0.0.1:5000", ""])[:2]
+    registry, base = [*session.posargs, "127.0.0.1:5000", ""][:2]
     base = base or f"{registry}/demo/busybox:base"
     session.install(".")
     session.run(
-        "multiarch", "publish",
-        "--image", f"{registry}/examples/hello",
-        "--tag", "ci",
-        "--platforms", "linux/amd64,linux/arm64,linux/s390x",
-        "--context", "examples/hello",
-        "--build-arg", f"BASE={base}",
+        "multiarch",
+        "publish",
+        "--image",
+        f"{registry}/examples/hello",
+        "--tag",
+        "ci",
+        "--platforms",
+        "linux/amd64,linux/arm64,linux/s390x",
+        "--context",
+        "examples/hello",
+        "--build-arg",
+        f"BASE={base}",
     )

@@ -20,7 +20,19 @@ from multiarch_tasks.settings import Settings, settings_from
 from multiarch_tasks.verify import inspect, verify
 
 __all__ = [
-    "Runner", "Settings", "build", "builder_create", "ci_template", "inspect",
-    "manifest_create", "manifest_push", "merge", "mirror", "preflight", "publish",
-    "qemu_setup", "settings_from", "verify",
+    "Runner",
+    "Settings",
+    "build",
+    "builder_create",
+    "ci_template",
+    "inspect",
+    "manifest_create",
+    "manifest_push",
+    "merge",
+    "mirror",
+    "preflight",
+    "publish",
+    "qemu_setup",
+    "settings_from",
+    "verify",
 ]

@@ -68,8 +68,9 @@ def is_mounted(root: Path = BINFMT_DIR) -> bool:
 
 
 def needs_emulation(platform: Platform, native: tuple[Platform, ...]) -> bool:
-    """True when no native platform can run ``platform`` (arm64 hosts run arm/v7 natively
-    only on some CPUs, so only exact os/arch matches count as native here)."""
-    return not any(
-        n.os == platform.os and n.architecture == platform.architecture for n in native
-    )
+    """True when no native platform can run ``platform``.
+
+    Only exact os/arch matches count as native: arm64 hosts run arm/v7 natively only on
+    some CPUs, and amd64 hosts run 386 only with 32-bit support in the kernel.
+    """
+    return not any(n.os == platform.os and n.architecture == platform.architecture for n in native)

@@ -16,7 +16,7 @@ from multiarch_tasks.builder import builder_name, coverage, inspect_builder
 from multiarch_tasks.digests import write_digest_map
 from multiarch_tasks.errors import BuildFailedError, CommandError, InvalidValueError
 from multiarch_tasks.platforms import Platform
-from multiarch_tasks.runner import Runner
+from multiarch_tasks.runner import Runner, which
 from multiarch_tasks.settings import Settings
 
 LOG_TAIL = 15
@@ -90,8 +90,13 @@ class BuildResult:
             "index": self.index_digest,
             "digest_map": self.digest_map,
             "builds": [
-                {"platforms": b.step.label, "tags": list(b.step.tags), "digest": b.digest,
-                 "ok": b.ok, "error": b.error}
+                {
+                    "platforms": b.step.label,
+                    "tags": list(b.step.tags),
+                    "digest": b.digest,
+                    "ok": b.ok,
+                    "error": b.error,
+                }
                 for b in self.builds
             ],
         }
@@ -100,14 +105,19 @@ class BuildResult:
 def git_labels(runner: Runner, context: str) -> dict[str, str]:
     """OCI labels from git when the context is in a checkout (source, revision, created)."""
     labels: dict[str, str] = {}
-    if tools.which("git") is None:
+    if which("git") is None:
         return labels
     probes = {
         "org.opencontainers.image.revision": ["git", "-C", context, "rev-parse", "HEAD"],
         # The commit time, not "now": rebuilding the same commit gives the same config.
         "org.opencontainers.image.created": ["git", "-C", context, "log", "-1", "--format=%cI"],
         "org.opencontainers.image.source": [
-            "git", "-C", context, "config", "--get", "remote.origin.url"
+            "git",
+            "-C",
+            context,
+            "config",
+            "--get",
+            "remote.origin.url",
         ],
     }
     for label, argv in probes.items():
@@ -181,8 +191,12 @@ def plan_build(
         cache_from, cache_to = cache_options(settings, None)
         meta = str(out_dir / "metadata-multi-platform.json")
         argv = commands.buildx_build(
-            platforms=settings.platforms, tags=tags, metadata_file=meta,
-            cache_from=cache_from, cache_to=cache_to, **common,  # type: ignore[arg-type]
+            platforms=settings.platforms,
+            tags=tags,
+            metadata_file=meta,
+            cache_from=cache_from,
+            cache_to=cache_to,
+            **common,  # type: ignore[arg-type]
         )
         desc = "; ".join(f"{p} {how[p]}" for p in settings.platforms)
         return [BuildStep(settings.platforms, tags, desc, tuple(argv), meta, env)]
@@ -191,8 +205,12 @@ def plan_build(
         cache_from, cache_to = cache_options(settings, platform)
         meta = str(out_dir / f"metadata-{platform.tag_suffix}.json")
         argv = commands.buildx_build(
-            platforms=(platform,), tags=tags, metadata_file=meta,
-            cache_from=cache_from, cache_to=cache_to, **common,  # type: ignore[arg-type]
+            platforms=(platform,),
+            tags=tags,
+            metadata_file=meta,
+            cache_from=cache_from,
+            cache_to=cache_to,
+            **common,  # type: ignore[arg-type]
         )
         steps.append(BuildStep((platform,), tags, how[platform], tuple(argv), meta, env))
     return steps
@@ -200,13 +218,13 @@ def plan_build(
 
 def render_plan(settings: Settings, steps: list[BuildStep]) -> str:
     """The plan as printed before building."""
-    lines = [
+    head = (
         f"plan: {len(settings.platforms)} platform(s), strategy {settings.strategy},"
         f" builder {builder_name(settings)!r}"
-    ]
+    )
     width = max(len(s.label) for s in steps)
-    for step in steps:
-        lines.append(f"  {step.label:<{width}}  {step.how:<28} -> {', '.join(step.tags)}")
+    lines = [head]
+    lines += [f"  {s.label:<{width}}  {s.how:<28} -> {', '.join(s.tags)}" for s in steps]
     return "\n".join(lines)
 
 
@@ -220,7 +238,7 @@ def check_inputs(settings: Settings) -> None:
         raise InvalidValueError(f"Dockerfile {settings.dockerfile!r} not found")
 
 
-def build(
+def build(  # noqa: C901 - the steps read in order; splitting hides the flow
     settings: Settings, runner: Runner, *, how: dict[Platform, str] | None = None
 ) -> BuildResult:
     """Build and push every platform; write the digest map when all pushed."""
@@ -234,8 +252,10 @@ def build(
     tools.buildx_info(runner)
     if how is None:
         info = inspect_builder(builder_name(settings), runner)
-        how = coverage(info, settings.platforms) if info else dict.fromkeys(
-            settings.platforms, "(builder not found)"
+        how = (
+            coverage(info, settings.platforms)
+            if info
+            else dict.fromkeys(settings.platforms, "(builder not found)")
         )
     steps = plan_build(settings, how, git_labels(runner, settings.context))
     runner.say(render_plan(settings, steps))
@@ -243,8 +263,13 @@ def build(
 
     def run_step(step: BuildStep) -> PlatformBuild:
         try:
-            runner.run(step.argv, env=step.env, stream_prefix=step.label,
-                       timeout=settings.timeout or None, label=f"build {step.label}")
+            runner.run(
+                step.argv,
+                env=step.env,
+                stream_prefix=step.label,
+                timeout=settings.timeout or None,
+                label=f"build {step.label}",
+            )
         except CommandError as err:
             tail = "\n".join(err.stderr_tail.splitlines()[-LOG_TAIL:])
             return PlatformBuild(step, error=_last_error_line(tail) or str(err), log_tail=tail)

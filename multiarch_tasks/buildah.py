@@ -52,19 +52,33 @@ def build_with_buildah(settings: Settings, runner: Runner) -> BuildResult:
     failed: dict[str, str] = {}
     for platform in settings.platforms:
         argv = commands.buildah_build(
-            context=settings.context, platforms=(platform,), manifest=local,
-            file=settings.file, build_args=settings.build_args, labels=settings.labels,
-            target=settings.target, secrets=settings.secrets, tls_verify=tls,
+            context=settings.context,
+            platforms=(platform,),
+            manifest=local,
+            file=settings.file,
+            build_args=settings.build_args,
+            labels=settings.labels,
+            target=settings.target,
+            secrets=settings.secrets,
+            tls_verify=tls,
         )
         step = BuildStep((platform,), (local,), "buildah", tuple(argv), "")
         try:
-            runner.run(argv, stream_prefix=str(platform), label=f"build {platform}",
-                       timeout=settings.timeout or None)
+            runner.run(
+                argv,
+                stream_prefix=str(platform),
+                label=f"build {platform}",
+                timeout=settings.timeout or None,
+            )
         except CommandError as err:
-            failed[str(platform)] = err.stderr_tail.strip().splitlines()[-1:][0] if (
-                err.stderr_tail.strip()) else str(err)
-            builds.append(PlatformBuild(step, error=failed[str(platform)],
-                                        log_tail=err.stderr_tail))
+            failed[str(platform)] = (
+                err.stderr_tail.strip().splitlines()[-1:][0]
+                if (err.stderr_tail.strip())
+                else str(err)
+            )
+            builds.append(
+                PlatformBuild(step, error=failed[str(platform)], log_tail=err.stderr_tail)
+            )
             continue
         builds.append(PlatformBuild(step))
     if failed:
@@ -74,9 +88,15 @@ def build_with_buildah(settings: Settings, runner: Runner) -> BuildResult:
     for tag in settings.tags:
         ref = image.with_tag(tag)
         runner.run(
-            commands.buildah_push(local, str(ref), all_=True, digestfile=digest_file,
-                                  tls_verify=not _insecure(settings, image.registry)),
-            label="buildah push", retries=settings.retries,
+            commands.buildah_push(
+                local,
+                str(ref),
+                all_=True,
+                digestfile=digest_file,
+                tls_verify=not _insecure(settings, image.registry),
+            ),
+            label="buildah push",
+            retries=settings.retries,
         )
     digests = {}
     digest_map = ""
@@ -85,8 +105,11 @@ def build_with_buildah(settings: Settings, runner: Runner) -> BuildResult:
             index_digest = fh.read().strip()
         from multiarch_tasks.manifest import platform_digests  # noqa: PLC0415
 
-        digests = platform_digests(settings, ImageRef.parse(str(image.with_tag(settings.tags[0]))),
-                                   index_digest)
+        digests = platform_digests(
+            settings, ImageRef.parse(str(image.with_tag(settings.tags[0]))), index_digest
+        )
         digest_map = str(write_digest_map(settings.output_dir, digests, index=index_digest))
-        builds = [PlatformBuild(b.step, digest=digests.get(b.step.platforms[0], "")) for b in builds]
+        builds = [
+            PlatformBuild(b.step, digest=digests.get(b.step.platforms[0], "")) for b in builds
+        ]
     return BuildResult(str(image), "buildah", tuple(builds), digests, digest_map, index_digest)

@@ -53,8 +53,8 @@ class BuilderInfo:
 
 def _parse_platform_list(text: str) -> tuple[Platform, ...]:
     out: list[Platform] = []
-    for item in text.split(","):
-        item = item.strip().rstrip("*")
+    for raw in text.split(","):
+        item = raw.strip().rstrip("*")
         if not item:
             continue
         try:
@@ -119,9 +119,7 @@ def _is_remote(node: BuilderNode) -> bool:
     return node.endpoint.startswith(("ssh://", "tcp://", "kube-pod://"))
 
 
-def coverage(
-    info: BuilderInfo, platforms: tuple[Platform, ...]
-) -> dict[Platform, str]:
+def coverage(info: BuilderInfo, platforms: tuple[Platform, ...]) -> dict[Platform, str]:
     """For each platform: ``native on NODE``, ``emulated (qemu-X)`` or ``impossible``.
 
     A remote node (ssh://, tcp://) builds what it reports. Local nodes run the host's
@@ -148,12 +146,15 @@ def coverage(
 def buildkitd_config(settings: Settings) -> str:
     """A buildkitd.toml for plain-HTTP registries and registry mirrors (or "")."""
     hosts = sorted({*settings.insecure_registries, *settings.registry_mirrors.values()})
-    sections: list[str] = []
-    for upstream, mirror in sorted(settings.registry_mirrors.items()):
-        sections.append(f'[registry."{upstream}"]\n  mirrors = ["{mirror}"]\n')
-    for host in hosts:
-        if settings.is_insecure(host):
-            sections.append(f'[registry."{host}"]\n  http = true\n  insecure = true\n')
+    sections = [
+        f'[registry."{upstream}"]\n  mirrors = ["{mirror}"]\n'
+        for upstream, mirror in sorted(settings.registry_mirrors.items())
+    ]
+    sections += [
+        f'[registry."{host}"]\n  http = true\n  insecure = true\n'
+        for host in hosts
+        if settings.is_insecure(host)
+    ]
     return "\n".join(sections)
 
 

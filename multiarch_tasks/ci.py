@@ -54,14 +54,18 @@ build:
   script:
     - pip install multiarch-tasks
     - multiarch qemu-setup --platforms "$PLATFORM"
-    - multiarch build --image {image} --tag {tag} --platforms "$PLATFORM" --output-dir "out/$CI_JOB_ID"
+    - >-
+      multiarch build --image {image} --tag {tag}
+      --platforms "$PLATFORM" --output-dir "out/$CI_JOB_ID"
   artifacts:
     paths: [out/]
 merge:
   stage: merge
   script:
     - pip install multiarch-tasks
-    - multiarch merge --image {image} --tag {tag} --platforms {platform_list} --from "$(ls -d out/* | paste -sd, -)"
+    - >-
+      multiarch merge --image {image} --tag {tag} --platforms {platform_list}
+      --from "$(ls -d out/* | paste -sd, -)"
     - multiarch verify {image}:{tag} --platforms {platform_list}
 """
 

@@ -7,9 +7,9 @@ config, as ``inv`` would read the one beside a tasks.py.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-from invoke import Program
+from invoke.program import Program
 
 from multiarch_tasks.tasks import multiarch
 
@@ -17,9 +17,9 @@ from multiarch_tasks.tasks import multiarch
 class MultiarchProgram(Program):
     """``inv`` with our collection built in and the current directory as project."""
 
-    def update_config(self, merge: bool = True) -> None:  # noqa: FBT001, FBT002 - invoke's signature
+    def update_config(self, merge: bool = True) -> None:
         """Load ``./invoke.yaml`` (project config) before the runtime and flag layers."""
-        self.config.set_project_location(os.getcwd())
+        self.config.set_project_location(str(Path.cwd()))
         self.config.load_project(merge=False)
         super().update_config(merge=merge)
 
@@ -27,8 +27,9 @@ class MultiarchProgram(Program):
 def _program() -> Program:
     from multiarch_tasks import __version__  # noqa: PLC0415 - avoid a cycle at import
 
-    return MultiarchProgram(name="multiarch", binary="multiarch", namespace=multiarch,
-                            version=__version__)
+    return MultiarchProgram(
+        name="multiarch", binary="multiarch", namespace=multiarch, version=__version__
+    )
 
 
 def main() -> None:

@@ -82,8 +82,9 @@ def index_children(settings: Settings, sources: Sequence[Source]) -> list[oci.De
     for source in sources:
         image = source.image
         if image.platform != source.platform:
-            image = oci.Descriptor(image.media_type, image.digest, image.size, source.platform,
-                                   image.annotations)
+            image = oci.Descriptor(
+                image.media_type, image.digest, image.size, source.platform, image.annotations
+            )
         children.append(image)
         if keep:
             children += source.attestations
@@ -151,7 +152,7 @@ def _why(settings: Settings, runner: Runner, tool: str) -> str:
     return "passing platform manifest digests, not per-arch tags"
 
 
-def manifest_create(
+def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
     settings: Settings,
     runner: Runner,
     *,
@@ -205,14 +206,21 @@ def manifest_create(
             notes.append("attestations dropped: docker manifest lists only platform images")
         for tag in tags:
             runner.run(commands.docker_manifest_rm(tag), check=False)
-            runner.run(commands.docker_manifest_create(tag, srcs, insecure=_insecure(settings)),
-                       label="manifest-create")
+            runner.run(
+                commands.docker_manifest_create(tag, srcs, insecure=_insecure(settings)),
+                label="manifest-create",
+            )
     else:
         srcs = [f"{image.name}@{c.digest}" for c in children]
     out.mkdir(parents=True, exist_ok=True)
     (out / INDEX_FILE).write_bytes(raw)
-    plan = {"tool": tool, "tags": list(tags), "sources": srcs, "media_type": media,
-            "index_digest": digest}
+    plan = {
+        "tool": tool,
+        "tags": list(tags),
+        "sources": srcs,
+        "media_type": media,
+        "index_digest": digest,
+    }
     (out / PLAN_FILE).write_text(json.dumps(plan, indent=2) + "\n")
     for note in notes:
         runner.say(f"manifest-create: {note}")
@@ -260,18 +268,30 @@ def manifest_push(
         plan = json.loads((out / PLAN_FILE).read_text())
         raw = (out / INDEX_FILE).read_bytes()
     except FileNotFoundError as err:
-        raise InvalidValueError(f"no index in {out}: run `multiarch manifest-create` first") from err
+        raise InvalidValueError(
+            f"no index in {out}: run `multiarch manifest-create` first"
+        ) from err
     tool, tags, sources = str(plan["tool"]), tuple(plan["tags"]), list(plan["sources"])
     client = client or RegistryClient.from_settings(settings)
     if tool == "imagetools":
-        runner.run(commands.imagetools_create(tags, sources, annotations=settings.annotations
-                                              if tools.buildx_info(runner).imagetools_annotations
-                                              else None),
-                   label="manifest-push", retries=settings.retries)
+        runner.run(
+            commands.imagetools_create(
+                tags,
+                sources,
+                annotations=settings.annotations
+                if tools.buildx_info(runner).imagetools_annotations
+                else None,
+            ),
+            label="manifest-push",
+            retries=settings.retries,
+        )
     elif tool == "docker":
         for tag in tags:
-            runner.run(commands.docker_manifest_push(tag, insecure=_insecure(settings)),
-                       label="manifest-push", retries=settings.retries)
+            runner.run(
+                commands.docker_manifest_push(tag, insecure=_insecure(settings)),
+                label="manifest-push",
+                retries=settings.retries,
+            )
     else:
         for tag in tags:
             if runner.dry:
@@ -309,9 +329,7 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     digests = merge_digest_maps(directories)
     if not settings.platforms or set(settings.platforms) - set(digests):
         missing = [str(p) for p in settings.platforms if p not in digests]
-        raise InvalidValueError(
-            f"no digest for {', '.join(missing)} in {', '.join(directories)}"
-        )
+        raise InvalidValueError(f"no digest for {', '.join(missing)} in {', '.join(directories)}")
     manifest_create(settings, runner, digests=digests)
     write_digest_map(settings.output_dir, {p: digests[p] for p in settings.platforms})
     return manifest_push(settings, runner)

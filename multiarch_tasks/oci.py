@@ -24,7 +24,7 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+ACCEPT = f"{OCI_INDEX}, {DOCKER_LIST}, {OCI_MANIFEST}, {DOCKER_MANIFEST}"
 
 REF_TYPE = "vnd.docker.reference.type"
 REF_DIGEST = "vnd.docker.reference.digest"
@@ -107,7 +107,7 @@ class Document:
             raise RegistryError(f"manifest is not JSON: {err}") from err
         if not isinstance(data, dict):
             raise RegistryError("manifest is not a JSON object")
-        kind = str(data.get("mediaType") or media_type.split(";")[0].strip())
+        kind = str(data.get("mediaType") or media_type.split(";", maxsplit=1)[0].strip())
         if not kind:
             kind = OCI_INDEX if "manifests" in data else OCI_MANIFEST
         return cls(raw, kind, digest or sha256_digest(raw), data)

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import platform as _stdlib_platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from multiarch_tasks.errors import InvalidPlatformError
@@ -82,7 +82,7 @@ class Platform:
     def parse(cls, text: str) -> Platform:
         """Parse ``linux/arm64``, ``arm64``, ``aarch64``, ``linux/arm/v7``, ``armhf``..."""
         raw = text.strip().lower()
-        parts = [p for p in raw.split("/")]
+        parts = raw.split("/")
         if not raw or any(not p for p in parts) or len(parts) > 3:  # noqa: PLR2004
             raise _unknown(text)
         if parts[0] in KNOWN_OS:
@@ -109,7 +109,7 @@ class Platform:
         return cls(os_name, arch, variant)
 
     @classmethod
-    def from_oci(cls, data: dict[str, object]) -> Platform:
+    def from_oci(cls, data: Mapping[str, object]) -> Platform:
         """Build from an OCI descriptor's or config's ``os``/``architecture``/``variant``."""
         os_name = str(data.get("os", ""))
         arch = str(data.get("architecture", ""))
@@ -175,9 +175,11 @@ COMMON_PLATFORMS: tuple[Platform, ...] = (
 
 def parse_platforms(value: str | Iterable[str]) -> tuple[Platform, ...]:
     """Parse docker's comma form (``linux/amd64,linux/arm64``) or a list; keep order, dedupe."""
-    items = value.split(",") if isinstance(value, str) else [
-        part for item in value for part in str(item).split(",")
-    ]
+    items = (
+        value.split(",")
+        if isinstance(value, str)
+        else [part for item in value for part in str(item).split(",")]
+    )
     out: list[Platform] = []
     for item in items:
         if not item.strip():

@@ -56,7 +56,7 @@ class PublishResult:
             "tags": list(self.tags),
             "digest": self.digest,
             "platforms": [str(p) for p in self.platforms],
-            "steps": {name: summary for name, summary in self.steps},
+            "steps": dict(self.steps),
             "verify": self.verify.to_json() if self.verify is not None else None,
         }
 
@@ -81,13 +81,13 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
     if settings.preflight:
         from multiarch_tasks.preflight import preflight  # noqa: PLC0415
 
-        report = preflight(settings, runner)
-        if not report.ok:
-            runner.say(report.render())
+        checked = preflight(settings, runner)
+        if not checked.ok:
+            runner.say(checked.render())
             raise CheckFailedError(
                 "preflight failed: nothing was built or pushed (see the matrix above)"
             )
-        step("preflight", report)
+        step("preflight", checked)
     step("qemu-setup", qemu_setup(settings, runner))
     how = None
     if settings.backend == "buildx":
@@ -111,8 +111,11 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
         from multiarch_tasks.verify import verify  # noqa: PLC0415
 
         report = verify(
-            settings, settings.ref().with_digest(digest), runner=runner,
-            deep=settings.verify_deep, run=bool(settings.verify_run),
+            settings,
+            settings.ref().with_digest(digest),
+            runner=runner,
+            deep=settings.verify_deep,
+            run=bool(settings.verify_run),
         )
         if report.digest and report.digest != digest:
             raise CheckFailedError(f"verify read {report.digest}, but publish pushed {digest}")

@@ -69,9 +69,10 @@ def emulated_platforms(
 
 def _host_emulator_installed(platform: Platform) -> bool:
     name = platform.qemu_name
-    return which(f"qemu-{name}-static") is not None or Path(
-        f"/usr/libexec/qemu-binfmt/{name}-binfmt-P"
-    ).exists()
+    return (
+        which(f"qemu-{name}-static") is not None
+        or Path(f"/usr/libexec/qemu-binfmt/{name}-binfmt-P").exists()
+    )
 
 
 def qemu_setup(
@@ -95,14 +96,18 @@ def qemu_setup(
             f"`mount -t binfmt_misc binfmt_misc {root}` and retry"
         )
     if mode == "auto":
-        mode = "host" if all(_host_emulator_installed(p) for p in todo) and which(
-            "update-binfmts"
-        ) else "docker"
+        mode = (
+            "host"
+            if all(_host_emulator_installed(p) for p in todo) and which("update-binfmts")
+            else "docker"
+        )
     if mode == "host":
         _setup_host(todo, runner, root)
     else:
         arches = sorted({p.architecture if p.architecture != "arm" else "arm" for p in todo})
-        runner.run(commands.docker_binfmt_install(settings.binfmt_image, arches), label="qemu-setup")
+        runner.run(
+            commands.docker_binfmt_install(settings.binfmt_image, arches), label="qemu-setup"
+        )
     if runner.dry:
         return QemuResult(native, already, todo, mode)
     missing = tuple(p for p in todo if not ((h := binfmt.handler_for(p, root)) and h.usable))

@@ -34,7 +34,7 @@ class ImageRef:
     digest: str = ""
 
     @classmethod
-    def parse(cls, text: str, *, default_tag: str = "latest") -> ImageRef:
+    def parse(cls, text: str, *, default_tag: str = "latest") -> ImageRef:  # noqa: C901, PLR0912 - the grammar, in order
         """Parse a reference; a missing tag becomes ``default_tag`` unless a digest is given."""
         raw = text.strip()
         if not raw or raw != text or any(c.isspace() for c in raw):

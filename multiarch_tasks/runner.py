@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from subprocess import PIPE, STDOUT, TimeoutExpired
-from typing import TextIO, TypeVar
+from subprocess import PIPE, STDOUT, Popen, TimeoutExpired
+from typing import Any, TextIO, TypeVar
 
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
@@ -184,7 +184,7 @@ class Runner:
         stdin: str | None,
     ) -> Result:
         try:
-            command = local[argv[0]][argv[1:]]
+            command: Any = local[argv[0]][argv[1:]]
         except CommandNotFound as err:
             raise ToolMissingError(
                 f"{argv[0]} is not installed (not found on PATH); scripts/engine-up installs it"
@@ -194,17 +194,22 @@ class Runner:
         if cwd:
             command = command.with_cwd(cwd)
         if stream_prefix is None:
-            proc = command.popen(stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True)
+            # plumbum returns a subprocess.Popen; its stubs type a narrower object.
+            proc: Popen[str] = command.popen(stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True)
             try:
-                out, err = proc.communicate(stdin, timeout=timeout)
+                out, errout = proc.communicate(stdin, timeout=timeout)
             except TimeoutExpired:
                 proc.kill()
-                out, err = proc.communicate()
-                return Result(tuple(argv), -1, self._clean(out), self._clean(err) + "\n(timed out)")
-            return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(err))
+                out, errout = proc.communicate()
+                return Result(
+                    tuple(argv), -1, self._clean(out), self._clean(errout) + "\n(timed out)"
+                )
+            return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(errout))
         return self._stream(command, argv, timeout, stream_prefix)
 
-    def _stream(self, command: object, argv: list[str], timeout: float | None, prefix: str) -> Result:
+    def _stream(
+        self, command: object, argv: list[str], timeout: float | None, prefix: str
+    ) -> Result:
         proc = command.popen(stdin=PIPE, stdout=PIPE, stderr=STDOUT, text=True)  # type: ignore[attr-defined]
         proc.stdin.close()
         timer = threading.Timer(timeout, proc.kill) if timeout else None

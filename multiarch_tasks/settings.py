@@ -300,8 +300,14 @@ for _f in fields(Settings):
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 MAPPING_KEYS = frozenset(k for k, f in _COERCE.items() if f is _mapping)
 # `tag` is accepted as an alias of `tags` (the flag is --tag, repeatable).
-ALIASES = {"tag": "tags", "build_arg": "build_args", "label": "labels", "secret": "secrets",
-           "annotation": "annotations", "platform": "platforms"}
+ALIASES = {
+    "tag": "tags",
+    "build_arg": "build_args",
+    "label": "labels",
+    "secret": "secrets",
+    "annotation": "annotations",
+    "platform": "platforms",
+}
 
 
 def _normalise_key(key: str) -> str:

@@ -16,7 +16,10 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from invoke import Collection, Context, Exit, task
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
 from multiarch_tasks import api
 from multiarch_tasks.errors import MultiarchError
@@ -45,8 +48,16 @@ COMMON_HELP = {
 }
 BUILD_ITERABLES = ["tag", "build_arg"]
 MERGE_FLAGS = ("image", "tag", "platforms", "output_dir", "manifest_tool", "attestations", "json")
-BUILD_FLAGS = (*MERGE_FLAGS, "context", "file", "build_arg", "builder", "strategy", "backend",
-               "jobs")
+BUILD_FLAGS = (
+    *MERGE_FLAGS,
+    "context",
+    "file",
+    "build_arg",
+    "builder",
+    "strategy",
+    "backend",
+    "jobs",
+)
 
 
 def _help(names: tuple[str, ...], **extra: str) -> dict[str, str]:
@@ -129,87 +140,233 @@ def _flags(**kwargs: Any) -> dict[str, Any]:
 # --- pipeline steps -------------------------------------------------------------------
 
 
-@task(help={"platforms": COMMON_HELP["platforms"],
-            "mode": "auto (inspect, add what is missing), docker (binfmt image) or host"})
-def qemu_setup(c, platforms=None, mode=None):
+@task(
+    help={
+        "platforms": COMMON_HELP["platforms"],
+        "mode": "auto (inspect, add what is missing), docker (binfmt image) or host",
+    }
+)
+def qemu_setup(c: Context, platforms: str | None = None, mode: str | None = None) -> None:
     """Register QEMU emulators in binfmt_misc for platforms the builder cannot run natively."""
     settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms, qemu_mode=mode)))
     result = guarded(lambda: api.qemu_setup(settings, runner_for(c)))
     emit(result, False)
 
 
-@task(help={"builder": COMMON_HELP["builder"], "platforms": COMMON_HELP["platforms"],
-            "driver": "docker, docker-container or remote", "use": "Also make it current"})
-def builder_create(c, builder=None, platforms=None, driver=None, use=None):
+@task(
+    help={
+        "builder": COMMON_HELP["builder"],
+        "platforms": COMMON_HELP["platforms"],
+        "driver": "docker, docker-container or remote",
+        "use": "Also make it current",
+    }
+)
+def builder_create(
+    c: Context,
+    builder: str | None = None,
+    platforms: str | None = None,
+    driver: str | None = None,
+    use: bool = False,
+) -> None:
     """Create the buildx builder, or reuse it when it exists and covers the platforms."""
-    settings = guarded(lambda: settings_for(
-        c, **_flags(builder=builder, platforms=platforms, driver=driver, use_builder=use)))
+    settings = guarded(
+        lambda: settings_for(
+            c,
+            **_flags(builder=builder, platforms=platforms, driver=driver, use_builder=use or None),
+        )
+    )
     result = guarded(lambda: api.builder_create(settings, runner_for(c)))
     emit(result, False)
 
 
 @task(help=_help(BUILD_FLAGS), iterable=BUILD_ITERABLES)
-def build(c, image=None, tag=None, platforms=None, context=None, file=None, build_arg=None,
-          output_dir=None, builder=None, strategy=None, backend=None, attestations=None,
-          jobs=None, json=False, manifest_tool=None):
+def build(
+    c: Context,
+    image: str | None = None,
+    tag: list[str] | None = None,
+    platforms: str | None = None,
+    context: str | None = None,
+    file: str | None = None,
+    build_arg: list[str] | None = None,
+    output_dir: str | None = None,
+    builder: str | None = None,
+    strategy: str | None = None,
+    backend: str | None = None,
+    attestations: str | None = None,
+    jobs: str | None = None,
+    json: bool = False,
+    manifest_tool: str | None = None,
+) -> None:
     """Build and push one image per platform; write digests.json."""
-    settings = guarded(lambda: settings_for(c, **_flags(
-        image=image, tags=tag, platforms=platforms, context=context, file=file,
-        build_args=build_arg, output_dir=output_dir, builder=builder, strategy=strategy,
-        backend=backend, attestations=attestations, jobs=jobs, manifest_tool=manifest_tool)))
+    settings = guarded(
+        lambda: settings_for(
+            c,
+            **_flags(
+                image=image,
+                tags=tag,
+                platforms=platforms,
+                context=context,
+                file=file,
+                build_args=build_arg,
+                output_dir=output_dir,
+                builder=builder,
+                strategy=strategy,
+                backend=backend,
+                attestations=attestations,
+                jobs=jobs,
+                manifest_tool=manifest_tool,
+            ),
+        )
+    )
     result = guarded(lambda: api.build(settings, runner_for(c)))
     emit(result, json)
 
 
 @task(help=_help(MERGE_FLAGS), iterable=["tag"])
-def manifest_create(c, image=None, tag=None, platforms=None, output_dir=None,
-                    manifest_tool=None, attestations=None, json=False):
+def manifest_create(
+    c: Context,
+    image: str | None = None,
+    tag: list[str] | None = None,
+    platforms: str | None = None,
+    output_dir: str | None = None,
+    manifest_tool: str | None = None,
+    attestations: str | None = None,
+    json: bool = False,
+) -> None:
     """Assemble the multi-arch index from the per-arch images (does not move the tag yet)."""
-    settings = guarded(lambda: settings_for(c, **_flags(
-        image=image, tags=tag, platforms=platforms, output_dir=output_dir,
-        manifest_tool=manifest_tool, attestations=attestations)))
+    settings = guarded(
+        lambda: settings_for(
+            c,
+            **_flags(
+                image=image,
+                tags=tag,
+                platforms=platforms,
+                output_dir=output_dir,
+                manifest_tool=manifest_tool,
+                attestations=attestations,
+            ),
+        )
+    )
     result = guarded(lambda: api.manifest_create(settings, runner_for(c)))
     emit(result, json)
 
 
 @task(help=_help(MERGE_FLAGS), iterable=["tag"])
-def manifest_push(c, image=None, tag=None, platforms=None, output_dir=None,
-                  manifest_tool=None, attestations=None, json=False):
+def manifest_push(
+    c: Context,
+    image: str | None = None,
+    tag: list[str] | None = None,
+    platforms: str | None = None,
+    output_dir: str | None = None,
+    manifest_tool: str | None = None,
+    attestations: str | None = None,
+    json: bool = False,
+) -> None:
     """Push the index assembled by manifest-create to every tag."""
-    settings = guarded(lambda: settings_for(c, **_flags(
-        image=image, tags=tag, platforms=platforms, output_dir=output_dir,
-        manifest_tool=manifest_tool, attestations=attestations)))
+    settings = guarded(
+        lambda: settings_for(
+            c,
+            **_flags(
+                image=image,
+                tags=tag,
+                platforms=platforms,
+                output_dir=output_dir,
+                manifest_tool=manifest_tool,
+                attestations=attestations,
+            ),
+        )
+    )
     result = guarded(lambda: api.manifest_push(settings, runner_for(c)))
     emit(result, json)
 
 
-@task(help=_help(MERGE_FLAGS, from_="Comma list of directories holding digests.json"),
-      iterable=["tag"])
-def merge(c, from_=None, image=None, tag=None, platforms=None, output_dir=None,
-          manifest_tool=None, attestations=None, json=False):
+@task(
+    help=_help(MERGE_FLAGS, from_="Comma list of directories holding digests.json"),
+    iterable=["tag"],
+)
+def merge(
+    c: Context,
+    from_: str | None = None,
+    image: str | None = None,
+    tag: list[str] | None = None,
+    platforms: str | None = None,
+    output_dir: str | None = None,
+    manifest_tool: str | None = None,
+    attestations: str | None = None,
+    json: bool = False,
+) -> None:
     """Merge digest maps from several runners into one index and push it to every tag."""
-    settings = guarded(lambda: settings_for(c, **_flags(
-        image=image, tags=tag, platforms=platforms, output_dir=output_dir,
-        manifest_tool=manifest_tool, attestations=attestations)))
+    settings = guarded(
+        lambda: settings_for(
+            c,
+            **_flags(
+                image=image,
+                tags=tag,
+                platforms=platforms,
+                output_dir=output_dir,
+                manifest_tool=manifest_tool,
+                attestations=attestations,
+            ),
+        )
+    )
     dirs = [d for d in (from_ or "").split(",") if d] or [settings.output_dir]
     result = guarded(lambda: api.merge(settings, runner_for(c), dirs))
     emit(result, json)
 
 
-@task(help=_help(BUILD_FLAGS, deep="Also verify ELF headers inside layers",
-                 no_verify="Skip the verify step", no_preflight="Skip the preflight step"),
-      iterable=BUILD_ITERABLES)
-def publish(c, image=None, tag=None, platforms=None, context=None, file=None, build_arg=None,
-            output_dir=None, builder=None, strategy=None, backend=None, manifest_tool=None,
-            attestations=None, jobs=None, deep=None, no_verify=False, no_preflight=False,
-            json=False):
+@task(
+    help=_help(
+        BUILD_FLAGS,
+        deep="Also verify ELF headers inside layers",
+        no_verify="Skip the verify step",
+        no_preflight="Skip the preflight step",
+    ),
+    iterable=BUILD_ITERABLES,
+)
+def publish(
+    c: Context,
+    image: str | None = None,
+    tag: list[str] | None = None,
+    platforms: str | None = None,
+    context: str | None = None,
+    file: str | None = None,
+    build_arg: list[str] | None = None,
+    output_dir: str | None = None,
+    builder: str | None = None,
+    strategy: str | None = None,
+    backend: str | None = None,
+    manifest_tool: str | None = None,
+    attestations: str | None = None,
+    jobs: str | None = None,
+    deep: bool = False,
+    no_verify: bool = False,
+    no_preflight: bool = False,
+    json: bool = False,
+) -> None:
     """Preflight, set up QEMU and the builder, build every platform, merge, push, verify."""
-    settings = guarded(lambda: settings_for(c, **_flags(
-        image=image, tags=tag, platforms=platforms, context=context, file=file,
-        build_args=build_arg, output_dir=output_dir, builder=builder, strategy=strategy,
-        backend=backend, manifest_tool=manifest_tool, attestations=attestations, jobs=jobs,
-        verify_deep=deep, verify=False if no_verify else None,
-        preflight=False if no_preflight else None)))
+    settings = guarded(
+        lambda: settings_for(
+            c,
+            **_flags(
+                image=image,
+                tags=tag,
+                platforms=platforms,
+                context=context,
+                file=file,
+                build_args=build_arg,
+                output_dir=output_dir,
+                builder=builder,
+                strategy=strategy,
+                backend=backend,
+                manifest_tool=manifest_tool,
+                attestations=attestations,
+                jobs=jobs,
+                verify_deep=deep or None,
+                verify=False if no_verify else None,
+                preflight=False if no_preflight else None,
+            ),
+        )
+    )
     result = guarded(lambda: api.publish(settings, runner_for(c)))
     emit(result, json)
     _fail_unless_ok(result)
@@ -218,26 +375,52 @@ def publish(c, image=None, tag=None, platforms=None, context=None, file=None, bu
 # --- checks ---------------------------------------------------------------------------
 
 
-@task(help={"ref": "Image reference to check (an index, or a manifest with --allow-single)",
-            "platforms": "Platforms that must be present (default: settings)",
-            "deep": "Read ELF headers inside every layer",
-            "run": "Run each platform's image with verify_run from settings",
-            "allow_single": "Accept a single-platform manifest",
-            "json": COMMON_HELP["json"]})
-def verify(c, ref, platforms=None, deep=None, run=False, allow_single=False, json=False):
+@task(
+    help={
+        "ref": "Image reference to check (an index, or a manifest with --allow-single)",
+        "platforms": "Platforms that must be present (default: settings)",
+        "deep": "Read ELF headers inside every layer",
+        "run": "Run each platform's image with verify_run from settings",
+        "allow_single": "Accept a single-platform manifest",
+        "json": COMMON_HELP["json"],
+    }
+)
+def verify(
+    c: Context,
+    ref: str,
+    platforms: str | None = None,
+    deep: bool = False,
+    run: bool = False,
+    allow_single: bool = False,
+    json: bool = False,
+) -> None:
     """Prove every platform of REF is what it claims: index, configs, binaries."""
-    settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms, verify_deep=deep)))
+    settings = guarded(
+        lambda: settings_for(c, **_flags(platforms=platforms, verify_deep=deep or None))
+    )
     image = guarded(lambda: ImageRef.parse(ref))
-    result = guarded(lambda: api.verify(
-        settings, image, runner=runner_for(c), deep=settings.verify_deep, run=run,
-        allow_single=allow_single))
+    result = guarded(
+        lambda: api.verify(
+            settings,
+            image,
+            runner=runner_for(c),
+            deep=settings.verify_deep,
+            run=run,
+            allow_single=allow_single,
+        )
+    )
     emit(result, json)
     _fail_unless_ok(result)
 
 
-@task(help={"ref": "Image reference", "platform": "Show this platform's config summary",
-            "json": "Print the raw index/manifest JSON"})
-def inspect(c, ref, platform=None, json=False):
+@task(
+    help={
+        "ref": "Image reference",
+        "platform": "Show this platform's config summary",
+        "json": "Print the raw index/manifest JSON",
+    }
+)
+def inspect(c: Context, ref: str, platform: str | None = None, json: bool = False) -> None:
     """Show REF's index as a table: platform, digest, size, created, attestation."""
     settings = guarded(lambda: settings_for(c))
     image = guarded(lambda: ImageRef.parse(ref))
@@ -245,41 +428,84 @@ def inspect(c, ref, platform=None, json=False):
     emit(result, json)
 
 
-@task(help=_help(("platforms", "context", "file", "build_arg", "builder", "json"),
-                 allow_unreachable="Warn instead of failing on unreachable registries"),
-      iterable=["build_arg"])
-def preflight(c, platforms=None, context=None, file=None, build_arg=None,
-              allow_unreachable=False, builder=None, json=False):
+@task(
+    help=_help(
+        ("platforms", "context", "file", "build_arg", "builder", "json"),
+        allow_unreachable="Warn instead of failing on unreachable registries",
+    ),
+    iterable=["build_arg"],
+)
+def preflight(
+    c: Context,
+    platforms: str | None = None,
+    context: str | None = None,
+    file: str | None = None,
+    build_arg: list[str] | None = None,
+    allow_unreachable: bool = False,
+    builder: str | None = None,
+    json: bool = False,
+) -> None:
     """Check every base image has every target platform, and the host can build them."""
-    settings = guarded(lambda: settings_for(c, **_flags(
-        platforms=platforms, context=context, file=file, build_args=build_arg,
-        allow_unreachable=allow_unreachable or None, builder=builder)))
+    settings = guarded(
+        lambda: settings_for(
+            c,
+            **_flags(
+                platforms=platforms,
+                context=context,
+                file=file,
+                build_args=build_arg,
+                allow_unreachable=allow_unreachable or None,
+                builder=builder,
+            ),
+        )
+    )
     result = guarded(lambda: api.preflight(settings, runner_for(c)))
     emit(result, json)
     _fail_unless_ok(result)
 
 
-@task(help={"src": "Source image reference", "dest": "Destination reference",
-            "platforms": "Copy only these platforms (default: all)",
-            "tool": "auto, skopeo, imagetools or native",
-            "from_file": "File of 'SRC DEST' lines to mirror",
-            "no_attestations": "Drop attestation manifests",
-            "json": COMMON_HELP["json"]},
-      positional=["src", "dest"])
-def mirror(c, src=None, dest=None, platforms=None, tool="auto", from_file=None,
-           no_attestations=False, json=False):
+@task(
+    help={
+        "src": "Source image reference",
+        "dest": "Destination reference",
+        "platforms": "Copy only these platforms (default: all)",
+        "tool": "auto, skopeo, imagetools or native",
+        "from_file": "File of 'SRC DEST' lines to mirror",
+        "no_attestations": "Drop attestation manifests",
+        "json": COMMON_HELP["json"],
+    },
+    positional=["src", "dest"],
+)
+def mirror(
+    c: Context,
+    src: str | None = None,
+    dest: str | None = None,
+    platforms: str | None = None,
+    tool: str = "auto",
+    from_file: str | None = None,
+    no_attestations: bool = False,
+    json: bool = False,
+) -> None:
     """Copy a multi-arch image with all its platforms to another registry or repository."""
     settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms)))
-    result = guarded(lambda: api.mirror(
-        settings, runner_for(c), src=src or None, dest=dest or None, tool=tool,
-        from_file=from_file,
-        platforms_given=platforms is not None, attestations=not no_attestations))
+    result = guarded(
+        lambda: api.mirror(
+            settings,
+            runner_for(c),
+            src=src or None,
+            dest=dest or None,
+            tool=tool,
+            from_file=from_file,
+            platforms_given=platforms is not None,
+            attestations=not no_attestations,
+        )
+    )
     emit(result, json)
     _fail_unless_ok(result)
 
 
 @task(help={"provider": "github or gitlab", "output": "Write to this file instead of stdout"})
-def ci_template(c, provider="github", output=None):
+def ci_template(c: Context, provider: str = "github", output: str | None = None) -> None:
     """Print a CI pipeline that builds per arch on separate runners and merges."""
     settings = guarded(lambda: settings_for(c))
     text = guarded(lambda: api.ci_template(settings, provider))
@@ -292,15 +518,23 @@ def ci_template(c, provider="github", output=None):
 
 multiarch = Collection(
     "multiarch",
-    qemu_setup, builder_create, build, manifest_create, manifest_push, merge, publish,
-    verify, inspect, preflight, mirror, ci_template,
+    qemu_setup,
+    builder_create,
+    build,
+    manifest_create,
+    manifest_push,
+    merge,
+    publish,
+    verify,
+    inspect,
+    preflight,
+    mirror,
+    ci_template,
 )
 # Declare every key so INVOKE_MULTIARCH_<KEY> env vars can override them (invoke's env
 # loader only touches known keys). Mapping keys are declared as {}: invoke refuses to merge
 # a mapping from invoke.yaml over None.
-multiarch.configure(
-    {"multiarch": {k: ({} if k in MAPPING_KEYS else None) for k in KEYS}}
-)
+multiarch.configure({"multiarch": {k: ({} if k in MAPPING_KEYS else None) for k in KEYS}})
 # `Collection.from_module(multiarch_tasks.tasks, config={...})` finds this and deep-merges
 # the consumer's config over the declared keys.
 ns = multiarch

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 def _registry_up(host: str) -> bool:
     try:
-        urllib.request.urlopen(f"http://{host}/v2/", timeout=2)  # noqa: S310
+        urllib.request.urlopen(f"http://{host}/v2/", timeout=2)
     except OSError:
         return False
     return True
@@ -59,8 +59,17 @@ def demo(c):
     with c.cd(str(ROOT / "examples" / "hello")):
         c.run(shlex.join([sys.executable, "-m", "invoke", "multiarch.publish"]))
         multiarch = str(Path(sys.executable).parent / "multiarch")
-        c.run(shlex.join([multiarch, "verify", f"{DEMO_REGISTRY}/examples/hello:demo",
-                          "--platforms", "linux/amd64,linux/arm64,linux/s390x"]))
+        c.run(
+            shlex.join(
+                [
+                    multiarch,
+                    "verify",
+                    f"{DEMO_REGISTRY}/examples/hello:demo",
+                    "--platforms",
+                    "linux/amd64,linux/arm64,linux/s390x",
+                ]
+            )
+        )
 
 
 ns = Collection(registry, base, demo)

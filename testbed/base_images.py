@@ -36,14 +36,15 @@ CMD ["/bin/sh"]
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("MULTIARCH_CACHE_DIR") or os.path.expanduser("~/.cache/multiarch-tasks")
+    """Where downloaded busybox binaries are kept between runs (MULTIARCH_CACHE_DIR)."""
+    base = os.environ.get("MULTIARCH_CACHE_DIR") or Path("~/.cache/multiarch-tasks").expanduser()
     path = Path(base) / "busybox"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, check=False, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]  # noqa: S603
+    return subprocess.run(argv, check=False, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
 
 
 def busybox_binary(debian_arch: str) -> Path:
@@ -71,7 +72,7 @@ def busybox_binary(debian_arch: str) -> Path:
             msg = f"cannot download busybox-static:{debian_arch}: {done.stderr.strip()[-500:]}"
             raise RuntimeError(msg)
         extract = Path(tmp) / "x"
-        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(extract)], check=True)  # noqa: S603, S607
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(extract)], check=True)
         shutil.copy2(extract / "bin" / "busybox", binary)
     return binary
 
@@ -95,12 +96,18 @@ def build_base(ref: str, platforms: tuple[str, ...], workdir: Path) -> str:
     metadata = context / "metadata.json"
     done = _run(
         [
-            "docker", "buildx", "build",
-            "--platform", ",".join(platforms),
-            "--provenance=false", "--sbom=false",
-            "--tag", ref,
+            "docker",
+            "buildx",
+            "build",
+            "--platform",
+            ",".join(platforms),
+            "--provenance=false",
+            "--sbom=false",
+            "--tag",
+            ref,
             "--push",
-            "--metadata-file", str(metadata),
+            "--metadata-file",
+            str(metadata),
             str(context),
         ]
     )

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REGISTRY_BIN = "docker-registry"
+ACCEPT = (
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json,"
+    " application/vnd.docker.distribution.manifest.list.v2+json,"
+    " application/vnd.docker.distribution.manifest.v2+json"
+)
 
 
 def free_port() -> int:
@@ -34,6 +39,7 @@ class RegistryConfig:
     extra: dict[str, object] = field(default_factory=dict)
 
     def render(self) -> dict[str, object]:
+        """The registry config.yml as data."""
         http: dict[str, object] = {"addr": f"127.0.0.1:{self.port}", "secret": "testbed"}
         if self.tls_cert and self.tls_key:
             http["tls"] = {"certificate": str(self.tls_cert), "key": str(self.tls_key)}
@@ -70,7 +76,7 @@ class Registry:
         self.config_path.write_text(json.dumps(config.render(), indent=2))
         self.log_path = config.root / "registry.log"
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [REGISTRY_BIN, "serve", str(self.config_path)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -80,6 +86,7 @@ class Registry:
 
     @property
     def scheme(self) -> str:
+        """http, or https with TLS configured."""
         return "https" if self.config.tls_cert else "http"
 
     def _wait_up(self, timeout: float = 15.0) -> None:
@@ -109,18 +116,7 @@ class Registry:
     def get_json(self, path: str, accept: str = "") -> tuple[dict[str, object], dict[str, str]]:
         """GET ``/v2/...`` and return (JSON body, headers); for assertions in tests."""
         req = urllib.request.Request(f"{self.scheme}://{self.host}{path}")  # noqa: S310
-        req.add_header(
-            "Accept",
-            accept
-            or ", ".join(
-                [
-                    "application/vnd.oci.image.index.v1+json",
-                    "application/vnd.oci.image.manifest.v1+json",
-                    "application/vnd.docker.distribution.manifest.list.v2+json",
-                    "application/vnd.docker.distribution.manifest.v2+json",
-                ]
-            ),
-        )
+        req.add_header("Accept", accept or ACCEPT)
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
             return json.loads(resp.read()), dict(resp.headers)
 
@@ -135,6 +131,7 @@ class Registry:
         return body, headers.get("Docker-Content-Digest", "")
 
     def tags(self, repository: str) -> list[str]:
+        """The tags of ``repository`` ([] when it does not exist)."""
         try:
             body, _ = self.get_json(f"/v2/{repository}/tags/list")
         except urllib.error.HTTPError as err:
@@ -144,6 +141,7 @@ class Registry:
         return list(body.get("tags") or [])  # type: ignore[call-overload]
 
     def stop(self) -> None:
+        """Terminate the registry process."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -155,8 +153,8 @@ class Registry:
 
 def htpasswd_file(path: Path, user: str, password: str) -> Path:
     """Write an htpasswd file with one bcrypt user (Distribution accepts only bcrypt)."""
-    out = subprocess.run(  # noqa: S603
-        ["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True  # noqa: S607
+    out = subprocess.run(
+        ["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True
     ).stdout
     path.write_text(out)
     return path

@@ -34,7 +34,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """In CI, an e2e test that skipped for any reason is turned into a failure."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if IN_CI and report.skipped and item.get_closest_marker("e2e") and not hasattr(report, "wasxfail"):
+    if (
+        IN_CI
+        and report.skipped
+        and item.get_closest_marker("e2e")
+        and not hasattr(report, "wasxfail")
+    ):
         report.outcome = "failed"
         report.longrepr = f"e2e test skipped in CI: {report.longrepr}"
 
@@ -44,12 +49,17 @@ def _engine_problem() -> str | None:
         return "docker CLI not on PATH (run scripts/engine-up)"
     info = subprocess.run(
         ["docker", "info", "--format", "{{.DriverStatus}}"],
-        capture_output=True, text=True, check=False, timeout=30,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     )
     if info.returncode != 0:
         return f"docker daemon not answering (run scripts/engine-up): {info.stderr.strip()[-200:]}"
     if "containerd.snapshotter" not in info.stdout:
-        return "dockerd runs without the containerd image store (daemon.json containerd-snapshotter)"
+        return (
+            "dockerd runs without the containerd image store (daemon.json containerd-snapshotter)"
+        )
     buildx = subprocess.run(
         ["docker", "buildx", "version"], capture_output=True, text=True, check=False, timeout=30
     )
@@ -139,16 +149,31 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-            program: str = "multiarch", timeout: float = 1200) -> CliResult:
+def run_cli(
+    *args: str,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    program: str = "multiarch",
+    timeout: float = 1200,
+) -> CliResult:
     """Run the installed console script (or `python -m invoke`) as a user would."""
     import sys  # noqa: PLC0415
 
     bindir = Path(sys.executable).parent
-    argv = [str(bindir / "multiarch"), *args] if program == "multiarch" else [
-        sys.executable, "-m", "invoke", *args]
-    done = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    argv = (
+        [str(bindir / "multiarch"), *args]
+        if program == "multiarch"
+        else [sys.executable, "-m", "invoke", *args]
+    )
+    done = subprocess.run(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 

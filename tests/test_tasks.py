@@ -21,13 +21,20 @@ BIN = Path(sys.executable).parent
 
 def _inv(project: Path, *args: str, env: dict[str, str] | None = None):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=project,
-                          env={**clean, **(env or {})}, capture_output=True, text=True,
-                          check=False, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=project,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
-def _project(tmp_path: Path, tasks_py: str, invoke_yaml: dict | None = None,
-             pyproject: str = "") -> Path:
+def _project(
+    tmp_path: Path, tasks_py: str, invoke_yaml: dict | None = None, pyproject: str = ""
+) -> Path:
     (tmp_path / "tasks.py").write_text(textwrap.dedent(tasks_py))
     if invoke_yaml is not None:
         (tmp_path / "invoke.yaml").write_text(json.dumps(invoke_yaml))
@@ -44,8 +51,17 @@ PLAIN = """
 
 
 def test_invoke_yaml_reaches_the_task(tmp_path):
-    project = _project(tmp_path, PLAIN, {"multiarch": {
-        "image": "r.example/team/app", "tags": ["7"], "platforms": ["linux/s390x", "arm64"]}})
+    project = _project(
+        tmp_path,
+        PLAIN,
+        {
+            "multiarch": {
+                "image": "r.example/team/app",
+                "tags": ["7"],
+                "platforms": ["linux/s390x", "arm64"],
+            }
+        },
+    )
     done = _inv(project, "multiarch.ci-template")
     assert done.returncode == 0, done.stderr
     assert "multiarch build --image r.example/team/app --tag 7" in done.stdout
@@ -54,9 +70,12 @@ def test_invoke_yaml_reaches_the_task(tmp_path):
 
 def test_layers_pyproject_then_yaml_then_env_then_flags(tmp_path):
     project = _project(
-        tmp_path, PLAIN, {"multiarch": {"tags": ["from-yaml"]}},
+        tmp_path,
+        PLAIN,
+        {"multiarch": {"tags": ["from-yaml"]}},
         pyproject='[tool.multiarch-tasks]\nimage = "r.example/py/app"\ntags = ["from-py"]\n'
-                  'platforms = "linux/ppc64le"\n')
+        'platforms = "linux/ppc64le"\n',
+    )
     done = _inv(project, "multiarch.ci-template")
     assert "--image r.example/py/app --tag from-yaml" in done.stdout  # yaml beats pyproject
     assert "platform: [linux/ppc64le]" in done.stdout
@@ -68,15 +87,17 @@ def test_layers_pyproject_then_yaml_then_env_then_flags(tmp_path):
 
 
 def test_from_module_config_deep_merges(tmp_path):
-    project = _project(tmp_path, """
+    project = _project(
+        tmp_path,
+        """
         from invoke import Collection
         import multiarch_tasks.tasks
         ns = Collection()
         ns.add_collection(Collection.from_module(
             multiarch_tasks.tasks, config={"multiarch": {"image": "r.example/mod/app"}}))
-    """)
-    done = _inv(project, "multiarch.ci-template",
-                env={"INVOKE_MULTIARCH_TAGS": "from-env"})
+    """,
+    )
+    done = _inv(project, "multiarch.ci-template", env={"INVOKE_MULTIARCH_TAGS": "from-env"})
     assert done.returncode == 0, done.stderr
     assert "--image r.example/mod/app --tag from-env" in done.stdout
 
@@ -84,13 +105,16 @@ def test_from_module_config_deep_merges(tmp_path):
 def test_shallow_root_configure_still_honours_env(tmp_path):
     """``ns.configure({"multiarch": ...})`` on the root drops our declared keys; env must
     still arrive (invoke alone would ignore INVOKE_MULTIARCH_TAGS silently here)."""
-    project = _project(tmp_path, """
+    project = _project(
+        tmp_path,
+        """
         from invoke import Collection
         from multiarch_tasks import multiarch
         ns = Collection()
         ns.add_collection(multiarch)
         ns.configure({"multiarch": {"image": "r.example/root/app"}})
-    """)
+    """,
+    )
     done = _inv(project, "multiarch.ci-template", env={"INVOKE_MULTIARCH_TAGS": "env-tag"})
     assert done.returncode == 0, done.stderr
     assert "--image r.example/root/app --tag env-tag" in done.stdout
@@ -102,14 +126,22 @@ def test_unknown_key_in_invoke_yaml_is_one_line_error(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        "multiarch: error: platfroms (from invoke config 'multiarch'): unknown key;"
-        " did you mean 'platforms'?"]
+        (
+            "multiarch: error: platfroms (from invoke config 'multiarch'): unknown key;"
+            " did you mean 'platforms'?"
+        )
+    ]
 
 
 def test_flags_beat_config_and_comma_tags(tmp_path):
     project = _project(tmp_path, PLAIN, {"multiarch": {"image": "r.example/a/b"}})
-    done = subprocess.run([str(BIN / "multiarch"), "ci-template", "--provider", "gitlab"],
-                          cwd=project, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(BIN / "multiarch"), "ci-template", "--provider", "gitlab"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "--image r.example/a/b" in done.stdout  # the CLI reads ./invoke.yaml too
     assert "stages: [build, merge]" in done.stdout
@@ -117,32 +149,49 @@ def test_flags_beat_config_and_comma_tags(tmp_path):
 
 @pytest.mark.parametrize("args", [["--list"], ["--help", "publish"], ["--version"]])
 def test_console_script_speaks_invoke(args):
-    done = subprocess.run([str(BIN / "multiarch"), *args], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [str(BIN / "multiarch"), *args], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
 
 
 def test_debug_shows_traceback(tmp_path):
-    done = subprocess.run([str(BIN / "multiarch"), "--debug", "build", "--platforms", "x/y/z/w"],
-                          cwd=tmp_path, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(BIN / "multiarch"), "--debug", "build", "--platforms", "x/y/z/w"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1
     assert "Traceback" in done.stderr
-    plain = subprocess.run([str(BIN / "multiarch"), "build", "--platforms", "x/y/z/w"],
-                           cwd=tmp_path, capture_output=True, text=True, check=False)
+    plain = subprocess.run(
+        [str(BIN / "multiarch"), "build", "--platforms", "x/y/z/w"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert "Traceback" not in plain.stderr
 
 
 def test_env_sets_mapping_keys(tmp_path):
     """invoke's env loader skips mapping keys; build_args etc. still come from env."""
     project = _project(tmp_path, PLAIN, {"multiarch": {"build_args": {"A": "yaml"}}})
+    code = (
+        "from invoke import Config, Context;"
+        "from multiarch_tasks.tasks import settings_for;"
+        "c = Context(Config(overrides={'multiarch': {'build_args': {'A': 'yaml'}}}));"
+        "print(dict(settings_for(c).build_args))"
+    )
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import os; from invoke import Config, Context;"
-         "from multiarch_tasks.tasks import settings_for;"
-         "c = Context(Config(overrides={'multiarch': {'build_args': {'A': 'yaml'}}}));"
-         "print(dict(settings_for(c).build_args))"],
-        cwd=project, env={**os.environ, "INVOKE_MULTIARCH_BUILD_ARGS": "A=env,B=2"},
-        capture_output=True, text=True, check=False)
+        [sys.executable, "-c", code],
+        cwd=project,
+        env={**os.environ, "INVOKE_MULTIARCH_BUILD_ARGS": "A=env,B=2"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{'A': 'env', 'B': '2'}"

@@ -26,8 +26,11 @@ def _one_line_error(done, *needles: str) -> str:
 
 
 def test_unknown_platform_lists_known_ones():
-    line = _one_line_error(run_cli("build", "--image", "127.0.0.1:1/x", "--platforms",
-                                   "linux/amd64,linux/arm65"), "linux/arm65", "linux/arm64")
+    line = _one_line_error(
+        run_cli("build", "--image", "127.0.0.1:1/x", "--platforms", "linux/amd64,linux/arm65"),
+        "linux/arm65",
+        "linux/arm64",
+    )
     assert "known:" in line
 
 
@@ -37,24 +40,33 @@ def test_malformed_image_reference():
 
 
 def test_missing_dockerfile_and_context(tmp_path):
-    _one_line_error(run_cli("build", "--image", "127.0.0.1:1/x", "--context", str(tmp_path)),
-                    "Dockerfile")
-    _one_line_error(run_cli("build", "--image", "127.0.0.1:1/x", "--context",
-                            str(tmp_path / "nope")), "nope")
+    _one_line_error(
+        run_cli("build", "--image", "127.0.0.1:1/x", "--context", str(tmp_path)), "Dockerfile"
+    )
+    _one_line_error(
+        run_cli("build", "--image", "127.0.0.1:1/x", "--context", str(tmp_path / "nope")), "nope"
+    )
 
 
 def test_docker_not_installed(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "python").symlink_to(sys.executable)
-    done = run_cli("build", "--image", "127.0.0.1:1/x", "--context", str(EXAMPLE),
-                   env={"PATH": str(bindir)})
+    done = run_cli(
+        "build", "--image", "127.0.0.1:1/x", "--context", str(EXAMPLE), env={"PATH": str(bindir)}
+    )
     _one_line_error(done, "docker is not installed")
 
 
 def test_daemon_not_running(tmp_path):
-    done = run_cli("build", "--image", "127.0.0.1:1/x", "--context", str(EXAMPLE),
-                   env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    done = run_cli(
+        "build",
+        "--image",
+        "127.0.0.1:1/x",
+        "--context",
+        str(EXAMPLE),
+        env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"},
+    )
     _one_line_error(done, "Docker daemon is not running")
 
 
@@ -63,10 +75,19 @@ def test_registry_refusing_the_push(engine, qemu, tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY htpasswd /x\n")
     reg = Registry(RegistryConfig(root=tmp_path / "reg", htpasswd=auth))
     try:
-        done = run_cli("publish", "--image", f"{reg.host}/locked/app", "--platforms",
-                       "linux/amd64", "--context", str(tmp_path), "--no-preflight",
-                       "--output-dir", str(tmp_path / "o"),
-                       env={"DOCKER_CONFIG": str(tmp_path / "dockercfg")})
+        done = run_cli(
+            "publish",
+            "--image",
+            f"{reg.host}/locked/app",
+            "--platforms",
+            "linux/amd64",
+            "--context",
+            str(tmp_path),
+            "--no-preflight",
+            "--output-dir",
+            str(tmp_path / "o"),
+            env={"DOCKER_CONFIG": str(tmp_path / "dockercfg")},
+        )
         line = _one_line_error(done, "linux/amd64")
         assert "build failed" in line
         assert "401" in done.stdout or "unauthorized" in done.stdout.lower()
@@ -79,7 +100,12 @@ def test_config_errors_name_key_and_source(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.multiarch-tasks]\nplatfroms = "linux/amd64"\n')
     line = _one_line_error(run_cli("build", cwd=tmp_path), "platfroms", "pyproject.toml")
     assert "did you mean 'platforms'" in line
-    env_done = run_cli("build", "--image", "127.0.0.1:1/x", cwd=tmp_path.parent,
-                       env={"INVOKE_MULTIARCH_STRATEGY": "sideways"})
+    env_done = run_cli(
+        "build",
+        "--image",
+        "127.0.0.1:1/x",
+        cwd=tmp_path.parent,
+        env={"INVOKE_MULTIARCH_STRATEGY": "sideways"},
+    )
     _one_line_error(env_done, "strategy", "sideways")
     assert os.environ.get("INVOKE_MULTIARCH_STRATEGY") is None

@@ -24,13 +24,29 @@ def _index(registry, ref):
 
 
 def test_attestations_off_gives_plain_manifests(base_image, registry, repo, tmp_path):
-    done = run_cli("publish", "--image", repo, "--tag", "noatt", "--platforms", TWO,
-                   "--attestations", "off", "--context", str(EXAMPLE),
-                   "--build-arg", f"BASE={base_image.ref}", "--output-dir", str(tmp_path))
+    done = run_cli(
+        "publish",
+        "--image",
+        repo,
+        "--tag",
+        "noatt",
+        "--platforms",
+        TWO,
+        "--attestations",
+        "off",
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.output[-3000:]
     per_arch = _index(registry, f"{repo}:noatt-linux-arm64")
-    assert per_arch["mediaType"] in {"application/vnd.oci.image.manifest.v1+json",
-                                     "application/vnd.docker.distribution.manifest.v2+json"}
+    assert per_arch["mediaType"] in {
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    }
     assert "manifests" not in per_arch
     index = _index(registry, f"{repo}:noatt")
     assert len(index["manifests"]) == 2
@@ -40,10 +56,24 @@ def test_attestations_off_gives_plain_manifests(base_image, registry, repo, tmp_
 @pytest.mark.parametrize("tool", ["native", "imagetools"])
 def test_index_annotations_applied_at_merge(base_image, registry, repo, tmp_path, tool):
     env = {"INVOKE_MULTIARCH_ANNOTATIONS": "org.opencontainers.image.description=hello world"}
-    done = run_cli("publish", "--image", repo, "--tag", "ann", "--platforms", TWO,
-                   "--manifest-tool", tool, "--context", str(EXAMPLE),
-                   "--build-arg", f"BASE={base_image.ref}", "--output-dir", str(tmp_path),
-                   env=env)
+    done = run_cli(
+        "publish",
+        "--image",
+        repo,
+        "--tag",
+        "ann",
+        "--platforms",
+        TWO,
+        "--manifest-tool",
+        tool,
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(tmp_path),
+        env=env,
+    )
     assert done.returncode == 0, done.output[-3000:]
     index = _index(registry, f"{repo}:ann")
     assert index["annotations"]["org.opencontainers.image.description"] == "hello world"
@@ -51,10 +81,24 @@ def test_index_annotations_applied_at_merge(base_image, registry, repo, tmp_path
 
 def test_docker_media_type_native(base_image, registry, repo, tmp_path):
     env = {"INVOKE_MULTIARCH_MEDIA_TYPE": "docker"}
-    done = run_cli("publish", "--image", repo, "--tag", "dl", "--platforms", TWO,
-                   "--manifest-tool", "native", "--context", str(EXAMPLE),
-                   "--build-arg", f"BASE={base_image.ref}", "--output-dir", str(tmp_path),
-                   env=env)
+    done = run_cli(
+        "publish",
+        "--image",
+        repo,
+        "--tag",
+        "dl",
+        "--platforms",
+        TWO,
+        "--manifest-tool",
+        "native",
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(tmp_path),
+        env=env,
+    )
     assert done.returncode == 0, done.output[-3000:]
     index = _index(registry, f"{repo}:dl")
     assert index["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -63,10 +107,25 @@ def test_docker_media_type_native(base_image, registry, repo, tmp_path):
 
 
 def test_multi_platform_strategy(base_image, registry, repo, tmp_path):
-    done = run_cli("publish", "--strategy", "multi-platform", "--image", repo,
-                   "--tag", "mp", "--tag", "mp2", "--platforms", "linux/amd64,linux/s390x",
-                   "--context", str(EXAMPLE), "--build-arg", f"BASE={base_image.ref}",
-                   "--output-dir", str(tmp_path))
+    done = run_cli(
+        "publish",
+        "--strategy",
+        "multi-platform",
+        "--image",
+        repo,
+        "--tag",
+        "mp",
+        "--tag",
+        "mp2",
+        "--platforms",
+        "linux/amd64,linux/s390x",
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.output[-3000:]
     assert index_platforms(registry, f"{repo}:mp") == ["linux/amd64", "linux/s390x"]
     assert tag_digest(registry, f"{repo}:mp") == tag_digest(registry, f"{repo}:mp2")
@@ -78,16 +137,39 @@ def test_multi_platform_strategy(base_image, registry, repo, tmp_path):
 def test_split_builds_merged_from_digest_maps(base_image, registry, repo, tmp_path):
     """Two 'runners' build one platform each; merge --from reads both digest maps."""
     for platform, out in (("linux/amd64", "a"), ("linux/arm64", "b")):
-        done = run_cli("build", "--image", repo, "--tag", "split", "--platforms", platform,
-                       "--context", str(EXAMPLE), "--build-arg", f"BASE={base_image.ref}",
-                       "--output-dir", str(tmp_path / out))
+        done = run_cli(
+            "build",
+            "--image",
+            repo,
+            "--tag",
+            "split",
+            "--platforms",
+            platform,
+            "--context",
+            str(EXAMPLE),
+            "--build-arg",
+            f"BASE={base_image.ref}",
+            "--output-dir",
+            str(tmp_path / out),
+        )
         assert done.returncode == 0, done.output[-3000:]
     assert tag_digest(registry, f"{repo}:split") is None
-    merged = run_cli("merge", "--from", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--image", repo,
-                     "--tag", "split", "--platforms", TWO, "--output-dir", str(tmp_path / "m"),
-                     "--json")
+    merged = run_cli(
+        "merge",
+        "--from",
+        f"{tmp_path / 'a'},{tmp_path / 'b'}",
+        "--image",
+        repo,
+        "--tag",
+        "split",
+        "--platforms",
+        TWO,
+        "--output-dir",
+        str(tmp_path / "m"),
+        "--json",
+    )
     assert merged.returncode == 0, merged.output
-    result = json.loads(merged.stdout[merged.stdout.index("{\n"):])
+    result = json.loads(merged.stdout[merged.stdout.index("{\n") :])
     assert result["digest"] == tag_digest(registry, f"{repo}:split")
     assert index_platforms(registry, f"{repo}:split") == ["linux/amd64", "linux/arm64"]
 
@@ -95,22 +177,43 @@ def test_split_builds_merged_from_digest_maps(base_image, registry, repo, tmp_pa
 def test_docker_container_builder_created_once_then_reused(engine, tmp_path):
     name = "multiarch-e2e-dc"
     subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)
-    env = {"INVOKE_MULTIARCH_BOOTSTRAP": "false",
-           "INVOKE_MULTIARCH_INSECURE_REGISTRIES": "registry.internal:5000"}
+    env = {
+        "INVOKE_MULTIARCH_BOOTSTRAP": "false",
+        "INVOKE_MULTIARCH_INSECURE_REGISTRIES": "registry.internal:5000",
+    }
     try:
-        first = run_cli("builder-create", "--builder", name, "--driver", "docker-container",
-                        "--platforms", TWO, cwd=tmp_path, env=env)
+        first = run_cli(
+            "builder-create",
+            "--builder",
+            name,
+            "--driver",
+            "docker-container",
+            "--platforms",
+            TWO,
+            cwd=tmp_path,
+            env=env,
+        )
         assert first.returncode == 0, first.output
         assert f"created builder '{name}'" in first.stdout
         config = (tmp_path / ".multiarch" / "buildkitd.toml").read_text()
         assert '[registry."registry.internal:5000"]' in config
         assert "http = true" in config
-        second = run_cli("builder-create", "--builder", name, "--driver", "docker-container",
-                         "--platforms", TWO, cwd=tmp_path, env=env)
+        second = run_cli(
+            "builder-create",
+            "--builder",
+            name,
+            "--driver",
+            "docker-container",
+            "--platforms",
+            TWO,
+            cwd=tmp_path,
+            env=env,
+        )
         assert second.returncode == 0, second.output
         assert f"reusing builder '{name}'" in second.stdout
-        current = subprocess.run(["docker", "buildx", "inspect"], capture_output=True,
-                                 text=True, check=True).stdout
+        current = subprocess.run(
+            ["docker", "buildx", "inspect"], capture_output=True, text=True, check=True
+        ).stdout
         assert f"Name:          {name}" not in current  # the user's current builder unchanged
     finally:
         subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)

@@ -14,26 +14,45 @@ from tests.conftest import index_platforms, run_cli, tag_digest
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 FIVE = ["linux/amd64", "linux/arm64", "linux/s390x", "linux/ppc64le", "linux/arm/v7"]
-UNAME = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/s390x": "s390x",
-         "linux/ppc64le": "ppc64le", "linux/arm/v7": "armv7l"}
+UNAME = {
+    "linux/amd64": "x86_64",
+    "linux/arm64": "aarch64",
+    "linux/s390x": "s390x",
+    "linux/ppc64le": "ppc64le",
+    "linux/arm/v7": "armv7l",
+}
 
 
 def _run_image(ref: str, platform: str) -> str:
-    subprocess.run(["docker", "pull", "-q", "--platform", platform, ref],
-                   check=True, capture_output=True)
-    out = subprocess.run(["docker", "run", "--rm", "--pull=never", "--platform", platform, ref],
-                         check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["docker", "pull", "-q", "--platform", platform, ref], check=True, capture_output=True
+    )
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--pull=never", "--platform", platform, ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.splitlines()[0].strip()
 
 
-def test_inv_publish_from_invoke_yaml_five_platforms(base_image, registry, repo, tmp_path,
-                                                      engine, qemu):
+def test_inv_publish_from_invoke_yaml_five_platforms(
+    base_image, registry, repo, tmp_path, engine, qemu
+):
     project = tmp_path / "project"
     shutil.copytree(EXAMPLE, project)
-    (project / "invoke.yaml").write_text(json.dumps({"multiarch": {
-        "image": repo, "tags": ["1.0", "latest"], "platforms": FIVE,
-        "build_args": {"BASE": base_image.ref},
-    }}))
+    (project / "invoke.yaml").write_text(
+        json.dumps(
+            {
+                "multiarch": {
+                    "image": repo,
+                    "tags": ["1.0", "latest"],
+                    "platforms": FIVE,
+                    "build_args": {"BASE": base_image.ref},
+                }
+            }
+        )
+    )
     done = run_cli("multiarch.publish", cwd=project, program="inv")
     assert done.returncode == 0, done.output[-3000:]
     assert index_platforms(registry, f"{repo}:1.0") == sorted(FIVE)
@@ -50,9 +69,21 @@ def per_arch_with_attestations(base_image, registry, tmp_path_factory, engine, q
     """Per-arch pushes with buildx's default attestations ON, as the article's Makefile."""
     repo = registry.repo("trap")
     out = tmp_path_factory.mktemp("trap")
-    done = run_cli("build", "--image", repo, "--tag", "1", "--platforms",
-                   "linux/amd64,linux/arm64", "--context", str(EXAMPLE),
-                   "--build-arg", f"BASE={base_image.ref}", "--output-dir", str(out))
+    done = run_cli(
+        "build",
+        "--image",
+        repo,
+        "--tag",
+        "1",
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(out),
+    )
     assert done.returncode == 0, done.output[-3000:]
     found = registry.manifest(repo.split("/", 1)[1], "1-linux-arm64")
     assert found is not None
@@ -63,19 +94,41 @@ def per_arch_with_attestations(base_image, registry, tmp_path_factory, engine, q
 def test_article_trap_reproduced(per_arch_with_attestations):
     repo, _ = per_arch_with_attestations
     done = subprocess.run(
-        ["docker", "manifest", "create", "--insecure", "--amend", f"{repo}:article",
-         f"{repo}:1-linux-amd64", f"{repo}:1-linux-arm64"],
-        capture_output=True, text=True, check=False)
+        [
+            "docker",
+            "manifest",
+            "create",
+            "--insecure",
+            "--amend",
+            f"{repo}:article",
+            f"{repo}:1-linux-amd64",
+            f"{repo}:1-linux-arm64",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode != 0
     assert "is a manifest list" in done.stderr
 
 
 @pytest.mark.parametrize("tool", ["imagetools", "docker", "native"])
-def test_each_manifest_tool_merges_attested_per_arch_tags(per_arch_with_attestations, registry,
-                                                          tool):
+def test_each_manifest_tool_merges_attested_per_arch_tags(
+    per_arch_with_attestations, registry, tool
+):
     repo, out = per_arch_with_attestations
-    common = ["--image", repo, "--tag", tool, "--platforms", "linux/amd64,linux/arm64",
-              "--output-dir", str(out), "--manifest-tool", tool]
+    common = [
+        "--image",
+        repo,
+        "--tag",
+        tool,
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--output-dir",
+        str(out),
+        "--manifest-tool",
+        tool,
+    ]
     created = run_cli("manifest-create", *common)
     assert created.returncode == 0, created.output
     assert tag_digest(registry, f"{repo}:{tool}") is None  # create moves no tag
@@ -92,9 +145,22 @@ def test_each_manifest_tool_merges_attested_per_arch_tags(per_arch_with_attestat
 
 
 def test_dry_publish_prints_commands_and_changes_nothing(base_image, registry, repo, tmp_path):
-    done = run_cli("--dry", "publish", "--image", repo, "--tag", "dry", "--platforms",
-                   "linux/amd64,linux/s390x", "--context", str(EXAMPLE),
-                   "--build-arg", f"BASE={base_image.ref}", "--output-dir", str(tmp_path / "o"))
+    done = run_cli(
+        "--dry",
+        "publish",
+        "--image",
+        repo,
+        "--tag",
+        "dry",
+        "--platforms",
+        "linux/amd64,linux/s390x",
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(tmp_path / "o"),
+    )
     assert done.returncode == 0, done.output
     assert done.stdout.count("docker buildx build") == 2
     assert f"--tag {repo}:dry-linux-s390x" in done.stdout
@@ -107,10 +173,21 @@ def test_failing_platform_keeps_previous_tag(base_image, registry, repo, tmp_pat
     context.mkdir()
     (context / "Dockerfile").write_text(
         f"FROM {base_image.ref}\nARG FAIL_ON=none\n"
-        'RUN if [ "$(uname -m)" = "$FAIL_ON" ]; then echo "boom on $FAIL_ON" >&2; exit 3; fi\n')
-    args = ["publish", "--image", repo, "--tag", "stable", "--platforms",
-            "linux/amd64,linux/s390x", "--context", str(context),
-            "--output-dir", str(tmp_path / "o")]
+        'RUN if [ "$(uname -m)" = "$FAIL_ON" ]; then echo "boom on $FAIL_ON" >&2; exit 3; fi\n'
+    )
+    args = [
+        "publish",
+        "--image",
+        repo,
+        "--tag",
+        "stable",
+        "--platforms",
+        "linux/amd64,linux/s390x",
+        "--context",
+        str(context),
+        "--output-dir",
+        str(tmp_path / "o"),
+    ]
     good = run_cli(*args)
     assert good.returncode == 0, good.output[-3000:]
     before = tag_digest(registry, f"{repo}:stable")
@@ -124,9 +201,21 @@ def test_failing_platform_keeps_previous_tag(base_image, registry, repo, tmp_pat
 
 
 def test_second_publish_reuses_builder_and_cache(base_image, registry, repo, tmp_path):
-    args = ["publish", "--image", repo, "--tag", "twice", "--platforms",
-            "linux/amd64,linux/arm64", "--context", str(EXAMPLE),
-            "--build-arg", f"BASE={base_image.ref}", "--output-dir", str(tmp_path / "o")]
+    args = [
+        "publish",
+        "--image",
+        repo,
+        "--tag",
+        "twice",
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(tmp_path / "o"),
+    ]
     first = run_cli(*args)
     assert first.returncode == 0, first.output[-3000:]
     second = run_cli(*args)
@@ -135,8 +224,11 @@ def test_second_publish_reuses_builder_and_cache(base_image, registry, repo, tmp
     # The RUN step that runs under QEMU comes from the build cache the second time.
     run_lines = [line for line in second.stdout.splitlines() if "RUN uname -m" in line]
     assert run_lines
-    assert any("CACHED" in line for line in second.stdout.splitlines()
-               if line.startswith("[linux/arm64]") and "CACHED" in line)
+    assert any(
+        "CACHED" in line
+        for line in second.stdout.splitlines()
+        if line.startswith("[linux/arm64]") and "CACHED" in line
+    )
     assert tag_digest(registry, f"{repo}:twice")
 
 
@@ -148,7 +240,8 @@ def test_builder_lacking_platform_suggests_qemu_setup_then_qemu_setup_fixes_it(e
     try:
         done = run_cli("builder-create", "--platforms", "linux/amd64,linux/riscv64")
         assert done.returncode == 1
-        assert "linux/riscv64" in done.stderr and "qemu-setup" in done.stderr
+        assert "linux/riscv64" in done.stderr
+        assert "qemu-setup" in done.stderr
         fixed = run_cli("qemu-setup", "--platforms", "linux/riscv64", "--mode", "host")
         assert fixed.returncode == 0, fixed.output
         assert "emulator added: linux/riscv64" in fixed.stdout
@@ -163,22 +256,51 @@ def test_nox_publish_example_session(base_image, registry, tmp_path):
     import sys  # noqa: PLC0415
 
     done = subprocess.run(
-        [sys.executable, "-m", "nox", "-f", str(root / "noxfile.py"), "-s", "publish-example",
-         "--envdir", str(tmp_path / "nox"), "--", registry.host, base_image.ref],
-        cwd=root, capture_output=True, text=True, check=False, timeout=1200)
+        [
+            sys.executable,
+            "-m",
+            "nox",
+            "-f",
+            str(root / "noxfile.py"),
+            "-s",
+            "publish-example",
+            "--envdir",
+            str(tmp_path / "nox"),
+            "--",
+            registry.host,
+            base_image.ref,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1200,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     ref = f"{registry.host}/examples/hello:ci"
     assert index_platforms(registry, ref) == ["linux/amd64", "linux/arm64", "linux/s390x"]
 
 
 def test_buildah_backend_publishes_every_platform(base_image, registry, repo, tmp_path):
-    done = run_cli("publish", "--backend", "buildah", "--image", repo, "--tag", "bah",
-                   "--platforms", "linux/amd64,linux/arm64,linux/s390x", "--context",
-                   str(EXAMPLE), "--build-arg", f"BASE={base_image.ref}",
-                   "--output-dir", str(tmp_path / "o"))
+    done = run_cli(
+        "publish",
+        "--backend",
+        "buildah",
+        "--image",
+        repo,
+        "--tag",
+        "bah",
+        "--platforms",
+        "linux/amd64,linux/arm64,linux/s390x",
+        "--context",
+        str(EXAMPLE),
+        "--build-arg",
+        f"BASE={base_image.ref}",
+        "--output-dir",
+        str(tmp_path / "o"),
+    )
     assert done.returncode == 0, done.output[-3000:]
     assert "buildah build --platform linux/s390x" in done.stdout
-    assert index_platforms(registry, f"{repo}:bah") == ["linux/amd64", "linux/arm64",
-                                                        "linux/s390x"]
+    assert index_platforms(registry, f"{repo}:bah") == ["linux/amd64", "linux/arm64", "linux/s390x"]
     for platform in ("linux/arm64", "linux/s390x"):
         assert _run_image(f"{repo}:bah", platform) == UNAME[platform]

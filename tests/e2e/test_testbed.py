@@ -12,21 +12,36 @@ pytestmark = pytest.mark.e2e
 
 def test_child_image_runs_uname_under_qemu(base_image, repo, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(
-        f"FROM {base_image.ref}\nRUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]\n"
+        f'FROM {base_image.ref}\nRUN uname -m > /arch\nCMD ["cat", "/arch"]\n'
     )
     tag = f"{repo}:bed"
     subprocess.run(
-        ["docker", "buildx", "build", "--platform", "linux/arm64,linux/s390x",
-         "--provenance=false", "-t", tag, "--push", str(tmp_path)],
-        check=True, capture_output=True, text=True,
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--platform",
+            "linux/arm64,linux/s390x",
+            "--provenance=false",
+            "-t",
+            tag,
+            "--push",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     seen = {}
     for platform in ("linux/arm64", "linux/s390x"):
-        subprocess.run(["docker", "pull", "-q", "--platform", platform, tag],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["docker", "pull", "-q", "--platform", platform, tag], check=True, capture_output=True
+        )
         out = subprocess.run(
             ["docker", "run", "--rm", "--pull=never", "--platform", platform, tag],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         seen[platform] = out.stdout.strip()
     assert seen == {"linux/arm64": "aarch64", "linux/s390x": "s390x"}
