@@ -399,6 +399,8 @@ class RegistryClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
+        # Held while config.json / a credential helper is read, so a helper runs once.
+        self._credentials_lock = threading.Lock()
         self._credentials: dict[str, Credentials | None] = {}
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
@@ -675,16 +677,13 @@ class RegistryClient:
 
     def credentials(self, registry: str) -> Credentials | None:
         """Look up (once) the credentials config.json holds for ``registry``."""
-        with self._lock:
-            if registry in self._credentials:
-                return self._credentials[registry]
-        config = load_docker_config(self.config_path)
-        found = credentials_from_config(
-            config, registry, run_credential_helper, source=str(self.config_path)
-        )
-        with self._lock:
-            self._credentials[registry] = found
-        return found
+        with self._credentials_lock:
+            if registry not in self._credentials:
+                config = load_docker_config(self.config_path)
+                self._credentials[registry] = credentials_from_config(
+                    config, registry, run_credential_helper, source=str(self.config_path)
+                )
+            return self._credentials[registry]
 
     def _learn_challenge(self, registry: str, challenge: Challenge) -> bool:
         """Remember how ``registry`` wants to be spoken to; False if we cannot answer."""
@@ -698,6 +697,8 @@ class RegistryClient:
             raise RegistryError(f"{registry} asks for unsupported auth scheme {challenge.scheme!r}")
         with self._lock:
             self._challenges[registry] = challenge
+            # A 401 despite a token means it expired or lacks a scope: fetch new ones.
+            self._tokens = {k: v for k, v in self._tokens.items() if k[0] != registry}
         return True
 
     def _authorization(self, registry: str, scopes: Sequence[str]) -> str:
