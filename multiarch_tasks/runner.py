@@ -189,6 +189,9 @@ class Runner:
             raise ToolMissingError(
                 f"{argv[0]} is not installed (not found on PATH); scripts/engine-up installs it"
             ) from err
+        # plumbum looks up bare names only; a path is taken as is and fails later in Popen.
+        if "/" in argv[0] and not shutil.which(argv[0]):
+            raise ToolMissingError(f"{argv[0]} is not installed (no such executable file)")
         if env:
             command = command.with_env(**env)
         if cwd:
