@@ -123,7 +123,7 @@ class ManifestResult:
         verb = "pushed" if self.pushed else "created (not pushed yet)"
         lines = [f"manifest ({self.tool}): {verb} {', '.join(self.tags)} {self.digest}".rstrip()]
         lines += [f"  note: {n}" for n in self.notes]
-        for child in self.children:
+        for child in self.children if self.pushed else ():
             kind = "attestation" if child.is_attestation else str(child.platform)
             lines.append(f"  {kind:<16} {child.digest}")
         return "\n".join(lines)
