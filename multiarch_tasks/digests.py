@@ -20,7 +20,7 @@ INDEX_KEY = "index"
 def write_digest_map(
     directory: str | Path, digests: Mapping[Platform, str], *, index: str = ""
 ) -> Path:
-    """Write ``DIR/digests.json``; keep an index digest already there unless given."""
+    """Write ``DIR/digests.json`` anew; an earlier index digest is dropped unless given."""
     path = Path(directory) / FILENAME
     path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, str] = {str(p): d for p, d in digests.items()}
