@@ -137,6 +137,22 @@ def _flags(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None and v != []}
 
 
+def run_step(
+    c: Context,
+    step: Callable[[Settings, Runner], Any],
+    *,
+    as_json: bool = False,
+    check: bool = False,
+    **flags: Any,
+) -> None:
+    """Resolve settings (flags on top), run one api step, print it; exit 1 when not ok."""
+    settings = guarded(lambda: settings_for(c, **_flags(**flags)))
+    result = guarded(lambda: step(settings, runner_for(c)))
+    emit(result, as_json)
+    if check:
+        _fail_unless_ok(result)
+
+
 # --- pipeline steps -------------------------------------------------------------------
 
 
@@ -148,9 +164,7 @@ def _flags(**kwargs: Any) -> dict[str, Any]:
 )
 def qemu_setup(c: Context, platforms: str | None = None, mode: str | None = None) -> None:
     """Register QEMU emulators in binfmt_misc for platforms the builder cannot run natively."""
-    settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms, qemu_mode=mode)))
-    result = guarded(lambda: api.qemu_setup(settings, runner_for(c)))
-    emit(result, False)
+    run_step(c, api.qemu_setup, platforms=platforms, qemu_mode=mode)
 
 
 @task(
@@ -169,14 +183,14 @@ def builder_create(
     use: bool = False,
 ) -> None:
     """Create the buildx builder, or reuse it when it exists and covers the platforms."""
-    settings = guarded(
-        lambda: settings_for(
-            c,
-            **_flags(builder=builder, platforms=platforms, driver=driver, use_builder=use or None),
-        )
+    run_step(
+        c,
+        api.builder_create,
+        builder=builder,
+        platforms=platforms,
+        driver=driver,
+        use_builder=use or None,
     )
-    result = guarded(lambda: api.builder_create(settings, runner_for(c)))
-    emit(result, False)
 
 
 @task(help=_help(BUILD_FLAGS), iterable=BUILD_ITERABLES)
@@ -198,28 +212,24 @@ def build(
     manifest_tool: str | None = None,
 ) -> None:
     """Build and push one image per platform; write digests.json."""
-    settings = guarded(
-        lambda: settings_for(
-            c,
-            **_flags(
-                image=image,
-                tags=tag,
-                platforms=platforms,
-                context=context,
-                file=file,
-                build_args=build_arg,
-                output_dir=output_dir,
-                builder=builder,
-                strategy=strategy,
-                backend=backend,
-                attestations=attestations,
-                jobs=jobs,
-                manifest_tool=manifest_tool,
-            ),
-        )
+    run_step(
+        c,
+        api.build,
+        as_json=json,
+        image=image,
+        tags=tag,
+        platforms=platforms,
+        context=context,
+        file=file,
+        build_args=build_arg,
+        output_dir=output_dir,
+        builder=builder,
+        strategy=strategy,
+        backend=backend,
+        attestations=attestations,
+        jobs=jobs,
+        manifest_tool=manifest_tool,
     )
-    result = guarded(lambda: api.build(settings, runner_for(c)))
-    emit(result, json)
 
 
 @task(help=_help(MERGE_FLAGS), iterable=["tag"])
@@ -234,21 +244,17 @@ def manifest_create(
     json: bool = False,
 ) -> None:
     """Assemble the multi-arch index from the per-arch images (does not move the tag yet)."""
-    settings = guarded(
-        lambda: settings_for(
-            c,
-            **_flags(
-                image=image,
-                tags=tag,
-                platforms=platforms,
-                output_dir=output_dir,
-                manifest_tool=manifest_tool,
-                attestations=attestations,
-            ),
-        )
+    run_step(
+        c,
+        api.manifest_create,
+        as_json=json,
+        image=image,
+        tags=tag,
+        platforms=platforms,
+        output_dir=output_dir,
+        manifest_tool=manifest_tool,
+        attestations=attestations,
     )
-    result = guarded(lambda: api.manifest_create(settings, runner_for(c)))
-    emit(result, json)
 
 
 @task(help=_help(MERGE_FLAGS), iterable=["tag"])
@@ -263,21 +269,17 @@ def manifest_push(
     json: bool = False,
 ) -> None:
     """Push the index assembled by manifest-create to every tag."""
-    settings = guarded(
-        lambda: settings_for(
-            c,
-            **_flags(
-                image=image,
-                tags=tag,
-                platforms=platforms,
-                output_dir=output_dir,
-                manifest_tool=manifest_tool,
-                attestations=attestations,
-            ),
-        )
+    run_step(
+        c,
+        api.manifest_push,
+        as_json=json,
+        image=image,
+        tags=tag,
+        platforms=platforms,
+        output_dir=output_dir,
+        manifest_tool=manifest_tool,
+        attestations=attestations,
     )
-    result = guarded(lambda: api.manifest_push(settings, runner_for(c)))
-    emit(result, json)
 
 
 @task(
@@ -296,22 +298,18 @@ def merge(
     json: bool = False,
 ) -> None:
     """Merge digest maps from several runners into one index and push it to every tag."""
-    settings = guarded(
-        lambda: settings_for(
-            c,
-            **_flags(
-                image=image,
-                tags=tag,
-                platforms=platforms,
-                output_dir=output_dir,
-                manifest_tool=manifest_tool,
-                attestations=attestations,
-            ),
-        )
+    dirs = [d for d in (from_ or "").split(",") if d]
+    run_step(
+        c,
+        lambda s, r: api.merge(s, r, dirs or [s.output_dir]),
+        as_json=json,
+        image=image,
+        tags=tag,
+        platforms=platforms,
+        output_dir=output_dir,
+        manifest_tool=manifest_tool,
+        attestations=attestations,
     )
-    dirs = [d for d in (from_ or "").split(",") if d] or [settings.output_dir]
-    result = guarded(lambda: api.merge(settings, runner_for(c), dirs))
-    emit(result, json)
 
 
 @task(
@@ -344,32 +342,28 @@ def publish(
     json: bool = False,
 ) -> None:
     """Preflight, set up QEMU and the builder, build every platform, merge, push, verify."""
-    settings = guarded(
-        lambda: settings_for(
-            c,
-            **_flags(
-                image=image,
-                tags=tag,
-                platforms=platforms,
-                context=context,
-                file=file,
-                build_args=build_arg,
-                output_dir=output_dir,
-                builder=builder,
-                strategy=strategy,
-                backend=backend,
-                manifest_tool=manifest_tool,
-                attestations=attestations,
-                jobs=jobs,
-                verify_deep=deep or None,
-                verify=False if no_verify else None,
-                preflight=False if no_preflight else None,
-            ),
-        )
+    run_step(
+        c,
+        api.publish,
+        as_json=json,
+        check=True,
+        image=image,
+        tags=tag,
+        platforms=platforms,
+        context=context,
+        file=file,
+        build_args=build_arg,
+        output_dir=output_dir,
+        builder=builder,
+        strategy=strategy,
+        backend=backend,
+        manifest_tool=manifest_tool,
+        attestations=attestations,
+        jobs=jobs,
+        verify_deep=deep or None,
+        verify=False if no_verify else None,
+        preflight=False if no_preflight else None,
     )
-    result = guarded(lambda: api.publish(settings, runner_for(c)))
-    emit(result, json)
-    _fail_unless_ok(result)
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -395,22 +389,17 @@ def verify(
     json: bool = False,
 ) -> None:
     """Prove every platform of REF is what it claims: index, configs, binaries."""
-    settings = guarded(
-        lambda: settings_for(c, **_flags(platforms=platforms, verify_deep=deep or None))
-    )
     image = guarded(lambda: ImageRef.parse(ref))
-    result = guarded(
-        lambda: api.verify(
-            settings,
-            image,
-            runner=runner_for(c),
-            deep=settings.verify_deep,
-            run=run,
-            allow_single=allow_single,
-        )
+    run_step(
+        c,
+        lambda s, r: api.verify(
+            s, image, runner=r, deep=s.verify_deep, run=run, allow_single=allow_single
+        ),
+        as_json=json,
+        check=True,
+        platforms=platforms,
+        verify_deep=deep or None,
     )
-    emit(result, json)
-    _fail_unless_ok(result)
 
 
 @task(
@@ -422,10 +411,8 @@ def verify(
 )
 def inspect(c: Context, ref: str, platform: str | None = None, json: bool = False) -> None:
     """Show REF's index as a table: platform, digest, size, created, attestation."""
-    settings = guarded(lambda: settings_for(c))
     image = guarded(lambda: ImageRef.parse(ref))
-    result = guarded(lambda: api.inspect(settings, image, platform=platform))
-    emit(result, json)
+    run_step(c, lambda s, _: api.inspect(s, image, platform=platform), as_json=json)
 
 
 @task(
@@ -446,22 +433,18 @@ def preflight(
     json: bool = False,
 ) -> None:
     """Check every base image has every target platform, and the host can build them."""
-    settings = guarded(
-        lambda: settings_for(
-            c,
-            **_flags(
-                platforms=platforms,
-                context=context,
-                file=file,
-                build_args=build_arg,
-                allow_unreachable=allow_unreachable or None,
-                builder=builder,
-            ),
-        )
+    run_step(
+        c,
+        api.preflight,
+        as_json=json,
+        check=True,
+        platforms=platforms,
+        context=context,
+        file=file,
+        build_args=build_arg,
+        allow_unreachable=allow_unreachable or None,
+        builder=builder,
     )
-    result = guarded(lambda: api.preflight(settings, runner_for(c)))
-    emit(result, json)
-    _fail_unless_ok(result)
 
 
 @task(
@@ -487,21 +470,22 @@ def mirror(
     json: bool = False,
 ) -> None:
     """Copy a multi-arch image with all its platforms to another registry or repository."""
-    settings = guarded(lambda: settings_for(c, **_flags(platforms=platforms)))
-    result = guarded(
-        lambda: api.mirror(
-            settings,
-            runner_for(c),
+    run_step(
+        c,
+        lambda s, r: api.mirror(
+            s,
+            r,
             src=src or None,
             dest=dest or None,
             tool=tool,
             from_file=from_file,
             platforms_given=platforms is not None,
             attestations=not no_attestations,
-        )
+        ),
+        as_json=json,
+        check=True,
+        platforms=platforms,
     )
-    emit(result, json)
-    _fail_unless_ok(result)
 
 
 @task(help={"provider": "github or gitlab", "output": "Write to this file instead of stdout"})
