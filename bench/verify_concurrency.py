@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-import json
 import os
 import statistics
 import sys
@@ -35,6 +34,7 @@ from multiarch_tasks.registry import RegistryClient
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 from multiarch_tasks.verify import verify
+from testbed import images
 from testbed.registry import Registry, RegistryConfig
 
 PLATFORMS = {
@@ -74,32 +74,8 @@ def push(client: RegistryClient, ref: ImageRef) -> dict[str, oci.Descriptor]:
     out = {}
     for name, machine in PLATFORMS.items():
         plat = Platform.parse(name)
-        layer = layer_for(machine)
-        config = json.dumps(plat.as_oci()).encode()
-        for blob in (layer, config):
-            client.upload_blob(ref, oci.sha256_digest(blob), blob)
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": oci.OCI_MANIFEST,
-                "config": {
-                    "mediaType": oci.OCI_CONFIG,
-                    "digest": oci.sha256_digest(config),
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": oci.sha256_digest(layer),
-                        "size": len(layer),
-                    }
-                ],
-            }
-        ).encode()
-        digest = client.put_manifest(
-            ref.with_digest(oci.sha256_digest(manifest)), manifest, oci.OCI_MANIFEST
-        )
-        out[name] = oci.Descriptor(oci.OCI_MANIFEST, digest, len(manifest), plat)
+        desc, _ = images.push_image(client, ref, plat.as_oci(), [layer_for(machine)])
+        out[name] = oci.Descriptor(desc.media_type, desc.digest, desc.size, plat)
     return out
 
 

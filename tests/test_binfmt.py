@@ -66,16 +66,19 @@ offset 0
     [
         ("qemu-aarch64", AARCH64_F, True, "/usr/bin/qemu-aarch64-static", "F", True, True),
         ("qemu-arm", ARM_POCF, True, "/usr/bin/qemu-arm", "POCF", True, True),
-        ("qemu-s390x", S390X_P, True, "/usr/libexec/qemu-binfmt/s390x-binfmt-P", "P", False,
-         False),
-        ("qemu-ppc64le", PPC_DISABLED_PF, False, "/usr/bin/qemu-ppc64le-static", "PF", True,
-         False),
+        ("qemu-s390x", S390X_P, True, "/usr/libexec/qemu-binfmt/s390x-binfmt-P", "P", False, False),
+        ("qemu-ppc64le", PPC_DISABLED_PF, False, "/usr/bin/qemu-ppc64le-static", "PF", True, False),
         ("qemu-riscv64", NO_FLAGS, True, "/usr/bin/qemu-riscv64", "", False, False),
         ("qemu-x", "", False, "", "", False, False),
     ],
 )
 def test_parse_handler(
-    name: str, text: str, enabled: bool, interpreter: str, flags: str, fix_binary: bool,
+    name: str,
+    text: str,
+    enabled: bool,
+    interpreter: str,
+    flags: str,
+    fix_binary: bool,
     usable: bool,
 ) -> None:
     handler = parse_handler(name, text)

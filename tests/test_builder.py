@@ -118,7 +118,9 @@ def test_parse_two_nodes_with_ssh_endpoint() -> None:
     assert remote.status == "running"
     # `*` marks platforms set on the node; linux/ppc64 and linux/mips64 are ignored
     assert local.platforms == (
-        AMD64, Platform("linux", "s390x"), Platform("linux", "amd64", "v2"),
+        AMD64,
+        Platform("linux", "s390x"),
+        Platform("linux", "amd64", "v2"),
         Platform("linux", "386"),
     )
     # linux/arm64/v8 is linux/arm64: listed once
@@ -128,8 +130,13 @@ def test_parse_two_nodes_with_ssh_endpoint() -> None:
 def test_builder_platforms_and_node_for() -> None:
     info = parse_inspect(TWO_NODES)
     assert info.platforms == (
-        AMD64, Platform("linux", "s390x"), Platform("linux", "amd64", "v2"),
-        Platform("linux", "386"), ARM64, ARMV7, ARMV6,
+        AMD64,
+        Platform("linux", "s390x"),
+        Platform("linux", "amd64", "v2"),
+        Platform("linux", "386"),
+        ARM64,
+        ARMV7,
+        ARMV6,
     )
     node = info.node_for(ARM64)
     assert node is not None
@@ -143,7 +150,8 @@ def test_builder_platforms_and_node_for() -> None:
 def test_parse_inactive_node_without_platforms() -> None:
     info = parse_inspect(INACTIVE)
     assert info == BuilderInfo(
-        "stopped", "docker-container",
+        "stopped",
+        "docker-container",
         (BuilderNode("stopped0", "unix:///var/run/docker.sock", "inactive", ()),),
     )
     assert info.platforms == ()
@@ -220,7 +228,9 @@ def test_builder_name(builder: str, driver: str, name: str) -> None:
 
 def test_builder_result_ok_render_and_json() -> None:
     result = BuilderResult(
-        "multiarch", "docker-container", created=True,
+        "multiarch",
+        "docker-container",
+        created=True,
         coverage={AMD64: "native on multiarch0", ARMV7: "emulated (qemu-arm)", ARM64: "impossible"},
     )
     assert not result.ok

@@ -40,16 +40,32 @@ OCI_INDEX_WITH_ATTESTATIONS = {
     "schemaVersion": 2,
     "mediaType": OCI_INDEX,
     "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": IMG_AMD, "size": 1000,
-         "platform": {"architecture": "amd64", "os": "linux"}},
-        {"mediaType": OCI_MANIFEST, "digest": IMG_ARM, "size": 1001,
-         "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
-        {"mediaType": OCI_MANIFEST, "digest": ATT_AMD, "size": 566,
-         "annotations": {REF_DIGEST: IMG_AMD, REF_TYPE: "attestation-manifest"},
-         "platform": {"architecture": "unknown", "os": "unknown"}},
-        {"mediaType": OCI_MANIFEST, "digest": ATT_ARM, "size": 566,
-         "annotations": {REF_DIGEST: IMG_ARM, REF_TYPE: "attestation-manifest"},
-         "platform": {"architecture": "unknown", "os": "unknown"}},
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": IMG_AMD,
+            "size": 1000,
+            "platform": {"architecture": "amd64", "os": "linux"},
+        },
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": IMG_ARM,
+            "size": 1001,
+            "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+        },
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": ATT_AMD,
+            "size": 566,
+            "annotations": {REF_DIGEST: IMG_AMD, REF_TYPE: "attestation-manifest"},
+            "platform": {"architecture": "unknown", "os": "unknown"},
+        },
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": ATT_ARM,
+            "size": 566,
+            "annotations": {REF_DIGEST: IMG_ARM, REF_TYPE: "attestation-manifest"},
+            "platform": {"architecture": "unknown", "os": "unknown"},
+        },
     ],
 }
 
@@ -57,10 +73,18 @@ DOCKER_MANIFEST_LIST = {
     "schemaVersion": 2,
     "mediaType": DOCKER_LIST,
     "manifests": [
-        {"mediaType": DOCKER_MANIFEST, "digest": IMG_AMD, "size": 528,
-         "platform": {"architecture": "amd64", "os": "linux"}},
-        {"mediaType": DOCKER_MANIFEST, "digest": IMG_ARM, "size": 528,
-         "platform": {"architecture": "arm", "os": "linux", "variant": "v7"}},
+        {
+            "mediaType": DOCKER_MANIFEST,
+            "digest": IMG_AMD,
+            "size": 528,
+            "platform": {"architecture": "amd64", "os": "linux"},
+        },
+        {
+            "mediaType": DOCKER_MANIFEST,
+            "digest": IMG_ARM,
+            "size": 528,
+            "platform": {"architecture": "arm", "os": "linux", "variant": "v7"},
+        },
     ],
 }
 
@@ -69,10 +93,12 @@ OCI_IMAGE_MANIFEST = {
     "mediaType": OCI_MANIFEST,
     "config": {"mediaType": OCI_CONFIG, "digest": CONFIG, "size": 1470},
     "layers": [
-        {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": LAYER,
-         "size": 2_000_000},
-        {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": IMG_AMD,
-         "size": 32},
+        {
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": LAYER,
+            "size": 2_000_000,
+        },
+        {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": IMG_AMD, "size": 32},
     ],
 }
 
@@ -105,16 +131,31 @@ def test_oci_index_with_attestations() -> None:
 
 
 def test_attestation_recognised_by_annotation_or_platform_alone() -> None:
-    by_annotation = Descriptor.from_json({
-        "mediaType": OCI_MANIFEST, "digest": ATT_AMD, "size": 1,
-        "annotations": {REF_TYPE: "attestation-manifest", REF_DIGEST: IMG_AMD}})
-    by_platform = Descriptor.from_json({
-        "mediaType": OCI_MANIFEST, "digest": ATT_AMD, "size": 1,
-        "platform": {"architecture": "unknown", "os": "unknown"}})
-    other_annotation = Descriptor.from_json({
-        "mediaType": OCI_MANIFEST, "digest": IMG_AMD, "size": 1,
-        "platform": {"architecture": "amd64", "os": "linux"},
-        "annotations": {"org.opencontainers.image.ref.name": "v1"}})
+    by_annotation = Descriptor.from_json(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": ATT_AMD,
+            "size": 1,
+            "annotations": {REF_TYPE: "attestation-manifest", REF_DIGEST: IMG_AMD},
+        }
+    )
+    by_platform = Descriptor.from_json(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": ATT_AMD,
+            "size": 1,
+            "platform": {"architecture": "unknown", "os": "unknown"},
+        }
+    )
+    other_annotation = Descriptor.from_json(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": IMG_AMD,
+            "size": 1,
+            "platform": {"architecture": "amd64", "os": "linux"},
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }
+    )
     assert by_annotation.is_attestation
     assert by_annotation.attests == IMG_AMD
     assert by_platform.is_attestation
@@ -139,7 +180,9 @@ def test_image_manifest_config_and_layers() -> None:
     assert doc.descriptors == []
     assert doc.config == Descriptor(OCI_CONFIG, CONFIG, 1470)
     assert [(layer.digest, layer.size) for layer in doc.layers] == [
-        (LAYER, 2_000_000), (IMG_AMD, 32)]
+        (LAYER, 2_000_000),
+        (IMG_AMD, 32),
+    ]
     assert doc.layers[0].media_type.endswith("+gzip")
 
 
@@ -185,8 +228,12 @@ def test_parse_rejects_non_documents(body: bytes, problem: str) -> None:
     [
         {"mediaType": OCI_MANIFEST, "size": 1},
         {"mediaType": OCI_MANIFEST, "digest": IMG_AMD, "size": "big"},
-        {"mediaType": OCI_MANIFEST, "digest": IMG_AMD, "size": 1,
-         "platform": {"os": "linux", "architecture": "sparc"}},
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": IMG_AMD,
+            "size": 1,
+            "platform": {"os": "linux", "architecture": "sparc"},
+        },
     ],
     ids=["no-digest", "bad-size", "unknown-platform"],
 )
@@ -212,9 +259,7 @@ def test_document_descriptor_points_at_the_bytes() -> None:
 
 def test_build_oci_index_with_annotations_round_trips() -> None:
     source = Document.parse(raw(OCI_INDEX_WITH_ATTESTATIONS))
-    body = build_index(
-        source.descriptors, annotations={"org.opencontainers.image.version": "1.0"}
-    )
+    body = build_index(source.descriptors, annotations={"org.opencontainers.image.version": "1.0"})
     data = json.loads(body)
     assert data["schemaVersion"] == 2
     assert data["mediaType"] == OCI_INDEX

@@ -33,6 +33,7 @@ from multiarch_tasks.registry import (
     retry_after_seconds,
 )
 from multiarch_tasks.settings import Settings
+from testbed import images
 from testbed.registry import free_port
 
 if TYPE_CHECKING:
@@ -204,31 +205,11 @@ def test_from_settings_uses_insecure_registries_and_retries() -> None:
 
 def push_image(client: RegistryClient, ref: ImageRef, arch: str = "amd64") -> tuple[str, bytes]:
     """Upload a tiny image (config + one gzip layer) and tag it; return (digest, manifest)."""
-    layer = gzip.compress(b"layer of " + arch.encode())
-    config = json.dumps(
-        {"os": "linux", "architecture": arch, "rootfs": {"type": "layers"}}
-    ).encode()
-    for blob in (layer, config):
-        client.upload_blob(ref, oci.sha256_digest(blob), blob)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": oci.OCI_MANIFEST,
-            "config": {
-                "mediaType": oci.OCI_CONFIG,
-                "digest": oci.sha256_digest(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": oci.sha256_digest(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
-    return client.put_manifest(ref, manifest, oci.OCI_MANIFEST), manifest
+    config = {"os": "linux", "architecture": arch, "rootfs": {"type": "layers"}}
+    desc, raw = images.push_image(
+        client, ref, config, [gzip.compress(b"layer of " + arch.encode())], by_digest=False
+    )
+    return desc.digest, raw
 
 
 def test_manifest_round_trip_by_tag_and_digest(registry, repo) -> None:

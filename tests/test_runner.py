@@ -193,19 +193,29 @@ def test_echo_format_is_used() -> None:
 @pytest.mark.parametrize(
     ("argv", "shown"),
     [
-        (["docker", "login", "--password", "s3cret", "-u", "me"],
-         ["docker", "login", "--password", REDACTED, "-u", "me"]),
+        (
+            ["docker", "login", "--password", "s3cret", "-u", "me"],
+            ["docker", "login", "--password", REDACTED, "-u", "me"],
+        ),
         (["docker", "login", "-p", "s3cret", "reg"], ["docker", "login", "-p", REDACTED, "reg"]),
         (["docker", "login", "--password=s3cret"], ["docker", "login", f"--password={REDACTED}"]),
-        (["skopeo", "copy", "--creds", "u:p", "a", "b"],
-         ["skopeo", "copy", "--creds", REDACTED, "a", "b"]),
+        (
+            ["skopeo", "copy", "--creds", "u:p", "a", "b"],
+            ["skopeo", "copy", "--creds", REDACTED, "a", "b"],
+        ),
         (["skopeo", "copy", "--creds=u:p"], ["skopeo", "copy", f"--creds={REDACTED}"]),
-        (["skopeo", "copy", "--src-creds", "u:p", "--dest-creds=u:q"],
-         ["skopeo", "copy", "--src-creds", REDACTED, f"--dest-creds={REDACTED}"]),
-        (["x", "--token", "t0k", "--registry-token", "t1k"],
-         ["x", "--token", REDACTED, "--registry-token", REDACTED]),
-        (["docker", "build", "--platform", "linux/arm64"],
-         ["docker", "build", "--platform", "linux/arm64"]),
+        (
+            ["skopeo", "copy", "--src-creds", "u:p", "--dest-creds=u:q"],
+            ["skopeo", "copy", "--src-creds", REDACTED, f"--dest-creds={REDACTED}"],
+        ),
+        (
+            ["x", "--token", "t0k", "--registry-token", "t1k"],
+            ["x", "--token", REDACTED, "--registry-token", REDACTED],
+        ),
+        (
+            ["docker", "build", "--platform", "linux/arm64"],
+            ["docker", "build", "--platform", "linux/arm64"],
+        ),
         (["x", "--password"], ["x", "--password"]),
     ],
 )
@@ -216,7 +226,11 @@ def test_redact_options(argv: list[str], shown: list[str]) -> None:
 def test_redact_configured_secrets_anywhere_in_an_element() -> None:
     argv = ["curl", "-H", "Authorization: Bearer tok123", "https://u:tok123@host"]
     assert redact(argv, ["tok123", ""]) == [
-        "curl", "-H", f"Authorization: Bearer {REDACTED}", f"https://u:{REDACTED}@host"]
+        "curl",
+        "-H",
+        f"Authorization: Bearer {REDACTED}",
+        f"https://u:{REDACTED}@host",
+    ]
     assert redact_text("a tok123 b tok123", ["tok123"]) == f"a {REDACTED} b {REDACTED}"
     assert redact_text("unchanged", [""]) == "unchanged"
 
@@ -229,8 +243,19 @@ def test_display_is_shell_quoted_and_redacted() -> None:
 
 def test_printed_command_is_redacted(tmp_path: Path) -> None:
     runner, out = make_runner(echo=True, secrets=("hunter2",))
-    runner.run(py("pass", "--password", "pw1", "-p", "pw2", "--password=pw3", "--creds", "u:pw4",
-                  "token=hunter2"))
+    runner.run(
+        py(
+            "pass",
+            "--password",
+            "pw1",
+            "-p",
+            "pw2",
+            "--password=pw3",
+            "--creds",
+            "u:pw4",
+            "token=hunter2",
+        )
+    )
     printed = out.getvalue()
     for secret in ("pw1", "pw2", "pw3", "u:pw4", "hunter2"):
         assert secret not in printed
@@ -297,8 +322,11 @@ def test_timeout_kills_a_streamed_process() -> None:
     runner, out = make_runner()
     start = time.monotonic()
     with pytest.raises(CommandError) as info:
-        runner.run(py("import time; print('started', flush=True); time.sleep(60)"),
-                   timeout=0.5, stream_prefix="arm64")
+        runner.run(
+            py("import time; print('started', flush=True); time.sleep(60)"),
+            timeout=0.5,
+            stream_prefix="arm64",
+        )
     assert time.monotonic() - start < 30
     assert info.value.returncode is None
     assert "[arm64] started" in out.getvalue()
@@ -359,7 +387,8 @@ def test_stream_prefix_prefixes_each_line() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == shlex.join(argv)  # a streamed step announces its command
     assert sorted(lines[1:]) == sorted(
-        ["[linux/arm64] one", "[linux/arm64] two", "[linux/arm64] three"])
+        ["[linux/arm64] one", "[linux/arm64] two", "[linux/arm64] three"]
+    )
     assert result.ok
     assert set(result.stdout.splitlines()) == {"one", "two", "three"}
 
@@ -367,8 +396,10 @@ def test_stream_prefix_prefixes_each_line() -> None:
 def test_stream_failure_carries_the_tail_and_redacts() -> None:
     runner, out = make_runner(secrets=("hunter2",))
     with pytest.raises(CommandError) as info:
-        runner.run(py("print('using hunter2'); print('failed'); raise SystemExit(4)"),
-                   stream_prefix="amd64")
+        runner.run(
+            py("print('using hunter2'); print('failed'); raise SystemExit(4)"),
+            stream_prefix="amd64",
+        )
     assert info.value.returncode == 4
     assert info.value.stderr_tail == f"using {REDACTED}\nfailed"
     assert "hunter2" not in out.getvalue()

@@ -40,8 +40,15 @@ def test_defaults() -> None:
 
 def test_layers_later_wins() -> None:
     settings = resolve(
-        ("pyproject", {"image": "ghcr.io/o/a", "platforms": "linux/amd64", "jobs": 1,
-                       "builder": "from-pyproject"}),
+        (
+            "pyproject",
+            {
+                "image": "ghcr.io/o/a",
+                "platforms": "linux/amd64",
+                "jobs": 1,
+                "builder": "from-pyproject",
+            },
+        ),
         ("invoke", {"platforms": "linux/arm64", "jobs": 2}),
         ("flags", {"jobs": 3}),
     )
@@ -67,10 +74,26 @@ def test_layers_replace_lists_and_mappings_wholesale() -> None:
 )
 def test_none_and_empty_values_do_not_override(not_given: Any) -> None:
     settings = resolve(
-        ("pyproject", {"tags": "v1", "platforms": "linux/s390x", "build_args": "A=1",
-                       "builder": "b1", "image": "ghcr.io/o/a"}),
-        ("flags", {"tags": not_given, "platforms": not_given, "build_args": not_given,
-                   "builder": None, "image": None}),
+        (
+            "pyproject",
+            {
+                "tags": "v1",
+                "platforms": "linux/s390x",
+                "build_args": "A=1",
+                "builder": "b1",
+                "image": "ghcr.io/o/a",
+            },
+        ),
+        (
+            "flags",
+            {
+                "tags": not_given,
+                "platforms": not_given,
+                "build_args": not_given,
+                "builder": None,
+                "image": None,
+            },
+        ),
     )
     assert settings.tags == ("v1",)
     assert settings.platforms == (Platform("linux", "s390x"),)
@@ -167,12 +190,24 @@ def test_build_args_need_key_equals_value(value: Any) -> None:
         ("verify-run", "uname -m", "verify_run", ("uname", "-m")),
         ("verify_run", ["sh", "-c", "echo a,b"], "verify_run", ("sh", "-c", "echo a,b")),
         ("cache-from", "type=registry,ref=x", "cache_from", ("type=registry,ref=x",)),
-        ("cache_to", ["type=local,dest=a", "type=inline"], "cache_to",
-         ("type=local,dest=a", "type=inline")),
-        ("driver-opts", "network=host,image=moby/buildkit", "driver_opts",
-         ("network=host", "image=moby/buildkit")),
-        ("labels", ["org.opencontainers.image.authors=a,b"], "labels",
-         {"org.opencontainers.image.authors": "a,b"}),
+        (
+            "cache_to",
+            ["type=local,dest=a", "type=inline"],
+            "cache_to",
+            ("type=local,dest=a", "type=inline"),
+        ),
+        (
+            "driver-opts",
+            "network=host,image=moby/buildkit",
+            "driver_opts",
+            ("network=host", "image=moby/buildkit"),
+        ),
+        (
+            "labels",
+            ["org.opencontainers.image.authors=a,b"],
+            "labels",
+            {"org.opencontainers.image.authors": "a,b"},
+        ),
         ("timeout", "2.5", "timeout", 2.5),
         ("retries", "0", "retries", 0),
     ],
@@ -329,11 +364,20 @@ def test_bool_default_true_can_be_switched_off_from_a_string() -> None:
 
 def test_nodes() -> None:
     settings = resolve(
-        ("pyproject", {"nodes": [
-            {"endpoint": "ssh://me@arm-box", "platforms": "linux/arm64,armhf", "name": "arm"},
-            {"endpoint": "tcp://10.0.0.2:1234", "platforms": ["s390x"]},
-            {"endpoint": "ssh://other"},
-        ]}),
+        (
+            "pyproject",
+            {
+                "nodes": [
+                    {
+                        "endpoint": "ssh://me@arm-box",
+                        "platforms": "linux/arm64,armhf",
+                        "name": "arm",
+                    },
+                    {"endpoint": "tcp://10.0.0.2:1234", "platforms": ["s390x"]},
+                    {"endpoint": "ssh://other"},
+                ]
+            },
+        ),
     )
     assert settings.nodes == (
         Node("ssh://me@arm-box", (ARM64, ARMV7), "arm"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import tarfile
 
 import pytest
@@ -30,6 +29,7 @@ from multiarch_tasks.verify import (
     short,
     verify,
 )
+from testbed import images
 
 MACHINES = {"amd64": 62, "arm64": 183, "s390x": 22, "ppc64le": 21, "arm": 40}
 
@@ -139,50 +139,18 @@ def tar_of(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def push_blob(client: RegistryClient, ref: ImageRef, data: bytes) -> str:
-    digest = oci.sha256_digest(data)
-    client.upload_blob(ref, digest, data)
-    return digest
-
-
 def push_image(
     client: RegistryClient, ref: ImageRef, arch: str, layers: list[bytes], *, variant: str = ""
 ) -> oci.Descriptor:
-    config_doc = {
+    config: dict[str, object] = {
         "os": "linux",
         "architecture": arch,
         "created": "2026-01-01T00:00:00Z",
         "config": {"Cmd": ["/bin/app"], "Env": ["PATH=/bin"]},
     }
     if variant:
-        config_doc["variant"] = variant
-    config = json.dumps(config_doc).encode()
-    layer_descs = []
-    for blob in layers:
-        kind = "+zstd" if blob.startswith(b"\x28\xb5\x2f\xfd") else "+gzip"
-        layer_descs.append(
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar" + kind,
-                "digest": push_blob(client, ref, blob),
-                "size": len(blob),
-            }
-        )
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": oci.OCI_MANIFEST,
-            "config": {
-                "mediaType": oci.OCI_CONFIG,
-                "digest": push_blob(client, ref, config),
-                "size": len(config),
-            },
-            "layers": layer_descs,
-        }
-    ).encode()
-    digest = client.put_manifest(
-        ref.with_digest(oci.sha256_digest(manifest)), manifest, oci.OCI_MANIFEST
-    )
-    return oci.Descriptor(oci.OCI_MANIFEST, digest, len(manifest))
+        config["variant"] = variant
+    return images.push_image(client, ref, config, layers)[0]
 
 
 def push_index(client: RegistryClient, ref: ImageRef, children: list[oci.Descriptor]) -> None:

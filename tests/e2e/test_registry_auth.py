@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import pytest
 from plumbum import local
 
-from multiarch_tasks import oci
 from multiarch_tasks.errors import RegistryError
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
+from testbed import images
 from testbed.registry import Registry, RegistryConfig, htpasswd_file
 
 if TYPE_CHECKING:
@@ -49,29 +49,10 @@ def auth_entry(user: str, password: str) -> dict[str, str]:
 
 
 def push_small_image(client: RegistryClient, ref: ImageRef) -> str:
-    layer = gzip.compress(b"hello")
-    config = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
-    for blob in (layer, config):
-        client.upload_blob(ref, oci.sha256_digest(blob), blob)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": oci.OCI_MANIFEST,
-            "config": {
-                "mediaType": oci.OCI_CONFIG,
-                "digest": oci.sha256_digest(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": oci.sha256_digest(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
-    return client.put_manifest(ref, manifest, oci.OCI_MANIFEST)
+    config = {"os": "linux", "architecture": "amd64"}
+    return images.push_image(client, ref, config, [gzip.compress(b"hello")], by_digest=False)[
+        0
+    ].digest
 
 
 def test_basic_auth_from_config_json_pushes_and_pulls(auth_registry, tmp_path: Path) -> None:
