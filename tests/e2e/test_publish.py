@@ -304,3 +304,21 @@ def test_buildah_backend_publishes_every_platform(base_image, registry, repo, tm
     assert index_platforms(registry, f"{repo}:bah") == ["linux/amd64", "linux/arm64", "linux/s390x"]
     for platform in ("linux/arm64", "linux/s390x"):
         assert _run_image(f"{repo}:bah", platform) == UNAME[platform]
+
+
+def test_publish_stops_at_preflight_before_any_push(partial_base_image, registry, repo, tmp_path):
+    """A base with only amd64+arm64, published for s390x too: nothing is pushed."""
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {partial_base_image.ref}\nRUN true\n")
+    done = run_cli(
+        "publish", "--image", repo, "--tag", "pf", "--platforms",
+        "linux/amd64,linux/arm64,linux/s390x", "--context", str(context),
+        "--output-dir", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "preflight failed" in done.stderr
+    assert "linux/s390x" in done.stdout
+    assert partial_base_image.ref in done.stdout
+    assert "docker buildx build" not in done.stdout
+    assert registry.tags(repo.split("/", 1)[1]) == []
