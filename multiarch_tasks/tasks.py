@@ -91,13 +91,18 @@ def settings_for(c: Context, **flags: Any) -> Settings:
     return settings_from(config, flags)
 
 
-def runner_for(c: Context) -> Runner:
-    """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``."""
+def runner_for(c: Context, *, json_output: bool = False) -> Runner:
+    """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``.
+
+    With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
+    """
     run = c.config.run
+    out = sys.stderr if json_output else sys.stdout
     return Runner(
         dry=bool(run.dry),
         echo=bool(run.echo),
-        echo_format=str(run.echo_format) if sys.stdout.isatty() else "{command}",
+        echo_format=str(run.echo_format) if out.isatty() else "{command}",
+        out=out,
     )
 
 
@@ -147,7 +152,7 @@ def run_step(
 ) -> None:
     """Resolve settings (flags on top), run one api step, print it; exit 1 when not ok."""
     settings = guarded(lambda: settings_for(c, **_flags(**flags)))
-    result = guarded(lambda: step(settings, runner_for(c)))
+    result = guarded(lambda: step(settings, runner_for(c, json_output=as_json)))
     emit(result, as_json)
     if check:
         _fail_unless_ok(result)
