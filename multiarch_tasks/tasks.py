@@ -237,54 +237,44 @@ def build(
     )
 
 
-@task(help=_help(MERGE_FLAGS), iterable=["tag"])
-def manifest_create(
-    c: Context,
-    image: str | None = None,
-    tag: list[str] | None = None,
-    platforms: str | None = None,
-    output_dir: str | None = None,
-    manifest_tool: str | None = None,
-    attestations: str | None = None,
-    json: bool = False,
-) -> None:
-    """Assemble the multi-arch index from the per-arch images (does not move the tag yet)."""
-    run_step(
-        c,
-        api.manifest_create,
-        as_json=json,
-        image=image,
-        tags=tag,
-        platforms=platforms,
-        output_dir=output_dir,
-        manifest_tool=manifest_tool,
-        attestations=attestations,
-    )
+def _index_task(step: Callable[[Settings, Runner], Any], name: str, doc: str) -> Any:
+    """A task over one index step (manifest-create, manifest-push): same flags, same body."""
+
+    def body(
+        c: Context,
+        image: str | None = None,
+        tag: list[str] | None = None,
+        platforms: str | None = None,
+        output_dir: str | None = None,
+        manifest_tool: str | None = None,
+        attestations: str | None = None,
+        json: bool = False,
+    ) -> None:
+        run_step(
+            c,
+            step,
+            as_json=json,
+            image=image,
+            tags=tag,
+            platforms=platforms,
+            output_dir=output_dir,
+            manifest_tool=manifest_tool,
+            attestations=attestations,
+        )
+
+    body.__name__ = body.__qualname__ = name
+    body.__doc__ = doc
+    return task(help=_help(MERGE_FLAGS), iterable=["tag"])(body)
 
 
-@task(help=_help(MERGE_FLAGS), iterable=["tag"])
-def manifest_push(
-    c: Context,
-    image: str | None = None,
-    tag: list[str] | None = None,
-    platforms: str | None = None,
-    output_dir: str | None = None,
-    manifest_tool: str | None = None,
-    attestations: str | None = None,
-    json: bool = False,
-) -> None:
-    """Push the index assembled by manifest-create to every tag."""
-    run_step(
-        c,
-        api.manifest_push,
-        as_json=json,
-        image=image,
-        tags=tag,
-        platforms=platforms,
-        output_dir=output_dir,
-        manifest_tool=manifest_tool,
-        attestations=attestations,
-    )
+manifest_create = _index_task(
+    api.manifest_create,
+    "manifest_create",
+    "Assemble the multi-arch index from the per-arch images (does not move the tag yet).",
+)
+manifest_push = _index_task(
+    api.manifest_push, "manifest_push", "Push the index assembled by manifest-create to every tag."
+)
 
 
 @task(

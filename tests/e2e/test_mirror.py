@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,14 +12,13 @@ from multiarch_tasks.mirror import mirror
 from multiarch_tasks.platforms import parse_platforms
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
+from tests.conftest import run_cli
 
 if TYPE_CHECKING:
     from testbed.registry import Registry
     from tests.conftest import BaseImage
 
 pytestmark = pytest.mark.e2e
-
-MULTIARCH = Path(sys.executable).parent / "multiarch"
 
 
 def _repository(ref: str) -> str:
@@ -66,14 +63,8 @@ def test_native_path_through_the_cli_without_skopeo_or_docker(
     bare.mkdir()
     (bare / "python3").symlink_to(sys.executable)
     dest = f"{repo}:native"
-    done = subprocess.run(
-        [str(MULTIARCH), "mirror", base_image.ref, dest],
-        env={**os.environ, "PATH": str(bare)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    done = run_cli(
+        "mirror", base_image.ref, dest, env={"PATH": str(bare)}, cwd=tmp_path, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"via native: {base_image.digest}" in done.stdout
@@ -127,12 +118,11 @@ def test_from_file_mirrors_every_line(
 
 
 def test_cli_failed_copy_exits_1_without_traceback(registry: Registry, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [str(MULTIARCH), "mirror", f"{registry.host}/nothing/here:1", f"{registry.host}/x/y:1"],
+    done = run_cli(
+        "mirror",
+        f"{registry.host}/nothing/here:1",
+        f"{registry.host}/x/y:1",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=120,
     )
     assert done.returncode == 1
@@ -142,14 +132,7 @@ def test_cli_failed_copy_exits_1_without_traceback(registry: Registry, tmp_path:
 
 
 def test_cli_bad_destination_is_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [str(MULTIARCH), "mirror", "127.0.0.1:1/a/b:1", "127.0.0.1:1/Bad/Name"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_cli("mirror", "127.0.0.1:1/a/b:1", "127.0.0.1:1/Bad/Name", cwd=tmp_path, timeout=60)
     assert done.returncode == 1
     output = (done.stdout + done.stderr).strip()
     assert output.splitlines() == [output]

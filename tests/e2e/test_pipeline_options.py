@@ -182,33 +182,13 @@ def test_docker_container_builder_created_once_then_reused(engine, tmp_path):
         "INVOKE_MULTIARCH_INSECURE_REGISTRIES": "registry.internal:5000",
     }
     try:
-        first = run_cli(
-            "builder-create",
-            "--builder",
-            name,
-            "--driver",
-            "docker-container",
-            "--platforms",
-            TWO,
-            cwd=tmp_path,
-            env=env,
-        )
+        argv = ["builder-create", "--builder", name, "--driver", "docker-container"]
+        first, second = (run_cli(*argv, "--platforms", TWO, cwd=tmp_path, env=env) for _ in "12")
         assert first.returncode == 0, first.output
         assert f"created builder '{name}'" in first.stdout
         config = (tmp_path / ".multiarch" / "buildkitd.toml").read_text()
         assert '[registry."registry.internal:5000"]' in config
         assert "http = true" in config
-        second = run_cli(
-            "builder-create",
-            "--builder",
-            name,
-            "--driver",
-            "docker-container",
-            "--platforms",
-            TWO,
-            cwd=tmp_path,
-            env=env,
-        )
         assert second.returncode == 0, second.output
         assert f"reusing builder '{name}'" in second.stdout
         current = subprocess.run(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,11 +13,10 @@ from multiarch_tasks.preflight import PreflightReport, preflight
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 from testbed.base_images import build_base
-from tests.conftest import BaseImage, unavailable
+from tests.conftest import BaseImage, run_cli, unavailable
 
 pytestmark = pytest.mark.e2e
 
-MULTIARCH = Path(sys.executable).parent / "multiarch"
 S390X_HANDLER = Path("/proc/sys/fs/binfmt_misc/qemu-s390x")
 
 
@@ -124,14 +121,7 @@ def test_cli_exits_1_with_the_matrix_on_a_partial_base(
     partial_base_image: BaseImage, tmp_path: Path
 ) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM {partial_base_image.ref}\n")
-    done = subprocess.run(
-        [str(MULTIARCH), "preflight", "--platforms", "linux/amd64,linux/s390x"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_cli("preflight", "--platforms", "linux/amd64,linux/s390x", cwd=tmp_path, timeout=60)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "MISSING" in done.stdout
     assert "linux/s390x" in done.stdout
@@ -139,14 +129,7 @@ def test_cli_exits_1_with_the_matrix_on_a_partial_base(
 
 
 def test_cli_missing_dockerfile_is_one_line_naming_the_path(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [str(MULTIARCH), "preflight", "--file", "missing/Dockerfile"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_cli("preflight", "--file", "missing/Dockerfile", cwd=tmp_path, timeout=60)
     assert done.returncode == 1
     output = (done.stdout + done.stderr).strip()
     assert len(output.splitlines()) == 1, output
@@ -159,14 +142,12 @@ def test_cli_unreachable_registry_fails_or_warns_with_allow_unreachable(
 ) -> None:
     # Port 1 on loopback: nothing listens, the connection is refused at once.
     (tmp_path / "Dockerfile").write_text("FROM 127.0.0.1:1/base/busybox:1\n")
-    argv = [str(MULTIARCH), "preflight", "--platforms", "linux/amd64"]
-    refused = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False)
+    argv = ["preflight", "--platforms", "linux/amd64"]
+    refused = run_cli(*argv, cwd=tmp_path)
     assert refused.returncode == 1
     assert "error: Dockerfile:1: cannot read base image 127.0.0.1:1/base/busybox:1" in (
         refused.stdout
     )
-    allowed = subprocess.run(
-        [*argv, "--allow-unreachable"], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
+    allowed = run_cli(*argv, "--allow-unreachable", cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "warning: Dockerfile:1: cannot read base image" in allowed.stdout
