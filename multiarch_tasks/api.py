@@ -10,6 +10,7 @@ from __future__ import annotations
 from multiarch_tasks.build import build
 from multiarch_tasks.builder import builder_create
 from multiarch_tasks.ci import ci_template
+from multiarch_tasks.inspect_image import inspect
 from multiarch_tasks.manifest import manifest_create, manifest_push, merge
 from multiarch_tasks.mirror import mirror
 from multiarch_tasks.preflight import preflight
@@ -17,7 +18,7 @@ from multiarch_tasks.publish import publish
 from multiarch_tasks.qemu import qemu_setup
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings, settings_from
-from multiarch_tasks.verify import inspect, verify
+from multiarch_tasks.verify import verify
 
 __all__ = [
     "Runner",

@@ -1,11 +1,12 @@
-"""Prove that every platform of a published image is what its index claims (and show it).
+"""Prove that every platform of a published image is what its index claims.
 
 ``verify`` reads the index over the registry API and checks, per platform: that it is
 there (no missing, no unexpected ones), that its config names the same os/architecture/
 variant as the index does, that no two platforms share one manifest, and optionally
 (``deep``) that the ELF programs in its layers are built for it and (``run``) that it
 starts. Attestation manifests are listed apart; one pointing at nothing is a problem.
-``inspect`` shows an index as a table, or one platform's config.
+The reading helpers here (``read_entries``, ``table``) also serve
+:mod:`multiarch_tasks.inspect_image`.
 
 Independent requests (every platform's manifest, every config, every tag) go out at
 once through :meth:`~multiarch_tasks.registry.RegistryClient.map`.
@@ -41,7 +42,8 @@ def short(digest: str) -> str:
     return f"{algorithm}:{hexpart[:12]}" if hexpart else digest
 
 
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Left-aligned columns, two spaces apart, header first."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
@@ -149,7 +151,7 @@ class VerifyReport:
             for c in self.platforms
         ]
         if rows:
-            lines += _table(("PLATFORM", "DIGEST", "RESULT", "NOTES"), rows)
+            lines += table(("PLATFORM", "DIGEST", "RESULT", "NOTES"), rows)
         if self.attestations:
             lines.append("attestations:")
             lines += [
@@ -168,7 +170,7 @@ class VerifyReport:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
     """One platform image of the index, with what was read about it."""
 
     platform: Platform
@@ -178,7 +180,7 @@ class _Entry:
     problems: tuple[str, ...] = ()
 
 
-def _attempt(func: Callable[[T], R]) -> Callable[[T], R | RegistryError]:
+def attempt(func: Callable[[T], R]) -> Callable[[T], R | RegistryError]:
     """Wrap ``func`` so a registry error becomes a value (reported per platform)."""
 
     def call(item: T) -> R | RegistryError:
@@ -190,30 +192,30 @@ def _attempt(func: Callable[[T], R]) -> Callable[[T], R | RegistryError]:
     return call
 
 
-def _read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]) -> list[_Entry]:
+def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]) -> list[Entry]:
     """Fetch every platform's manifest, then every config, concurrently."""
     manifests = client.map(
-        _attempt(lambda d: client.get_manifest(ref.with_digest(d.digest))), images
+        attempt(lambda d: client.get_manifest(ref.with_digest(d.digest))), images
     )
-    entries: list[_Entry] = []
+    entries: list[Entry] = []
     for desc, got in zip(images, manifests, strict=True):
         plat = desc.platform or Platform("unknown", "unknown")
         if isinstance(got, RegistryError):
-            entries.append(_Entry(plat, desc, problems=(f"{plat}: manifest unreadable: {got}",)))
+            entries.append(Entry(plat, desc, problems=(f"{plat}: manifest unreadable: {got}",)))
         elif got.is_index:
             problem = f"{plat}: points at another index, not at an image manifest"
-            entries.append(_Entry(plat, desc, problems=(problem,)))
+            entries.append(Entry(plat, desc, problems=(problem,)))
         else:
-            entries.append(_Entry(plat, desc, manifest=got))
+            entries.append(Entry(plat, desc, manifest=got))
 
-    def read_config(entry: _Entry) -> _Entry:
+    def read_config(entry: Entry) -> Entry:
         if entry.manifest is None:
             return entry
         config = entry.manifest.config
         try:
             raw = client.get_blob(ref, config.digest)
         except RegistryError as err:
-            return _Entry(
+            return Entry(
                 entry.platform,
                 entry.descriptor,
                 entry.manifest,
@@ -225,8 +227,8 @@ def _read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor
             data = None
         if not isinstance(data, dict):
             problem = f"{entry.platform}: config {short(config.digest)} is not a JSON object"
-            return _Entry(entry.platform, entry.descriptor, entry.manifest, problems=(problem,))
-        return _Entry(entry.platform, entry.descriptor, entry.manifest, data)
+            return Entry(entry.platform, entry.descriptor, entry.manifest, problems=(problem,))
+        return Entry(entry.platform, entry.descriptor, entry.manifest, data)
 
     return client.map(read_config, entries)
 
@@ -257,7 +259,7 @@ def config_problem(claimed: Platform, config: Mapping[str, Any]) -> str | None:
 
 
 def _platform_set_problems(
-    entries: list[_Entry], expected: tuple[Platform, ...]
+    entries: list[Entry], expected: tuple[Platform, ...]
 ) -> tuple[dict[Platform, list[str]], list[PlatformCheck], list[str]]:
     """Problems about which platforms are present: per platform, missing ones, index-level."""
     per: dict[Platform, list[str]] = {e.platform: [] for e in entries}
@@ -281,7 +283,7 @@ def _platform_set_problems(
     return per, missing, index_level
 
 
-def _duplicate_problems(entries: list[_Entry]) -> dict[Platform, list[str]]:
+def _duplicate_problems(entries: list[Entry]) -> dict[Platform, list[str]]:
     by_digest: dict[str, list[Platform]] = {}
     for entry in entries:
         by_digest.setdefault(entry.descriptor.digest, []).append(entry.platform)
@@ -298,7 +300,7 @@ def _duplicate_problems(entries: list[_Entry]) -> dict[Platform, list[str]]:
 
 
 def _attestation_checks(
-    attestations: list[Descriptor], entries: list[_Entry]
+    attestations: list[Descriptor], entries: list[Entry]
 ) -> list[AttestationCheck]:
     by_digest = {e.descriptor.digest: e.platform for e in entries}
     checks = []
@@ -334,12 +336,12 @@ def _tag_problems(
 
 
 def _deep_problems(
-    client: RegistryClient, ref: ImageRef, entries: list[_Entry]
+    client: RegistryClient, ref: ImageRef, entries: list[Entry]
 ) -> dict[Platform, tuple[list[str], str]]:
     """Scan every platform's layers; (problems, note) per platform."""
     todo = [e for e in entries if e.manifest is not None]
 
-    def scan(entry: _Entry) -> ScanResult | RegistryError:
+    def scan(entry: Entry) -> ScanResult | RegistryError:
         layers = entry.manifest.layers if entry.manifest is not None else []
         try:
             return scan_image(client, ref, layers)
@@ -411,11 +413,11 @@ def verify(
     doc = client.get_manifest(ref)
     if doc.is_index:
         images, attestations = doc.images, doc.attestations
-        entries = _read_entries(client, ref, images)
+        entries = read_entries(client, ref, images)
     elif allow_single:
         attestations = []
-        entries = _read_entries(client, ref, [doc.descriptor()])
-        entries = [_single_platform(e) for e in entries]
+        entries = read_entries(client, ref, [doc.descriptor()])
+        entries = [single_platform(e) for e in entries]
     else:
         problem = (
             f"{ref} is a single image manifest, not a multi-platform index"
@@ -458,7 +460,7 @@ def verify(
     )
 
 
-def _config_problems(entries: list[_Entry]) -> dict[Platform, tuple[list[str], str]]:
+def _config_problems(entries: list[Entry]) -> dict[Platform, tuple[list[str], str]]:
     """Compare each config's platform with its index descriptor's."""
     out: dict[Platform, tuple[list[str], str]] = {}
     for entry in entries:
@@ -480,213 +482,11 @@ def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _single_platform(entry: _Entry) -> _Entry:
+def single_platform(entry: Entry) -> Entry:
     """Give a lone manifest (no index descriptor) the platform its config names."""
     found, _ = config_platform(entry.config)
     plat = found or Platform("unknown", "unknown")
     desc = Descriptor(
         entry.descriptor.media_type, entry.descriptor.digest, entry.descriptor.size, plat
     )
-    return _Entry(plat, desc, entry.manifest, entry.config, entry.problems)
-
-
-# --- inspect -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InspectRow:
-    """One line of ``inspect``: a platform image and its attestation, if any."""
-
-    platform: str
-    digest: str
-    size: int
-    created: str
-    attestation: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the row as a JSON object."""
-        return {
-            "platform": self.platform,
-            "digest": self.digest,
-            "size": self.size,
-            "created": self.created,
-            "attestation": self.attestation,
-        }
-
-
-@dataclass(frozen=True)
-class ConfigSummary:
-    """The parts of one platform's config a human wants to see."""
-
-    platform: str
-    digest: str
-    config_digest: str
-    created: str
-    entrypoint: tuple[str, ...]
-    cmd: tuple[str, ...]
-    user: str
-    workdir: str
-    env: tuple[str, ...]
-    labels: Mapping[str, str]
-    layers: int
-    size: int
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the summary as a JSON object."""
-        return {
-            "platform": self.platform,
-            "digest": self.digest,
-            "config_digest": self.config_digest,
-            "created": self.created,
-            "entrypoint": list(self.entrypoint),
-            "cmd": list(self.cmd),
-            "user": self.user,
-            "workdir": self.workdir,
-            "env": list(self.env),
-            "labels": dict(self.labels),
-            "layers": self.layers,
-            "size": self.size,
-        }
-
-    def render(self) -> str:
-        """Return ``key: value`` lines."""
-        pairs = [
-            ("platform", self.platform),
-            ("manifest", self.digest),
-            ("config", self.config_digest),
-            ("created", self.created or "-"),
-            ("entrypoint", json.dumps(list(self.entrypoint))),
-            ("cmd", json.dumps(list(self.cmd))),
-            ("user", self.user or "-"),
-            ("workdir", self.workdir or "-"),
-            ("layers", f"{self.layers} ({_human(self.size)})"),
-        ]
-        pairs += [("env", e) for e in self.env]
-        pairs += [("label", f"{k}={v}") for k, v in sorted(self.labels.items())]
-        width = max(len(k) for k, _ in pairs)
-        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs)
-
-
-@dataclass(frozen=True)
-class InspectResult:
-    """The outcome of :func:`inspect`: the index's rows, or one platform's config."""
-
-    ref: str
-    digest: str
-    media_type: str
-    document: Mapping[str, Any]
-    rows: tuple[InspectRow, ...] = ()
-    config: ConfigSummary | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Always True: inspect reports, it does not judge."""
-        return True
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the raw index/manifest, or the config summary with ``--platform``."""
-        if self.config is not None:
-            return self.config.to_json()
-        return dict(self.document)
-
-    def render(self) -> str:
-        """Return the rows as a table (or the config summary)."""
-        head = f"{self.ref}  {self.digest}  {self.media_type}"
-        if self.config is not None:
-            return f"{head}\n{self.config.render()}"
-        rows = [
-            (
-                r.platform,
-                short(r.digest),
-                _human(r.size),
-                r.created or "-",
-                short(r.attestation) or "-",
-            )
-            for r in self.rows
-        ]
-        table = _table(("PLATFORM", "DIGEST", "SIZE", "CREATED", "ATTESTATION"), rows)
-        return "\n".join([head, *table])
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":  # noqa: PLR2004
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover - loop always returns
-
-
-def _image_size(entry: _Entry) -> int:
-    if entry.manifest is None:
-        return 0
-    return sum(layer.size for layer in entry.manifest.layers)
-
-
-def _summary(entry: _Entry) -> ConfigSummary:
-    if entry.manifest is None:
-        problem = entry.problems[0] if entry.problems else "manifest unreadable"
-        raise RegistryError(problem)
-    inner = entry.config.get("config") or {}
-    labels = inner.get("Labels") or {}
-    return ConfigSummary(
-        platform=str(entry.platform),
-        digest=entry.descriptor.digest,
-        config_digest=entry.manifest.config.digest,
-        created=str(entry.config.get("created") or ""),
-        entrypoint=tuple(str(x) for x in inner.get("Entrypoint") or ()),
-        cmd=tuple(str(x) for x in inner.get("Cmd") or ()),
-        user=str(inner.get("User") or ""),
-        workdir=str(inner.get("WorkingDir") or ""),
-        env=tuple(str(x) for x in inner.get("Env") or ()),
-        labels={str(k): str(v) for k, v in labels.items()},
-        layers=len(entry.manifest.layers),
-        size=_image_size(entry),
-    )
-
-
-def inspect(
-    settings: Settings,
-    ref: ImageRef,
-    *,
-    platform: str | None = None,
-    client: RegistryClient | None = None,
-) -> InspectResult:
-    """Describe ``ref``: one row per platform image, or ``platform``'s config summary."""
-    wanted = Platform.parse(platform) if platform else None
-    client = client or RegistryClient.from_settings(settings)
-    doc = client.get_manifest(ref)
-    if doc.is_index:
-        images = doc.images
-        if wanted is not None:
-            images = [d for d in images if d.platform == wanted]
-            if not images:
-                have = ", ".join(str(d.platform) for d in doc.images) or "no platforms"
-                raise InvalidValueError(f"{ref} has no {wanted} image (it has: {have})")
-        entries = _read_entries(client, ref, images)
-    else:
-        entries = [_single_platform(e) for e in _read_entries(client, ref, [doc.descriptor()])]
-        if wanted is not None and entries[0].platform != wanted:
-            raise InvalidValueError(f"{ref} is a single {entries[0].platform} image, not {wanted}")
-    if wanted is not None:
-        return InspectResult(
-            str(ref), doc.digest, doc.media_type, doc.data, config=_summary(entries[0])
-        )
-    attests = {a.attests: a.digest for a in doc.attestations}
-    rows = [
-        InspectRow(
-            str(e.platform),
-            e.descriptor.digest,
-            _image_size(e),
-            str(e.config.get("created") or ""),
-            attests.get(e.descriptor.digest, ""),
-        )
-        for e in entries
-    ]
-    known = {e.descriptor.digest for e in entries}
-    rows += [
-        InspectRow("unknown/unknown", a.digest, a.size, "", a.digest)
-        for a in doc.attestations
-        if a.attests not in known
-    ]
-    return InspectResult(str(ref), doc.digest, doc.media_type, doc.data, rows=tuple(rows))
+    return Entry(plat, desc, entry.manifest, entry.config, entry.problems)

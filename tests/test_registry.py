@@ -20,16 +20,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from multiarch_tasks import oci
+from multiarch_tasks.credentials import Credentials, credentials_from_config
 from multiarch_tasks.errors import DigestMismatchError, RateLimitedError, RegistryError
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import (
     Challenge,
-    Credentials,
     RegistryClient,
     backoff_delay,
     compute_digest,
-    credentials_from_config,
     retry_after_seconds,
 )
 from multiarch_tasks.settings import Settings

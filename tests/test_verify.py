@@ -15,6 +15,7 @@ import zstandard
 
 from multiarch_tasks import oci
 from multiarch_tasks.errors import InvalidValueError
+from multiarch_tasks.inspect_image import inspect
 from multiarch_tasks.platforms import Platform, parse_platforms
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
@@ -25,7 +26,6 @@ from multiarch_tasks.verify import (
     PlatformCheck,
     VerifyReport,
     config_problem,
-    inspect,
     short,
     verify,
 )

@@ -14,12 +14,13 @@ import pytest
 
 from multiarch_tasks import oci
 from multiarch_tasks.errors import InvalidValueError
+from multiarch_tasks.inspect_image import inspect
 from multiarch_tasks.platforms import Platform, parse_platforms
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
-from multiarch_tasks.verify import inspect, verify
+from multiarch_tasks.verify import verify
 from testbed.base_images import FULL_PLATFORMS, busybox_binary
 
 pytestmark = pytest.mark.e2e
