@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from multiarch_tasks.credentials import (
@@ -228,8 +229,8 @@ class BlobStream:
 class RegistryClient:
     """OCI Distribution API client with docker's auth, retries and digest checks.
 
-    ``insecure`` lists ``host[:port]`` registries spoken to over plain HTTP (loopback
-    registries always are); ``retries`` is how often a 429/5xx/connection error is
+    ``insecure`` lists ``host[:port]`` registries reached like loopback ones: HTTPS without
+    certificate checks when they speak TLS, else plain HTTP; ``retries`` is how often a 429/5xx/connection error is
     retried, ``backoff`` the first wait in seconds (doubled each time unless the registry
     sends ``Retry-After``); ``docker_config`` a directory holding ``config.json``.
     """
@@ -258,6 +259,7 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._schemes: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryClient:
@@ -271,10 +273,34 @@ class RegistryClient:
     # -- URLs -----------------------------------------------------------------------
 
     def scheme(self, registry: str) -> str:
-        """``http`` for loopback and insecure registries, else ``https``."""
-        if is_loopback_host(registry) or registry in self.insecure:
-            return "http"
-        return "https"
+        """``https``; for loopback and insecure registries, docker's rule instead.
+
+        dockerd tries HTTPS without certificate checks first and falls back to plain HTTP;
+        so does this client, once per registry (the answer is kept).
+        """
+        if not (is_loopback_host(registry) or registry in self.insecure):
+            return "https"
+        with self._lock:
+            known = self._schemes.get(registry)
+        if known:
+            return known
+        # The user declared this registry insecure (or it is on loopback): like docker,
+        # say nothing about the unchecked certificate.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        try:
+            self.session.get(
+                f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
+            ).close()
+            found = "https"
+        except requests.RequestException:
+            found = "http"
+        with self._lock:
+            self._schemes[registry] = found
+        return found
+
+    def _verify_tls(self, registry: str) -> bool:
+        """Check certificates except for loopback/insecure registries that speak HTTPS."""
+        return self._schemes.get(registry) != "https"
 
     def url(self, ref: ImageRef, kind: str, reference: str = "") -> str:
         """``SCHEME://API_HOST/v2/REPO/KIND[/REFERENCE]``."""
@@ -489,6 +515,7 @@ class RegistryClient:
                     data=data,
                     stream=stream,
                     timeout=self.timeout,
+                    verify=self._verify_tls(ref.registry),
                 )
             except requests.RequestException as err:
                 if attempt < self.retries:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -85,6 +86,11 @@ class Registry:
         self._wait_up()
 
     @property
+    def _ssl(self) -> ssl.SSLContext | None:
+        # The test bed's certificates are self-signed: the tests check content, not trust.
+        return ssl._create_unverified_context() if self.config.tls_cert else None  # noqa: S323, SLF001
+
+    @property
     def scheme(self) -> str:
         """http, or https with TLS configured."""
         return "https" if self.config.tls_cert else "http"
@@ -96,7 +102,7 @@ class Registry:
             if self.proc.poll() is not None:
                 break
             try:
-                urllib.request.urlopen(url, timeout=1)  # noqa: S310
+                urllib.request.urlopen(url, timeout=1, context=self._ssl)  # noqa: S310
             except urllib.error.HTTPError:
                 return  # 401 with auth on: it is up
             except (urllib.error.URLError, OSError):
@@ -117,7 +123,7 @@ class Registry:
         """GET ``/v2/...`` and return (JSON body, headers); for assertions in tests."""
         req = urllib.request.Request(f"{self.scheme}://{self.host}{path}")  # noqa: S310
         req.add_header("Accept", accept or ACCEPT)
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10, context=self._ssl) as resp:  # noqa: S310
             return json.loads(resp.read()), dict(resp.headers)
 
     def manifest(self, repository: str, reference: str) -> tuple[dict[str, object], str] | None:
@@ -158,3 +164,18 @@ def htpasswd_file(path: Path, user: str, password: str) -> Path:
     ).stdout
     path.write_text(out)
     return path
+
+
+def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """Write a self-signed certificate and key for ``host`` (an IP SAN); return (cert, key)."""
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run(  # noqa: S603
+        [  # noqa: S607
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", f"/CN={host}", "-addext", f"subjectAltName=IP:{host}",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
