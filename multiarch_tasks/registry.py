@@ -230,9 +230,10 @@ class RegistryClient:
     """OCI Distribution API client with docker's auth, retries and digest checks.
 
     ``insecure`` lists ``host[:port]`` registries reached like loopback ones: HTTPS without
-    certificate checks when they speak TLS, else plain HTTP; ``retries`` is how often a 429/5xx/connection error is
-    retried, ``backoff`` the first wait in seconds (doubled each time unless the registry
-    sends ``Retry-After``); ``docker_config`` a directory holding ``config.json``.
+    certificate checks when they speak TLS, else plain HTTP. ``retries`` is how often a
+    429/5xx/connection error is retried, ``backoff`` the first wait in seconds (doubled
+    each time unless the registry sends ``Retry-After``); ``docker_config`` a directory
+    holding ``config.json``.
     """
 
     def __init__(
