@@ -159,7 +159,13 @@ class VerifyReport:
                 f"{'' if a.ok else '  FAIL'}"
                 for a in self.attestations
             ]
-        problems = self.all_problems
+        # The index-level summaries of missing/unexpected platforms restate rows above.
+        summaries = {f"{c.platform} is missing" for c in self.platforms}
+        problems = [
+            p
+            for p in self.all_problems
+            if p not in summaries and not p.startswith("unexpected platforms:")
+        ]
         if problems:
             lines.append("problems:")
             lines += [f"  - {p}" for p in problems]
