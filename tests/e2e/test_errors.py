@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from testbed.registry import Registry, RegistryConfig, htpasswd_file
-from tests.conftest import run_cli
+from tests.conftest import CliResult, run_cli
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
@@ -109,3 +111,41 @@ def test_config_errors_name_key_and_source(tmp_path):
     )
     _one_line_error(env_done, "strategy", "sideways")
     assert os.environ.get("INVOKE_MULTIARCH_STRATEGY") is None
+
+
+def test_buildx_not_installed(tmp_path):
+    """buildx really absent: its plugin directory hidden in a private mount namespace."""
+    empty = tmp_path / "no-plugins"
+    empty.mkdir()
+    plugin_dirs = [d for d in ("/usr/libexec/docker/cli-plugins",
+                               "/usr/local/lib/docker/cli-plugins") if Path(d).is_dir()]  # fmt: skip
+    script = " && ".join(
+        [*(f"mount --bind {empty} {d}" for d in plugin_dirs),
+         f'exec "$0" build --image 127.0.0.1:1/x --context {EXAMPLE}'])  # fmt: skip
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+         str(Path(sys.executable).parent / "multiarch")],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "cfg")},
+    )  # fmt: skip
+    _one_line_error(CliResult(done.returncode, done.stdout, done.stderr),
+                    "docker buildx is not installed")  # fmt: skip
+
+
+def test_build_secrets_reach_the_build_and_never_the_output(base_image, repo, tmp_path):
+    secret = "s3cr3t-value-4711"
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    # The Dockerfile holds only the secret's hash: the build log echoes RUN lines.
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_image.ref}\n"
+        "RUN --mount=type=secret,id=token"
+        f' test "$(sha256sum < /run/secrets/token | cut -d" " -f1)" = {digest}\n'
+    )
+    done = run_cli(
+        "build", "--image", repo, "--platforms", "linux/amd64,linux/arm64",
+        "--context", str(tmp_path), "--output-dir", str(tmp_path / "o"),
+        env={"INVOKE_MULTIARCH_SECRETS": "id=token,env=MY_TOKEN", "MY_TOKEN": secret},
+    )  # fmt: skip
+    assert done.returncode == 0, done.output[-2000:]
+    assert "--secret id=token,env=MY_TOKEN" in done.stdout
+    assert secret not in done.output
