@@ -112,6 +112,7 @@ class ManifestResult:
     digest: str = ""
     pushed: bool = False
     notes: tuple[str, ...] = field(default=())
+    dry: bool = False
 
     @property
     def ok(self) -> bool:
@@ -121,6 +122,8 @@ class ManifestResult:
     def render(self) -> str:
         """Tool, tags, and the index's children."""
         verb = "pushed" if self.pushed else "created (not pushed yet)"
+        if self.dry:
+            verb = "dry run, would push" if self.pushed else "dry run, would create"
         lines = [f"manifest ({self.tool}): {verb} {', '.join(self.tags)} {self.digest}".rstrip()]
         lines += [f"  note: {n}" for n in self.notes]
         for child in self.children if self.pushed else ():
@@ -173,7 +176,9 @@ def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
         # Nothing was pushed: show the commands with the per-arch tags as sources.
         sources_text = [str(settings.per_arch_ref(p)) for p in settings.platforms]
         _dry_commands(settings, runner, tool, tags, sources_text)
-        return ManifestResult(tool, tags, notes=("dry run: sources are the per-arch tags",))
+        return ManifestResult(
+            tool, tags, notes=("sources are the per-arch tags until they exist",), dry=True
+        )
     if digests is None:
         digests, _ = read_digest_map(out)
     missing = [str(p) for p in settings.platforms if p not in digests]
@@ -263,7 +268,7 @@ def manifest_push(
     if runner.dry:
         # manifest_create already printed the commands that push; nothing was created.
         tags = tuple(str(settings.ref(t)) for t in settings.tags)
-        return ManifestResult(choose_tool(settings, runner), tags, pushed=False)
+        return ManifestResult(choose_tool(settings, runner), tags, pushed=True, dry=True)
     try:
         plan = json.loads((out / PLAN_FILE).read_text())
         raw = (out / INDEX_FILE).read_bytes()
@@ -294,12 +299,7 @@ def manifest_push(
             )
     else:
         for tag in tags:
-            if runner.dry:
-                runner.say(f"PUT {tag} {plan['index_digest']}")
-                continue
             client.put_manifest(ImageRef.parse(tag), raw, str(plan["media_type"]))
-    if runner.dry:
-        return ManifestResult(tool, tags, pushed=False)
     digest = _read_back(client, tags, str(plan.get("index_digest") or ""))
     digests, _ = read_digest_map(out) if (out / "digests.json").exists() else ({}, "")
     write_digest_map(out, digests, index=digest)
