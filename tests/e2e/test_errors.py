@@ -15,6 +15,7 @@ from tests.conftest import CliResult, run_cli
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
+PLUGIN_DIRS = ("/usr/libexec/docker/cli-plugins", "/usr/local/lib/docker/cli-plugins")
 
 
 def _one_line_error(done, *needles: str) -> str:
@@ -117,8 +118,7 @@ def test_buildx_not_installed(tmp_path):
     """buildx really absent: its plugin directory hidden in a private mount namespace."""
     empty = tmp_path / "no-plugins"
     empty.mkdir()
-    plugin_dirs = [d for d in ("/usr/libexec/docker/cli-plugins",
-                               "/usr/local/lib/docker/cli-plugins") if Path(d).is_dir()]  # fmt: skip
+    plugin_dirs = [d for d in PLUGIN_DIRS if Path(d).is_dir()]
     script = " && ".join(
         [*(f"mount --bind {empty} {d}" for d in plugin_dirs),
          f'exec "$0" build --image 127.0.0.1:1/x --context {EXAMPLE}'])  # fmt: skip
@@ -133,7 +133,7 @@ def test_buildx_not_installed(tmp_path):
 
 
 def test_build_secrets_reach_the_build_and_never_the_output(base_image, repo, tmp_path):
-    secret = "s3cr3t-value-4711"
+    secret = "s3cr3t-value-4711"  # noqa: S105 - a test value, checked never to be printed
     digest = hashlib.sha256(secret.encode()).hexdigest()
     # The Dockerfile holds only the secret's hash: the build log echoes RUN lines.
     (tmp_path / "Dockerfile").write_text(
