@@ -8,6 +8,7 @@ when every platform built. Nothing here moves the final tag in the per-arch stra
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,7 +281,9 @@ def build(  # noqa: C901 - the steps read in order; splitting hides the flow
     jobs = settings.jobs or len(steps)
     outcomes = runner.map_parallel(run_step, steps, jobs)
     builds = tuple(o if isinstance(o, PlatformBuild) else _raise(o) for o in outcomes)
-    failed = {b.step.label: b.error for b in builds if not b.ok}
+    failed = {
+        name: b.error for b in builds if not b.ok for name in failed_platforms(b.step, b.log_tail)
+    }
     if failed:
         for b in builds:
             if not b.ok:
@@ -301,6 +304,20 @@ def build(  # noqa: C901 - the steps read in order; splitting hides the flow
             digests = platform_digests(settings, settings.ref(), index_digest)
         digest_map = str(write_digest_map(settings.output_dir, digests, index=index_digest))
     return BuildResult(image, settings.strategy, builds, digests, digest_map, index_digest)
+
+
+_FAILED_STEP = re.compile(r"^\s*> \[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[ \]]", re.MULTILINE)
+
+
+def failed_platforms(step: BuildStep, log_tail: str) -> list[str]:
+    """Which of a step's platforms failed: buildkit prints ``> [linux/s390x 2/2] RUN ...``
+    for the failing step of a multi-platform build; a one-platform step is that platform.
+    """
+    if len(step.platforms) == 1:
+        return [step.label]
+    named = [str(p) for p in step.platforms]
+    found = [m.group("platform") for m in _FAILED_STEP.finditer(log_tail)]
+    return [p for p in named if p in found] or [step.label]
 
 
 def _raise(err: object) -> PlatformBuild:

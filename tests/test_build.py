@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.build import build_env, cache_options, plan_build, render_plan
+from multiarch_tasks.build import (
+    build_env,
+    cache_options,
+    failed_platforms,
+    plan_build,
+    render_plan,
+)
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.settings import settings_from
 
@@ -91,3 +97,14 @@ def test_plan_names_how_each_platform_builds():
     assert "native on arm-box" in text
     assert "emulated (qemu-arm)" in text
     assert "-> r.example/team/app:1.2-linux-arm-v7" in text
+
+
+def test_failed_platform_read_from_a_multi_platform_log():
+    settings = _settings(strategy="multi-platform")
+    (step,) = plan_build(settings, _how(settings), {})
+    tail = (
+        "#8 [linux/arm/v7 2/2] RUN false\n"
+        "------\n > [linux/arm/v7 2/2] RUN false:\n------\nERROR: failed to solve"
+    )
+    assert failed_platforms(step, tail) == ["linux/arm/v7"]
+    assert failed_platforms(step, "ERROR: no step named") == ["linux/arm64,linux/arm/v7"]

@@ -197,3 +197,28 @@ def test_docker_container_builder_created_once_then_reused(engine, tmp_path):
         assert f"Name:          {name}" not in current  # the user's current builder unchanged
     finally:
         subprocess.run(["docker", "buildx", "rm", name], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [["--strategy", "multi-platform"], ["--backend", "buildah"]],
+    ids=["multi-platform", "buildah"],
+)
+def test_failing_platform_keeps_the_tag_with_every_strategy(
+    base_image, registry, repo, tmp_path, variant
+):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_image.ref}\nARG FAIL_ON=none\n"
+        'RUN if [ "$(uname -m)" = "$FAIL_ON" ]; then echo "boom on $FAIL_ON" >&2; exit 3; fi\n'
+    )
+    args = ["publish", *variant, "--image", repo, "--tag", "keep", "--platforms",
+            "linux/amd64,linux/s390x", "--context", str(tmp_path), "--output-dir",
+            str(tmp_path / "o")]  # fmt: skip
+    good = run_cli(*args)
+    assert good.returncode == 0, good.output[-3000:]
+    before = tag_digest(registry, f"{repo}:keep")
+    bad = run_cli(*args, "--build-arg", "FAIL_ON=s390x")
+    assert bad.returncode == 1, bad.output[-3000:]
+    assert "Traceback" not in bad.output
+    assert "build failed for linux/s390x;" in bad.stderr
+    assert tag_digest(registry, f"{repo}:keep") == before
