@@ -310,8 +310,10 @@ _FAILED_STEP = re.compile(r"^\s*> \[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[
 
 
 def failed_platforms(step: BuildStep, log_tail: str) -> list[str]:
-    """Which of a step's platforms failed: buildkit prints ``> [linux/s390x 2/2] RUN ...``
-    for the failing step of a multi-platform build; a one-platform step is that platform.
+    """Which of a step's platforms failed.
+
+    buildkit prints ``> [linux/s390x 2/2] RUN ...`` for the failing step of a
+    multi-platform build; a one-platform step is that platform.
     """
     if len(step.platforms) == 1:
         return [step.label]
