@@ -240,7 +240,11 @@ def check_inputs(settings: Settings) -> None:
 
 
 def build(  # noqa: C901 - the steps read in order; splitting hides the flow
-    settings: Settings, runner: Runner, *, how: dict[Platform, str] | None = None
+    settings: Settings,
+    runner: Runner,
+    *,
+    how: dict[Platform, str] | None = None,
+    show_plan: bool = True,
 ) -> BuildResult:
     """Build and push every platform; write the digest map when all pushed."""
     check_inputs(settings)
@@ -259,7 +263,8 @@ def build(  # noqa: C901 - the steps read in order; splitting hides the flow
             else dict.fromkeys(settings.platforms, "(builder not found)")
         )
     steps = plan_build(settings, how, git_labels(runner, settings.context))
-    runner.say(render_plan(settings, steps))
+    if show_plan:
+        runner.say(render_plan(settings, steps))
     Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
 
     def run_step(step: BuildStep) -> PlatformBuild:

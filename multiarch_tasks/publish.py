@@ -15,6 +15,7 @@ from multiarch_tasks.build import BuildResult, build, check_inputs
 from multiarch_tasks.builder import builder_create
 from multiarch_tasks.errors import CheckFailedError
 from multiarch_tasks.manifest import ManifestResult, manifest_create, manifest_push
+from multiarch_tasks.plan import plan_publish
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.qemu import qemu_setup
 from multiarch_tasks.runner import Runner
@@ -73,6 +74,8 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
     check_inputs(settings)
     tools.require_docker(runner)
     steps: list[tuple[str, str]] = []
+    plan = plan_publish(settings, runner)
+    runner.say(plan.render())
 
     def step(name: str, result: Any) -> None:
         runner.say(result.render())
@@ -94,7 +97,7 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
         builder = builder_create(settings, runner)
         step("builder-create", builder)
         how = builder.coverage
-    built: BuildResult = build(settings, runner, how=how)
+    built: BuildResult = build(settings, runner, how=how, show_plan=False)
     step("build", built)
     tags = tuple(str(settings.ref(t)) for t in settings.tags)
     digest = built.index_digest

@@ -127,11 +127,12 @@ def test_multi_platform_strategy(base_image, registry, repo, tmp_path):
         str(tmp_path),
     )
     assert done.returncode == 0, done.output[-3000:]
-    assert index_platforms(registry, f"{repo}:mp") == ["linux/amd64", "linux/s390x"]
-    assert tag_digest(registry, f"{repo}:mp") == tag_digest(registry, f"{repo}:mp2")
+    log = done.output[-3000:]
+    assert index_platforms(registry, f"{repo}:mp") == ["linux/amd64", "linux/s390x"], log
+    assert tag_digest(registry, f"{repo}:mp") == tag_digest(registry, f"{repo}:mp2"), log
     digests = json.loads((tmp_path / "digests.json").read_text())
-    assert digests["index"] == tag_digest(registry, f"{repo}:mp")
-    assert set(digests) == {"linux/amd64", "linux/s390x", "index"}
+    assert digests["index"] == tag_digest(registry, f"{repo}:mp"), (digests, log)
+    assert set(digests) == {"linux/amd64", "linux/s390x", "index"}, digests
 
 
 def test_split_builds_merged_from_digest_maps(base_image, registry, repo, tmp_path):
