@@ -265,6 +265,12 @@ def _image(value: Any) -> str:
 
 
 def _tags(value: Any) -> tuple[str, ...]:
+    floats = [v for v in (value if isinstance(value, list | tuple) else [value])
+              if isinstance(v, float)]  # fmt: skip
+    if floats:
+        # YAML reads `tags: [1.10]` as the number 1.1: the tag would silently change.
+        msg = f'tag {floats[0]!r} is a number in the config file; quote it, e.g. "{floats[0]}"'
+        raise TypeError(msg)
     tags = _str_list(value)
     if not tags:
         msg = "no tags given"

@@ -195,3 +195,12 @@ def test_env_sets_mapping_keys(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{'A': 'env', 'B': '2'}"
+
+
+def test_unquoted_numeric_tag_in_invoke_yaml_is_refused(tmp_path):
+    """YAML turns `1.10` into 1.1; the tag must not change silently."""
+    (tmp_path / "tasks.py").write_text(textwrap.dedent(PLAIN))
+    (tmp_path / "invoke.yaml").write_text("multiarch:\n  image: r.example/a/b\n  tags: [1.10]\n")
+    done = _inv(tmp_path, "multiarch.ci-template")
+    assert done.returncode == 1
+    assert "tag 1.1 is a number in the config file; quote it" in done.stderr
