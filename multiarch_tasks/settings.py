@@ -174,6 +174,11 @@ def _plain_list(value: Any) -> tuple[str, ...]:
 
 def _mapping(value: Any) -> dict[str, str]:
     if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(item, float):
+                # YAML reads `GO_VERSION: 1.20` as the number 1.2.
+                msg = f"{key}: {item!r} is a number in the config file; quote it"
+                raise TypeError(msg)
         return {str(k): "" if v is None else str(v) for k, v in value.items()}
     out: dict[str, str] = {}
     # A list item is one pair, as with docker's `--build-arg K=a,b`; only a string (an env

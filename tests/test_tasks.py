@@ -204,3 +204,13 @@ def test_unquoted_numeric_tag_in_invoke_yaml_is_refused(tmp_path):
     done = _inv(tmp_path, "multiarch.ci-template")
     assert done.returncode == 1
     assert "tag 1.1 is a number in the config file; quote it" in done.stderr
+
+
+def test_unquoted_numeric_build_arg_in_invoke_yaml_is_refused(tmp_path):
+    (tmp_path / "tasks.py").write_text(textwrap.dedent(PLAIN))
+    (tmp_path / "invoke.yaml").write_text(
+        "multiarch:\n  image: r.example/a/b\n  build_args: {GO_VERSION: 1.20}\n"
+    )
+    done = _inv(tmp_path, "multiarch.ci-template")
+    assert done.returncode == 1
+    assert "GO_VERSION: 1.2 is a number in the config file; quote it" in done.stderr
