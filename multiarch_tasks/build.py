@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from multiarch_tasks import commands, tools
 from multiarch_tasks.builder import builder_name, coverage, inspect_builder
@@ -126,7 +127,23 @@ def git_labels(runner: Runner, context: str) -> dict[str, str]:
         value = result.stdout.strip()
         if result.ok and value:
             labels[label] = value
+    source = "org.opencontainers.image.source"
+    if source in labels:
+        labels[source] = public_url(labels[source])
     return labels
+
+
+def public_url(url: str) -> str:
+    """A remote URL without credentials (``https://user:TOKEN@host/x`` -> ``https://host/x``).
+
+    CI checkouts often embed a token in the origin URL; it must not end up in an image
+    label, nor in the printed build command.
+    """
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
 
 
 def build_env(settings: Settings) -> dict[str, str]:

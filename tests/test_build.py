@@ -9,6 +9,7 @@ from multiarch_tasks.build import (
     cache_options,
     failed_platforms,
     plan_build,
+    public_url,
     render_plan,
 )
 from multiarch_tasks.platforms import Platform
@@ -108,3 +109,17 @@ def test_failed_platform_read_from_a_multi_platform_log():
     )
     assert failed_platforms(step, tail) == ["linux/arm/v7"]
     assert failed_platforms(step, "ERROR: no step named") == ["linux/arm64,linux/arm/v7"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://x-access-token:ghs_SECRET@github.com/org/app.git", "https://github.com/org/app.git"),
+        ("https://gitlab-ci-token:glpat-SECRET@gitlab.example.com/g/app", "https://gitlab.example.com/g/app"),
+        ("https://github.com/org/app.git", "https://github.com/org/app.git"),
+        ("git@github.com:org/app.git", "git@github.com:org/app.git"),
+        ("/work/main", "/work/main"),
+    ],
+)  # fmt: skip
+def test_source_label_never_carries_credentials(url, shown):
+    assert public_url(url) == shown

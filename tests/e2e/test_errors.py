@@ -149,3 +149,16 @@ def test_build_secrets_reach_the_build_and_never_the_output(base_image, repo, tm
     assert done.returncode == 0, done.output[-2000:]
     assert "--secret id=token,env=MY_TOKEN" in done.stdout
     assert secret not in done.output
+
+
+def test_token_in_git_remote_never_printed_nor_labelled(base_image, repo, tmp_path):
+    (tmp_path / "Dockerfile").write_text(f"FROM {base_image.ref}\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "Dockerfile"], ["commit", "-qm", "x"],
+                 ["remote", "add", "origin", "https://ci:tok3n-SECRET@git.example.com/app.git"]):  # fmt: skip
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    done = run_cli("--dry", "build", "--image", repo, "--platforms", "linux/amd64",
+                   "--context", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.output
+    assert "org.opencontainers.image.source=https://git.example.com/app.git" in done.stdout
+    assert "tok3n-SECRET" not in done.output
