@@ -154,8 +154,10 @@ def test_build_secrets_reach_the_build_and_never_the_output(base_image, repo, tm
 def test_token_in_git_remote_never_printed_nor_labelled(base_image, repo, tmp_path):
     (tmp_path / "Dockerfile").write_text(f"FROM {base_image.ref}\n")
     git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    for args in (["init", "-q"], ["add", "Dockerfile"], ["commit", "-qm", "x"],
-                 ["remote", "add", "origin", "https://ci:tok3n-SECRET@git.example.com/app.git"]):  # fmt: skip
+    origin = "https://ci:tok3n-SECRET@git.example.com/app.git"
+    steps = (["init", "-q"], ["add", "Dockerfile"], ["commit", "-qm", "x"],
+             ["remote", "add", "origin", origin])  # fmt: skip
+    for args in steps:
         subprocess.run([*git, *args], check=True, capture_output=True)
     done = run_cli("--dry", "build", "--image", repo, "--platforms", "linux/amd64",
                    "--context", str(tmp_path))  # fmt: skip
