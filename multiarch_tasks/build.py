@@ -123,7 +123,7 @@ def git_labels(runner: Runner, context: str) -> dict[str, str]:
         ],
     }
     for label, argv in probes.items():
-        result = runner.run(argv, probe=True, check=False, timeout=30)
+        result = runner.run(argv, probe=True, memo=True, check=False, timeout=30)
         value = result.stdout.strip()
         if result.ok and value:
             labels[label] = value
@@ -302,7 +302,10 @@ def build(  # noqa: C901 - the steps read in order; splitting hides the flow
 
     jobs = settings.jobs or len(steps)
     outcomes = runner.map_parallel(run_step, steps, jobs)
-    builds = tuple(o if isinstance(o, PlatformBuild) else _raise(o) for o in outcomes)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome  # run_step turns CommandError into a result; anything else is a bug
+    builds = tuple(o for o in outcomes if isinstance(o, PlatformBuild))
     failed = {
         name: b.error for b in builds if not b.ok for name in failed_platforms(b.step, b.log_tail)
     }
@@ -342,10 +345,6 @@ def failed_platforms(step: BuildStep, log_tail: str) -> list[str]:
     named = [str(p) for p in step.platforms]
     found = [m.group("platform") for m in _FAILED_STEP.finditer(log_tail)]
     return [p for p in named if p in found] or [step.label]
-
-
-def _raise(err: object) -> PlatformBuild:
-    raise err  # type: ignore[misc]
 
 
 def _last_error_line(tail: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.platforms import Platform
 
 
@@ -247,3 +248,35 @@ def buildah_push(
 def buildah_rm_manifest(name: str) -> list[str]:
     """``buildah manifest rm NAME``."""
     return ["buildah", "manifest", "rm", name]
+
+
+def skopeo_copy(
+    src: str,
+    dest: str,
+    *,
+    multi_arch: str = "all",
+    src_insecure: bool = False,
+    dest_insecure: bool = False,
+    retries: int = 0,
+    preserve_digests: bool = True,
+) -> list[str]:
+    """``skopeo copy`` of every platform of ``src`` to ``dest`` (registry to registry).
+
+    ``--preserve-digests`` makes skopeo fail rather than rewrite a manifest (a changed
+    compression would change the index digest); plain-HTTP registries need
+    ``--src-tls-verify=false`` / ``--dest-tls-verify=false``.
+    """
+    if multi_arch not in {"all", "index-only", "system"}:
+        raise InvalidValueError(
+            f"skopeo --multi-arch takes all, index-only or system, not {multi_arch!r}"
+        )
+    argv = ["skopeo", "copy", f"--multi-arch={multi_arch}"]
+    if preserve_digests:
+        argv.append("--preserve-digests")
+    if retries:
+        argv += ["--retry-times", str(retries)]
+    if src_insecure:
+        argv.append("--src-tls-verify=false")
+    if dest_insecure:
+        argv.append("--dest-tls-verify=false")
+    return [*argv, f"docker://{src}", f"docker://{dest}"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from multiarch_tasks import commands, tools
 from multiarch_tasks.errors import InvalidValueError, MultiarchError, RegistryError
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import which
@@ -43,54 +44,6 @@ MOUNTED = "mounted"
 SKIPPED = "skipped"
 # Layers registries do not serve (Windows base layers): they stay where they are.
 _FOREIGN_MARKERS = ("nondistributable", "foreign")
-
-
-# --- argv builders (pure) ---------------------------------------------------------------
-
-
-def skopeo_copy(
-    src: str,
-    dest: str,
-    *,
-    multi_arch: str = "all",
-    src_insecure: bool = False,
-    dest_insecure: bool = False,
-    retries: int = 0,
-    preserve_digests: bool = True,
-) -> list[str]:
-    """``skopeo copy`` of every platform of ``src`` to ``dest`` (registry to registry).
-
-    ``--preserve-digests`` makes skopeo fail rather than rewrite a manifest (a changed
-    compression would change the index digest); plain-HTTP registries need
-    ``--src-tls-verify=false`` / ``--dest-tls-verify=false``.
-    """
-    if multi_arch not in {"all", "index-only", "system"}:
-        raise InvalidValueError(
-            f"skopeo --multi-arch takes all, index-only or system, not {multi_arch!r}"
-        )
-    argv = ["skopeo", "copy", f"--multi-arch={multi_arch}"]
-    if preserve_digests:
-        argv.append("--preserve-digests")
-    if retries:
-        argv += ["--retry-times", str(retries)]
-    if src_insecure:
-        argv.append("--src-tls-verify=false")
-    if dest_insecure:
-        argv.append("--dest-tls-verify=false")
-    return [*argv, f"docker://{src}", f"docker://{dest}"]
-
-
-def imagetools_create(src: str, dest: str, *, builder: str = "") -> list[str]:
-    """``docker buildx imagetools create --tag DEST SRC`` (one source: the index as is)."""
-    argv = ["docker", "buildx", "imagetools", "create"]
-    if builder:
-        argv += ["--builder", builder]
-    return [*argv, "--tag", dest, src]
-
-
-def buildx_version() -> list[str]:
-    """``docker buildx version``: answers when the buildx plugin is installed."""
-    return ["docker", "buildx", "version"]
 
 
 # --- what to copy (pure) ------------------------------------------------------------------
@@ -210,7 +163,7 @@ def choose_tool(tool: str, runner: Runner, *, subset: bool) -> str:
         return "native"
     if which("skopeo"):
         return "skopeo"
-    if which("docker") and runner.run(buildx_version(), probe=True, check=False).ok:
+    if tools.has_buildx(runner):
         return "imagetools"
     return "native"
 
@@ -362,7 +315,7 @@ def _copy(
         digest, copied, blobs = _copy_native(client, job, platforms, attestations=attestations)
     else:
         argv = (
-            skopeo_copy(
+            commands.skopeo_copy(
                 src,
                 dest,
                 src_insecure=settings.is_insecure(job.src.registry),
@@ -370,7 +323,7 @@ def _copy(
                 retries=settings.retries,
             )
             if tool == "skopeo"
-            else imagetools_create(src, dest, builder=settings.builder)
+            else commands.imagetools_create([dest], [src], builder=settings.builder)
         )
         runner.run(argv, label=f"mirror {src}")
         if runner.dry:

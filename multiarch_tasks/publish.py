@@ -7,7 +7,7 @@ are never deleted (the index points at their manifests).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from multiarch_tasks import tools
@@ -33,7 +33,6 @@ class PublishResult:
     steps: tuple[tuple[str, str], ...]
     verify: Any = None
     dry: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -105,6 +105,7 @@ class Runner:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     retry_delay: float = 1.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
 
     def with_secrets(self, *secrets: str) -> Runner:
         """Return a runner that also hides ``secrets``."""
@@ -139,10 +140,13 @@ class Runner:
         stdin: str | None = None,
         check: bool = True,
         label: str = "",
+        memo: bool = False,
     ) -> Result:
         """Run ``argv``; raise :class:`CommandError` on failure when ``check``.
 
-        ``probe`` marks a read-only command that runs even under ``--dry``;
+        ``probe`` marks a read-only command that runs even under ``--dry``; ``memo`` (a
+        probe whose answer cannot change during one task: tool versions, daemon up, git
+        revision) runs it once per runner and hands out the same result afterwards;
         ``stream_prefix`` prints each output line as it arrives, prefixed (parallel builds);
         ``retries`` re-runs a failed command with exponential backoff.
         """
@@ -153,6 +157,9 @@ class Runner:
         if self.dry and not probe:
             self.say(self.echo_format.format(command=self.display(argv)))
             return Result(tuple(argv), 0, "", "", dry=True)
+        known = self._facts.get(tuple(argv)) if memo and probe else None
+        if known is not None:
+            return self._checked(known, check, label)
         if self.echo or (stream_prefix is not None and not probe):
             self.say(self.echo_format.format(command=self.display(argv)))
         attempt = 0
@@ -164,6 +171,13 @@ class Runner:
             delay = self.retry_delay * 2 ** (attempt - 1)
             self.say(f"retrying in {delay:g}s ({attempt}/{retries}): {self.display(argv)}")
             time.sleep(delay)
+        if memo and probe:
+            with self._lock:
+                self._facts[tuple(argv)] = result
+        return self._checked(result, check, label)
+
+    def _checked(self, result: Result, check: bool, label: str) -> Result:
+        argv = list(result.argv)
         if check and not result.ok:
             tail = "\n".join((result.stderr or result.stdout).splitlines()[-TAIL_LINES:])
             raise CommandError(

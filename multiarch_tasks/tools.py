@@ -7,7 +7,6 @@ an index; ``imagetools create --annotation`` needs buildx >= 0.12.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -55,7 +54,7 @@ def require_docker(runner: Runner) -> None:
     if which("docker") is None:
         raise ToolMissingError("docker is not installed (no `docker` on PATH)")
     try:
-        runner.run(commands.docker_info(), probe=True, timeout=60)
+        runner.run(commands.docker_info(), probe=True, memo=True, timeout=60)
     except CommandError as err:
         raise ToolMissingError(
             f"the Docker daemon is not running or not reachable: {err.stderr_tail.strip()[-200:]}"
@@ -66,7 +65,7 @@ def buildx_info(runner: Runner) -> BuildxInfo:
     """Read the buildx version; fail when buildx is not installed."""
     if which("docker") is None:
         raise ToolMissingError("docker is not installed (no `docker` on PATH)")
-    result = runner.run(commands.buildx_version(), probe=True, check=False, timeout=60)
+    result = runner.run(commands.buildx_version(), probe=True, memo=True, check=False, timeout=60)
     if not result.ok:
         raise ToolMissingError("docker buildx is not installed (`docker buildx version` failed)")
     return BuildxInfo(parse_version(result.stdout.split(" ", 1)[-1]))
@@ -76,15 +75,4 @@ def has_buildx(runner: Runner) -> bool:
     """True when ``docker buildx`` answers."""
     if which("docker") is None:
         return False
-    return runner.run(commands.buildx_version(), probe=True, check=False, timeout=60).ok
-
-
-def engine_info(runner: Runner) -> dict[str, object]:
-    """``docker info`` as JSON (daemon must be up)."""
-    require_docker(runner)
-    out = runner.run(commands.docker_info(), probe=True, timeout=60).stdout
-    try:
-        data = json.loads(out)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return runner.run(commands.buildx_version(), probe=True, memo=True, check=False, timeout=60).ok

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from multiarch_tasks import commands
 from multiarch_tasks.elf import ScanResult, scan_image
 from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError, RegistryError
 from multiarch_tasks.oci import Descriptor, Document
@@ -374,7 +375,7 @@ def _run_problems(
     pinned = f"{ref.name}@{digest}"
 
     def run(plat: Platform) -> Result:
-        argv = ["docker", "run", "--rm", "--platform", str(plat), pinned, *settings.verify_run]
+        argv = commands.docker_run(pinned, plat, settings.verify_run)
         return runner.run(argv, check=False, label=f"verify --run {plat}")
 
     results = runner.map_parallel(run, plats)

@@ -182,6 +182,15 @@ def cli():
     return run_cli
 
 
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello"
+
+
+def example_args(base: str, output_dir: Path | str) -> list[str]:
+    """Flags that build examples/hello on ``base`` with its own output dir."""
+    return ["--context", str(EXAMPLE), "--build-arg", f"BASE={base}", "--output-dir",
+            str(output_dir)]  # fmt: skip
+
+
 def index_platforms(registry: Registry, ref: str) -> list[str]:
     """The non-attestation platforms of the index at HOST/REPO:TAG, sorted."""
     repository, _, tag = ref.split("/", 1)[1].rpartition(":")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from multiarch_tasks import mirror as mirror_module
+from multiarch_tasks.commands import imagetools_create, skopeo_copy
 from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.mirror import (
     Copy,
@@ -18,11 +19,9 @@ from multiarch_tasks.mirror import (
     choose_tool,
     dest_ref,
     filtered_index,
-    imagetools_create,
     jobs_for,
     parse_mirror_file,
     select_children,
-    skopeo_copy,
 )
 from multiarch_tasks.oci import (
     ATTESTATION,
@@ -80,7 +79,7 @@ def test_skopeo_copy_refuses_unknown_multi_arch_mode() -> None:
     ],
 )  # fmt: skip
 def test_imagetools_create(builder: str, expected: list[str]) -> None:
-    assert imagetools_create("a/b:1", "c/d:1", builder=builder) == expected
+    assert imagetools_create(["c/d:1"], ["a/b:1"], builder=builder) == expected
 
 
 def test_parse_mirror_file_skips_comments_and_blanks() -> None:

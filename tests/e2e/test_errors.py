@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from testbed.registry import Registry, RegistryConfig, htpasswd_file
-from tests.conftest import CliResult, run_cli
+from tests.conftest import EXAMPLE, CliResult, run_cli
 
 pytestmark = pytest.mark.e2e
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 PLUGIN_DIRS = ("/usr/libexec/docker/cli-plugins", "/usr/local/lib/docker/cli-plugins")
 
 

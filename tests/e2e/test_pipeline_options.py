@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import index_platforms, run_cli, tag_digest
+from tests.conftest import example_args, index_platforms, run_cli, tag_digest
 
 pytestmark = pytest.mark.e2e
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 TWO = "linux/amd64,linux/arm64"
 
 
@@ -34,12 +32,7 @@ def test_attestations_off_gives_plain_manifests(base_image, registry, repo, tmp_
         TWO,
         "--attestations",
         "off",
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(tmp_path),
+        *example_args(base_image.ref, str(tmp_path)),
     )
     assert done.returncode == 0, done.output[-3000:]
     per_arch = _index(registry, f"{repo}:noatt-linux-arm64")
@@ -66,12 +59,7 @@ def test_index_annotations_applied_at_merge(base_image, registry, repo, tmp_path
         TWO,
         "--manifest-tool",
         tool,
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(tmp_path),
+        *example_args(base_image.ref, str(tmp_path)),
         env=env,
     )
     assert done.returncode == 0, done.output[-3000:]
@@ -91,12 +79,7 @@ def test_docker_media_type_native(base_image, registry, repo, tmp_path):
         TWO,
         "--manifest-tool",
         "native",
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(tmp_path),
+        *example_args(base_image.ref, str(tmp_path)),
         env=env,
     )
     assert done.returncode == 0, done.output[-3000:]
@@ -119,12 +102,7 @@ def test_multi_platform_strategy(base_image, registry, repo, tmp_path):
         "mp2",
         "--platforms",
         "linux/amd64,linux/s390x",
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(tmp_path),
+        *example_args(base_image.ref, str(tmp_path)),
     )
     assert done.returncode == 0, done.output[-3000:]
     log = done.output[-3000:]
@@ -146,12 +124,7 @@ def test_split_builds_merged_from_digest_maps(base_image, registry, repo, tmp_pa
             "split",
             "--platforms",
             platform,
-            "--context",
-            str(EXAMPLE),
-            "--build-arg",
-            f"BASE={base_image.ref}",
-            "--output-dir",
-            str(tmp_path / out),
+            *example_args(base_image.ref, str(tmp_path / out)),
         )
         assert done.returncode == 0, done.output[-3000:]
     assert tag_digest(registry, f"{repo}:split") is None

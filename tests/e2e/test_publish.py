@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import index_platforms, run_cli, tag_digest
+from tests.conftest import EXAMPLE, example_args, index_platforms, run_cli, tag_digest
 
 pytestmark = pytest.mark.e2e
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 FIVE = ["linux/amd64", "linux/arm64", "linux/s390x", "linux/ppc64le", "linux/arm/v7"]
 UNAME = {
     "linux/amd64": "x86_64",
@@ -77,12 +76,7 @@ def per_arch_with_attestations(base_image, registry, tmp_path_factory, engine, q
         "1",
         "--platforms",
         "linux/amd64,linux/arm64",
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(out),
+        *example_args(base_image.ref, str(out)),
     )
     assert done.returncode == 0, done.output[-3000:]
     found = registry.manifest(repo.split("/", 1)[1], "1-linux-arm64")
@@ -154,12 +148,7 @@ def test_dry_publish_prints_commands_and_changes_nothing(base_image, registry, r
         "dry",
         "--platforms",
         "linux/amd64,linux/s390x",
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(tmp_path / "o"),
+        *example_args(base_image.ref, str(tmp_path / "o")),
     )
     assert done.returncode == 0, done.output
     assert done.stdout.count("docker buildx build") == 2
@@ -209,12 +198,7 @@ def test_second_publish_reuses_builder_and_cache(base_image, registry, repo, tmp
         "twice",
         "--platforms",
         "linux/amd64,linux/arm64",
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(tmp_path / "o"),
+        *example_args(base_image.ref, str(tmp_path / "o")),
     ]
     first = run_cli(*args)
     assert first.returncode == 0, first.output[-3000:]
@@ -292,12 +276,7 @@ def test_buildah_backend_publishes_every_platform(base_image, registry, repo, tm
         "bah",
         "--platforms",
         "linux/amd64,linux/arm64,linux/s390x",
-        "--context",
-        str(EXAMPLE),
-        "--build-arg",
-        f"BASE={base_image.ref}",
-        "--output-dir",
-        str(tmp_path / "o"),
+        *example_args(base_image.ref, str(tmp_path / "o")),
     )
     assert done.returncode == 0, done.output[-3000:]
     assert "buildah build --platform linux/s390x" in done.stdout
