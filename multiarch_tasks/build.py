@@ -172,7 +172,7 @@ def cache_options(settings: Settings, platform: Platform | None) -> tuple[list[s
         suffix = platform.tag_suffix if platform else "multi"
         ref = str(settings.image_ref.with_tag(f"buildcache-{suffix}"))
         cache_from.append(f"type=registry,ref={ref}")
-        if settings.driver == "docker":
+        if settings.driver in {"", "docker"}:
             # The docker driver cannot export registry caches: embed inline cache instead.
             cache_to.append("type=inline")
         else:

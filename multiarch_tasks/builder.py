@@ -104,7 +104,7 @@ def builder_name(settings: Settings) -> str:
     """The builder to use: ``builder`` or, for the docker driver, the engine's ``default``."""
     if settings.builder:
         return settings.builder
-    return "default" if settings.driver == "docker" else "multiarch"
+    return "default" if settings.driver in {"", "docker"} else "multiarch"
 
 
 def inspect_builder(name: str, runner: Runner) -> BuilderInfo | None:
@@ -198,7 +198,7 @@ def builder_create(settings: Settings, runner: Runner) -> BuilderResult:
     info = inspect_builder(name, runner)
     created = False
     if info is None:
-        if settings.driver == "docker":
+        if settings.driver in {"", "docker"}:
             raise MultiarchError(
                 f"builder {name!r} does not exist; the docker driver is the engine's own builder"
                 " ('default'): drop --builder, or set driver: docker-container to create one"

@@ -25,13 +25,15 @@ PYPROJECT_TABLE = "tool.multiarch-tasks"
 DEFAULT_BINFMT_IMAGE = "tonistiigi/binfmt:qemu-v8.1.5"
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "strategy": ("per-arch", "multi-platform"),
+    "strategy": ("auto", "per-arch", "multi-platform"),
     "backend": ("buildx", "buildah"),
     "manifest_tool": ("auto", "imagetools", "docker", "native"),
     "attestations": ("auto", "on", "off"),
     "attestation_artifacts": ("auto", "on", "off"),
     "qemu_mode": ("auto", "docker", "host", "off"),
-    "driver": ("docker", "docker-container", "remote"),
+    # "" = not set: use the builder buildx would use, with whatever driver it has.
+    "driver": ("", "docker", "docker-container", "remote"),
+    "per_arch_tags": ("auto", "always"),
     "media_type": ("oci", "docker"),
     "cache": ("none", "registry", "inline"),
 }
@@ -61,6 +63,8 @@ class Settings:
     target: str = ""
     secrets: tuple[str, ...] = ()
     strategy: str = "per-arch"
+    # auto: per-arch tags only where the builder cannot push by digest; always: every time.
+    per_arch_tags: str = "auto"
     backend: str = "buildx"
     jobs: int = 0
     output_dir: str = ".multiarch"
@@ -74,7 +78,7 @@ class Settings:
     cache_to: tuple[str, ...] = ()
     # builder
     builder: str = ""
-    driver: str = "docker"
+    driver: str = ""
     driver_opts: tuple[str, ...] = ()
     buildkitd_config: str = ""
     nodes: tuple[Node, ...] = ()
@@ -149,6 +153,13 @@ def _split(value: Any) -> list[str]:
 
 def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(_split(value))
+
+
+def _opts(value: Any) -> tuple[str, ...]:
+    # `driver_opts` as users write it: a TOML table / YAML map, or docker's `k=v` list.
+    if isinstance(value, Mapping):
+        return tuple(f"{k}={'' if v is None else v}" for k, v in value.items())
+    return _str_list(value)
 
 
 def _spec_list(value: Any) -> tuple[str, ...]:
@@ -296,7 +307,7 @@ _COERCE: dict[str, Coerce] = {
     "secrets": _spec_list,
     "cache_from": _spec_list,
     "cache_to": _spec_list,
-    "driver_opts": _str_list,
+    "driver_opts": _opts,
     "insecure_registries": _str_list,
     "nodes": _nodes,
     "verify_run": _plain_list,
