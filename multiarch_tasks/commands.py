@@ -109,8 +109,12 @@ def buildx_build(
     metadata_file: str = "",
     push: bool = True,
     insecure_push: bool = False,
+    output: str = "",
 ) -> list[str]:
-    """``docker buildx build`` for one platform (per-arch) or several (multi-platform)."""
+    """``docker buildx build`` for one platform (per-arch) or several (multi-platform).
+
+    ``output`` replaces ``--push`` (e.g. ``type=image,name=R,push-by-digest=true,...``).
+    """
     argv = ["docker", "buildx", "build", *_builder(builder)]
     argv += ["--platform", ",".join(str(p) for p in platforms)]
     if file:
@@ -127,7 +131,9 @@ def buildx_build(
     argv += attestation_flags(attestations)
     if metadata_file:
         argv += ["--metadata-file", metadata_file]
-    if push and insecure_push:
+    if output:
+        argv += ["--output", output]
+    elif push and insecure_push:
         argv += ["--output", "type=image,push=true,registry.insecure=true"]
     elif push:
         argv.append("--push")

@@ -121,3 +121,27 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
+
+
+_TOKEN_PARAMS = re.compile(
+    r"^(?:token|access_token|private_token|password|passwd|secret|sig|signature|x-amz-.*|"
+    r"x-goog-.*|auth|key|api_key|apikey|credential|x-ms-.*)$",
+    re.IGNORECASE,
+)
+
+
+def scrub_url(url: str) -> str:
+    """``url`` without credentials or token-like query parameters.
+
+    ``https://user:TOKEN@host/x?token=T&ref=main`` -> ``https://host/x?ref=main``: CI
+    checkouts embed tokens in the origin URL; they must reach no label and no printed line.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(k, v) for k, v in pairs if not _TOKEN_PARAMS.match(k)])
+    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
