@@ -184,3 +184,14 @@ def test_failure_without_json_prints_nothing_on_stdout(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.startswith("multiarch: error: invalid image reference 'Bad Ref!'")
+
+
+def test_guide_lists_every_flag() -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "guide.md").read_text()
+    section = guide.split("### Flags", 1)[1].split("\n## ", 1)[0]
+    positional = {"--ref", "--src", "--dest"}  # documented as `verify REF`, `mirror SRC DEST`
+    flags = {f for names in EXPECTED.values() for f in names} - positional
+    missing = {f for f in flags if f"`{f}`" not in section and f"`{f} " not in section}
+    assert missing == set()
+    assert "`verify REF`" in section
+    assert "`mirror SRC DEST`" in section
