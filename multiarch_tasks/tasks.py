@@ -444,18 +444,14 @@ SPECS = (
 )
 TASKS: dict[str, Task[Any]] = {spec.name: make_task(spec) for spec in SPECS}
 
-qemu_setup = TASKS["qemu_setup"]
-builder_create = TASKS["builder_create"]
-build = TASKS["build"]
-manifest_create = TASKS["manifest_create"]
-manifest_push = TASKS["manifest_push"]
-merge = TASKS["merge"]
-publish = TASKS["publish"]
-verify = TASKS["verify"]
-inspect = TASKS["inspect"]
-preflight = TASKS["preflight"]
-mirror = TASKS["mirror"]
-ci_template = TASKS["ci_template"]
+
+def __getattr__(name: str) -> Task[Any]:
+    """``from multiarch_tasks.tasks import publish``: each task by its Python name."""
+    if name in TASKS:
+        return TASKS[name]
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
 
 multiarch = Collection("multiarch", *TASKS.values())
 # Declare every key so INVOKE_MULTIARCH_<KEY> env vars can override them (invoke's env
