@@ -195,3 +195,10 @@ def test_guide_lists_every_flag() -> None:
     assert missing == set()
     assert "`verify REF`" in section
     assert "`mirror SRC DEST`" in section
+
+
+def test_strategy_help_names_every_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    text = " ".join(_help(capsys, "--help", "publish").split())
+    row = text.split("--strategy=STRING", 1)[1].split(" -t, --tag")[0]
+    row = row.replace("- ", "-")  # invoke wraps "per-arch" after the hyphen
+    assert all(choice in row for choice in ("auto", "per-arch", "multi-platform")), row

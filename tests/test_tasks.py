@@ -224,7 +224,7 @@ def test_flags_beat_config_and_comma_tags(tmp_path, recorded):
          ("id=npm,env=NPM_TOKEN", "id=key,src=k.pem")),
         (["--per-arch-tags", "always"], "per_arch_tags", "always"),
         (["--cache", "registry"], "cache", "registry"),
-        (["--strategy", "auto"], "strategy", "auto"),
+        (["--strategy", "multi-platform"], "strategy", "multi-platform"),
         (["--manifest-tool", "native"], "manifest_tool", "native"),
         (["--deep"], "verify_deep", True),
         (["--no-verify"], "verify", False),
