@@ -258,17 +258,20 @@ class TaskSpec:
 
 
 class _FlagTask(Task[Any]):
-    """A task whose short flags come from the table (one letter, one meaning, everywhere).
+    """A task whose short flags and help come from the table.
 
-    invoke's own pick takes the first free letter of the name, which differs from task
-    to task and can be ``-`` (``--no-preflight`` got ``--``).
+    invoke's own short flag is the first free letter of the name, which differs from task
+    to task and can be ``-`` (``--no-preflight`` got ``--``): here one letter has one
+    meaning everywhere. invoke also pops each help text as it reads it, so a second parse
+    in the same process (tests, ``Program.run`` twice) would show none.
     """
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
-        short = FLAGS[name].short
-        if short:
-            opts["names"] = [*opts["names"], short]
+        flag = FLAGS[name]
+        opts["help"] = flag.help
+        if flag.short:
+            opts["names"] = [*opts["names"], flag.short]
         return opts
 
 
@@ -315,7 +318,6 @@ def make_task(spec: TaskSpec) -> Task[Any]:
     body.__signature__ = signature  # type: ignore[attr-defined] # invoke reads it
     return _FlagTask(
         body,
-        help={f.name: f.help for f in flags},
         iterable=[f.name for f in flags if f.iterable],
         positional=[f.name for f in ordered if f.positional],
         auto_shortflags=False,

@@ -108,6 +108,8 @@ def test_task_help_lists_exactly_its_flags(
     text = _help(capsys, *argv)
     assert f"Usage: multiarch [--core-opts] {task} [--options]" in text
     rows = _options(text)
+    option_lines = [line for line in text.splitlines() if line.startswith("  -")]
+    assert all(re.search(r"\S\s{2,}\S", line) for line in option_lines), text  # help shown
     longs = [name for row in rows for name in row if name.startswith("--")]
     assert sorted(longs) == sorted(EXPECTED[task])
     for row in rows:
