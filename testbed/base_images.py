@@ -53,10 +53,12 @@ def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=False, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
 
 
-def _docker(argv: list[str], docker_host: str | None) -> subprocess.CompletedProcess[str]:
+def _docker(
+    argv: list[str], docker_host: str | None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a docker CLI command against ``docker_host`` (None: whatever the environment says)."""
     env = {**os.environ, "DOCKER_HOST": docker_host} if docker_host else None
-    return _run(argv, env=env)
+    return _run(argv, env=env, timeout=timeout)
 
 
 def _reason(stderr: str) -> str:
@@ -79,7 +81,7 @@ def image_store(docker_host: str | None = None) -> str:
     graph driver's status (``[[Backing Filesystem extfs] [Supports d_type true] ...]``).
     """
     try:
-        done = _docker(["docker", "info", "--format", "{{.DriverStatus}}"], docker_host)
+        done = _docker(["docker", "info", "--format", "{{.DriverStatus}}"], docker_host, 30)
     except subprocess.TimeoutExpired as err:
         msg = f"docker info did not answer within {err.timeout} s ({_where(docker_host)})"
         raise BaseImageError(msg) from err

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testbed import base_images
+
 SOCKET = Path("/var/run/docker-classic.sock")
 DOCKER_HOST = f"unix://{SOCKET}"
 PIDFILE = Path("/var/run/docker-classic.pid")
@@ -43,32 +45,16 @@ def state_dir() -> Path:
     return base / "classic-engine"
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-        env={**os.environ, **env} if env else None,
-    )
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
 
 
 def image_store(docker_host: str | None = None) -> str | None:
-    """``"containerd"`` or ``"classic"`` for the engine ``docker_host`` names; None if it is down.
-
-    ``docker info --format '{{.DriverStatus}}'`` reads ``[[driver-type
-    io.containerd.snapshotter.v1]]`` on the containerd store and ``[[Backing Filesystem
-    extfs] [Supports d_type true] ...]`` (the graph driver's status) on the classic one.
-    """
-    env = {"DOCKER_HOST": docker_host} if docker_host else None
+    """``"containerd"`` or ``"classic"`` (see base_images.image_store); None when it is down."""
     try:
-        done = _run(["docker", "info", "--format", "{{.DriverStatus}}"], env)
-    except subprocess.TimeoutExpired:
+        return base_images.image_store(docker_host)
+    except base_images.BaseImageError:
         return None
-    if done.returncode != 0:
-        return None
-    return "containerd" if "containerd.snapshotter" in done.stdout else "classic"
 
 
 def link_exists(name: str) -> bool:
