@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from multiarch_tasks import facts as facts_mod
-from multiarch_tasks.errors import InvalidValueError
+from multiarch_tasks.errors import InvalidValueError, MultiarchError
 from multiarch_tasks.plan import Assignment, Plan, make_plan
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
@@ -87,6 +87,14 @@ def builder_create(settings: Settings, runner: Runner) -> BuilderResult:
         raise InvalidValueError(f"invalid builder name {settings.builder!r}")
     facts = facts_mod.gather(settings, runner)
     plan = make_plan(settings, facts, run_id="", task="builder-create")
+    waiting = [a for a in plan.assignments if a.register]
+    if waiting:
+        names = ", ".join(str(a.platform) for a in waiting)
+        raise MultiarchError(
+            f"builder {plan.builder_name!r} cannot build {names} yet: no node runs it natively"
+            f" and {', '.join(a.handler for a in waiting)} is not usable; run"
+            f" `multiarch qemu-setup --platforms {names}` or append a native node"
+        )
     step = plan.step("builder")
     if runner.dry and step is not None:
         runner.say(plan.render(runner.secrets))

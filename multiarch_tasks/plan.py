@@ -296,7 +296,7 @@ class Plan:
 
     def render(self, secrets: Sequence[str] = ()) -> str:
         """Numbered steps, each with its commands; the per-platform assignments first."""
-        head = f"plan: {', '.join(self.tags)} for {len(self.assignments)} platform(s)"
+        head = f"plan: {', '.join(self.tags) or 'no image'} for {len(self.assignments)} platform(s)"
         lines = [
             head,
             f"  builder {self.builder_name!r} ({self.builder_source}), driver {self.driver}",
@@ -378,7 +378,10 @@ def plan_builds(
     )
     if settings.backend == "buildah":
         return _buildah_builds(settings, facts, assignments, run_id), []
+    # A docker-driver builder is a docker context's own; another context's needs --context.
+    other_context = driver == "docker" and facts.builder_name not in {"", "default"}
     common = {
+        "docker_context": facts.builder_name if other_context else "",
         "context": settings.context,
         "builder": facts.builder_name,
         "file": settings.file,
@@ -704,9 +707,11 @@ def make_plan(settings: Settings, facts: Facts, *, run_id: str, task: str = "pub
                 ops=_per_arch_ops(settings),
             )
         )
+    # qemu-setup and builder-create need no image; the other tasks name one.
+    image = settings.image_ref.name if settings.image or task in {"publish", "build"} else ""
     return Plan(
-        image=settings.image_ref.name,
-        tags=tuple(str(settings.ref(t)) for t in settings.tags),
+        image=image,
+        tags=tuple(str(settings.ref(t)) for t in settings.tags) if image else (),
         run_id=run_id,
         assignments=assignments,
         strategy=strategy,

@@ -177,6 +177,7 @@ class _Run:
                 runner=runner,
                 deep=settings.verify_deep,
                 run=bool(settings.verify_run),
+                check_tags=False,
             )
             if not report.ok:
                 return self._result(

@@ -25,7 +25,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import Task
 
 from multiarch_tasks import api
-from multiarch_tasks.errors import MultiarchError
+from multiarch_tasks.errors import MultiarchError, RunInterruptedError
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import KEYS, MAPPING_KEYS, Settings, settings_from
@@ -223,7 +223,9 @@ def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
             traceback.print_exc()
         if as_json:
             print(json.dumps({"ok": False, "error": str(err)}))
-        raise Exit(f"multiarch: error: {err}", code=1) from err
+        # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
+        code = err.code if isinstance(err, RunInterruptedError) else 1
+        raise Exit(f"multiarch: {'' if code != 1 else 'error: '}{err}", code=code) from err
 
 
 def emit(result: Any, as_json: bool) -> None:
