@@ -9,16 +9,26 @@ a bad value is a :class:`~multiarch_tasks.errors.ConfigError` naming the key and
 
 from __future__ import annotations
 
+import math
 import os
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from multiarch_tasks.config_files import (
+    find_toml_key,
+    find_yaml_key,
+    find_yaml_section,
+    project_config_file,
+    spelled_number,
+)
 from multiarch_tasks.errors import ConfigError, InvalidValueError, MultiarchError
 from multiarch_tasks.platforms import Platform, parse_platforms
-from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.redaction import looks_secret
+from multiarch_tasks.reference import ImageRef, validate_tag
 
 PYPROJECT_TABLE = "tool.multiarch-tasks"
 # Pinned: binfmt's `latest` has shipped segfaulting QEMU builds more than once.
@@ -102,6 +112,11 @@ class Settings:
     verify: bool = True
     verify_deep: bool = False
     verify_run: tuple[str, ...] = ()
+    # Where each key's value came from ("command line", "invoke.yaml:3"), so checks made
+    # later (check_output_dir) can say so; not a config key, not compared.
+    sources: Mapping[str, str] = field(
+        default_factory=dict, compare=False, repr=False, metadata={"config": False}
+    )
 
     @property
     def image_ref(self) -> ImageRef:
@@ -140,14 +155,50 @@ class Settings:
 Coerce = Callable[[Any], Any]
 
 
-def _split(value: Any) -> list[str]:
+class NumberInConfigError(TypeError):
+    """A config file gave a number where text is meant (YAML reads ``1.10`` as 1.1).
+
+    ``label`` names what it was (``tag``, ``GO_VERSION``); the layer that knows the file
+    completes the hint with the number as written (see :func:`resolve`).
+    """
+
+    def __init__(self, label: str, number: float) -> None:
+        self.label = label
+        self.number = number
+        super().__init__(self.hint(None))
+
+    def hint(self, spelled: str | None) -> str:
+        """The message, quoting ``spelled`` (the text in the file) when known."""
+        head = f"{self.label} {self.number!r} is a number in the config file; quote it"
+        if spelled:
+            return f'{head} as written: "{spelled}"'
+        return f"{head} as you wrote it (the number may have lost digits: 1.10 reads as 1.1)"
+
+
+def _text(value: Any, label: str = "value") -> str:
+    """One scalar as text; numbers that YAML/TOML may have changed and booleans are refused."""
+    if isinstance(value, bool):
+        # YAML 1.1 reads yes/no/on/off/true/false unquoted as booleans.
+        msg = f"{label} {str(value).lower()} is a boolean in the config file; quote it"
+        raise TypeError(msg)
+    if isinstance(value, float):
+        raise NumberInConfigError(label, value)
+    if isinstance(value, list | tuple | Mapping):
+        msg = f"expected a string, got {type(value).__name__} {value!r}"
+        raise TypeError(msg)
+    return str(value)
+
+
+def _split(value: Any, label: str = "value") -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(value, list | tuple):
-        return [str(v).strip() for item in value for v in str(item).split(",") if v.strip()]
-    msg = f"expected a list or comma-separated string, got {type(value).__name__}"
+        return [v.strip() for item in value for v in _text(item, label).split(",") if v.strip()]
+    if isinstance(value, float):
+        raise NumberInConfigError(label, value)
+    msg = f"expected a list or comma-separated string, got {type(value).__name__} {value!r}"
     raise TypeError(msg)
 
 
@@ -158,7 +209,7 @@ def _str_list(value: Any) -> tuple[str, ...]:
 def _opts(value: Any) -> tuple[str, ...]:
     # `driver_opts` as users write it: a TOML table / YAML map, or docker's `k=v` list.
     if isinstance(value, Mapping):
-        return tuple(f"{k}={'' if v is None else v}" for k, v in value.items())
+        return tuple(f"{k}={'' if v is None else _text(v, str(k))}" for k, v in value.items())
     return _str_list(value)
 
 
@@ -168,8 +219,8 @@ def _spec_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value.strip(),) if value.strip() else ()
     if isinstance(value, list | tuple):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    msg = f"expected a list, got {type(value).__name__}"
+        return tuple(t.strip() for t in (_text(v) for v in value) if t.strip())
+    msg = f"expected a list, got {type(value).__name__} {value!r}"
     raise TypeError(msg)
 
 
@@ -178,36 +229,51 @@ def _plain_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(value.split())
     if isinstance(value, list | tuple):
-        return tuple(str(v) for v in value)
-    msg = f"expected a list, got {type(value).__name__}"
+        return tuple(_text(v) for v in value)
+    msg = f"expected a list, got {type(value).__name__} {value!r}"
     raise TypeError(msg)
+
+
+def _map_value(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not looks_secret(key):
+        return _text(value, f"{key}:")
+    try:
+        return _text(value, key)
+    except (TypeError, ValueError):
+        # Never echo what may be a secret, not even a mangled one.
+        msg = f"{key}: the value (hidden) is not text in the config file; quote it"
+        raise TypeError(msg) from None
 
 
 def _mapping(value: Any) -> dict[str, str]:
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(item, float):
-                # YAML reads `GO_VERSION: 1.20` as the number 1.2.
-                msg = f"{key}: {item!r} is a number in the config file; quote it"
-                raise TypeError(msg)
-        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+        return {str(k): _map_value(str(k), v) for k, v in value.items()}
     out: dict[str, str] = {}
     # A list item is one pair, as with docker's `--build-arg K=a,b`; only a string (an env
     # var, which cannot carry a list) holds several pairs, comma-separated.
-    items = [str(v) for v in value] if isinstance(value, list | tuple) else _split(value)
+    if isinstance(value, list | tuple):
+        items = [_text(v) for v in value]
+    elif isinstance(value, str):
+        items = _split(value)
+    else:
+        msg = f"expected a mapping, K=V items or 'K=V,K2=V2', got {type(value).__name__} {value!r}"
+        raise TypeError(msg)
     for item in items:
         key, sep, val = item.partition("=")
-        if not sep or not key:
-            msg = f"expected KEY=VALUE, got {item!r}"
+        if not sep or not key.strip():
+            shown = item if not looks_secret(key) else f"{key}..."
+            msg = f"expected KEY=VALUE, got {shown!r}"
             raise ValueError(msg)
-        out[key] = val
+        out[key.strip()] = val
     return out
 
 
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
     if text in {"1", "true", "yes", "on"}:
         return True
     if text in {"0", "false", "no", "off", ""}:
@@ -216,8 +282,26 @@ def _bool(value: Any) -> bool:
     raise ValueError(msg)
 
 
+def _whole(value: Any) -> int:
+    # No silent coercion (issue 9): true is no 1, and 1.7 is no 1.
+    if isinstance(value, bool):
+        msg = f"expected a whole number >= 0, got {str(value).lower()} (a boolean)"
+        raise TypeError(msg)
+    if isinstance(value, float):
+        if not value.is_integer():
+            msg = f"expected a whole number >= 0, got {value!r}"
+            raise ValueError(msg)
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())
+    msg = f"expected a whole number >= 0, got {value!r}"
+    raise ValueError(msg)
+
+
 def _int(value: Any) -> int:
-    number = int(value)
+    number = _whole(value)
     if number < 0:
         msg = f"expected a number >= 0, got {value!r}"
         raise ValueError(msg)
@@ -225,18 +309,22 @@ def _int(value: Any) -> int:
 
 
 def _float(value: Any) -> float:
-    number = float(value)
-    if number < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        msg = f"expected a number of seconds >= 0, got {value!r}"
+        raise TypeError(msg)
+    try:
+        number = float(value)
+    except ValueError:
+        msg = f"expected a number of seconds >= 0, got {value!r}"
+        raise ValueError(msg) from None
+    if number < 0 or not math.isfinite(number):
         msg = f"expected a number >= 0, got {value!r}"
         raise ValueError(msg)
     return number
 
 
 def _str(value: Any) -> str:
-    if isinstance(value, list | tuple | Mapping):
-        msg = f"expected a string, got {type(value).__name__}"
-        raise TypeError(msg)
-    return str(value)
+    return _text(value)
 
 
 def _nodes(value: Any) -> tuple[Node, ...]:
@@ -281,18 +369,12 @@ def _image(value: Any) -> str:
 
 
 def _tags(value: Any) -> tuple[str, ...]:
-    floats = [v for v in (value if isinstance(value, list | tuple) else [value])
-              if isinstance(v, float)]  # fmt: skip
-    if floats:
-        # YAML reads `tags: [1.10]` as the number 1.1: the tag would silently change.
-        msg = f'tag {floats[0]!r} is a number in the config file; quote it, e.g. "{floats[0]}"'
-        raise TypeError(msg)
-    tags = _str_list(value)
+    tags = tuple(_split(value, "tag"))
     if not tags:
         msg = "no tags given"
         raise ValueError(msg)
     for tag in tags:
-        ImageRef.parse(f"x:{tag}")
+        validate_tag(tag)
     return tags
 
 
@@ -315,11 +397,12 @@ _COERCE: dict[str, Coerce] = {
     "retries": _int,
     "timeout": _float,
 }
-for _f in fields(Settings):
+_FIELDS = [f for f in fields(Settings) if f.metadata.get("config", True)]
+for _f in _FIELDS:
     if _f.name not in _COERCE:
         _COERCE[_f.name] = _bool if _f.type == "bool" else _str
 
-KEYS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
+KEYS: tuple[str, ...] = tuple(f.name for f in _FIELDS)
 MAPPING_KEYS = frozenset(k for k, f in _COERCE.items() if f is _mapping)
 # `tag` is accepted as an alias of `tags` (the flag is --tag, repeatable).
 ALIASES = {
@@ -337,11 +420,20 @@ def _normalise_key(key: str) -> str:
     return ALIASES.get(name, name)
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
+# What a layer knows of its file: (key, number) -> the number as written there, if found.
+Spelling = Callable[[str, float], "str | None"]
+
+
+def _coerce(key: str, value: Any, source: str, spelling: Spelling | None = None) -> Any:
+    if key in CHOICES and isinstance(value, bool) and "on" in CHOICES[key]:
+        value = "on" if value else "off"  # YAML 1.1 reads an unquoted on/off as a boolean
     try:
         result = _COERCE[key](value)
     except MultiarchError as err:
         raise ConfigError(key, source, str(err)) from err
+    except NumberInConfigError as err:
+        spelled = spelling(key, err.number) if spelling else None
+        raise ConfigError(key, source, err.hint(spelled)) from err
     except (TypeError, ValueError) as err:
         raise ConfigError(key, source, str(err)) from err
     if key in CHOICES and result not in CHOICES[key]:
@@ -366,15 +458,20 @@ def load_pyproject(path: str | os.PathLike[str] = "pyproject.toml") -> dict[str,
     return table
 
 
-def resolve(
-    *layers: tuple[str, Mapping[str, Any] | None],
-) -> Settings:
-    """Merge ``(source_name, mapping)`` layers, lowest first, into one ``Settings``.
+Layer = tuple[str, Mapping[str, Any] | None] | tuple[str, Mapping[str, Any] | None, Spelling]
 
-    ``None`` values mean "not given at this layer" (invoke declares every key as None).
+
+def resolve(*layers: Layer) -> Settings:
+    """Merge ``(source_name, mapping[, spelling])`` layers, lowest first, into one ``Settings``.
+
+    ``None`` values mean "not given at this layer" (invoke declares keys as None).
+    ``spelling`` finds a number as written in the layer's file, for the "quote it" hint.
     """
     values: dict[str, Any] = {}
-    for source, mapping in layers:
+    sources: dict[str, str] = {}
+    for layer in layers:
+        source, mapping = layer[0], layer[1]
+        spelling = layer[2] if len(layer) > 2 else None  # noqa: PLR2004
         for raw_key, value in (mapping or {}).items():
             key = _normalise_key(str(raw_key))
             if key not in KEYS:
@@ -383,8 +480,9 @@ def resolve(
                 continue
             if isinstance(value, list | tuple | Mapping) and not value and key != "verify_run":
                 continue  # an empty repeatable flag or declared-empty mapping: not given
-            values[key] = _coerce(key, value, source)
-    return replace(Settings(), **values)
+            values[key] = _coerce(key, value, source, spelling)
+            sources[key] = source
+    return replace(Settings(), **values, sources=sources)
 
 
 def _unknown_key_hint(key: str) -> str:
@@ -407,3 +505,197 @@ def settings_from(
         ("invoke config 'multiarch'", dict(invoke_config or {})),
         ("command line", dict(flags or {})),
     )
+
+
+# --- invoke config, env vars and the output directory (issue 9, point 5) -----------------
+
+ENV_PREFIX = "INVOKE_MULTIARCH_"
+INVOKE_SECTION = "multiarch"
+# Keys whose value may be a mapping. invoke cannot merge a mapping over a declared None,
+# nor a string, list or null over a declared {} (AmbiguousMergeError), so these are left
+# undeclared and their INVOKE_MULTIARCH_<KEY> variables are read here.
+UNDECLARED_KEYS = MAPPING_KEYS | {"driver_opts"}
+
+
+def invoke_declaration() -> dict[str, dict[str, None]]:
+    """The collection config that declares our keys to invoke (``multiarch.configure(...)``).
+
+    Declared keys (``None``) let invoke's env loader apply ``INVOKE_MULTIARCH_<KEY>``; the
+    mapping-valued keys stay undeclared so every documented form merges.
+    """
+    return {INVOKE_SECTION: {k: None for k in KEYS if k not in UNDECLARED_KEYS}}
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def check_env_names(environ: Mapping[str, str]) -> None:
+    """Refuse ``INVOKE_MULTIARCH_*`` variables that name no key (a typo is never ignored)."""
+    import difflib  # noqa: PLC0415
+
+    known = {_env_name(k) for k in KEYS} | {_env_name(a) for a in ALIASES}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known or name == ENV_PREFIX:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(sorted(KEYS))}"
+        # The value is not shown: a mistyped variable may well hold a secret.
+        raise ConfigError(name, "environment", f"unknown setting{hint}")
+
+
+def env_overrides(config: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """``INVOKE_MULTIARCH_<KEY>`` values invoke did not apply itself, by key.
+
+    invoke's env loader only sets declared keys: never the undeclared mapping keys, and
+    nothing at all when a consumer's shallow ``ns.configure({"multiarch": ...})`` replaced
+    our declaration. Those are applied here, above the invoke config.
+    """
+    out: dict[str, str] = {}
+    for key in (*KEYS, *ALIASES):
+        name = _env_name(key)
+        if name in environ and (key not in config or key in UNDECLARED_KEYS):
+            out[_normalise_key(key)] = environ[name]
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return f"a list {list(value)!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _file_source(path: Path | None, key: str) -> str | None:
+    found = find_yaml_key(path, INVOKE_SECTION, key) if path else None
+    return f"{path}:{found.line}" if found else None
+
+
+def _yaml_spelling(path: Path | None, raw_key: str) -> Spelling:
+    def spelled(_key: str, number: float) -> str | None:
+        found = find_yaml_key(path, INVOKE_SECTION, raw_key) if path else None
+        return spelled_number(found.value_text, number) if found else None
+
+    return spelled
+
+
+def _toml_spelling(path: str | os.PathLike[str]) -> Spelling:
+    def spelled(key: str, number: float) -> str | None:
+        found = find_toml_key(path, PYPROJECT_TABLE, key)
+        return spelled_number(found.value_text, number) if found else None
+
+    return spelled
+
+
+def settings_from_invoke(
+    raw: Any,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    pyproject: str | os.PathLike[str] = "pyproject.toml",
+    project_dir: str | os.PathLike[str] = ".",
+) -> Settings:
+    """Resolve one task call: defaults < pyproject < invoke config < env < flags.
+
+    ``raw`` is invoke's ``c.config.get("multiarch")``. Every error names the key, the value
+    and where it came from: ``invoke.yaml:LINE`` when the key is found in the project's
+    invoke file, ``env INVOKE_MULTIARCH_<KEY>``, the pyproject table, or the command line.
+    """
+    env = os.environ if environ is None else environ
+    check_env_names(env)
+    project_file = project_config_file(project_dir)
+    if raw is not None and not isinstance(raw, Mapping):
+        section = find_yaml_section(project_file, INVOKE_SECTION) if project_file else None
+        where = f"{project_file}:{section.line}" if section else "invoke config"
+        raise ConfigError(
+            INVOKE_SECTION, where, f"expected a mapping of settings (image: ...), got {_kind(raw)}"
+        )
+    config = dict(raw or {})
+    layers: list[Layer] = [
+        (
+            f"[{PYPROJECT_TABLE}] in {pyproject}",
+            load_pyproject(pyproject),
+            _toml_spelling(pyproject),
+        )
+    ]
+    for raw_key, value in config.items():
+        name = _env_name(_normalise_key(str(raw_key)))
+        if name in env and isinstance(value, str) and env[name] == value:
+            source = f"env {name}"  # invoke applied the variable over the file
+        else:
+            source = _file_source(project_file, str(raw_key)) or "invoke config 'multiarch'"
+        layers.append((source, {raw_key: value}, _yaml_spelling(project_file, str(raw_key))))
+    for key, value in env_overrides(config, env).items():
+        layers.append((f"env {_env_name(key)}", {key: value}))
+    layers.append(("command line", dict(flags or {})))
+    return resolve(*layers)
+
+
+def check_output_dir(settings: Settings) -> None:
+    """Fail before any step when ``output_dir`` is a file or cannot be created or written.
+
+    Creates nothing: a missing directory is probed by creating and removing it at once
+    (the only reliable test as root, for whom ``os.access`` says yes to ``/proc``).
+    """
+    path = Path(settings.output_dir)
+    source = settings.sources.get("output_dir", "default")
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError("output_dir", source, f"{settings.output_dir!r} {problem}")
+
+    if path.exists() and not path.is_dir():
+        raise fail("is a file, not a directory")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path())
+    if not existing.is_dir():
+        raise fail(f"cannot be created: {existing} is a file")
+    try:
+        if existing == path:
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        else:
+            missing = [p for p in (path, *path.parents) if not p.exists()]
+            path.mkdir(parents=True)
+            for made in missing:  # deepest first
+                made.rmdir()
+    except OSError as err:
+        verb = "is not writable" if existing == path else "cannot be created"
+        raise fail(f"{verb}: {err.strerror or err}") from err
+
+
+def check_invoke_files(loaded: Mapping[str, tuple[Any, str]], declared: Mapping[str, Any]) -> None:
+    """Refuse config file contents invoke would crash on while merging (AmbiguousMergeError).
+
+    ``loaded`` maps a layer name to ``(data, path)`` as invoke loaded it (project, runtime,
+    user, system files); ``declared`` is the collection's config. A ``multiarch:`` that is
+    no mapping, or a key whose value is a mapping where invoke declared a plain value (or
+    the reverse), becomes one error naming the key, the value and ``file:line``.
+    """
+    for data, path in loaded.values():
+        if data is None:
+            continue
+        if not isinstance(data, Mapping):
+            raise ConfigError(path, path, f"expected a mapping at the top, got {_kind(data)}")
+        if INVOKE_SECTION not in data:
+            continue
+        section = data[INVOKE_SECTION]
+        if not isinstance(section, Mapping):
+            found = find_yaml_section(path, INVOKE_SECTION)
+            where = f"{path}:{found.line}" if found else path
+            raise ConfigError(
+                INVOKE_SECTION,
+                where,
+                f"expected a mapping of settings (image: ..., tags: ...), got {_kind(section)}",
+            )
+        ours = declared.get(INVOKE_SECTION)
+        if not isinstance(ours, Mapping):
+            continue
+        for key, value in section.items():
+            if key not in ours or isinstance(ours[key], Mapping) == isinstance(value, Mapping):
+                continue
+            where = _file_source(Path(path), str(key)) or path
+            want = "a mapping (K: V)" if isinstance(ours[key], Mapping) else "no mapping"
+            got = "a mapping" if isinstance(value, Mapping) else _kind(value)
+            raise ConfigError(str(key), where, f"expected {want} here, got {got}")

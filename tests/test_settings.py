@@ -308,7 +308,7 @@ def test_invalid_platform_names_key_and_source() -> None:
         ("builder", {"a": 1}, "expected a string"),
         ("jobs", -1, "expected a number >= 0"),
         ("jobs", "-2", "expected a number >= 0"),
-        ("jobs", "many", "invalid literal"),
+        ("jobs", "many", "expected a whole number >= 0, got 'many'"),
         ("retries", -1, "expected a number >= 0"),
         ("timeout", "-0.5", "expected a number >= 0"),
         ("push", "maybe", "expected true or false"),
