@@ -569,9 +569,15 @@ def _kind(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _file_source(path: Path | None, key: str) -> str | None:
+def _shown(path: str | os.PathLike[str]) -> str:
+    # `invoke.yaml:3` for the file in the current directory, the full path elsewhere.
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _file_source(path: str | os.PathLike[str] | None, key: str) -> str | None:
     found = find_yaml_key(path, INVOKE_SECTION, key) if path else None
-    return f"{path}:{found.line}" if found else None
+    return f"{_shown(path)}:{found.line}" if path and found else None
 
 
 def _yaml_spelling(path: Path | None, raw_key: str) -> Spelling:
@@ -609,7 +615,11 @@ def settings_from_invoke(
     project_file = project_config_file(project_dir)
     if raw is not None and not isinstance(raw, Mapping):
         section = find_yaml_section(project_file, INVOKE_SECTION) if project_file else None
-        where = f"{project_file}:{section.line}" if section else "invoke config"
+        where = (
+            f"{_shown(project_file)}:{section.line}"
+            if project_file and section
+            else "invoke config"
+        )
         raise ConfigError(
             INVOKE_SECTION, where, f"expected a mapping of settings (image: ...), got {_kind(raw)}"
         )
@@ -677,13 +687,15 @@ def check_invoke_files(loaded: Mapping[str, tuple[Any, str]], declared: Mapping[
         if data is None:
             continue
         if not isinstance(data, Mapping):
-            raise ConfigError(path, path, f"expected a mapping at the top, got {_kind(data)}")
+            raise ConfigError(
+                _shown(path), _shown(path), f"expected a mapping at the top, got {_kind(data)}"
+            )
         if INVOKE_SECTION not in data:
             continue
         section = data[INVOKE_SECTION]
         if not isinstance(section, Mapping):
             found = find_yaml_section(path, INVOKE_SECTION)
-            where = f"{path}:{found.line}" if found else path
+            where = f"{_shown(path)}:{found.line}" if found else _shown(path)
             raise ConfigError(
                 INVOKE_SECTION,
                 where,
@@ -695,7 +707,7 @@ def check_invoke_files(loaded: Mapping[str, tuple[Any, str]], declared: Mapping[
         for key, value in section.items():
             if key not in ours or isinstance(ours[key], Mapping) == isinstance(value, Mapping):
                 continue
-            where = _file_source(Path(path), str(key)) or path
+            where = _file_source(path, str(key)) or _shown(path)
             want = "a mapping (K: V)" if isinstance(ours[key], Mapping) else "no mapping"
             got = "a mapping" if isinstance(value, Mapping) else _kind(value)
             raise ConfigError(str(key), where, f"expected {want} here, got {got}")
