@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from invoke.config import AmbiguousMergeError
+from invoke.config import AmbiguousMergeError, Config
+from invoke.env import Environment
 from invoke.exceptions import Exit
 from invoke.program import Program
 from invoke.vendor.yaml import MarkedYAMLError, YAMLError
 
 from multiarch_tasks.errors import ConfigError
-from multiarch_tasks.settings import check_invoke_files
+from multiarch_tasks.settings import INVOKE_SECTION, check_invoke_files
 from multiarch_tasks.tasks import multiarch
 
 CONFIG_FILES = ("system", "user", "project", "runtime")
@@ -67,6 +68,25 @@ def _merge_exit(err: AmbiguousMergeError) -> Exit:
     return Exit(f"multiarch: error: config files cannot be merged: {str(err)[:200]}", code=1)
 
 
+class MultiarchConfig(Config):
+    """invoke's ``Config``, leaving the ``INVOKE_MULTIARCH_*`` variables to the settings.
+
+    invoke's env loader refuses to set a key that invoke.yaml gave as a list
+    (``UncastableEnvVar``: ``tags: [a]`` with ``INVOKE_MULTIARCH_TAGS=b``);
+    :func:`~multiarch_tasks.settings.settings_from_invoke` reads those variables itself,
+    with lists in docker's comma form. Every other ``INVOKE_*`` variable works as in invoke.
+    """
+
+    def load_shell_env(self) -> None:
+        """Load ``INVOKE_*`` variables for every config section but ``multiarch``."""
+        self.merge()
+        others = {k: v for k, v in self._config.items() if k != INVOKE_SECTION}
+        # Environment only crawls `config` as a mapping; a plain dict serves.
+        loader = Environment(config=others, prefix=self._env_prefix)  # type: ignore[arg-type]
+        self._set(_env=loader.load())
+        self.merge()
+
+
 class MultiarchProgram(Program):
     """``inv`` with our collection built in and the current directory as project."""
 
@@ -105,7 +125,11 @@ def _program() -> Program:
     from multiarch_tasks import __version__  # noqa: PLC0415 - avoid a cycle at import
 
     return MultiarchProgram(
-        name="multiarch", binary="multiarch", namespace=multiarch, version=__version__
+        name="multiarch",
+        binary="multiarch",
+        namespace=multiarch,
+        version=__version__,
+        config_class=MultiarchConfig,
     )
 
 

@@ -511,19 +511,11 @@ def settings_from(
 
 ENV_PREFIX = "INVOKE_MULTIARCH_"
 INVOKE_SECTION = "multiarch"
-# Keys whose value may be a mapping. invoke cannot merge a mapping over a declared None,
-# nor a string, list or null over a declared {} (AmbiguousMergeError), so these are left
-# undeclared and their INVOKE_MULTIARCH_<KEY> variables are read here.
-UNDECLARED_KEYS = MAPPING_KEYS | {"driver_opts"}
-
-
-def invoke_declaration() -> dict[str, dict[str, None]]:
-    """The collection config that declares our keys to invoke (``multiarch.configure(...)``).
-
-    Declared keys (``None``) let invoke's env loader apply ``INVOKE_MULTIARCH_<KEY>``; the
-    mapping-valued keys stay undeclared so every documented form merges.
-    """
-    return {INVOKE_SECTION: {k: None for k in KEYS if k not in UNDECLARED_KEYS}}
+# The collection declares none of our keys to invoke, and INVOKE_MULTIARCH_<KEY> variables
+# are read here, not by invoke's env loader: a declared {} refuses a string, list or null
+# from invoke.yaml (AmbiguousMergeError), a declared None refuses a mapping, and the env
+# loader refuses to set a key invoke.yaml gave as a list (UncastableEnvVar). Undeclared,
+# every documented form merges, and a consumer's shallow ns.configure() drops nothing.
 
 
 def _env_name(key: str) -> str:
@@ -544,17 +536,12 @@ def check_env_names(environ: Mapping[str, str]) -> None:
         raise ConfigError(name, "environment", f"unknown setting{hint}")
 
 
-def env_overrides(config: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    """``INVOKE_MULTIARCH_<KEY>`` values invoke did not apply itself, by key.
-
-    invoke's env loader only sets declared keys: never the undeclared mapping keys, and
-    nothing at all when a consumer's shallow ``ns.configure({"multiarch": ...})`` replaced
-    our declaration. Those are applied here, above the invoke config.
-    """
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """``INVOKE_MULTIARCH_<KEY>`` values by key; they rank above every invoke config file."""
     out: dict[str, str] = {}
     for key in (*KEYS, *ALIASES):
         name = _env_name(key)
-        if name in environ and (key not in config or key in UNDECLARED_KEYS):
+        if name in environ:
             out[_normalise_key(key)] = environ[name]
     return out
 
@@ -606,9 +593,11 @@ def settings_from_invoke(
 ) -> Settings:
     """Resolve one task call: defaults < pyproject < invoke config < env < flags.
 
-    ``raw`` is invoke's ``c.config.get("multiarch")``. Every error names the key, the value
-    and where it came from: ``invoke.yaml:LINE`` when the key is found in the project's
-    invoke file, ``env INVOKE_MULTIARCH_<KEY>``, the pyproject table, or the command line.
+    ``raw`` is invoke's ``c.config.get("multiarch")``; ``environ`` holds the
+    ``INVOKE_MULTIARCH_*`` variables (an unknown one is refused with a did-you-mean).
+    Every error names the key, the value and where it came from: ``invoke.yaml:LINE`` when
+    the key is found in the project's invoke file, ``env INVOKE_MULTIARCH_<KEY>``, the
+    pyproject table, or the command line.
     """
     env = os.environ if environ is None else environ
     check_env_names(env)
@@ -638,7 +627,7 @@ def settings_from_invoke(
         else:
             source = _file_source(project_file, str(raw_key)) or "invoke config 'multiarch'"
         layers.append((source, {raw_key: value}, _yaml_spelling(project_file, str(raw_key))))
-    for key, value in env_overrides(config, env).items():
+    for key, value in env_overrides(env).items():
         layers.append((f"env {_env_name(key)}", {key: value}))
     layers.append(("command line", dict(flags or {})))
     return resolve(*layers)
