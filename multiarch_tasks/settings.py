@@ -526,12 +526,19 @@ def check_env_names(environ: Mapping[str, str]) -> None:
     """Refuse ``INVOKE_MULTIARCH_*`` variables that name no key (a typo is never ignored)."""
     import difflib  # noqa: PLC0415
 
-    known = {_env_name(k) for k in KEYS} | {_env_name(a) for a in ALIASES}
+    names = sorted({*KEYS, *ALIASES})
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name in known or name == ENV_PREFIX:
+        suffix = name.removeprefix(ENV_PREFIX).lower()
+        if not name.startswith(ENV_PREFIX) or not suffix:
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(sorted(KEYS))}"
+        if suffix in names and name == _env_name(suffix):
+            continue
+        close = difflib.get_close_matches(suffix, names, n=1)
+        hint = (
+            f"; did you mean {_env_name(close[0])}?"
+            if close
+            else f"; known: {', '.join(sorted(KEYS))}"
+        )
         # The value is not shown: a mistyped variable may well hold a secret.
         raise ConfigError(name, "environment", f"unknown setting{hint}")
 
