@@ -689,6 +689,9 @@ def check_invoke_files(loaded: Mapping[str, tuple[Any, str]], declared: Mapping[
         if INVOKE_SECTION not in data:
             continue
         section = data[INVOKE_SECTION]
+        ours = declared.get(INVOKE_SECTION)
+        if section is None and not isinstance(ours, Mapping):
+            continue  # `multiarch:` with every key commented out: nothing set
         if not isinstance(section, Mapping):
             found = find_yaml_section(path, INVOKE_SECTION)
             where = f"{_shown(path)}:{found.line}" if found else _shown(path)
@@ -697,7 +700,6 @@ def check_invoke_files(loaded: Mapping[str, tuple[Any, str]], declared: Mapping[
                 where,
                 f"expected a mapping of settings (image: ..., tags: ...), got {_kind(section)}",
             )
-        ours = declared.get(INVOKE_SECTION)
         if not isinstance(ours, Mapping):
             continue
         for key, value in section.items():

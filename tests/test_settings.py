@@ -781,3 +781,11 @@ def test_invoke_file_value_clashing_with_a_declaration(tmp_path: Path) -> None:
     assert "got str 'A=1'" in str(info.value)
     check_invoke_files({"project": (data, str(path))}, {})  # nothing declared: no clash
     check_invoke_files({"user": (None, "/x")}, {})
+
+
+def test_invoke_file_section_left_empty_is_not_set(tmp_path: Path) -> None:
+    path = tmp_path / "invoke.yaml"
+    path.write_text("multiarch:\n  # image: r/x\n")
+    check_invoke_files({"project": ({"multiarch": None}, str(path))}, {})
+    with pytest.raises(ConfigError, match="got null"):  # invoke could not merge it over a {}
+        check_invoke_files({"project": ({"multiarch": None}, str(path))}, {"multiarch": {}})
