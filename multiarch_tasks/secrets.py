@@ -27,7 +27,7 @@ def secret_warnings(settings: Settings) -> list[str]:
     """One warning line per secret-looking build arg, naming the ``secrets`` form instead."""
     return [
         f"warning: build arg {name} looks like a secret; build args are recorded in the image"
-        f" history and provenance. Pass it as a build secret instead: secrets ="
+        f" history and provenance. Pass it as a build secret instead: secrets:"
         f' ["id={name},env={name}"] (buildx --secret id={name},env={name}), read in the'
         f" Dockerfile with RUN --mount=type=secret,id={name}"
         for name in secret_build_args(settings)

@@ -647,7 +647,7 @@ def check_output_dir(settings: Settings) -> None:
     (the only reliable test as root, for whom ``os.access`` says yes to ``/proc``).
     """
     path = Path(settings.output_dir)
-    source = settings.sources.get("output_dir", "default")
+    source = settings.sources.get("output_dir", "the built-in default")
 
     def fail(problem: str) -> ConfigError:
         return ConfigError("output_dir", source, f"{settings.output_dir!r} {problem}")
