@@ -69,20 +69,24 @@ def _merge_exit(err: AmbiguousMergeError) -> Exit:
 
 
 class MultiarchConfig(Config):
-    """invoke's ``Config``, leaving the ``INVOKE_MULTIARCH_*`` variables to the settings.
+    """invoke's ``Config``, whose env loader skips the keys invoke.yaml gives as lists.
 
-    invoke's env loader refuses to set a key that invoke.yaml gave as a list
-    (``UncastableEnvVar``: ``tags: [a]`` with ``INVOKE_MULTIARCH_TAGS=b``);
-    :func:`~multiarch_tasks.settings.settings_from_invoke` reads those variables itself,
-    with lists in docker's comma form. Every other ``INVOKE_*`` variable works as in invoke.
+    invoke refuses to set such a key from the environment (``UncastableEnvVar``:
+    ``tags: [a]`` with ``INVOKE_MULTIARCH_TAGS=b``); the settings read
+    ``INVOKE_MULTIARCH_*`` themselves (lists in docker's comma form), so invoke need not.
     """
 
     def load_shell_env(self) -> None:
-        """Load ``INVOKE_*`` variables for every config section but ``multiarch``."""
+        """Load ``INVOKE_*`` variables as invoke does, minus our list-valued keys."""
         self.merge()
-        others = {k: v for k, v in self._config.items() if k != INVOKE_SECTION}
+        view = dict(self._config)
+        section = view.get(INVOKE_SECTION)
+        if isinstance(section, dict):
+            view[INVOKE_SECTION] = {
+                k: v for k, v in section.items() if not isinstance(v, list | tuple)
+            }
         # Environment only crawls `config` as a mapping; a plain dict serves.
-        loader = Environment(config=others, prefix=self._env_prefix)  # type: ignore[arg-type]
+        loader = Environment(config=view, prefix=self._env_prefix)  # type: ignore[arg-type]
         self._set(_env=loader.load())
         self.merge()
 
