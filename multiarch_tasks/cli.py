@@ -25,6 +25,7 @@ from multiarch_tasks.settings import INVOKE_SECTION, check_invoke_files
 from multiarch_tasks.tasks import multiarch
 
 CONFIG_FILES = ("system", "user", "project", "runtime")
+HELP_FLAGS = ("--help", "-h")
 
 
 def _yaml_problem(err: YAMLError) -> str:
@@ -99,6 +100,20 @@ class MultiarchProgram(Program):
         with _config_errors():
             super().create_config()
 
+    def normalize_argv(self, argv: list[str] | None) -> None:
+        """Read ``TASK ... --help`` as ``--help TASK``.
+
+        invoke's parser gives ``--help`` to a task's missing positional first, so
+        ``multiarch verify --help`` would verify an image named ``--help``.
+        """
+        super().normalize_argv(argv)
+        names = set(multiarch.task_names)
+        for i, token in enumerate(self.argv[1:], start=1):
+            if token in names:
+                if any(t in HELP_FLAGS for t in self.argv[i + 1 :]):
+                    self.argv = [*self.argv[:i], "--help", token]
+                return
+
     def update_config(self, merge: bool = True) -> None:
         """Load ``./invoke.yaml`` (project config) before the runtime and flag layers."""
         with _config_errors():
@@ -125,7 +140,8 @@ class MultiarchProgram(Program):
             raise _merge_exit(err) from err
 
 
-def _program() -> Program:
+def program() -> Program:
+    """The ``multiarch`` program (``program().run(argv, exit=False)`` in tests)."""
     from multiarch_tasks import __version__  # noqa: PLC0415 - avoid a cycle at import
 
     return MultiarchProgram(
@@ -139,4 +155,8 @@ def _program() -> Program:
 
 def main() -> None:
     """Entry point of the ``multiarch`` console script."""
-    _program().run()
+    program().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -32,7 +32,7 @@ _SECRET_QUERY = frozenset(
         "apikey", "key", "credential", "credentials", "x-access-token", "code",
     }
 )  # fmt: skip
-_SECRET_QUERY_PREFIXES = ("x-amz-", "x-goog-")
+_SECRET_QUERY_PREFIXES = ("x-amz-", "x-goog-", "x-ms-")
 _HTTP = frozenset({"http", "https", "git+https", "git+http"})
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 

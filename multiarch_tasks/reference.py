@@ -12,6 +12,18 @@ from dataclasses import dataclass, replace
 
 from multiarch_tasks.errors import InvalidReferenceError
 
+# One URL scrubber for labels and printed lines; kept importable from here.
+from multiarch_tasks.redaction import scrub_url
+
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_API",
+    "ImageRef",
+    "is_loopback_host",
+    "scrub_url",
+    "validate_tag",
+]
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
