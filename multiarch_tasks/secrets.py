@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from multiarch_tasks.redaction import looks_secret
+from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 
 _MIN_LINE = 8
@@ -79,3 +80,16 @@ def secret_values(settings: Settings, environ: Mapping[str, str] | None = None) 
         if len(lines) > 1:
             out += [line for line in lines if len(line) >= _MIN_LINE]
     return tuple(dict.fromkeys(v for v in out if v))
+
+
+def secret_runner(
+    settings: Settings, runner: Runner, environ: Mapping[str, str] | None = None
+) -> Runner:
+    """Print the secret-build-arg warnings; return ``runner`` hiding every secret value.
+
+    Call it once per task before any step (publish, build), and run every step with the
+    runner it returns.
+    """
+    for warning in secret_warnings(settings):
+        runner.say(warning)
+    return runner.with_secrets(*secret_values(settings, environ))

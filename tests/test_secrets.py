@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from multiarch_tasks.runner import REDACTED, Runner
 from multiarch_tasks.secrets import (
     secret_build_args,
+    secret_runner,
     secret_spec,
     secret_values,
     secret_warnings,
@@ -68,3 +71,12 @@ def test_secret_values_from_build_args_env_files_and_bare_ids(tmp_path: Path) ->
 
 def test_secret_values_empty_without_secrets() -> None:
     assert secret_values(Settings(build_args={"BASE": "b"}), {}) == ()
+
+
+def test_secret_runner_warns_once_and_hides_the_values() -> None:
+    out = io.StringIO()
+    settings = Settings(build_args={"API_TOKEN": "bt-42x"}, secrets=("id=s,env=S",))
+    runner = secret_runner(settings, Runner(out=out), {"S": "sv-43y"})
+    assert out.getvalue().count("warning: build arg API_TOKEN looks like a secret") == 1
+    runner.say("bt-42x and sv-43y")
+    assert out.getvalue().splitlines()[-1] == f"{REDACTED} and {REDACTED}"
