@@ -9,7 +9,6 @@ a bad value is a :class:`~multiarch_tasks.errors.ConfigError` naming the key and
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import tomllib
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from multiarch_tasks import coerce
 from multiarch_tasks.config_files import (
     find_toml_key,
     find_yaml_key,
@@ -27,8 +27,7 @@ from multiarch_tasks.config_files import (
 )
 from multiarch_tasks.errors import ConfigError, InvalidValueError, MultiarchError
 from multiarch_tasks.platforms import Platform, parse_platforms
-from multiarch_tasks.redaction import looks_secret
-from multiarch_tasks.reference import ImageRef, validate_tag
+from multiarch_tasks.reference import ImageRef
 
 PYPROJECT_TABLE = "tool.multiarch-tasks"
 # Pinned: binfmt's `latest` has shipped segfaulting QEMU builds more than once.
@@ -150,181 +149,7 @@ class Settings:
         return ImageRef(registry, "x").is_loopback or registry in self.insecure_registries
 
 
-# --- coercion --------------------------------------------------------------------------
-
-Coerce = Callable[[Any], Any]
-
-
-class NumberInConfigError(TypeError):
-    """A config file gave a number where text is meant (YAML reads ``1.10`` as 1.1).
-
-    ``label`` names what it was (``tag``, ``GO_VERSION``); the layer that knows the file
-    completes the hint with the number as written (see :func:`resolve`).
-    """
-
-    def __init__(self, label: str, number: float) -> None:
-        self.label = label
-        self.number = number
-        super().__init__(self.hint(None))
-
-    def hint(self, spelled: str | None) -> str:
-        """The message, quoting ``spelled`` (the text in the file) when known."""
-        head = f"{self.label} {self.number!r} is a number in the config file; quote it"
-        if spelled:
-            return f'{head} as written: "{spelled}"'
-        return f"{head} as you wrote it (the number may have lost digits: 1.10 reads as 1.1)"
-
-
-def _text(value: Any, label: str = "value") -> str:
-    """One scalar as text; numbers that YAML/TOML may have changed and booleans are refused."""
-    if isinstance(value, bool):
-        # YAML 1.1 reads yes/no/on/off/true/false unquoted as booleans.
-        msg = f"{label} {str(value).lower()} is a boolean in the config file; quote it"
-        raise TypeError(msg)
-    if isinstance(value, float):
-        raise NumberInConfigError(label, value)
-    if isinstance(value, list | tuple | Mapping):
-        msg = f"expected a string, got {type(value).__name__} {value!r}"
-        raise TypeError(msg)
-    return str(value)
-
-
-def _split(value: Any, label: str = "value") -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list | tuple):
-        return [v.strip() for item in value for v in _text(item, label).split(",") if v.strip()]
-    if isinstance(value, float):
-        raise NumberInConfigError(label, value)
-    msg = f"expected a list or comma-separated string, got {type(value).__name__} {value!r}"
-    raise TypeError(msg)
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    return tuple(_split(value))
-
-
-def _opts(value: Any) -> tuple[str, ...]:
-    # `driver_opts` as users write it: a TOML table / YAML map, or docker's `k=v` list.
-    if isinstance(value, Mapping):
-        return tuple(f"{k}={'' if v is None else _text(v, str(k))}" for k, v in value.items())
-    return _str_list(value)
-
-
-def _spec_list(value: Any) -> tuple[str, ...]:
-    # No comma splitting: a `--secret id=x,src=f` or `--cache-from type=registry,ref=R` spec
-    # is itself comma-separated, so a string is one spec and a list holds one per item.
-    if isinstance(value, str):
-        return (value.strip(),) if value.strip() else ()
-    if isinstance(value, list | tuple):
-        return tuple(t.strip() for t in (_text(v) for v in value) if t.strip())
-    msg = f"expected a list, got {type(value).__name__} {value!r}"
-    raise TypeError(msg)
-
-
-def _plain_list(value: Any) -> tuple[str, ...]:
-    # No comma splitting: argv for `verify --run`, where a comma may be part of an argument.
-    if isinstance(value, str):
-        return tuple(value.split())
-    if isinstance(value, list | tuple):
-        return tuple(_text(v) for v in value)
-    msg = f"expected a list, got {type(value).__name__} {value!r}"
-    raise TypeError(msg)
-
-
-def _map_value(key: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if not looks_secret(key):
-        return _text(value, f"{key}:")
-    try:
-        return _text(value, key)
-    except (TypeError, ValueError):
-        # Never echo what may be a secret, not even a mangled one.
-        msg = f"{key}: the value (hidden) is not text in the config file; quote it"
-        raise TypeError(msg) from None
-
-
-def _mapping(value: Any) -> dict[str, str]:
-    if isinstance(value, Mapping):
-        return {str(k): _map_value(str(k), v) for k, v in value.items()}
-    out: dict[str, str] = {}
-    # A list item is one pair, as with docker's `--build-arg K=a,b`; only a string (an env
-    # var, which cannot carry a list) holds several pairs, comma-separated.
-    if isinstance(value, list | tuple):
-        items = [_text(v) for v in value]
-    elif isinstance(value, str):
-        items = _split(value)
-    else:
-        msg = f"expected a mapping, K=V items or 'K=V,K2=V2', got {type(value).__name__} {value!r}"
-        raise TypeError(msg)
-    for item in items:
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip():
-            shown = item if not looks_secret(key) else f"{key}..."
-            msg = f"expected KEY=VALUE, got {shown!r}"
-            raise ValueError(msg)
-        out[key.strip()] = val
-    return out
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower() if isinstance(value, str | int) else None
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    msg = f"expected true or false, got {value!r}"
-    raise ValueError(msg)
-
-
-def _whole(value: Any) -> int:
-    # No silent coercion (issue 9): true is no 1, and 1.7 is no 1.
-    if isinstance(value, bool):
-        msg = f"expected a whole number >= 0, got {str(value).lower()} (a boolean)"
-        raise TypeError(msg)
-    if isinstance(value, float):
-        if not value.is_integer():
-            msg = f"expected a whole number >= 0, got {value!r}"
-            raise ValueError(msg)
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        return int(value.strip())
-    msg = f"expected a whole number >= 0, got {value!r}"
-    raise ValueError(msg)
-
-
-def _int(value: Any) -> int:
-    number = _whole(value)
-    if number < 0:
-        msg = f"expected a number >= 0, got {value!r}"
-        raise ValueError(msg)
-    return number
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        msg = f"expected a number of seconds >= 0, got {value!r}"
-        raise TypeError(msg)
-    try:
-        number = float(value)
-    except ValueError:
-        msg = f"expected a number of seconds >= 0, got {value!r}"
-        raise ValueError(msg) from None
-    if number < 0 or not math.isfinite(number):
-        msg = f"expected a number >= 0, got {value!r}"
-        raise ValueError(msg)
-    return number
-
-
-def _str(value: Any) -> str:
-    return _text(value)
+# --- coercion (multiarch_tasks.coerce), key by key --------------------------------------
 
 
 def _nodes(value: Any) -> tuple[Node, ...]:
@@ -350,60 +175,32 @@ def _nodes(value: Any) -> tuple[Node, ...]:
     return tuple(out)
 
 
-def _platforms(value: Any) -> tuple[Platform, ...]:
-    platforms = parse_platforms(value if isinstance(value, str) else list(value))
-    if not platforms:
-        msg = "no platforms given"
-        raise ValueError(msg)
-    return platforms
-
-
-def _image(value: Any) -> str:
-    text = _str(value)
-    if text:
-        ref = ImageRef.parse(text, default_tag="")
-        if ref.tag or ref.digest:
-            msg = f"image {text!r} must not carry a tag or digest; use --tag"
-            raise ValueError(msg)
-    return text
-
-
-def _tags(value: Any) -> tuple[str, ...]:
-    tags = tuple(_split(value, "tag"))
-    if not tags:
-        msg = "no tags given"
-        raise ValueError(msg)
-    for tag in tags:
-        validate_tag(tag)
-    return tags
-
-
-_COERCE: dict[str, Coerce] = {
-    "image": _image,
-    "tags": _tags,
-    "platforms": _platforms,
-    "build_args": _mapping,
-    "labels": _mapping,
-    "annotations": _mapping,
-    "registry_mirrors": _mapping,
-    "secrets": _spec_list,
-    "cache_from": _spec_list,
-    "cache_to": _spec_list,
-    "driver_opts": _opts,
-    "insecure_registries": _str_list,
+_COERCE: dict[str, coerce.Coerce] = {
+    "image": coerce.image,
+    "tags": coerce.tags,
+    "platforms": coerce.platform_list,
+    "build_args": coerce.mapping,
+    "labels": coerce.mapping,
+    "annotations": coerce.mapping,
+    "registry_mirrors": coerce.mapping,
+    "secrets": coerce.spec_list,
+    "cache_from": coerce.spec_list,
+    "cache_to": coerce.spec_list,
+    "driver_opts": coerce.opts,
+    "insecure_registries": coerce.str_list,
     "nodes": _nodes,
-    "verify_run": _plain_list,
-    "jobs": _int,
-    "retries": _int,
-    "timeout": _float,
+    "verify_run": coerce.plain_list,
+    "jobs": coerce.count,
+    "retries": coerce.count,
+    "timeout": coerce.seconds,
 }
 _FIELDS = [f for f in fields(Settings) if f.metadata.get("config", True)]
 for _f in _FIELDS:
     if _f.name not in _COERCE:
-        _COERCE[_f.name] = _bool if _f.type == "bool" else _str
+        _COERCE[_f.name] = coerce.boolean if _f.type == "bool" else coerce.string
 
 KEYS: tuple[str, ...] = tuple(f.name for f in _FIELDS)
-MAPPING_KEYS = frozenset(k for k, f in _COERCE.items() if f is _mapping)
+MAPPING_KEYS = frozenset(k for k, f in _COERCE.items() if f is coerce.mapping)
 # `tag` is accepted as an alias of `tags` (the flag is --tag, repeatable).
 ALIASES = {
     "tag": "tags",
@@ -431,7 +228,7 @@ def _coerce(key: str, value: Any, source: str, spelling: Spelling | None = None)
         result = _COERCE[key](value)
     except MultiarchError as err:
         raise ConfigError(key, source, str(err)) from err
-    except NumberInConfigError as err:
+    except coerce.NumberInConfigError as err:
         spelled = spelling(key, err.number) if spelling else None
         raise ConfigError(key, source, err.hint(spelled)) from err
     except (TypeError, ValueError) as err:
