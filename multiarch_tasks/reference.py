@@ -12,6 +12,18 @@ from dataclasses import dataclass, replace
 
 from multiarch_tasks.errors import InvalidReferenceError
 
+# One URL scrubber for labels and printed lines; kept importable from here.
+from multiarch_tasks.redaction import scrub_url
+
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_API",
+    "ImageRef",
+    "is_loopback_host",
+    "scrub_url",
+    "validate_tag",
+]
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -47,6 +59,10 @@ class ImageRef:
         colon = name.rfind(":")
         if colon > last_slash:
             name, tag = name[:colon], name[colon + 1 :]
+            if last_slash < 0 and _looks_like_host(name, tag):
+                raise InvalidReferenceError(
+                    f"{raw!r} is a registry host with no repository: add one, e.g. {raw}/app"
+                )
             if not _TAG.fullmatch(tag):
                 raise InvalidReferenceError(f"invalid tag {tag!r} in image reference {text!r}")
         first, sep, rest = name.partition("/")
@@ -111,6 +127,22 @@ class ImageRef:
         return replace(self, tag="", digest=digest)
 
 
+def validate_tag(tag: str) -> str:
+    """Return ``tag`` when it is a valid tag; else name it and say what a tag may hold."""
+    if not _TAG.fullmatch(tag):
+        raise InvalidReferenceError(
+            f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.' and '-', not starting"
+            " with '.' or '-'"
+        )
+    return tag
+
+
+def _looks_like_host(name: str, tag: str) -> bool:
+    # `127.0.0.1:5000` or `localhost:5000` alone: a port, not a tag (docker would push
+    # docker.io/library/127.0.0.1:5000, which nobody means).
+    return tag.isdigit() and ("." in name or name == "localhost" or name.startswith("["))
+
+
 def is_loopback_host(host: str) -> bool:
     """Tell whether ``host[:port]`` is on the loopback interface."""
     bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -121,27 +153,3 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
-
-
-_TOKEN_PARAMS = re.compile(
-    r"^(?:token|access_token|private_token|password|passwd|secret|sig|signature|x-amz-.*|"
-    r"x-goog-.*|auth|key|api_key|apikey|credential|x-ms-.*)$",
-    re.IGNORECASE,
-)
-
-
-def scrub_url(url: str) -> str:
-    """``url`` without credentials or token-like query parameters.
-
-    ``https://user:TOKEN@host/x?token=T&ref=main`` -> ``https://host/x?ref=main``: CI
-    checkouts embed tokens in the origin URL; they must reach no label and no printed line.
-    """
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit  # noqa: PLC0415
-
-    parts = urlsplit(url)
-    if not parts.scheme:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = urlencode([(k, v) for k, v in pairs if not _TOKEN_PARAMS.match(k)])
-    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))

@@ -4,8 +4,8 @@ Every external program runs here, from an argv list, without a shell, through pl
 (looked up at the last moment: ``local["docker"]`` raises when docker is absent, so no
 command object exists at import time). The runner honours invoke's ``--dry`` (print, run
 nothing, except read-only probes so the printed plan is true) and ``--echo``, prints
-commands shell-quoted with secrets redacted, keeps the tail of what a command printed, and
-turns failures into :class:`~multiarch_tasks.errors.CommandError`.
+commands shell-quoted with secrets redacted and URLs scrubbed, keeps the tail of what a
+command printed, and turns failures into :class:`~multiarch_tasks.errors.CommandError`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from subprocess import PIPE, STDOUT, Popen, TimeoutExpired
 from typing import Any, TextIO, TypeVar
 
@@ -29,6 +29,7 @@ from plumbum import local
 from plumbum.commands.processes import CommandNotFound
 
 from multiarch_tasks.errors import CommandError, RunInterruptedError, ToolMissingError
+from multiarch_tasks.redaction import scrub_urls
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -41,6 +42,11 @@ _SECRET_OPTIONS = frozenset(
 )
 # Options whose value is `K=SECRET`, where only the part after "=" is hidden.
 _SECRET_ASSIGN_PREFIXES = ("--password=", "--creds=", "--src-creds=", "--dest-creds=")
+
+
+def _hidden(secrets: Iterable[str]) -> list[str]:
+    # Longest first, so a secret that contains another is hidden whole.
+    return sorted({s for s in secrets if s}, key=len, reverse=True)
 
 
 class _Children:
@@ -112,8 +118,12 @@ def interruptible() -> Iterator[None]:
 
 
 def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
-    """Return ``argv`` with secret values replaced by ``***`` for display."""
-    hidden = [s for s in secrets if s]
+    """Return ``argv`` for display: secret values replaced by ``***``, URLs scrubbed.
+
+    A secret is hidden wherever it appears in an element (``--build-arg K=SECRET``); URLs
+    lose ``user:password@`` and token-like query parameters.
+    """
+    hidden = _hidden(secrets)
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -128,16 +138,15 @@ def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
         for secret in hidden:
             shown = shown.replace(secret, REDACTED)
         hide_next = arg in _SECRET_OPTIONS
-        out.append(shown)
+        out.append(scrub_urls(shown))
     return out
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Hide every occurrence of each secret in ``text``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+def redact_text(text: str, secrets: Iterable[str] = (), *, urls: bool = True) -> str:
+    """Hide every occurrence of each secret in ``text``; scrub the URLs in it too (``urls``)."""
+    for secret in _hidden(secrets):
+        text = text.replace(secret, REDACTED)
+    return scrub_urls(text) if urls else text
 
 
 def display(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
@@ -179,15 +188,12 @@ class Runner:
     _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
 
     def with_secrets(self, *secrets: str) -> Runner:
-        """Return a runner that also hides ``secrets``."""
-        return Runner(
-            dry=self.dry,
-            echo=self.echo,
-            echo_format=self.echo_format,
-            secrets=tuple({*self.secrets, *(s for s in secrets if s)}),
-            out=self.out,
-            retry_delay=self.retry_delay,
-        )
+        """Return a runner that also hides ``secrets`` (same output, lock and probe memo)."""
+        return replace(self, secrets=tuple(dict.fromkeys([*self.secrets, *filter(None, secrets)])))
+
+    def redact(self, text: str) -> str:
+        """``text`` with this runner's secrets hidden and URLs scrubbed, for any print."""
+        return redact_text(text, self.secrets)
 
     def display(self, argv: Sequence[str]) -> str:
         """The redacted, shell-quoted form of ``argv``."""
@@ -256,6 +262,7 @@ class Runner:
         argv = list(result.argv)
         if check and not result.ok:
             tail = "\n".join((result.stderr or result.stdout).splitlines()[-TAIL_LINES:])
+            tail = redact_text(tail, self.secrets)
             raise CommandError(
                 redact(argv, self.secrets),
                 None if result.returncode < 0 else result.returncode,
@@ -334,7 +341,9 @@ class Runner:
         return Result(tuple(argv), proc.returncode, text, text)
 
     def _clean(self, text: str | None) -> str:
-        return redact_text(text or "", self.secrets)
+        # Captured output is data (a probe's answer may hold ssh://user@host endpoints), so
+        # only the secrets go here; URLs are scrubbed where text is printed or raised.
+        return redact_text(text or "", self.secrets, urls=False)
 
     def map_parallel(
         self, func: Callable[[T], R], items: Sequence[T], jobs: int | None = None
