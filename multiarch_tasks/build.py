@@ -19,7 +19,8 @@ from multiarch_tasks.errors import InvalidValueError, MultiarchError
 from multiarch_tasks.plan import Plan, make_plan
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.runner import Runner, interruptible
-from multiarch_tasks.settings import Settings
+from multiarch_tasks.secrets import secret_runner
+from multiarch_tasks.settings import Settings, check_output_dir
 
 
 def new_run_id() -> str:
@@ -80,6 +81,7 @@ class BuildResult:
 
 def check_inputs(settings: Settings) -> None:
     """Fail early, naming the path, when the context or Dockerfile is missing."""
+    check_output_dir(settings)
     context = Path(settings.context)
     if not context.is_dir():
         raise InvalidValueError(f"build context {settings.context!r} is not a directory")
@@ -134,6 +136,7 @@ def tag_per_arch(plan: Plan, settings: Settings, digests: Mapping[Platform, str]
 def build(settings: Settings, runner: Runner) -> BuildResult:
     """Build and push every platform (no final tag moves); write digests.json."""
     check_inputs(settings)
+    runner = secret_runner(settings, runner)
     facts = facts_mod.gather(settings, runner)
     if settings.backend == "buildx" and facts.builder is None:
         raise MultiarchError(

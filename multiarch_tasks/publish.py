@@ -23,6 +23,7 @@ from multiarch_tasks.platforms import Platform
 from multiarch_tasks.qemu import run_qemu_step
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner, interruptible
+from multiarch_tasks.secrets import secret_runner
 from multiarch_tasks.settings import Settings
 
 if TYPE_CHECKING:
@@ -84,13 +85,14 @@ def _first_line(result: Any) -> str:
 
 def plan_publish(settings: Settings, runner: Runner, *, run_id: str = "") -> Plan:
     """Gather the facts and decide the whole publish (read-only probes only)."""
-    check_inputs(settings)
     facts = facts_mod.gather(settings, runner)
     return make_plan(settings, facts, run_id=run_id or new_run_id())
 
 
 def publish(settings: Settings, runner: Runner) -> PublishResult:
     """Print the plan, then run exactly its steps; ``--dry`` stops after printing."""
+    check_inputs(settings)
+    runner = secret_runner(settings, runner)
     plan = plan_publish(settings, runner)
     runner.say(plan.render(runner.secrets))
     if runner.dry:

@@ -28,10 +28,9 @@ from multiarch_tasks import api
 from multiarch_tasks.errors import MultiarchError, RunInterruptedError
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import KEYS, MAPPING_KEYS, Settings, settings_from
+from multiarch_tasks.settings import Settings, settings_from_invoke
 
 T = TypeVar("T")
-ENV_PREFIX = "INVOKE_MULTIARCH_"
 
 
 # --- flags: each declared once ----------------------------------------------------------
@@ -163,30 +162,9 @@ PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflig
 # --- the seams other code uses ------------------------------------------------------------
 
 
-def _env_overrides(config: Mapping[str, Any]) -> dict[str, str]:
-    """Env values invoke could not apply because the key was not declared.
-
-    ``ns.configure({"multiarch": {...}})`` on a root collection replaces our declared
-    ``None`` keys (invoke merges collection config shallowly), and invoke's env loader only
-    overrides declared keys. Rather than ignore ``INVOKE_MULTIARCH_*`` silently then, apply
-    them here at the same precedence.
-    """
-    out: dict[str, str] = {}
-    for key in KEYS:
-        name = ENV_PREFIX + key.upper()
-        # invoke's env loader never sets mapping keys (it reads them as nested namespaces),
-        # so `INVOKE_MULTIARCH_BUILD_ARGS=K=V,K2=V2` is applied here too.
-        if name in os.environ and (key not in config or key in MAPPING_KEYS):
-            out[key] = os.environ[name]
-    return out
-
-
 def settings_for(c: Context, **flags: Any) -> Settings:
     """Resolve the settings of one task call (defaults < pyproject < invoke config < flags)."""
-    raw = c.config.get("multiarch") or {}
-    config = dict(raw) if isinstance(raw, Mapping) else {}
-    config.update(_env_overrides(config))
-    return settings_from(config, flags)
+    return settings_from_invoke(c.config.get("multiarch"), flags, os.environ)
 
 
 def runner_for(c: Context, *, json_output: bool = False) -> Runner:
@@ -458,10 +436,6 @@ def __getattr__(name: str) -> Task[Any]:
 
 
 multiarch = Collection("multiarch", *TASKS.values())
-# Declare every key so INVOKE_MULTIARCH_<KEY> env vars can override them (invoke's env
-# loader only touches known keys). Mapping keys are declared as {}: invoke refuses to merge
-# a mapping from invoke.yaml over None.
-multiarch.configure({"multiarch": {k: ({} if k in MAPPING_KEYS else None) for k in KEYS}})
-# `Collection.from_module(multiarch_tasks.tasks, config={...})` finds this and deep-merges
-# the consumer's config over the declared keys.
+# No keys are declared to invoke (see settings.INVOKE_SECTION): every documented form of
+# every key merges, and settings_from_invoke reads INVOKE_MULTIARCH_* itself.
 ns = multiarch

@@ -175,14 +175,14 @@ def test_shallow_root_configure_still_honours_env(tmp_path):
     assert "--image r.example/root/app --tag env-tag" in done.stdout
 
 
-def test_unknown_key_in_invoke_yaml_is_one_line_error(tmp_path):
+def test_unknown_key_in_invoke_yaml_is_one_line_error_naming_file_and_line(tmp_path):
     project = _project(tmp_path, PLAIN, {"multiarch": {"platfroms": "linux/amd64"}})
     done = _inv(project, "multiarch.ci-template")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
         (
-            "multiarch: error: platfroms (from invoke config 'multiarch'): unknown key;"
+            "multiarch: error: platfroms (from invoke.yaml:1): unknown key;"
             " did you mean 'platforms'?"
         )
     ]

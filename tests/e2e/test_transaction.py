@@ -26,12 +26,12 @@ pytestmark = pytest.mark.e2e
 TWO = "linux/amd64,linux/arm64"
 
 
-def _digest(registry, repo: str, tag: str) -> str | None:  # noqa: ANN001
+def _digest(registry, repo: str, tag: str) -> str | None:
     found = registry.manifest(repo.split("/", 1)[1], tag)
     return found[1] if found else None
 
 
-def _publish(repo: str, context: Path, out: Path, *args: str, **kwargs) -> object:  # noqa: ANN003
+def _publish(repo: str, context: Path, out: Path, *args: str, **kwargs) -> object:
     return run_cli(
         "publish", "--image", repo, "--platforms", TWO, "--context", str(context),
         "--output-dir", str(out), *args, **kwargs,
@@ -70,7 +70,7 @@ def test_failed_deep_verify_promotes_nothing_and_names_the_unpromoted_index(
     assert f"{repo}:keep still at {kept}" in done.stdout
 
 
-def _layer_file(registry, repo: str, digest: str, platform: str, path: str) -> str:  # noqa: ANN001
+def _layer_file(registry, repo: str, digest: str, platform: str, path: str) -> str:
     """The text of ``path`` in ``platform``'s image of the index ``repo@digest``."""
     repository = repo.split("/", 1)[1]
     index, _ = registry.manifest(repository, digest)
@@ -81,7 +81,7 @@ def _layer_file(registry, repo: str, digest: str, platform: str, path: str) -> s
     manifest, _ = registry.manifest(repository, entry["digest"])
     for layer in reversed(manifest["layers"]):
         url = f"http://{registry.host}/v2/{repository}/blobs/{layer['digest']}"
-        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - loopback test registry
+        with urllib.request.urlopen(url, timeout=30) as resp:
             data = resp.read()
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
             try:
@@ -151,7 +151,7 @@ def test_signal_during_builds_stops_every_child_and_leaves_the_tag(
     # Unique per run, so no earlier run's cache makes the step instant.
     (slow / "Dockerfile").write_text(f"FROM {base_image.ref}\nRUN sleep 60 && echo {tmp_path}\n")
     multiarch = str(Path(sys.executable).parent / "multiarch")
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [multiarch, "publish", "--image", repo, "--tag", "sig", "--platforms", TWO,
          "--context", str(slow), "--output-dir", str(tmp_path / "o2")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -177,7 +177,7 @@ def test_signal_during_builds_stops_every_child_and_leaves_the_tag(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == code, (out + err)[-3000:]
-    assert elapsed < 10  # noqa: PLR2004
+    assert elapsed < 10
     assert _processes_mentioning(str(slow)) == []
     assert f"interrupted by {sig.name}: nothing promoted; {repo}:sig still at {before}" in err
     assert _digest(registry, repo, "sig") == before
