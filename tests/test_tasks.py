@@ -181,10 +181,7 @@ def test_unknown_key_in_invoke_yaml_is_one_line_error_naming_file_and_line(tmp_p
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        (
-            "multiarch: error: platfroms (from invoke.yaml:1): unknown key;"
-            " did you mean 'platforms'?"
-        )
+        ("multiarch: error: platfroms (from invoke.yaml:1): unknown key; did you mean 'platforms'?")
     ]
 
 

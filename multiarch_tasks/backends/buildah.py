@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from multiarch_tasks import commands
-from multiarch_tasks.backends import BuildOutcome, PlatformBuild
+from multiarch_tasks.backends.base import BuildOutcome, PlatformBuild
 from multiarch_tasks.errors import BuildFailedError, CommandError
 from multiarch_tasks.plan import Plan, buildah_manifest, buildah_push_argv
 from multiarch_tasks.runner import Runner

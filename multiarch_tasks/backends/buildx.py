@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from multiarch_tasks.backends import BuildOutcome, PlatformBuild
+from multiarch_tasks.backends.base import BuildOutcome, PlatformBuild
 from multiarch_tasks.errors import BuildFailedError, CommandError, MultiarchError
 from multiarch_tasks.facts import read_metadata
 from multiarch_tasks.plan import BuildStep, Plan

@@ -159,3 +159,17 @@ def test_every_command_publish_ran_is_in_its_printed_plan_in_order(
         )
         assert found is not None, f"ran but not planned (in order): {command}\n{planned}"
         position = found + 1
+
+
+def test_non_linux_platform_exits_1_before_any_step_naming_it(engine, base_image, repo, tmp_path):
+    done = run_cli(
+        "publish", "--image", repo, "--platforms", "linux/amd64,windows/amd64",
+        "--context", str(EXAMPLE), "--build-arg", f"BASE={base_image.ref}",
+        "--output-dir", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "multiarch: error: cannot build windows/amd64: a Linux builder cannot build"
+        " windows/amd64 images"
+    ]
+    assert done.stdout == ""  # no plan, no step: refused while planning
