@@ -548,38 +548,24 @@ def _builder_commands(settings: Settings, facts: Facts) -> tuple[list[tuple[str,
     config_path = settings.buildkitd_config or (
         str(Path(settings.output_dir) / "buildkitd.toml") if config_text else ""
     )
-    argvs: list[tuple[str, ...]] = []
-    if driver == "remote":
-        first, *rest = settings.nodes
-        argvs.append(
-            tuple(
-                commands.buildx_create(
-                    name,
-                    driver=driver,
-                    driver_opts=settings.driver_opts,
-                    buildkitd_config=config_path,
-                    node=_node_name(settings, first),
-                    platforms=first.platforms,
-                    endpoint=first.endpoint,
-                    bootstrap=settings.bootstrap and not rest,
-                    use=settings.use_builder,
-                )
+    # A remote builder's first `create` must carry an endpoint: the first node's.
+    first = settings.nodes[0] if driver == "remote" else None
+    rest = list(settings.nodes[1:] if first else settings.nodes)
+    argvs = [
+        tuple(
+            commands.buildx_create(
+                name,
+                driver=driver,
+                driver_opts=settings.driver_opts,
+                buildkitd_config=config_path,
+                node=_node_name(settings, first) if first else "",
+                platforms=first.platforms if first else (),
+                endpoint=first.endpoint if first else "",
+                bootstrap=settings.bootstrap and not rest,
+                use=settings.use_builder,
             )
         )
-    else:
-        rest = list(settings.nodes)
-        argvs.append(
-            tuple(
-                commands.buildx_create(
-                    name,
-                    driver=driver,
-                    driver_opts=settings.driver_opts,
-                    buildkitd_config=config_path,
-                    bootstrap=settings.bootstrap and not rest,
-                    use=settings.use_builder,
-                )
-            )
-        )
+    ]
     for index, node in enumerate(rest):
         argvs.append(
             tuple(

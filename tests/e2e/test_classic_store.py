@@ -51,15 +51,19 @@ def test_classic_engine_fixture_reports_classic_store_and_leaves_docker0(classic
     assert image_store(None) == "containerd", "the main engine no longer answers as before"
 
 
-def test_engine_up_names_the_running_classic_engine_and_leaves_it_alone(classic_engine):
-    done = subprocess.run(
+def _engine_up(docker_host: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(ROOT / "scripts" / "engine-up")],
-        env={**os.environ, "DOCKER_HOST": classic_engine},
+        env={**os.environ, "DOCKER_HOST": docker_host},
         capture_output=True,
         text=True,
         check=False,
         timeout=600,
     )
+
+
+def test_engine_up_names_the_running_classic_engine_and_leaves_it_alone(classic_engine):
+    done = _engine_up(classic_engine)
     assert done.returncode == 0, done.stderr
     expected = (
         f"engine-up: using the engine at {classic_engine} (classic image store),"
@@ -73,14 +77,7 @@ def test_engine_up_fails_in_one_line_naming_docker_host_that_does_not_answer(
     engine, qemu, tmp_path
 ):
     host = f"unix://{tmp_path}/no.sock"
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "engine-up")],
-        env={**os.environ, "DOCKER_HOST": host},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    done = _engine_up(host)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("engine-up: error")]
     expected = (
