@@ -168,8 +168,9 @@ def test_non_linux_platform_exits_1_before_any_step_naming_it(engine, base_image
         "--output-dir", str(tmp_path / "o"),
     )  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
+    expected = (
         "multiarch: error: cannot build windows/amd64: a Linux builder cannot build"
         " windows/amd64 images"
-    ]
+    )
+    assert done.stderr.strip().splitlines() == [expected]
     assert done.stdout == ""  # no plan, no step: refused while planning
