@@ -71,7 +71,7 @@ class Settings:
     annotations: Mapping[str, str] = field(default_factory=dict)
     target: str = ""
     secrets: tuple[str, ...] = ()
-    strategy: str = "per-arch"
+    strategy: str = "auto"
     # auto: per-arch tags only where the builder cannot push by digest; always: every time.
     per_arch_tags: str = "auto"
     backend: str = "buildx"

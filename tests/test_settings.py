@@ -38,7 +38,7 @@ def test_defaults() -> None:
     assert settings == Settings()
     assert settings.tags == ("latest",)
     assert settings.platforms == (AMD64, ARM64)
-    assert settings.strategy == "per-arch"
+    assert settings.strategy == "auto"
     assert settings.binfmt_image == DEFAULT_BINFMT_IMAGE
     assert settings.push is True
     assert dict(settings.build_args) == {}
