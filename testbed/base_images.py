@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 # Debian architecture -> docker TARGETARCH (+ variant) and OCI platform
@@ -155,7 +157,13 @@ def _buildx_build(
         "--metadata-file", str(metadata),
         str(context),
     ]  # fmt: skip
-    done = _docker(argv, docker_host)
+    # Distribution 2.8 on loopback sometimes answers a HEAD with 500 while several
+    # platforms push at once (seen here): the bed retries what the product retries.
+    for attempt in range(3):
+        done = _docker(argv, docker_host)
+        if done.returncode == 0 or not re.search(r": 5\d\d |connection reset", done.stderr):
+            break
+        time.sleep(1 + attempt)
     if done.returncode != 0:
         msg = f"building base image {ref} for {','.join(platforms)} failed: {_reason(done.stderr)}"
         raise BaseImageError(msg)
