@@ -74,9 +74,8 @@ def run_qemu_step(plan: Plan, runner: Runner, root: Path = binfmt.BINFMT_DIR) ->
     if runner.dry:
         return QemuResult(native, already, tuple(a.platform for a in todo), plan.qemu_mode)
     for a in todo:
-        handler = binfmt.read_handler(a.handler, root)
-        if handler is not None and not handler.enabled and handler.fix_binary:
-            # Registered but switched off: switching it on is a write to its entry.
+        # Registered with F but switched off: the plan writes 1 to its entry (host mode).
+        if any(op.startswith(f"enable {a.handler}:") for op in step.ops):
             (root / a.handler).write_text("1")
     for argv in step.commands:
         runner.run(argv, label="qemu-setup")

@@ -26,7 +26,15 @@ from multiarch_tasks.platforms import Platform
 from multiarch_tasks.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = Path(__file__).parents[2] / "shared" / "fixtures"
+# shared/ sits beside the checkout (CI: beside the fresh clone; worktrees: further up).
+SHARED = next(
+    (
+        p / "shared" / "fixtures"
+        for p in Path(__file__).parents
+        if (p / "shared" / "fixtures").is_dir()
+    ),
+    Path("/nonexistent"),
+)
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
 S390X = Platform("linux", "s390x")

@@ -1,0 +1,170 @@
+"""publish against what a user would run instead, as ratios of medians in one run.
+
+Flows, each cold (a fresh cache-busting build arg) and warm (the same inputs again):
+
+- ``buildx``: one ``docker buildx build --platform <all> --push`` (no preflight, no verify);
+- ``makefile``: the article's serial per-arch builds + ``docker manifest create/push``;
+- ``auto``: ``multiarch publish`` (strategy auto: one multi-platform build here);
+- ``per-arch``: ``multiarch publish --strategy per-arch``.
+
+Rounds interleave the flows (the order rotates each round) so none always runs on a
+warmer machine. The Dockerfile's RUN hashes 64 MiB, under QEMU on foreign platforms.
+
+    .venv/bin/python bench/publish_vs_buildx.py [--rounds 3] [--platforms ...]
+
+Prints a table and merges ``{"publish": {...}}`` into bench/results.json: every figure,
+the ratios publish(auto)/buildx and publish(per-arch)/makefile, cold and warm, with the
+versions of docker, buildx and python and the core count. No figure is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from testbed.base_images import FULL_PLATFORMS, build_base
+from testbed.registry import Registry, RegistryConfig
+
+DOCKERFILE = """\
+FROM {base}
+ARG BUST
+RUN echo "$BUST" > /bust && head -c 67108864 /dev/zero | sha256sum > /hash && uname -m > /arch
+"""
+MULTIARCH = Path(sys.executable).parent / "multiarch"
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def run(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(argv)}\n{done.stderr[-2000:]}{done.stdout[-2000:]}")
+
+
+def timed(func: Callable[[], None]) -> float:
+    start = time.monotonic()
+    func()
+    return time.monotonic() - start
+
+
+class Flows:
+    """The four flows over one registry, context and platform list."""
+
+    def __init__(self, image: str, context: Path, platforms: list[str], out: Path) -> None:
+        self.image = image
+        self.context = context
+        self.platforms = platforms
+        self.out = out
+
+    def buildx(self, tag: str, bust: str) -> None:
+        run(["docker", "buildx", "build", "--platform", ",".join(self.platforms),
+             "--build-arg", f"BUST={bust}", "-t", f"{self.image}:{tag}", "--push",
+             str(self.context)])  # fmt: skip
+
+    def makefile(self, tag: str, bust: str) -> None:
+        refs = []
+        for plat in self.platforms:
+            ref = f"{self.image}:{tag}-{plat.replace('/', '-')}"
+            run(["docker", "buildx", "build", "--platform", plat, "--provenance=false",
+                 "--build-arg", f"BUST={bust}", "-t", ref, "--push",
+                 str(self.context)])  # fmt: skip
+            refs.append(ref)
+        final = f"{self.image}:{tag}"
+        run(["docker", "manifest", "create", "--insecure", "--amend", final, *refs])
+        run(["docker", "manifest", "push", "--insecure", "--purge", final])
+
+    def publish(self, tag: str, bust: str, *extra: str) -> None:
+        run([str(MULTIARCH), "publish", "--image", self.image, "--tag", tag,
+             "--platforms", ",".join(self.platforms), "--context", str(self.context),
+             "--build-arg", f"BUST={bust}", "--output-dir", str(self.out / tag),
+             *extra])  # fmt: skip
+
+    def auto(self, tag: str, bust: str) -> None:
+        self.publish(tag, bust)
+
+    def per_arch(self, tag: str, bust: str) -> None:
+        self.publish(tag, bust, "--strategy", "per-arch")
+
+
+def versions() -> dict[str, object]:
+    def out(argv: list[str]) -> str:
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
+
+    return {
+        "docker": out(["docker", "version", "--format", "{{.Server.Version}}"]),
+        "buildx": out(["docker", "buildx", "version"]),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+    }
+
+
+def merge_results(key: str, data: dict[str, object]) -> None:
+    """Write ``data`` under ``key`` in bench/results.json, keeping the other benches' keys."""
+    current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    current[key] = data
+    RESULTS.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--platforms", default="linux/amd64,linux/arm64,linux/s390x,linux/ppc64le")
+    args = parser.parse_args()
+    platforms = args.platforms.split(",")
+    names = ["buildx", "makefile", "auto", "per_arch"]
+    times: dict[str, dict[str, list[float]]] = {n: {"cold": [], "warm": []} for n in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        registry = Registry(RegistryConfig(root=root / "registry"))
+        try:
+            base = f"{registry.host}/bench/busybox:base"
+            build_base(base, FULL_PLATFORMS, root / "base")
+            context = root / "ctx"
+            context.mkdir()
+            (context / "Dockerfile").write_text(DOCKERFILE.format(base=base))
+            flows = Flows(f"{registry.host}/bench/app", context, platforms, root / "out")
+            for n in range(args.rounds):
+                order = names[n % len(names) :] + names[: n % len(names)]
+                for name in order:
+                    bust = str(uuid.uuid4())
+                    flow = getattr(flows, name)
+                    cold = timed(lambda f=flow, b=bust, t=f"{name}-{n}-c": f(t, b))
+                    warm = timed(lambda f=flow, b=bust, t=f"{name}-{n}-w": f(t, b))
+                    times[name]["cold"].append(cold)
+                    times[name]["warm"].append(warm)
+                    print(f"round {n} {name:<9} cold {cold:6.2f}s warm {warm:6.2f}s", flush=True)
+        finally:
+            registry.stop()
+    med = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
+    ratios = {
+        f"publish_auto/buildx_{k}": med["auto"][k] / med["buildx"][k] for k in ("cold", "warm")
+    }
+    ratios |= {
+        f"publish_per_arch/makefile_{k}": med["per_arch"][k] / med["makefile"][k]
+        for k in ("cold", "warm")
+    }
+    print("\nflow       cold (median)  warm (median)")
+    for name in names:
+        print(f"{name:<10} {med[name]['cold']:10.2f}s  {med[name]['warm']:12.2f}s")
+    for key, value in ratios.items():
+        print(f"{key:<32} {value:.2f}")
+    merge_results(
+        "publish",
+        {"platforms": platforms, "rounds": args.rounds, "seconds": times, "medians": med,
+         "ratios": ratios, "versions": versions()},
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
