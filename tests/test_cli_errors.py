@@ -1,5 +1,6 @@
-"""Errors users get from the CLI before any engine or registry is needed: one line naming
-the bad value and where it came from, exit 1, no traceback (issue 3).
+"""The CLI before any engine or registry is needed: errors are one line naming the bad
+value and where it came from, exit 1, no traceback (issue 3); ``--version`` is the
+installed distribution's.
 
 Each runs the installed ``multiarch`` console script, as a user would; none needs the test
 bed (a bad value is refused before a probe runs, and the "docker is not installed" case
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from tests.conftest import EXAMPLE, one_line_error, run_cli
@@ -78,3 +80,9 @@ def test_cli_missing_dockerfile_is_one_line_naming_the_path(tmp_path: Path) -> N
     assert len(output.splitlines()) == 1, output
     assert "missing/Dockerfile" in output
     assert "Traceback" not in output
+
+
+def test_version_is_the_installed_distributions() -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0, done.output
+    assert done.stdout.split() == ["multiarch", version("multiarch-tasks")]
