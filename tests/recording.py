@@ -3,7 +3,8 @@
 Probes get canned answers (``docker info``, ``docker buildx version``, ``docker buildx
 inspect [NAME]`` with the real buildx outputs in tests/fixtures/buildx, git); the commands a
 plan runs get scripted effects: ``docker buildx build --metadata-file F`` writes F as buildx
-does (modelled on metadata-push-by-digest-docker-container.json, one digest per platform),
+does (modelled on metadata-push-by-digest-docker-container.json, one digest per platform;
+with ``Script.pusher`` it first pushes a small image of each platform to a real registry),
 ``update-binfmts --enable qemu-X`` and ``docker run ... tonistiigi/binfmt --install A,B``
 register handlers in a binfmt_misc directory of the test's own. Everything else succeeds
 silently. Failures are queued per command with :meth:`RecordingRunner.fail_next`.
@@ -89,6 +90,9 @@ class Script:
     binfmt_dir: Path | None = None  # where update-binfmts / tonistiigi/binfmt register
     register_handlers: bool = True  # False: the register commands "succeed" but do nothing
     git: bool = True
+    # (image name, "linux/amd64[,linux/arm64...]") -> the digest pushed; None: push nothing
+    # and answer digest_for(platforms).
+    pusher: Callable[[str, str], str] | None = None
 
 
 class RecordingRunner(Runner):
@@ -197,13 +201,14 @@ class RecordingRunner(Runner):
         """Write the metadata file buildx would write after a push by digest."""
         platforms = option(argv, "--platform")
         meta = option(argv, "--metadata-file")
+        output = option(argv, "--output")
+        name = next(
+            (p[len("name=") :] for p in output.split(",") if p.startswith("name=")),
+            option(argv, "--tag"),
+        )
+        pusher = self.script.pusher
+        digest = pusher(name, platforms) if pusher else digest_for(platforms)
         if meta:
-            digest = digest_for(platforms)
-            output = option(argv, "--output")
-            name = next(
-                (p[len("name=") :] for p in output.split(",") if p.startswith("name=")),
-                option(argv, "--tag"),
-            )
             data = {
                 "buildx.build.ref": f"scripted/{platforms}",
                 "containerimage.descriptor": {

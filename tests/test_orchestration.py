@@ -1,21 +1,26 @@
-"""Orchestration in-process: build, qemu-setup, builder-create and publish --dry driven
-through a recording runner (tests/recording.py) against scripted facts, no engine.
+"""Orchestration in-process: build, qemu-setup, builder-create, manifest-create and
+publish driven through a recording runner (tests/recording.py) against scripted facts.
 
-The probes are answered with the real buildx outputs in tests/fixtures/buildx; the host,
-its binfmt_misc handlers and its programs are pinned, so these tests decide the same on
-any machine. What they prove: each task runs the commands of its plan, in the plan's
-order, and nothing else; the printed plan shows them all; the decisions the plan prints
-follow the builder and the engine's image store.
+No engine: the probes are answered with the real buildx outputs in tests/fixtures/buildx,
+and the host, its binfmt_misc handlers and its programs are pinned, so these tests decide
+the same on any machine. What they prove: each task runs the commands of its plan, in the
+plan's order, and nothing else; the printed plan shows them all; the decisions it prints
+follow the builder and the engine's image store. The last test runs a whole publish whose
+scripted buildx pushes small images to the test bed's registry (marked e2e for that).
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import tarfile
+from collections.abc import Callable
 from itertools import takewhile
 from pathlib import Path
 
 import pytest
 
-from multiarch_tasks import binfmt
+from multiarch_tasks import binfmt, oci
 from multiarch_tasks import build as build_mod
 from multiarch_tasks import facts as facts_mod
 from multiarch_tasks.binfmt import Handler
@@ -24,12 +29,16 @@ from multiarch_tasks.builder import builder_create
 from multiarch_tasks.digests import read_digest_map
 from multiarch_tasks.errors import BuildFailedError, MultiarchError
 from multiarch_tasks.facts import Engine, Facts
+from multiarch_tasks.manifest import manifest_create
 from multiarch_tasks.plan import Plan, make_plan
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.publish import publish
 from multiarch_tasks.qemu import run_qemu_step
+from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.registry import RegistryClient
 from multiarch_tasks.runner import display
 from multiarch_tasks.settings import Settings, settings_from
+from testbed import images
 from tests.recording import Answer, RecordingRunner, Script, digest_for, inspect_text, option
 
 AMD64 = Platform("linux", "amd64")
@@ -389,3 +398,104 @@ def test_dry_publish_on_a_local_builder_prints_the_qemu_registration_it_would_ru
     assert steps["qemu-setup"]["commands"] == [["update-binfmts", "--enable", "qemu-s390x"]]
     assert "$ update-binfmts --enable qemu-s390x" in runner.printed
     assert "linux/s390x  emulated on dc0 by qemu-s390x, registered by qemu-setup" in runner.printed
+
+
+# --- manifest-create --dry --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool", "programs"),
+    [("imagetools", [("docker", "buildx", "imagetools")]),
+     ("docker", [("docker", "manifest", "create"), ("docker", "manifest", "push")]),
+     ("native", [])],
+)  # fmt: skip
+def test_dry_manifest_create_prints_its_commands_and_starts_none(
+    tmp_path: Path, tool: str, programs: list[tuple[str, ...]]
+) -> None:
+    s = app_settings(tmp_path, manifest_tool=tool, platforms="linux/amd64,linux/arm64")
+    runner = recorder()
+    runner.dry = True
+    result = manifest_create(s, runner)
+
+    assert result.dry
+    assert [argv[: len(p)] for argv, p in zip(non_probes(runner), programs, strict=True)] == (
+        programs
+    )
+    started = [a for a in runner.attempts if a in non_probes(runner)]
+    assert started == []
+    for argv in non_probes(runner):
+        assert display(argv) in runner.printed
+        if "create" in argv[:4]:  # the per-arch tags stand in as sources
+            assert argv[-2:] == (f"{IMAGE}:1.0-linux-amd64", f"{IMAGE}:1.0-linux-arm64")
+    if tool == "native":
+        assert f"PUT {IMAGE}:1.0 (index over {IMAGE}:1.0-linux-amd64" in runner.printed
+    assert not Path(s.output_dir).exists()
+
+
+# --- publish, run for real against the test bed's registry ------------------------------
+
+
+def pushing_to(client: RegistryClient) -> Callable[[str, str], str]:
+    """What the scripted buildx pushes: a small image per platform, an index over several."""
+    layer = gzip.compress(_empty_tar())
+
+    def push(name: str, platforms: str) -> str:
+        descs = []
+        for text in platforms.split(","):
+            p = Platform.parse(text)
+            config = {"os": p.os, "architecture": p.architecture, "rootfs": {"type": "layers"}}
+            if p.variant:
+                config["variant"] = p.variant
+            desc, _ = images.push_image(client, ImageRef.parse(name), config, [layer])
+            descs.append(oci.Descriptor(desc.media_type, desc.digest, desc.size, p))
+        if len(descs) == 1:
+            return descs[0].digest
+        raw = oci.build_index(descs)
+        return client.put_manifest(ImageRef.parse(name).with_digest(oci.sha256_digest(raw)), raw,
+                                   oci.OCI_INDEX)  # fmt: skip
+
+    return push
+
+
+def _empty_tar() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w"):
+        pass
+    return out.getvalue()
+
+
+@pytest.mark.e2e  # the test bed's registry; no engine: buildx is the recording runner
+@pytest.mark.parametrize("strategy", ["per-arch", "multi-platform"])
+def test_publish_runs_exactly_the_printed_plans_commands_in_order_then_promotes(
+    tmp_path: Path, repo: str, strategy: str
+) -> None:
+    s = settings_from(
+        {"image": repo, "tags": "1.0,latest", "platforms": "linux/amd64,linux/arm64",
+         "context": str(context(tmp_path)), "output_dir": str(tmp_path / "out"),
+         "builder": "dc", "strategy": strategy, "cache": "registry", "preflight": False,
+         "jobs": 1}  # one build at a time: the order they ran in is the plan's or a bug
+    )  # fmt: skip
+    client = RegistryClient.from_settings(s)
+    runner = RecordingRunner(Script(builders=dict(FIXTURE_BUILDERS), pusher=pushing_to(client)))
+    result = publish(s, runner)
+
+    assert result.ok, result.render()
+    ran = non_probes(runner)
+    assert [argv[:3] for argv in ran] == [("docker", "buildx", "build")] * (
+        2 if strategy == "per-arch" else 1
+    )
+    head, *rest = runner.printed.splitlines()
+    assert head.startswith(f"plan: {repo}:1.0, {repo}:latest for 2 platform(s)")
+    plan_text = "\n".join([head, *takewhile(lambda line: line.startswith(" "), rest)])
+    positions = [plan_text.index(f"$ {display(argv)}") for argv in ran]
+    assert positions == sorted(positions)
+    for tag in ("1.0", "latest"):
+        found = client.head_manifest(ImageRef.parse(f"{repo}:{tag}"))
+        assert found is not None
+        assert found.digest == result.digest
+    index = client.get_manifest(ImageRef.parse(repo).with_digest(result.digest))
+    assert [str(d.platform) for d in index.images] == ["linux/amd64", "linux/arm64"]
+    digests, index_digest = read_digest_map(s.output_dir)
+    assert index_digest == result.digest
+    assert set(digests) == {AMD64, ARM64}
+    assert not [t for t in client.list_tags(ImageRef.parse(repo)) if "staging" in t]
