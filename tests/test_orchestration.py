@@ -469,14 +469,21 @@ def _empty_tar() -> bytes:
 def test_publish_runs_exactly_the_printed_plans_commands_in_order_then_promotes(
     tmp_path: Path, repo: str, strategy: str
 ) -> None:
+    client = RegistryClient.from_settings(settings_from({"image": repo}))
+    push = pushing_to(client)
+    # A base image with both platforms in the same registry, for preflight to read.
+    host, name = repo.split("/", 1)
+    base = f"{host}/base/{name}"
+    base_digest = push(base, "linux/amd64,linux/arm64")
+    ctx = context(tmp_path)
+    (ctx / "Dockerfile").write_text(f"FROM {base}@{base_digest}\nRUN echo hi > /hi\n")
     s = settings_from(
         {"image": repo, "tags": "1.0,latest", "platforms": "linux/amd64,linux/arm64",
-         "context": str(context(tmp_path)), "output_dir": str(tmp_path / "out"),
-         "builder": "dc", "strategy": strategy, "cache": "registry", "preflight": False,
+         "context": str(ctx), "output_dir": str(tmp_path / "out"),
+         "builder": "dc", "strategy": strategy, "cache": "registry",
          "jobs": 1}  # one build at a time: the order they ran in is the plan's or a bug
     )  # fmt: skip
-    client = RegistryClient.from_settings(s)
-    runner = RecordingRunner(Script(builders=dict(FIXTURE_BUILDERS), pusher=pushing_to(client)))
+    runner = RecordingRunner(Script(builders=dict(FIXTURE_BUILDERS), pusher=push))
     result = publish(s, runner)
 
     assert result.ok, result.render()
@@ -489,6 +496,12 @@ def test_publish_runs_exactly_the_printed_plans_commands_in_order_then_promotes(
     plan_text = "\n".join([head, *takewhile(lambda line: line.startswith(" "), rest)])
     positions = [plan_text.index(f"$ {display(argv)}") for argv in ran]
     assert positions == sorted(positions)
+    assert [name for name, _ in result.steps] == [
+        "preflight", "qemu-setup", "builder-create", "build",
+        *(["merge"] if strategy == "per-arch" else []), "promote",
+    ]  # fmt: skip
+    assert result.verify is not None
+    assert result.verify.ok
     for tag in ("1.0", "latest"):
         found = client.head_manifest(ImageRef.parse(f"{repo}:{tag}"))
         assert found is not None
