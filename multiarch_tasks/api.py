@@ -1,8 +1,12 @@
 """The plain functions behind the tasks, for Python callers and nox sessions.
 
-Each takes a :class:`~multiarch_tasks.settings.Settings` (see ``settings_from``) and a
-:class:`~multiarch_tasks.runner.Runner`, and returns a typed result with ``ok``,
-``render()`` and ``to_json()``.
+Each takes a :class:`~multiarch_tasks.settings.Settings` first (see ``settings_from``).
+Those that start processes also take a :class:`~multiarch_tasks.runner.Runner`: second
+for ``build``, ``builder_create``, ``manifest_create``, ``manifest_push``, ``merge``,
+``mirror``, ``preflight``, ``publish`` and ``qemu_setup``; as ``runner=`` for ``verify``,
+which, like ``inspect`` (no runner: registry reads only), takes the image reference
+second. Each returns a typed result with ``ok``, ``render()`` and ``to_json()``, except
+``ci_template(settings, provider)``, which returns the pipeline's text.
 """
 
 from __future__ import annotations

@@ -181,6 +181,17 @@ class CliResult:
         return self.stdout + self.stderr
 
 
+def one_line_error(done: CliResult, *needles: str) -> str:
+    """Assert ``done`` failed with exit 1 and one stderr line holding each needle; return it."""
+    assert done.returncode == 1, done.output
+    assert "Traceback" not in done.output
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
 def run_cli(
     *args: str,
     cwd: Path | str | None = None,

@@ -1,4 +1,5 @@
-"""The registry client: pure parts as tables, the protocol against a real Distribution registry.
+"""The registry client: pure parts as tables, the protocol against a real Distribution registry
+(those tests are e2e: they need the test bed's registry).
 
 Failure modes a real registry will not produce on demand (429 with Retry-After, 5xx, a
 Bearer token service, a registry serving bytes that do not match their digest) are played
@@ -199,6 +200,10 @@ def test_from_settings_uses_insecure_registries_and_retries() -> None:
     )
 
 
+def test_public_registries_always_https() -> None:
+    assert RegistryClient().scheme("registry.example.com") == "https"
+
+
 # --- against the real registry -----------------------------------------------------------
 
 
@@ -211,6 +216,7 @@ def push_image(client: RegistryClient, ref: ImageRef, arch: str = "amd64") -> tu
     return desc.digest, raw
 
 
+@pytest.mark.e2e  # these need the test bed's registry (no engine)
 def test_manifest_round_trip_by_tag_and_digest(registry, repo) -> None:
     client = RegistryClient()
     ref = ImageRef.parse(f"{repo}:v1")
@@ -230,6 +236,7 @@ def test_manifest_round_trip_by_tag_and_digest(registry, repo) -> None:
     assert found[1] == digest
 
 
+@pytest.mark.e2e
 def test_index_pushed_by_digest_and_by_tag(repo) -> None:
     client = RegistryClient()
     base = ImageRef.parse(f"{repo}:amd64")
@@ -251,6 +258,7 @@ def test_index_pushed_by_digest_and_by_tag(repo) -> None:
     assert sorted(client.list_tags(base)) == ["amd64", "arm64", "multi"]
 
 
+@pytest.mark.e2e
 def test_put_manifest_by_digest_refuses_other_bytes(repo) -> None:
     client = RegistryClient()
     ref = ImageRef.parse(f"{repo}@{oci.sha256_digest(b'{}')}")
@@ -258,6 +266,7 @@ def test_put_manifest_by_digest_refuses_other_bytes(repo) -> None:
         client.put_manifest(ref, b'{"schemaVersion": 2}', oci.OCI_MANIFEST)
 
 
+@pytest.mark.e2e
 def test_blobs_upload_exist_get_stream_and_mount(registry, repo) -> None:
     client = RegistryClient()
     ref = ImageRef.parse(f"{repo}:x")
@@ -278,12 +287,14 @@ def test_blobs_upload_exist_get_stream_and_mount(registry, repo) -> None:
     assert client.blob_exists(other, digest)
 
 
+@pytest.mark.e2e
 def test_upload_refuses_data_that_does_not_match(repo) -> None:
     client = RegistryClient()
     with pytest.raises(DigestMismatchError):
         client.upload_blob(ImageRef.parse(f"{repo}:x"), oci.sha256_digest(b"a"), b"b")
 
 
+@pytest.mark.e2e
 def test_missing_things(repo) -> None:
     client = RegistryClient()
     ref = ImageRef.parse(f"{repo}:nope")

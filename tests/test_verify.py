@@ -1,7 +1,8 @@
 """verify/inspect: pure checks as tables; whole runs over synthetic images in the real registry.
 
 The synthetic images are written with the registry client itself (config + tar layers
-holding crafted ELF headers), so these tests need the registry but not the engine.
+holding crafted ELF headers), so these tests need the registry but not the engine: they are
+marked e2e (the bed's registry; tests/conftest.py's policy fails them in CI without it).
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def client() -> RegistryClient:
     return RegistryClient()
 
 
+@pytest.mark.e2e  # these need the test bed's registry (no engine)
 def test_deep_applies_whiteouts_across_gzip_and_zstd_layers(client, repo) -> None:
     ref = ImageRef.parse(f"{repo}:deep")
     children = []
@@ -186,6 +188,7 @@ def test_deep_applies_whiteouts_across_gzip_and_zstd_layers(client, repo) -> Non
     assert [c.notes for c in report.platforms] == [("2 ELF programs checked",)] * 2
 
 
+@pytest.mark.e2e
 def test_deep_names_foreign_programs_per_platform(client, repo) -> None:
     ref = ImageRef.parse(f"{repo}:foreign")
     children = []
@@ -202,6 +205,7 @@ def test_deep_names_foreign_programs_per_platform(client, repo) -> None:
     }
 
 
+@pytest.mark.e2e
 def test_variant_in_config_is_compared(client, repo) -> None:
     ref = ImageRef.parse(f"{repo}:arm")
     layer = gzip.compress(tar_of({"bin/app": elf(40)}))
@@ -217,6 +221,7 @@ def test_variant_in_config_is_compared(client, repo) -> None:
     assert report.platforms[0].problems == ("linux/arm/v7: config says arm/v6",)
 
 
+@pytest.mark.e2e
 def test_platform_pointing_at_an_index_is_a_problem_not_a_crash(client, repo) -> None:
     ref = ImageRef.parse(f"{repo}:nested")
     good = with_platform(
@@ -243,6 +248,7 @@ def test_platform_pointing_at_an_index_is_a_problem_not_a_crash(client, repo) ->
     }
 
 
+@pytest.mark.e2e
 def test_inspect_rows_and_single_platform_summary(client, repo) -> None:
     ref = ImageRef.parse(f"{repo}:inspect")
     layer = gzip.compress(tar_of({"bin/app": elf(62)}))

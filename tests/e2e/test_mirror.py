@@ -129,11 +129,3 @@ def test_cli_failed_copy_exits_1_without_traceback(registry: Registry, tmp_path:
     assert f"mirror: FAILED {registry.host}/nothing/here:1" in done.stdout
     assert "not found" in done.stdout
     assert "Traceback" not in done.stderr
-
-
-def test_cli_bad_destination_is_one_line(tmp_path: Path) -> None:
-    done = run_cli("mirror", "127.0.0.1:1/a/b:1", "127.0.0.1:1/Bad/Name", cwd=tmp_path, timeout=60)
-    assert done.returncode == 1
-    output = (done.stdout + done.stderr).strip()
-    assert output.splitlines() == [output]
-    assert "invalid repository name 'Bad/Name'" in output

@@ -128,15 +128,6 @@ def test_cli_exits_1_with_the_matrix_on_a_partial_base(
     assert "Traceback" not in done.stderr
 
 
-def test_cli_missing_dockerfile_is_one_line_naming_the_path(tmp_path: Path) -> None:
-    done = run_cli("preflight", "--file", "missing/Dockerfile", cwd=tmp_path, timeout=60)
-    assert done.returncode == 1
-    output = (done.stdout + done.stderr).strip()
-    assert len(output.splitlines()) == 1, output
-    assert "missing/Dockerfile" in output
-    assert "Traceback" not in output
-
-
 def test_cli_unreachable_registry_fails_or_warns_with_allow_unreachable(
     engine: str, tmp_path: Path
 ) -> None:

@@ -39,7 +39,3 @@ def test_plain_registry_on_loopback_falls_back_to_http(registry):
     client = RegistryClient()
     assert client.scheme(registry.host) == "http"
     assert client.list_tags(ImageRef.parse(f"{registry.host}/nothing/here")) == []
-
-
-def test_public_registries_always_https():
-    assert RegistryClient().scheme("registry.example.com") == "https"

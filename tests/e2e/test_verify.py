@@ -358,4 +358,8 @@ def test_cli_verify_json_exit_codes_and_one_line_errors(base_image, tmp_path: Pa
     assert "Traceback" not in malformed.stderr
     lines = [line for line in malformed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1
-    assert "invalid image reference" in lines[0] or "invalid" in lines[0]
+    # One line naming the bad value, on stderr and as the JSON error.
+    assert lines[0].startswith("multiarch: error: invalid image reference 'Not A/Valid:ref!'")
+    assert json.loads(malformed.stdout)["error"].startswith(
+        "invalid image reference 'Not A/Valid:ref!'"
+    )
