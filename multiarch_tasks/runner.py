@@ -10,6 +10,7 @@ command printed, and turns failures into :class:`~multiarch_tasks.errors.Command
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
 import shutil
@@ -21,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from subprocess import PIPE, STDOUT, Popen, TimeoutExpired
 from typing import Any, TextIO, TypeVar
 
@@ -188,8 +189,13 @@ class Runner:
     _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
 
     def with_secrets(self, *secrets: str) -> Runner:
-        """Return a runner that also hides ``secrets`` (same output, lock and probe memo)."""
-        return replace(self, secrets=tuple(dict.fromkeys([*self.secrets, *filter(None, secrets)])))
+        """Return a runner that also hides ``secrets`` (same output, lock and probe memo).
+
+        A shallow copy: a subclass keeps its type and state (a recording runner its log).
+        """
+        other = copy.copy(self)
+        other.secrets = tuple(dict.fromkeys([*self.secrets, *filter(None, secrets)]))
+        return other
 
     def redact(self, text: str) -> str:
         """``text`` with this runner's secrets hidden and URLs scrubbed, for any print."""
