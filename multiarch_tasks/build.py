@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from multiarch_tasks import commands, tools
 from multiarch_tasks.builder import builder_name, coverage, inspect_builder
-from multiarch_tasks.digests import write_digest_map
+from multiarch_tasks.digests import shard_meta, write_digest_map, write_shard_meta
 from multiarch_tasks.errors import BuildFailedError, CommandError, InvalidValueError
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.runner import Runner, which
@@ -279,7 +279,8 @@ def build(  # noqa: C901 - the steps read in order; splitting hides the flow
             if info
             else dict.fromkeys(settings.platforms, "(builder not found)")
         )
-    steps = plan_build(settings, how, git_labels(runner, settings.context))
+    labels = git_labels(runner, settings.context)
+    steps = plan_build(settings, how, labels)
     if show_plan:
         runner.say(render_plan(settings, steps))
     Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
@@ -328,6 +329,8 @@ def build(  # noqa: C901 - the steps read in order; splitting hides the flow
 
             digests = platform_digests(settings, settings.ref(), index_digest)
         digest_map = str(write_digest_map(settings.output_dir, digests, index=index_digest))
+        meta = shard_meta(settings.platforms, {**labels, **settings.labels}, settings.annotations)
+        write_shard_meta(settings.output_dir, meta)
     return BuildResult(image, settings.strategy, builds, digests, digest_map, index_digest)
 
 
