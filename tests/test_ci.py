@@ -4,6 +4,7 @@ by check-jsonschema, offline); runner mapping; no secret in plain text; kaniko's
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import check_jsonschema
@@ -11,9 +12,10 @@ import jsonschema
 import pytest
 import yaml
 
-from multiarch_tasks import ci, commands
+from multiarch_tasks import ci, commands, rehearse
 from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.platforms import Platform
+from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import settings_from
 
 VENDOR = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor"
@@ -224,3 +226,51 @@ def test_kaniko_executor_needs_a_destination():
             context=".", dockerfile="Dockerfile", platform=Platform("linux", "amd64"),
             destinations=[],
         )  # fmt: skip
+
+
+# --- ci-rehearse: what it refuses before running anything -------------------------------
+
+
+def write(tmp_path, text, name="pipeline.yml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_rehearse_refuses_kaniko_jobs_before_running_anything(tmp_path):
+    text = ci.ci_template(settings(platforms="linux/amd64,linux/arm64"), "gitlab", variant="kaniko")
+    runner = Runner(dry=True)
+    with pytest.raises(rehearse.RehearsalError, match="kaniko cannot run on this machine"):
+        rehearse.rehearse(write(tmp_path, text), runner, project=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("jobs: {b: {runs-on: x, steps: [{uses: docker/setup-buildx-action@v3}]}}\non: push\n",
+         "action docker/setup-buildx-action@v3 has no local equivalent"),
+        ("jobs: {b: {runs-on: x, steps: [{run: 'echo ${{ secrets.NPM }}'}]}}\non: push\n",
+         "secret NPM has no value"),
+        ("jobs: {b: {runs-on: x, steps: [{run: 'echo ${{ hashFiles(1) }}'}]}}\non: push\n",
+         "cannot evaluate"),
+        ("jobs: {a: {needs: b, steps: []}, b: {needs: a, steps: []}}\non: push\n",
+         "wait on each other"),
+        ("include: [x.yml]\nb: {script: [true]}\n", "include: is not rehearsed"),
+        ("just: text\n", "neither a GitHub workflow nor a GitLab pipeline"),
+        ("a: [b\n", "not valid YAML"),
+    ],
+)  # fmt: skip
+def test_rehearse_refuses_what_it_cannot_run_naming_it(tmp_path, text, message):
+    with pytest.raises(rehearse.RehearsalError, match=re.escape(message)):
+        rehearse.rehearse(write(tmp_path, text), Runner(dry=True), project=tmp_path)
+
+
+def test_rehearse_evaluates_matrix_conditions_like_github(tmp_path):
+    text = (
+        "on: push\njobs:\n  b:\n    strategy: {matrix: {include: [{e: true}, {e: false}]}}\n"
+        "    runs-on: x\n    steps: [{if: matrix.e, run: 'echo $E', env: {E: '${{ matrix.e }}'}}]\n"
+    )
+    jobs = rehearse.github_jobs(yaml.safe_load(text), "f", {}, rehearse._Git("s", "main", ""))
+    assert [j.name for j in jobs] == ["b (0)", "b (1)"]
+    notes = [step(None) for step in jobs[1].steps]  # the skipped step needs no context
+    assert notes == ["step 1 skipped: if matrix.e is false"]
