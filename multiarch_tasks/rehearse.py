@@ -152,6 +152,8 @@ class Job:
 
 
 def _checkout(ctx: Context) -> str:
+    if ctx.runner.dry:
+        return f"checkout: would copy {ctx.project} to {ctx.workspace}"
     shutil.copytree(ctx.project, ctx.workspace, symlinks=True, ignore=_COPY_IGNORE,
                     dirs_exist_ok=True)  # fmt: skip
     return f"checkout: copied {ctx.project} (with .git) to {ctx.workspace}"
@@ -273,6 +275,8 @@ def _github_step(step: Mapping[str, Any], expr: _Expr, shell_env: Mapping[str, s
 def _upload(name: str, path: str) -> Step:
     def step(ctx: Context) -> str:
         src = ctx.workspace / path
+        if ctx.runner.dry:
+            return f"upload-artifact: would copy {path} to artifact {name}"
         if not src.exists():
             raise RehearsalError(f"{ctx.name}: upload-artifact: {path} does not exist")
         _copy(src, ctx.artifacts / name)
@@ -283,6 +287,8 @@ def _upload(name: str, path: str) -> Step:
 
 def _download(pattern: str, path: str, *, merge: bool) -> Step:
     def step(ctx: Context) -> str:
+        if ctx.runner.dry:
+            return f"download-artifact: would copy {pattern} to {path}"
         names = sorted(p.name for p in ctx.artifacts.iterdir() if fnmatch.fnmatch(p.name, pattern))
         if not names:
             raise RehearsalError(f"{ctx.name}: download-artifact: no artifact matches {pattern}")
@@ -409,6 +415,8 @@ def _image_note(job: Mapping[str, Any], where: str) -> str:
 
 def _gitlab_artifacts(paths: Sequence[str]) -> Step:
     def step(ctx: Context) -> str:
+        if ctx.runner.dry:
+            return f"artifacts: would keep {', '.join(paths)}"
         for path in paths:
             src = ctx.workspace / path
             if not src.exists():
@@ -422,6 +430,8 @@ def _gitlab_artifacts(paths: Sequence[str]) -> Step:
 def _gitlab_restore(ctx: Context) -> str:
     """GitLab's default: every artifact of the earlier stages, at its path."""
     store = ctx.artifacts / "gitlab"
+    if ctx.runner.dry:
+        return "artifacts of earlier stages: would be restored"
     jobs = []
     for stage in sorted(store.iterdir() if store.is_dir() else (), key=lambda p: int(p.name)):
         if int(stage.name) >= ctx.stage:
@@ -514,15 +524,17 @@ def _slug(name: str) -> str:
 
 def _run_job(job: Job, work: Path, project: Path, runner: Runner) -> JobRun:
     root = work / "jobs" / _slug(job.name)
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "docker-config").mkdir(parents=True)
+    if not runner.dry:  # --dry prints the commands and creates nothing
+        shutil.rmtree(root, ignore_errors=True)
+        (root / "docker-config").mkdir(parents=True)
     env = {**_host_env(work), **job.env, "DOCKER_CONFIG": str(root / "docker-config")}
     env.setdefault("GITHUB_WORKSPACE", str(root / "workspace"))
     env.setdefault("CI_PROJECT_DIR", str(root / "workspace"))
     ctx = Context(
         job.name, root, project, work / "artifacts", env, runner, job.stage, list(job.notes)
     )
-    ctx.artifacts.mkdir(parents=True, exist_ok=True)
+    if not runner.dry:
+        ctx.artifacts.mkdir(parents=True, exist_ok=True)
     try:
         for step in job.steps:
             ctx.notes.append(step(ctx))
@@ -551,8 +563,9 @@ def rehearse(
     provider = detect_provider(doc, file)
     project_dir = Path(project).resolve()
     work = Path(work_dir) if work_dir else project_dir / WORK_DIR
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    if not runner.dry:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
     values = {**DEFAULT_SECRETS, **(secrets or {})}
     # Every value passed in is hidden; of the stand-ins, all but the user names.
     hidden = [

@@ -3,6 +3,7 @@ by check-jsonschema, offline); runner mapping; no secret in plain text; kaniko's
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -274,3 +275,16 @@ def test_rehearse_evaluates_matrix_conditions_like_github(tmp_path):
     assert [j.name for j in jobs] == ["b (0)", "b (1)"]
     notes = [step(None) for step in jobs[1].steps]  # the skipped step needs no context
     assert notes == ["step 1 skipped: if matrix.e is false"]
+
+
+def test_dry_rehearsal_prints_every_job_command_and_creates_nothing(tmp_path):
+    path = write(tmp_path, ci.ci_template(settings(), "github"))
+    out = io.StringIO()
+    result = rehearse.rehearse(path, Runner(dry=True, out=out), project=tmp_path)
+    assert result.ok
+    assert len(result.jobs) == 4
+    assert sorted(tmp_path.iterdir()) == [path]
+    printed = out.getvalue()
+    assert printed.count("multiarch build --platforms") == 3
+    assert printed.count("multiarch qemu-setup") == 1
+    assert "multiarch merge --from digests/digests-linux-amd64," in printed
