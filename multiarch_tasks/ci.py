@@ -394,6 +394,7 @@ def _buildah_job(
 ) -> dict[str, Any]:
     out = f"{OUT}/{shard.name}"
     local = f"localhost/multiarch-{shard.name}"
+    tls = settings.image_ref.registry not in settings.insecure_registries
     build = commands.buildah_build(
         context=settings.context or ".",
         platforms=(shard.platform,),
@@ -402,9 +403,14 @@ def _buildah_job(
         build_args=settings.build_args,
         labels={**settings.labels, "org.opencontainers.image.revision": "$CI_COMMIT_SHA"},
         target=settings.target,
+        tls_verify=tls,
     )
     push = commands.buildah_push(
-        local, _per_arch_destination(settings, shard), all_=True, digestfile=f"{out}/digest"
+        local,
+        _per_arch_destination(settings, shard),
+        all_=True,
+        digestfile=f"{out}/digest",
+        tls_verify=tls,
     )
     return {
         "stage": "build",

@@ -30,7 +30,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from packaging.version import InvalidVersion, Version
 
 from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.runner import Runner
+from multiarch_tasks.settings import Settings
 
 RULE_TYPES = ("semver", "pep440", "sha", "ref", "raw", "edge")
 REF_EVENTS = ("branch", "tag", "pr")
@@ -396,3 +397,20 @@ def tags_from_git(
             f" {what or state.sha[:SHORT_SHA] or '(no commit)'} ({state.source}): add a sha rule"
         )
     return tags
+
+
+def with_git_tags(
+    settings: Settings,
+    rules: Any,
+    runner: Runner,
+    *,
+    env: Mapping[str, str] | None = None,
+    latest: str = "auto",
+) -> Settings:
+    """``settings`` with its tags computed from ``rules`` for the git state of its context.
+
+    Where a ``tag_rules`` setting is given, the tasks call this once, before any step, so a
+    build shard and the merge job resolve the same tags from the same commit and variables.
+    """
+    tags = tags_from_git(rules, runner, cwd=settings.context or ".", env=env, latest=latest)
+    return replace(settings, tags=tuple(tags))

@@ -15,6 +15,7 @@ import pytest
 from multiarch_tasks import gittags
 from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.runner import Runner
+from multiarch_tasks.settings import Settings
 
 SEMVER = [
     "type=semver,pattern={{version}}",
@@ -181,3 +182,11 @@ def test_single_brace_placeholders_work_like_double():
     state = gittags.GitState(sha=CI_SHA, tag="v1.2.3")
     rules = gittags.parse_rules(["type=semver,pattern={major}.{minor}"])
     assert gittags.compute_tags(rules, state, latest="false") == ["1.2"]
+
+
+def test_settings_get_the_tags_of_their_context_checkout(tmp_path):
+    repo = make_repo(tmp_path, ["v1.4.2"], [], "main")
+    settings = Settings(image="r.example/app", context=str(repo))
+    resolved = gittags.with_git_tags(settings, SEMVER[:2], Runner(), env={})
+    assert resolved.tags == ("1.4.2", "1.4", "latest")
+    assert resolved.image == settings.image
