@@ -271,7 +271,7 @@ def test_rehearse_evaluates_matrix_conditions_like_github(tmp_path):
         "on: push\njobs:\n  b:\n    strategy: {matrix: {include: [{e: true}, {e: false}]}}\n"
         "    runs-on: x\n    steps: [{if: matrix.e, run: 'echo $E', env: {E: '${{ matrix.e }}'}}]\n"
     )
-    jobs = rehearse.github_jobs(yaml.safe_load(text), "f", {}, rehearse._Git("s", "main", ""))
+    jobs = rehearse.github_jobs(yaml.safe_load(text), "f", {}, rehearse.GitHead("s", "main", ""))
     assert [j.name for j in jobs] == ["b (0)", "b (1)"]
     notes = [step(None) for step in jobs[1].steps]  # the skipped step needs no context
     assert notes == ["step 1 skipped: if matrix.e is false"]
