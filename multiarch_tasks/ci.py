@@ -71,7 +71,10 @@ def _header(settings: Settings, options: CiOptions) -> str:
         f" --runners {options.runners} --variant {options.variant}`"
         f" (multiarch-tasks {package_version()}).\n"
         f"# Shards: {where}.\n"
-        "# Image, tags and build args come from [tool.multiarch-tasks] in pyproject.toml;"
+        f"# Settings when generated: image={settings.image or '(unset)'}"
+        f" tags={','.join(settings.tags)} platforms={','.join(map(str, settings.platforms))}\n"
+        "# The jobs read image, tags and build args from the project's settings"
+        " ([tool.multiarch-tasks], invoke.yaml) when they run;"
         " rehearse with `multiarch ci-rehearse FILE`.\n"
     )
 
