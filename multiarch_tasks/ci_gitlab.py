@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from multiarch_tasks import commands
@@ -29,16 +30,20 @@ from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.settings import Settings
 
 
-def _gitlab_login(registry: str, options: CiOptions, program: str = "docker") -> list[str]:
+def _gitlab_login(
+    registry: str, options: CiOptions, program: str = "docker", flags: Sequence[str] = ()
+) -> list[str]:
+    """The login line: the provider's token or named variables, via --password-stdin."""
     if options.login == "none":
         return []
     if uses_token(registry, options):
-        return [login_line("$CI_REGISTRY", "$CI_REGISTRY_USER", "$CI_REGISTRY_PASSWORD", program)]
+        token = ("$CI_REGISTRY_USER", "$CI_REGISTRY_PASSWORD")
+        return [login_line("$CI_REGISTRY", *token, program, flags)]
     user, password = f"${options.username_secret}", f"${options.password_secret}"
-    return [login_line(registry, user, password, program)]
+    return [login_line(registry, user, password, program, flags)]
 
 
-def _gitlabinstall_spec(options: CiOptions, packages: str) -> list[str]:
+def _gitlab_install(options: CiOptions, packages: str) -> list[str]:
     return [
         packages,
         "python3 -m venv /opt/multiarch",
@@ -153,7 +158,8 @@ def _buildah_job(
     settings: Settings, options: CiOptions, registry: str, shard: Shard
 ) -> dict[str, Any]:
     out = f"{OUT}/{shard.name}"
-    local = f"localhost/multiarch-{shard.name}"
+    # A local list of this pipeline only: a persistent runner's storage outlives the job.
+    local = f"localhost/multiarch-$CI_PIPELINE_ID-{shard.name}"
     tls = settings.image_ref.registry not in settings.insecure_registries
     build = commands.buildah_build(
         context=settings.context or ".",
@@ -179,8 +185,9 @@ def _buildah_job(
         # vfs + chroot: buildah inside an unprivileged job container.
         "variables": {"STORAGE_DRIVER": "vfs", "BUILDAH_ISOLATION": "chroot"},
         "script": [
-            *_gitlab_login(registry, options, program="buildah"),
+            *_gitlab_login(registry, options, "buildah", () if tls else ("--tls-verify=false",)),
             f"mkdir -p {out}",
+            f"{sh_join(commands.buildah_rm_manifest(local))} || true",
             sh_join(build),
             sh_join(push),
             *_shard_files(shard),
@@ -216,7 +223,7 @@ def gitlab_pipeline(settings: Settings, options: CiOptions) -> dict[str, Any]:
         "services": [f"{DOCKER_IMAGE}-dind"],
         "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
         "cache": {"key": "pip", "paths": [".cache/pip"]},
-        "before_script": _gitlabinstall_spec(options, "apk add --no-cache python3 py3-pip git"),
+        "before_script": _gitlab_install(options, "apk add --no-cache python3 py3-pip git"),
     }
     doc["build"] = {
         "extends": ".multiarch",

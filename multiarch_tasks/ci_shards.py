@@ -136,11 +136,15 @@ def sh_join(argv: Sequence[str]) -> str:
     return " ".join(sh_word(a) for a in argv)
 
 
-def login_line(registry: str, user: str, password: str, program: str = "docker") -> str:
+def login_line(
+    registry: str, user: str, password: str, program: str = "docker", flags: Sequence[str] = ()
+) -> str:
     """``PROGRAM login`` reading the password from stdin: the value never is in argv."""
+    extra = "".join(f" {flag}" for flag in flags)
+    # Options before the registry: buildah stops reading options at the first argument.
     return (
-        f"printf '%s' \"{password}\" | {program} login {sh_word(registry)}"
-        f' --username "{user}" --password-stdin'
+        f"printf '%s' \"{password}\" | {program} login{extra}"
+        f' --username "{user}" --password-stdin {sh_word(registry)}'
     )
 
 

@@ -121,8 +121,22 @@ def test_commands_call_the_tasks_without_repeating_the_settings():
     [
         ("github", {}, "${{ secrets.GITHUB_TOKEN }}"),
         ("github", {"registry": "quay.io"}, "${{ secrets.REGISTRY_PASSWORD }}"),
-        ("gitlab", {"login": "token"}, '"$CI_REGISTRY_PASSWORD" | docker login "$CI_REGISTRY"'),
-        ("gitlab", {"registry": "quay.io"}, '"$REGISTRY_PASSWORD" | docker login quay.io'),
+        (
+            "gitlab",
+            {"login": "token"},
+            (
+                '"$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER"'
+                ' --password-stdin "$CI_REGISTRY"'
+            ),
+        ),
+        (
+            "gitlab",
+            {"registry": "quay.io"},
+            (
+                '"$REGISTRY_PASSWORD" | docker login --username "$REGISTRY_USERNAME"'
+                " --password-stdin quay.io"
+            ),
+        ),
     ],
 )
 def test_login_reads_the_token_or_named_secret_through_password_stdin(provider, options, expected):

@@ -77,3 +77,29 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
         tag_digest(registry, ref)
         == json.loads((work / "merge" / "workspace" / "merge.json").read_text())["digest"]
     )
+
+
+def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, repo, tmp_path):
+    """buildah jobs (no multiarch in them) write the shard files by shell; merge is native."""
+    project = make_project(tmp_path, repo, base_image.ref)
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(f'insecure_registries = ["{registry.host}"]\n')
+    settings = settings_from(pyproject=project / "pyproject.toml")
+    text = ci.ci_template(
+        settings, "gitlab", variant="buildah", runner_labels={"linux/s390x": "my-s390x-runner"}
+    )
+    path = ci.write_template(project / FILES["gitlab"], text)
+
+    result = rehearse.rehearse(path, Runner(), project=project)
+
+    assert result.ok, result.render()
+    assert [j.name for j in result.jobs] == [
+        "build-linux-amd64", "build-linux-arm64", "build-linux-s390x", "merge",
+    ]  # fmt: skip
+    assert index_platforms(registry, f"{repo}:rehearsed") == PLATFORMS
+    work = project / rehearse.WORK_DIR / "jobs"
+    shard = json.loads(
+        (work / "build-linux-s390x/workspace/out/linux-s390x/shard.json").read_text()
+    )
+    assert shard["platforms"] == ["linux/s390x"]
+    assert len(shard["commit"]) == 40
