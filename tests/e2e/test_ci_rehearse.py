@@ -10,6 +10,7 @@ over linux/amd64, linux/arm64 and linux/s390x.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -90,7 +91,12 @@ def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, 
     )
     path = ci.write_template(project / FILES["gitlab"], text)
 
-    result = rehearse.rehearse(path, Runner(), project=project)
+    try:
+        result = rehearse.rehearse(path, Runner(), project=project)
+    finally:  # the jobs' local manifest lists (CI_PIPELINE_ID is this process's id)
+        for platform in PLATFORMS:
+            name = f"localhost/multiarch-{os.getpid()}-{platform.replace('/', '-')}"
+            subprocess.run(["buildah", "manifest", "rm", name], capture_output=True, check=False)
 
     assert result.ok, result.render()
     assert [j.name for j in result.jobs] == [
