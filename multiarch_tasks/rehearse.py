@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 WORK_DIR = ".multiarch/rehearsal"
+MARKER = ".multiarch-rehearsal"
 # Stand-ins for the secrets the templates name; a caller may pass real ones.
 DEFAULT_SECRETS = {
     "GITHUB_TOKEN": "stand-in-token",
@@ -136,6 +137,17 @@ def _run_job(job: Job, work: Path, project: Path, runner: Runner) -> JobRun:
     return JobRun(job.name, job.runner, tuple(ctx.notes))
 
 
+def _check_work_dir(work: Path, project: Path) -> None:
+    """Refuse a directory the rehearsal would copy into itself or must not wipe."""
+    if work.is_relative_to(project) and not work.is_relative_to(project / ".multiarch"):
+        raise RehearsalError(
+            f"work dir {work} is inside the project {project}, which each job copies:"
+            " use one outside it or under .multiarch/"
+        )
+    if work.exists() and any(work.iterdir()) and not (work / MARKER).exists():
+        raise RehearsalError(f"work dir {work} is not empty and not a rehearsal's: not wiping it")
+
+
 def rehearse(
     path: str | Path,
     runner: Runner,
@@ -155,10 +167,12 @@ def rehearse(
         raise RehearsalError(f"{file} is not valid YAML: {str(err).splitlines()[0]}") from err
     provider = detect_provider(doc, file)
     project_dir = Path(project).resolve()
-    work = Path(work_dir) if work_dir else project_dir / WORK_DIR
+    work = (Path(work_dir) if work_dir else project_dir / WORK_DIR).resolve()
+    _check_work_dir(work, project_dir)
     if not runner.dry:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
+        (work / MARKER).write_text("made by multiarch ci-rehearse; removed by the next one\n")
     values = {**DEFAULT_SECRETS, **(secrets or {})}
     # Every value passed in is hidden; of the stand-ins, all but the user names.
     hidden = [
@@ -172,7 +186,7 @@ def rehearse(
         batch = [j for j in plan if j.stage == stage]
         runner.say(f"rehearse: {', '.join(j.name for j in batch)}")
         results = runner.map_parallel(
-            lambda j: _run_job(j, work.resolve(), project_dir, runner), batch, jobs or len(batch)
+            lambda j: _run_job(j, work, project_dir, runner), batch, jobs or len(batch)
         )
         for job, outcome in zip(batch, results, strict=True):
             if isinstance(outcome, BaseException):

@@ -302,3 +302,17 @@ def test_dry_rehearsal_prints_every_job_command_and_creates_nothing(tmp_path):
     assert printed.count("multiarch build --platforms") == 3
     assert printed.count("multiarch qemu-setup") == 1
     assert "multiarch merge --from digests/digests-linux-amd64," in printed
+
+
+def test_rehearse_will_not_wipe_or_copy_into_a_directory_it_does_not_own(tmp_path):
+    path = write(tmp_path, ci.ci_template(settings(), "github"))
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "precious").write_text("x")
+    with pytest.raises(rehearse.RehearsalError, match="inside the project"):
+        rehearse.rehearse(path, Runner(dry=True), project=tmp_path, work_dir=tmp_path / "keep")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-work"
+    elsewhere.mkdir()
+    (elsewhere / "precious").write_text("x")
+    with pytest.raises(rehearse.RehearsalError, match="not a rehearsal's: not wiping it"):
+        rehearse.rehearse(path, Runner(), project=tmp_path, work_dir=elsewhere)
+    assert (elsewhere / "precious").exists()
