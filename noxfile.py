@@ -1,8 +1,14 @@
-"""Sessions: tests (everything), unit (no engine), lint, typecheck, publish-example."""
+"""Sessions: tests (everything), unit (no engine), lint, typecheck, publish-example,
+verify-example.
+
+Run nox from .venv (scripts/venv), where this package is installed: the noxfile imports it.
+"""
 
 from __future__ import annotations
 
 import nox
+
+from multiarch_tasks.nox import publish_session, verify_session
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -37,27 +43,23 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
-@nox.session(name="publish-example")
-def publish_example(session: nox.Session) -> None:
-    """Publish examples/hello to a registry, as a user's CI session would.
+EXAMPLE_PLATFORMS = "linux/amd64,linux/arm64,linux/s390x"
 
-    ``nox -s publish-example -- REGISTRY BASE`` (e.g. ``127.0.0.1:5000``
-    ``127.0.0.1:5000/demo/busybox:base``).
-    """
-    registry, base = [*session.posargs, "127.0.0.1:5000", ""][:2]
-    base = base or f"{registry}/demo/busybox:base"
-    session.install(".")
-    session.run(
-        "multiarch",
-        "publish",
-        "--image",
-        f"{registry}/examples/hello",
-        "--tag",
-        "ci",
-        "--platforms",
-        "linux/amd64,linux/arm64,linux/s390x",
-        "--context",
-        "examples/hello",
-        "--build-arg",
-        f"BASE={base}",
-    )
+
+def example_args(posargs: list[str] | tuple[str, ...]) -> list[str]:
+    """``-- REGISTRY [BASE]`` -> publish flags; BASE defaults to REGISTRY/demo/busybox:base."""
+    registry = posargs[0] if posargs else "127.0.0.1:5000"
+    base = posargs[1] if len(posargs) > 1 else f"{registry}/demo/busybox:base"
+    return [
+        "--image", f"{registry}/examples/hello", "--tag", "ci",
+        "--platforms", EXAMPLE_PLATFORMS, "--context", "examples/hello",
+        "--build-arg", f"BASE={base}",
+    ]  # fmt: skip
+
+
+# As a user's noxfile would: the library's ready sessions, with this repo's example app.
+# `nox -s publish-example -- REGISTRY [BASE]`, then `nox -s verify-example -- REGISTRY`.
+publish_session(name="publish-example", install=(".",), args=example_args)
+verify_session(name="verify-example", install=(".",), args=lambda posargs: [
+    f"{example_args(posargs)[1]}:ci", "--platforms", EXAMPLE_PLATFORMS,
+])  # fmt: skip

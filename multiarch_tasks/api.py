@@ -14,12 +14,14 @@ from __future__ import annotations
 from multiarch_tasks.build import build
 from multiarch_tasks.builder import builder_create
 from multiarch_tasks.ci import ci_template
+from multiarch_tasks.gittags import tags_from_git
 from multiarch_tasks.inspect_image import inspect
 from multiarch_tasks.manifest import manifest_create, manifest_push, merge
 from multiarch_tasks.mirror import mirror
 from multiarch_tasks.preflight import preflight
 from multiarch_tasks.publish import publish
 from multiarch_tasks.qemu import qemu_setup
+from multiarch_tasks.rehearse import rehearse as ci_rehearse
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings, settings_from
 from multiarch_tasks.verify import verify
@@ -29,6 +31,7 @@ __all__ = [
     "Settings",
     "build",
     "builder_create",
+    "ci_rehearse",
     "ci_template",
     "inspect",
     "manifest_create",
@@ -39,5 +42,6 @@ __all__ = [
     "publish",
     "qemu_setup",
     "settings_from",
+    "tags_from_git",
     "verify",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from multiarch_tasks import facts as facts_mod
 from multiarch_tasks.backends import BuildOutcome, PlatformBuild, backend
-from multiarch_tasks.digests import write_digest_map
+from multiarch_tasks.digests import shard_meta, write_digest_map, write_shard_meta
 from multiarch_tasks.errors import InvalidValueError, MultiarchError
 from multiarch_tasks.plan import Plan, make_plan
 from multiarch_tasks.platforms import Platform
@@ -153,6 +153,11 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
     path = ""
     if settings.push:
         path = str(write_digest_map(settings.output_dir, digests, index=result.index_digest))
+        # What merge checks across shards: same commit, same labels and annotations.
+        labels = {**facts.labels, **settings.labels}
+        write_shard_meta(
+            settings.output_dir, shard_meta(settings.platforms, labels, settings.annotations)
+        )
     return BuildResult(
         result.image, result.strategy, result.builds, digests, path, result.index_digest
     )

@@ -296,3 +296,39 @@ def skopeo_copy(
     if dest_insecure:
         argv.append("--dest-tls-verify=false")
     return [*argv, f"docker://{src}", f"docker://{dest}"]
+
+
+KANIKO_EXECUTOR = "/kaniko/executor"
+
+
+def kaniko_executor(
+    *,
+    context: str,
+    dockerfile: str,
+    platform: Platform,
+    destinations: Sequence[str],
+    digest_file: str = "",
+    build_args: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    target: str = "",
+    insecure_registries: Sequence[str] = (),
+) -> list[str]:
+    """``/kaniko/executor`` for one platform: kaniko builds one platform per run.
+
+    ``--custom-platform`` sets the target; kaniko runs ``RUN`` steps with the runner's own
+    CPU, so the job must run on a runner of that architecture. ``--digest-file`` gets the
+    pushed manifest's digest, which ``merge`` (native tool) turns into the index.
+    """
+    if not destinations:
+        raise InvalidValueError("kaniko needs at least one --destination")
+    argv = [KANIKO_EXECUTOR, "--context", context, "--dockerfile", dockerfile]
+    argv += ["--custom-platform", str(platform)]
+    argv += _repeat("--destination", destinations)
+    if digest_file:
+        argv += ["--digest-file", digest_file]
+    argv += _pairs("--build-arg", build_args or {})
+    argv += _pairs("--label", labels or {})
+    if target:
+        argv += ["--target", target]
+    argv += _repeat("--insecure-registry", insecure_registries)
+    return argv

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from multiarch_tasks import commands, oci, tools
-from multiarch_tasks.digests import merge_digest_maps, read_digest_map, write_digest_map
+from multiarch_tasks.digests import (
+    check_shards,
+    read_digest_map,
+    read_shards,
+    write_digest_map,
+)
 from multiarch_tasks.errors import InvalidValueError, MultiarchError, RegistryError
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
@@ -325,11 +330,15 @@ def _read_back(client: RegistryClient, tags: Sequence[str], expected: str) -> st
 
 
 def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> ManifestResult:
-    """Merge the digest maps in ``directories`` into one index and push it to every tag."""
-    digests = merge_digest_maps(directories)
-    if not settings.platforms or set(settings.platforms) - set(digests):
-        missing = [str(p) for p in settings.platforms if p not in digests]
-        raise InvalidValueError(f"no digest for {', '.join(missing)} in {', '.join(directories)}")
+    """Merge the digest maps in ``directories`` into one index and push it to every tag.
+
+    The shards must make one image (``digests.check_shards``): every platform once, one
+    digest each, one commit, the same labels and annotations; otherwise nothing is pushed.
+    """
+    shards = read_shards(directories)
+    for note in check_shards(shards, settings.platforms):
+        runner.say(f"merge: {note}")
+    digests = {p: d for shard in shards for p, d in shard.digests.items()}
     manifest_create(settings, runner, digests=digests)
     write_digest_map(settings.output_dir, {p: digests[p] for p in settings.platforms})
     return manifest_push(settings, runner)

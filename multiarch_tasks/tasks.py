@@ -16,7 +16,6 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from invoke.collection import Collection
@@ -109,7 +108,8 @@ _FLAGS = (
     Flag("cache", "none, registry (one cache ref per platform) or inline", key="cache"),
     Flag("per_arch_tags", "auto (only where the builder cannot push by digest) or always",
          key="per_arch_tags"),
-    Flag("jobs", "How many per-arch builds run at once (default: all)", key="jobs",
+    Flag("jobs", "How many builds (or rehearsed jobs of a stage) run at once (default: all)",
+         key="jobs",
          short="j"),
     Flag("deep", "Also read the ELF headers inside every layer", key="verify_deep",
          switch=True, short="d"),
@@ -133,7 +133,17 @@ _FLAGS = (
     Flag("from_file", "File of 'SRC DEST' lines to mirror"),
     Flag("no_attestations", "Drop attestation manifests", switch=True),
     Flag("provider", "github or gitlab (default: github)"),
-    Flag("output", "Write to this file instead of stdout"),
+    Flag("output", "Write to this file (its directory is created) instead of stdout"),
+    Flag("runners", "native (a native runner per arch where the provider has one) or qemu"),
+    Flag("variant", "docker; on gitlab also kaniko or buildah"),
+    Flag("registry", "Registry to log in to (default: the image's)"),
+    Flag("login", "auto, token (GITHUB_TOKEN / CI_REGISTRY_*), secrets or none"),
+    Flag("runner_label", "PLATFORM=LABEL: that platform's shard runs natively there; "
+         "repeatable", iterable=True),
+    Flag("pipeline", "The pipeline file ci-template wrote (the first argument)",
+         positional=True, required=True),
+    Flag("project", "The project directory (default: .)"),
+    Flag("work_dir", "Where job workspaces go (default: PROJECT/.multiarch/rehearsal)"),
 )  # fmt: skip
 FLAGS: dict[str, Flag] = {f.name: f for f in _FLAGS}
 
@@ -339,11 +349,28 @@ def _mirror(s: Settings, r: Runner, a: Args) -> Any:
 
 
 def _ci_template(s: Settings, _: Runner, a: Args) -> str:
-    text = api.ci_template(s, a["provider"] or "github")
+    options: dict[str, Any] = {
+        k: a[k] for k in ("runners", "variant", "registry", "login") if a[k] is not None
+    }
+    if a["runner_label"]:
+        options["runner_labels"] = dict(item.split("=", 1) for item in a["runner_label"])
+    text = api.ci_template(s, a["provider"] or "github", **options)
     if not a["output"]:
         return text
-    Path(a["output"]).write_text(text)
+    from multiarch_tasks.ci import write_template  # noqa: PLC0415
+
+    write_template(a["output"], text)
     return ""
+
+
+def _ci_rehearse(_: Settings, r: Runner, a: Args) -> Any:
+    return api.ci_rehearse(
+        a["pipeline"],
+        r,
+        project=a["project"] or ".",
+        work_dir=a["work_dir"],
+        jobs=int(a["jobs"] or 0),
+    )
 
 
 SPECS = (
@@ -420,8 +447,15 @@ SPECS = (
     TaskSpec(
         "ci_template",
         "Print a CI pipeline that builds per arch on separate runners and merges.",
-        ("provider", "output"),
+        ("provider", "output", "runners", "variant", "registry", "login", "runner_label"),
         _ci_template,
+    ),
+    TaskSpec(
+        "ci_rehearse",
+        "Run a generated pipeline here: each shard in its own workspace, then the merge.",
+        ("pipeline", "project", "work_dir", "jobs", "json"),
+        _ci_rehearse,
+        check=True,
     ),
 )
 TASKS: dict[str, Task[Any]] = {spec.name: make_task(spec) for spec in SPECS}

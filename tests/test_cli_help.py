@@ -74,7 +74,16 @@ EXPECTED = {
         "--no-attestations",
         "--json",
     },
-    "ci-template": {"--provider", "--output"},
+    "ci-template": {
+        "--provider",
+        "--output",
+        "--runners",
+        "--variant",
+        "--registry",
+        "--login",
+        "--runner-label",
+    },
+    "ci-rehearse": {"--pipeline", "--project", "--work-dir", "--jobs", "--json"},
 }
 
 

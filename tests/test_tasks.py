@@ -118,8 +118,7 @@ def test_invoke_yaml_reaches_the_task(tmp_path):
     )
     done = _inv(project, "multiarch.ci-template")
     assert done.returncode == 0, done.stderr
-    assert "multiarch build --image r.example/team/app --tag 7" in done.stdout
-    assert "platform: [linux/s390x, linux/arm64]" in done.stdout
+    assert "image=r.example/team/app tags=7 platforms=linux/s390x,linux/arm64" in done.stdout
 
 
 def test_layers_pyproject_then_yaml_then_env_then_flags(tmp_path, recorded, monkeypatch):
@@ -154,7 +153,7 @@ def test_from_module_config_deep_merges(tmp_path):
     )
     done = _inv(project, "multiarch.ci-template", env={"INVOKE_MULTIARCH_TAGS": "from-env"})
     assert done.returncode == 0, done.stderr
-    assert "--image r.example/mod/app --tag from-env" in done.stdout
+    assert "image=r.example/mod/app tags=from-env" in done.stdout
 
 
 def test_shallow_root_configure_still_honours_env(tmp_path):
@@ -172,7 +171,7 @@ def test_shallow_root_configure_still_honours_env(tmp_path):
     )
     done = _inv(project, "multiarch.ci-template", env={"INVOKE_MULTIARCH_TAGS": "env-tag"})
     assert done.returncode == 0, done.stderr
-    assert "--image r.example/root/app --tag env-tag" in done.stdout
+    assert "image=r.example/root/app tags=env-tag" in done.stdout
 
 
 def test_unknown_key_in_invoke_yaml_is_one_line_error_naming_file_and_line(tmp_path):

@@ -1,0 +1,111 @@
+"""Rehearse the generated GitHub and GitLab pipelines on the test bed (issue 11).
+
+A project (examples/hello, a git checkout, its settings in pyproject.toml) gets the
+pipeline from ci-template; the rehearsal runs each shard's commands as separate processes
+with its own workspace, output directory and DOCKER_CONFIG (logging in to the test
+registry), then the merge job, which merges and verifies. The registry then holds one index
+over linux/amd64, linux/arm64 and linux/s390x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from multiarch_tasks import ci, rehearse
+from multiarch_tasks.runner import Runner
+from multiarch_tasks.settings import settings_from
+from tests.conftest import EXAMPLE, index_platforms, run_cli, tag_digest
+
+pytestmark = pytest.mark.e2e
+PLATFORMS = ["linux/amd64", "linux/arm64", "linux/s390x"]
+FILES = {"github": ".github/workflows/multiarch.yml", "gitlab": ".gitlab-ci.yml"}
+
+
+def make_project(tmp: Path, repo: str, base: str) -> Path:
+    project = tmp / "project"
+    # Only the app: the example's invoke.yaml points at the demo's registry.
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    (project / "pyproject.toml").write_text(
+        "[tool.multiarch-tasks]\n"
+        f'image = "{repo}"\n'
+        'tags = ["rehearsed"]\n'
+        f"platforms = {json.dumps(PLATFORMS)}\n"
+        f'build_args = {{ BASE = "{base}" }}\n'
+    )
+    for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"]):
+        subprocess.run(["git", "-C", str(project), "-c", "user.email=t@e", "-c", "user.name=t",
+                        *argv], check=True, capture_output=True)  # fmt: skip
+    return project
+
+
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_rehearsed_pipeline_publishes_an_index_that_verifies(
+    base_image, registry, repo, tmp_path, provider, capsys
+):
+    project = make_project(tmp_path, repo, base_image.ref)
+    settings = settings_from(pyproject=project / "pyproject.toml")
+    path = ci.write_template(project / FILES[provider], ci.ci_template(settings, provider))
+
+    result = rehearse.rehearse(path, Runner(), project=project)
+
+    assert result.ok, result.render()
+    assert [j.name for j in result.jobs][-1] == "merge"
+    assert len(result.jobs) == 4
+    ref = f"{repo}:rehearsed"
+    assert index_platforms(registry, ref) == PLATFORMS
+    assert run_cli("verify", ref, "--platforms", ",".join(PLATFORMS)).returncode == 0
+    work = project / rehearse.WORK_DIR / "jobs"
+    configs = sorted(work.glob("*/docker-config/config.json"))
+    assert len(configs) == 4  # each job logged in with its own DOCKER_CONFIG
+    assert all(registry.host in c.read_text() for c in configs)
+    digests = sorted(work.glob("*/workspace/out/linux-*/digests.json"))
+    assert [json.loads(d.read_text()).keys() for d in digests if "merge" not in str(d)] == [
+        {p} for p in PLATFORMS
+    ]
+    out = capsys.readouterr().out
+    # qemu-setup ran in the shard that emulates, and only there.
+    emulated = {line.split("] ")[0] for line in out.splitlines() if "qemu-setup (" in line}
+    assert len(emulated) == 1
+    assert "s390x" in emulated.pop()
+    assert "stand-in-password" not in out
+    assert (
+        tag_digest(registry, ref)
+        == json.loads((work / "merge" / "workspace" / "merge.json").read_text())["digest"]
+    )
+
+
+def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, repo, tmp_path):
+    """buildah jobs (no multiarch in them) write the shard files by shell; merge is native."""
+    project = make_project(tmp_path, repo, base_image.ref)
+    with (project / "pyproject.toml").open("a") as fh:
+        fh.write(f'insecure_registries = ["{registry.host}"]\n')
+    settings = settings_from(pyproject=project / "pyproject.toml")
+    text = ci.ci_template(
+        settings, "gitlab", variant="buildah", runner_labels={"linux/s390x": "my-s390x-runner"}
+    )
+    path = ci.write_template(project / FILES["gitlab"], text)
+
+    try:
+        result = rehearse.rehearse(path, Runner(), project=project)
+    finally:  # the jobs' local manifest lists (CI_PIPELINE_ID is this process's id)
+        for platform in PLATFORMS:
+            name = f"localhost/multiarch-{os.getpid()}-{platform.replace('/', '-')}"
+            subprocess.run(["buildah", "manifest", "rm", name], capture_output=True, check=False)
+
+    assert result.ok, result.render()
+    assert [j.name for j in result.jobs] == [
+        "build-linux-amd64", "build-linux-arm64", "build-linux-s390x", "merge",
+    ]  # fmt: skip
+    assert index_platforms(registry, f"{repo}:rehearsed") == PLATFORMS
+    work = project / rehearse.WORK_DIR / "jobs"
+    shard = json.loads(
+        (work / "build-linux-s390x/workspace/out/linux-s390x/shard.json").read_text()
+    )
+    assert shard["platforms"] == ["linux/s390x"]
+    assert len(shard["commit"]) == 40

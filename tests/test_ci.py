@@ -1,0 +1,318 @@
+"""ci-template: every variant validates against its provider's schema (the copies vendored
+by check-jsonschema, offline); runner mapping; no secret in plain text; kaniko's argv."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import check_jsonschema
+import jsonschema
+import pytest
+import yaml
+
+from multiarch_tasks import ci, commands, rehearse
+from multiarch_tasks.errors import InvalidValueError
+from multiarch_tasks.platforms import Platform
+from multiarch_tasks.runner import Runner
+from multiarch_tasks.settings import settings_from
+
+VENDOR = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor"
+SCHEMAS = {"github": "github-workflows.json", "gitlab": "gitlab-ci.json"}
+THREE = "linux/amd64,linux/arm64,linux/s390x"
+
+
+def settings(image="ghcr.io/acme/app", platforms=THREE, **extra):
+    return settings_from({"image": image, "platforms": platforms, **extra}, pyproject="/nowhere")
+
+
+def load(text: str) -> dict:
+    return yaml.safe_load(text)
+
+
+def schema_errors(provider: str, doc: dict) -> list[str]:
+    schema = json.loads((VENDOR / SCHEMAS[provider]).read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)
+    ]
+
+
+VARIANTS = [
+    ("github", THREE, {}),
+    ("github", THREE, {"runners": "qemu"}),
+    ("github", THREE, {"login": "secrets", "registry": "registry.example.com"}),
+    ("github", "linux/amd64,linux/arm/v7", {"login": "none"}),
+    ("github", THREE, {"runner_labels": {"linux/s390x": "self-hosted-s390x"}}),
+    ("gitlab", THREE, {}),
+    ("gitlab", THREE, {"runners": "qemu"}),
+    ("gitlab", THREE, {"login": "token"}),
+    ("gitlab", "linux/amd64,linux/arm64", {"variant": "kaniko"}),
+    ("gitlab", "linux/amd64,linux/arm64", {"variant": "kaniko", "login": "token"}),
+    ("gitlab", "linux/amd64,linux/arm64", {"variant": "buildah"}),
+    ("gitlab", "linux/amd64,linux/arm64", {"variant": "buildah", "login": "none"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("provider", "platforms", "options"),
+    VARIANTS,
+    ids=[f"{p}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for p, _, o in VARIANTS],
+)
+def test_every_variant_validates_against_the_provider_schema(provider, platforms, options):
+    text = ci.ci_template(settings(platforms=platforms), provider, **options)
+    doc = load(text)
+    assert schema_errors(provider, doc) == []
+
+
+def test_the_schemas_catch_a_broken_pipeline():
+    github = load(ci.ci_template(settings(), "github"))
+    github["jobs"]["build"]["runs-on"] = 42
+    del github["jobs"]["merge"]["steps"]
+    gitlab = load(ci.ci_template(settings(), "gitlab"))
+    gitlab["build"]["when"] = "sometimes"
+    assert schema_errors("github", github)
+    assert schema_errors("gitlab", gitlab)
+
+
+def test_github_shards_run_native_where_github_has_a_runner_and_qemu_elsewhere():
+    doc = load(ci.ci_template(settings(), "github"))
+    matrix = doc["jobs"]["build"]["strategy"]["matrix"]["include"]
+    assert [(m["platform"], m["runner"], m["emulate"]) for m in matrix] == [
+        ("linux/amd64", "ubuntu-24.04", False),
+        ("linux/arm64", "ubuntu-24.04-arm", False),
+        ("linux/s390x", "ubuntu-24.04", True),
+    ]
+    steps = doc["jobs"]["build"]["steps"]
+    qemu = next(s for s in steps if "qemu-setup" in s.get("run", ""))
+    assert qemu["if"] == "matrix.emulate"
+
+
+def test_all_qemu_mode_puts_every_shard_on_amd64():
+    doc = load(ci.ci_template(settings(), "gitlab", runners="qemu"))
+    matrix = doc["build"]["parallel"]["matrix"]
+    assert {m["RUNNER"] for m in matrix} == {"saas-linux-small-amd64"}
+    assert [m["EMULATE"] for m in matrix] == ["false", "true", "true"]
+
+
+def test_gitlab_uses_arm64_saas_runners_and_dind():
+    doc = load(ci.ci_template(settings(), "gitlab"))
+    matrix = doc["build"]["parallel"]["matrix"]
+    assert [m["RUNNER"] for m in matrix] == [
+        "saas-linux-small-amd64", "saas-linux-small-arm64", "saas-linux-small-amd64",
+    ]  # fmt: skip
+    assert doc["build"]["tags"] == ["$RUNNER"]
+    assert doc[".multiarch"]["services"] == ["docker:27-dind"]
+
+
+def test_commands_call_the_tasks_without_repeating_the_settings():
+    text = ci.ci_template(settings(build_args={"BASE": "secret-base"}, tags="1.2"), "github")
+    assert "ghcr.io/acme/app" not in text.split("jobs:")[1].replace("login ghcr.io", "")
+    assert "secret-base" not in text
+    assert "--tag" not in text
+    runs = [s["run"] for s in load(text)["jobs"]["build"]["steps"] if "run" in s]
+    assert 'multiarch build --platforms "$PLATFORM" --output-dir "out/$SHARD"' in runs
+
+
+@pytest.mark.parametrize(
+    ("provider", "options", "expected"),
+    [
+        ("github", {}, "${{ secrets.GITHUB_TOKEN }}"),
+        ("github", {"registry": "quay.io"}, "${{ secrets.REGISTRY_PASSWORD }}"),
+        (
+            "gitlab",
+            {"login": "token"},
+            (
+                '"$CI_REGISTRY_PASSWORD" | docker login --username "$CI_REGISTRY_USER"'
+                ' --password-stdin "$CI_REGISTRY"'
+            ),
+        ),
+        (
+            "gitlab",
+            {"registry": "quay.io"},
+            (
+                '"$REGISTRY_PASSWORD" | docker login --username "$REGISTRY_USERNAME"'
+                " --password-stdin quay.io"
+            ),
+        ),
+    ],
+)
+def test_login_reads_the_token_or_named_secret_through_password_stdin(provider, options, expected):
+    text = ci.ci_template(settings(), provider, **options)
+    assert expected in text
+    assert "--password-stdin" in text
+    assert "--password " not in text
+    assert " -p " not in text
+
+
+def test_github_token_login_asks_for_packages_write_only_then():
+    assert load(ci.ci_template(settings(), "github"))["permissions"] == {
+        "contents": "read", "packages": "write",
+    }  # fmt: skip
+    other = load(ci.ci_template(settings(), "github", registry="quay.io"))
+    assert other["permissions"] == {"contents": "read"}
+
+
+def test_merge_job_downloads_every_shard_then_merges_and_verifies():
+    doc = load(ci.ci_template(settings(), "github"))
+    runs = [s.get("run", "") for s in doc["jobs"]["merge"]["steps"]]
+    assert any(
+        r.startswith("multiarch merge --from digests/digests-linux-amd64,"
+                     "digests/digests-linux-arm64,digests/digests-linux-s390x")
+        for r in runs
+    )  # fmt: skip
+    assert runs[-1].startswith("multiarch verify ")
+    assert doc["jobs"]["merge"]["needs"] == "build"
+
+
+def test_kaniko_and_buildah_variants_refuse_platforms_without_a_native_runner():
+    with pytest.raises(InvalidValueError, match=r"kaniko .* no native runner for linux/s390x"):
+        ci.ci_template(settings(), "gitlab", variant="kaniko")
+    text = ci.ci_template(
+        settings(), "gitlab", variant="buildah", runner_labels={"linux/s390x": "my-s390x"}
+    )
+    assert load(text)["build-linux-s390x"]["tags"] == ["my-s390x"]
+
+
+def test_kaniko_jobs_run_the_executor_per_platform_and_merge_natively():
+    doc = load(ci.ci_template(settings(platforms="linux/amd64,linux/arm64"), "gitlab",
+                              variant="kaniko"))  # fmt: skip
+    script = doc["build-linux-arm64"]["script"]
+    executor = next(line for line in script if line.startswith("/kaniko/executor"))
+    assert "--custom-platform linux/arm64" in executor
+    assert '--destination "ghcr.io/acme/app:ci-$CI_PIPELINE_ID-linux-arm64"' in executor
+    assert "--digest-file out/linux-arm64/digest" in executor
+    assert doc["build-linux-arm64"]["tags"] == ["saas-linux-small-arm64"]
+    assert "--manifest-tool native" in doc["merge"]["script"][-2]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("runners", "arm", "unknown runners 'arm'"),
+        ("login", "password", "unknown login 'password'"),
+        ("variant", "kaniko", "variant 'kaniko' is not available for github"),
+        ("colour", "blue", "unknown option"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_choices(option, value, message):
+    with pytest.raises(InvalidValueError, match=message):
+        ci.ci_template(settings(), "github", **{option: value})
+
+
+def test_unknown_provider_is_refused():
+    with pytest.raises(InvalidValueError, match="unknown provider 'jenkins'"):
+        ci.ci_template(settings(), "jenkins")
+
+
+@pytest.mark.parametrize(
+    ("arg", "word"),
+    [("plain", "plain"), ("a b", "'a b'"), ("$CI_X/y", '"$CI_X/y"'), ('a"$B', '"a\\"$B"')],
+)
+def test_sh_word_quotes_but_keeps_variables_live(arg, word):
+    assert ci.sh_word(arg) == word
+
+
+def test_kaniko_executor_argv():
+    argv = commands.kaniko_executor(
+        context="/workspace",
+        dockerfile="/workspace/Dockerfile",
+        platform=Platform("linux", "arm", "v7"),
+        destinations=["r.example/app:t-linux-arm-v7"],
+        digest_file="out/digest",
+        build_args={"BASE": "b"},
+        labels={"l": "v"},
+        target="final",
+        insecure_registries=["127.0.0.1:5000"],
+    )
+    assert argv == [
+        "/kaniko/executor", "--context", "/workspace", "--dockerfile", "/workspace/Dockerfile",
+        "--custom-platform", "linux/arm/v7", "--destination", "r.example/app:t-linux-arm-v7",
+        "--digest-file", "out/digest", "--build-arg", "BASE=b", "--label", "l=v",
+        "--target", "final", "--insecure-registry", "127.0.0.1:5000",
+    ]  # fmt: skip
+
+
+def test_kaniko_executor_needs_a_destination():
+    with pytest.raises(InvalidValueError, match="at least one --destination"):
+        commands.kaniko_executor(
+            context=".", dockerfile="Dockerfile", platform=Platform("linux", "amd64"),
+            destinations=[],
+        )  # fmt: skip
+
+
+# --- ci-rehearse: what it refuses before running anything -------------------------------
+
+
+def write(tmp_path, text, name="pipeline.yml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_rehearse_refuses_kaniko_jobs_before_running_anything(tmp_path):
+    text = ci.ci_template(settings(platforms="linux/amd64,linux/arm64"), "gitlab", variant="kaniko")
+    runner = Runner(dry=True)
+    with pytest.raises(rehearse.RehearsalError, match="kaniko cannot run on this machine"):
+        rehearse.rehearse(write(tmp_path, text), runner, project=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("jobs: {b: {runs-on: x, steps: [{uses: docker/setup-buildx-action@v3}]}}\non: push\n",
+         "action docker/setup-buildx-action@v3 has no local equivalent"),
+        ("jobs: {b: {runs-on: x, steps: [{run: 'echo ${{ secrets.NPM }}'}]}}\non: push\n",
+         "secret NPM has no value"),
+        ("jobs: {b: {runs-on: x, steps: [{run: 'echo ${{ hashFiles(1) }}'}]}}\non: push\n",
+         "cannot evaluate"),
+        ("jobs: {a: {needs: b, steps: []}, b: {needs: a, steps: []}}\non: push\n",
+         "wait on each other"),
+        ("include: [x.yml]\nb: {script: [true]}\n", "include: is not rehearsed"),
+        ("just: text\n", "neither a GitHub workflow nor a GitLab pipeline"),
+        ("a: [b\n", "not valid YAML"),
+    ],
+)  # fmt: skip
+def test_rehearse_refuses_what_it_cannot_run_naming_it(tmp_path, text, message):
+    with pytest.raises(rehearse.RehearsalError, match=re.escape(message)):
+        rehearse.rehearse(write(tmp_path, text), Runner(dry=True), project=tmp_path)
+
+
+def test_rehearse_evaluates_matrix_conditions_like_github(tmp_path):
+    text = (
+        "on: push\njobs:\n  b:\n    strategy: {matrix: {include: [{e: true}, {e: false}]}}\n"
+        "    runs-on: x\n    steps: [{if: matrix.e, run: 'echo $E', env: {E: '${{ matrix.e }}'}}]\n"
+    )
+    jobs = rehearse.github_jobs(yaml.safe_load(text), "f", {}, rehearse.GitHead("s", "main", ""))
+    assert [j.name for j in jobs] == ["b (0)", "b (1)"]
+    notes = [step(None) for step in jobs[1].steps]  # the skipped step needs no context
+    assert notes == ["step 1 skipped: if matrix.e is false"]
+
+
+def test_dry_rehearsal_prints_every_job_command_and_creates_nothing(tmp_path):
+    path = write(tmp_path, ci.ci_template(settings(), "github"))
+    out = io.StringIO()
+    result = rehearse.rehearse(path, Runner(dry=True, out=out), project=tmp_path)
+    assert result.ok
+    assert len(result.jobs) == 4
+    assert sorted(tmp_path.iterdir()) == [path]
+    printed = out.getvalue()
+    assert printed.count("multiarch build --platforms") == 3
+    assert printed.count("multiarch qemu-setup") == 1
+    assert "multiarch merge --from digests/digests-linux-amd64," in printed
+
+
+def test_rehearse_will_not_wipe_or_copy_into_a_directory_it_does_not_own(tmp_path):
+    path = write(tmp_path, ci.ci_template(settings(), "github"))
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "precious").write_text("x")
+    with pytest.raises(rehearse.RehearsalError, match="inside the project"):
+        rehearse.rehearse(path, Runner(dry=True), project=tmp_path, work_dir=tmp_path / "keep")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-work"
+    elsewhere.mkdir()
+    (elsewhere / "precious").write_text("x")
+    with pytest.raises(rehearse.RehearsalError, match="not a rehearsal's: not wiping it"):
+        rehearse.rehearse(path, Runner(), project=tmp_path, work_dir=elsewhere)
+    assert (elsewhere / "precious").exists()
