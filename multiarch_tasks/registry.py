@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,13 +57,16 @@ DEFAULT_TIMEOUT = 30.0
 # A Retry-After longer than this is not waited out: the error says how long to wait.
 MAX_RETRY_AFTER = 60.0
 MAX_WORKERS = 16
-CHUNK = 1 << 16
+# Bytes per read off the wire: big enough that Python's per-chunk work is noise, small
+# enough that a few blobs in flight stay within a few MiB.
+CHUNK = 1 << 20
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _HTTP_OK = 200
 _HTTP_CREATED = 201
 _HTTP_ACCEPTED = 202
 _HTTP_UNAUTHORIZED = 401
+_HTTP_FORBIDDEN = 403
 _HTTP_NOT_FOUND = 404
 _HTTP_TOO_MANY = 429
 
@@ -153,41 +157,55 @@ def _error_detail(resp: requests.Response) -> str:
 # --- streamed blobs ------------------------------------------------------------------
 
 
-class BlobStream:
-    """A file-like view of a blob being downloaded; checks the digest on reaching the end.
+class TransientError(RegistryError):
+    """A fault worth trying again: 5xx, 429, a dropped connection, a timeout."""
 
-    ``read(n)`` returns up to ``n`` bytes; the read that hits end of stream raises
-    :class:`DigestMismatchError` when the bytes do not hash to ``digest``.
+
+class BlobStream:
+    """A file-like, iterable view of a blob being downloaded; checks the digest on the fly.
+
+    Memory stays bounded by one chunk (``CHUNK``) plus what a caller asked for: chunks are
+    hashed as they arrive and handed on, never gathered. ``read(n)`` returns up to ``n``
+    bytes; iterating yields the chunks as they come (what an upload streams). The read that
+    hits end of stream raises :class:`DigestMismatchError` when the bytes do not hash to
+    ``digest``; a connection dropped mid-blob raises :class:`TransientError`.
     """
 
-    def __init__(self, resp: requests.Response, digest: str, url: str) -> None:
+    def __init__(self, resp: requests.Response, digest: str, url: str, size: int = -1) -> None:
         self._resp = resp
         self._chunks = resp.iter_content(CHUNK)
-        self._buffer = b""
+        # A bytearray: appending and dropping its head are amortised O(1) per byte, where
+        # `bytes += chunk` copied the whole buffer each time (quadratic on big layers).
+        self._buffer = bytearray()
         self._hasher = _hasher(digest)
         self._eof = False
         self.digest = digest
         self.url = url
+        self.size = size
         self.bytes_read = 0
 
     def readable(self) -> bool:
         """Tell io users this stream can be read."""
         return True
 
-    def _fill(self, size: int) -> None:
-        while not self._eof and (size < 0 or len(self._buffer) < size):
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                self._finish()
-                break
-            except requests.RequestException as err:
-                raise RegistryError(
-                    f"reading blob {self.digest} failed: {type(err).__name__}", url=self.url
-                ) from err
-            self._hasher.update(chunk)
-            self.bytes_read += len(chunk)
-            self._buffer += chunk
+    def _next_chunk(self) -> bytes:
+        """The next chunk off the wire, hashed; b"" at the end (digest checked there)."""
+        if self._eof:
+            return b""
+        try:
+            chunk: bytes = next(self._chunks)
+        except StopIteration:
+            self._finish()
+            return b""
+        except requests.RequestException as err:
+            raise TransientError(
+                f"reading blob {self.digest} failed after {self.bytes_read} bytes:"
+                f" {type(err).__name__}",
+                url=self.url,
+            ) from err
+        self._hasher.update(chunk)
+        self.bytes_read += len(chunk)
+        return chunk
 
     def _finish(self) -> None:
         self._eof = True
@@ -199,19 +217,37 @@ class BlobStream:
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (everything left when negative)."""
-        self._fill(size)
         if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
+            parts = [bytes(self._buffer)]
+            self._buffer.clear()
+            while chunk := self._next_chunk():
+                parts.append(chunk)
+            return b"".join(parts)
+        if not self._buffer:
+            chunk = self._next_chunk()
+            if len(chunk) <= size:
+                return chunk  # the common case: no copy at all
+            self._buffer += chunk
+        while len(self._buffer) < size and (chunk := self._next_chunk()):
+            self._buffer += chunk
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return out
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Yield what is left, chunk by chunk, as it arrives."""
+        if self._buffer:
+            head = bytes(self._buffer)
+            self._buffer.clear()
+            yield head
+        while chunk := self._next_chunk():
+            yield chunk
 
     def drain(self) -> None:
         """Read (and hash) whatever is left, so the digest is checked."""
-        while not self._eof:
-            self._buffer = b""
-            self._fill(CHUNK)
-        self._buffer = b""
+        self._buffer.clear()
+        while self._next_chunk():
+            pass
 
     @property
     def verified(self) -> bool:
@@ -221,6 +257,20 @@ class BlobStream:
     def close(self) -> None:
         """Release the connection."""
         self._resp.close()
+
+
+class _SizedBody:
+    """An upload body requests sends with ``Content-Length`` (its ``len``), chunk by chunk."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
 
 
 # --- the client ----------------------------------------------------------------------
@@ -233,7 +283,8 @@ class RegistryClient:
     certificate checks when they speak TLS, else plain HTTP. ``retries`` is how often a
     429/5xx/connection error is retried, ``backoff`` the first wait in seconds (doubled
     each time unless the registry sends ``Retry-After``); ``docker_config`` a directory
-    holding ``config.json``.
+    holding ``config.json``; ``say`` prints the one line each retry logs (stderr by
+    default; the tasks pass their runner's ``say``).
     """
 
     def __init__(
@@ -244,11 +295,13 @@ class RegistryClient:
         timeout: float = DEFAULT_TIMEOUT,
         docker_config: str | None = None,
         backoff: float = 1.0,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.insecure = frozenset(insecure)
         self.retries = max(0, retries)
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.backoff = backoff
+        self.say = say or _say_stderr
         self.config_path = docker_config_path(docker_config)
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=MAX_WORKERS, pool_maxsize=MAX_WORKERS)
@@ -263,12 +316,15 @@ class RegistryClient:
         self._schemes: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RegistryClient:
+    def from_settings(
+        cls, settings: Settings, say: Callable[[str], None] | None = None
+    ) -> RegistryClient:
         """Build a client for ``settings.insecure_registries``, ``retries``, ``timeout``."""
         return cls(
             insecure=settings.insecure_registries,
             retries=settings.retries,
             timeout=settings.timeout or DEFAULT_TIMEOUT,
+            say=say,
         )
 
     # -- URLs -----------------------------------------------------------------------
@@ -316,7 +372,7 @@ class RegistryClient:
             raise RegistryError(f"{ref} names no tag or digest")
         url = self.url(ref, "manifests", ref.reference)
         resp = self._request("GET", url, ref, headers={"Accept": ACCEPT})
-        self._raise_for(resp, f"manifest {ref}")
+        self._raise_for(resp, f"manifest {ref}", ref.registry)
         raw = resp.content
         expected = ref.digest or resp.headers.get("Docker-Content-Digest", "")
         got = compute_digest(raw, expected or "sha256:")
@@ -332,7 +388,7 @@ class RegistryClient:
         resp = self._request("HEAD", url, ref, headers={"Accept": ACCEPT})
         if resp.status_code == _HTTP_NOT_FOUND:
             return None
-        self._raise_for(resp, f"manifest {ref}")
+        self._raise_for(resp, f"manifest {ref}", ref.registry)
         digest = resp.headers.get("Docker-Content-Digest", "")
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         if not digest:
@@ -352,7 +408,7 @@ class RegistryClient:
         resp = self._request(
             "PUT", url, ref, push=True, headers={"Content-Type": media_type}, data=raw
         )
-        self._raise_for(resp, f"pushing manifest {ref}")
+        self._raise_for(resp, f"pushing manifest {ref}", ref.registry)
         answered = resp.headers.get("Docker-Content-Digest", "")
         if answered and answered != digest and answered.startswith(digest.split(":")[0]):
             raise DigestMismatchError(
@@ -368,7 +424,7 @@ class RegistryClient:
             resp = self._request("GET", url, ref)
             if resp.status_code == _HTTP_NOT_FOUND:
                 return tags
-            self._raise_for(resp, f"tags of {ref.name}")
+            self._raise_for(resp, f"tags of {ref.name}", ref.registry)
             try:
                 tags.extend(str(t) for t in (resp.json().get("tags") or []))
             except (ValueError, AttributeError) as err:
@@ -380,7 +436,10 @@ class RegistryClient:
     # -- blobs ----------------------------------------------------------------------
 
     def get_blob(self, ref: ImageRef, digest: str) -> bytes:
-        """Download a whole blob, its digest checked."""
+        """Download a small blob (a config) whole, its digest checked.
+
+        Layers go through :meth:`open_blob` or :meth:`copy_blob`, which never hold a blob.
+        """
         with self.open_blob(ref, digest) as stream:
             return stream.read()
 
@@ -394,8 +453,9 @@ class RegistryClient:
         url = self.url(ref, "blobs", digest)
         resp = self._request("GET", url, ref, stream=True)
         try:
-            self._raise_for(resp, f"blob {digest} of {ref.name}")
-            stream = BlobStream(resp, digest, url)
+            self._raise_for(resp, f"blob {digest} of {ref.name}", ref.registry)
+            size = int(resp.headers.get("Content-Length") or -1)
+            stream = BlobStream(resp, digest, url, size)
             yield stream
             stream.drain()
         finally:
@@ -406,7 +466,7 @@ class RegistryClient:
         resp = self._request("HEAD", self.url(ref, "blobs", digest), ref)
         if resp.status_code == _HTTP_NOT_FOUND:
             return False
-        self._raise_for(resp, f"blob {digest} of {ref.name}")
+        self._raise_for(resp, f"blob {digest} of {ref.name}", ref.registry)
         return True
 
     def mount_blob(self, dest: ImageRef, digest: str, from_repository: str) -> bool:
@@ -425,19 +485,52 @@ class RegistryClient:
         # 202: the registry opened an ordinary upload instead; it expires on its own.
         if resp.status_code == _HTTP_ACCEPTED:
             return False
-        self._raise_for(resp, f"mounting {digest} into {dest.name}")
+        self._raise_for(resp, f"mounting {digest} into {dest.name}", dest.registry)
         return False
 
     def upload_blob(self, dest: ImageRef, digest: str, data: bytes) -> None:
-        """Upload a blob in one go: ``POST uploads/`` then ``PUT <location>?digest=``."""
+        """Upload a small blob held in memory (a config, a test's layer) in one go."""
         got = compute_digest(data, digest)
         if got != digest:
             raise DigestMismatchError(
                 f"blob to upload to {dest.name} hashes to {got}, not {digest}"
             )
+        self._put_blob(dest, digest, data, retries=self.retries)
+
+    def copy_blob(self, src: ImageRef, dest: ImageRef, digest: str, size: int = -1) -> None:
+        """Stream blob ``digest`` from ``src``'s repository to ``dest``'s (any registry).
+
+        The bytes go from the GET straight into a monolithic PUT with ``Content-Length``,
+        one chunk at a time, hashed on the way: memory stays at a chunk or two whatever the
+        blob's size. A transient fault mid-stream (a dropped connection, a 5xx after the
+        body) starts the copy again, within ``retries``.
+        """
+        attempt = 0
+        while True:
+            try:
+                with self.open_blob(src, digest) as stream:
+                    length = stream.size if stream.size >= 0 else size
+                    body = _SizedBody(stream, length) if length > 0 else stream
+                    self._put_blob(dest, digest, body if length else b"", retries=0)
+                return
+            except TransientError as err:
+                if attempt >= self.retries:
+                    raise
+                attempt += 1
+                delay = backoff_delay(attempt, self.backoff, None)
+                self.say(
+                    f"registry: copying {digest} to {dest.registry} failed ({err});"
+                    f" retry {attempt}/{self.retries} in {delay:g}s"
+                )
+                time.sleep(delay)
+
+    def _put_blob(
+        self, dest: ImageRef, digest: str, body: bytes | Iterable[bytes], *, retries: int
+    ) -> None:
+        """``POST uploads/`` then a monolithic ``PUT <location>?digest=`` of ``body``."""
         start = self.url(dest, "blobs", "uploads/")
         resp = self._request("POST", start, dest, push=True)
-        self._raise_for(resp, f"starting an upload to {dest.name}")
+        self._raise_for(resp, f"starting an upload to {dest.name}", dest.registry)
         location = resp.headers.get("Location")
         if not location:
             raise RegistryError(
@@ -453,38 +546,46 @@ class RegistryClient:
             push=True,
             params={"digest": digest},
             headers={"Content-Type": "application/octet-stream"},
-            data=data,
+            data=body,
+            retries=retries,
         )
-        self._raise_for(resp, f"uploading {digest} to {dest.name}")
+        self._raise_for(resp, f"uploading {digest} to {dest.name}", dest.registry)
 
     # -- concurrency ----------------------------------------------------------------
 
-    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    def map(
+        self, func: Callable[[T], R], items: Iterable[T], *, workers: int = MAX_WORKERS
+    ) -> list[R]:
         """Call ``func`` on every item concurrently; results in order, first error re-raised."""
         todo: Sequence[T] = list(items)
-        if len(todo) <= 1:
+        if len(todo) <= 1 or workers <= 1:
             return [func(item) for item in todo]
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(todo))) as pool:
+        with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             futures = [pool.submit(func, item) for item in todo]
             return [future.result() for future in futures]
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _raise_for(self, resp: requests.Response, what: str) -> None:
+    def _raise_for(self, resp: requests.Response, what: str, registry: str) -> None:
         if resp.status_code < 300:  # noqa: PLR2004
             return
         detail = _error_detail(resp)
         reason = f"{resp.status_code} {resp.reason}" + (f" ({detail})" if detail else "")
+        kind: type[RegistryError] = RegistryError
         if resp.status_code == _HTTP_NOT_FOUND:
             message = f"{what}: not found ({detail or '404'})"
         elif resp.status_code == _HTTP_UNAUTHORIZED:
             message = (
-                f"{what}: {reason}; log in with `docker login` or check the credentials"
-                f" in {self.config_path}"
+                f"{registry} refused {what}: {reason} (authentication failed); log in with"
+                f" `docker login {registry}` or check the credentials in {self.config_path}"
             )
+        elif resp.status_code == _HTTP_FORBIDDEN:
+            message = f"{registry} denies access to {what}: {reason}"
         else:
             message = f"{what}: {reason}"
-        raise RegistryError(message, status=resp.status_code, url=_safe_url(resp.url))
+            if resp.status_code in _RETRY_STATUSES:
+                kind = TransientError
+        raise kind(message, status=resp.status_code, url=_safe_url(resp.url))
 
     def _request(
         self,
@@ -496,10 +597,19 @@ class RegistryClient:
         extra_scopes: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | Iterable[bytes] | None = None,
         stream: bool = False,
+        retries: int | None = None,
     ) -> requests.Response:
-        """Send one request with auth, answering one 401 challenge and retrying 429/5xx."""
+        """Send one request with auth, answering one 401 challenge and retrying faults.
+
+        Retried (``retries``, default the client's, with exponential backoff or the
+        registry's ``Retry-After``): 429, 500/502/503/504, refused or dropped connections
+        and timeouts; one line per retry goes to ``say``. Everything else is returned as
+        it came. A streamed body cannot be sent twice: its caller passes ``retries=0`` and
+        retries the whole copy; a connection fault then raises :class:`TransientError`.
+        """
+        limit = self.retries if retries is None else retries
         actions = "pull,push" if push else "pull"
         scopes = (f"repository:{ref.repository}:{actions}", *extra_scopes)
         retried_auth = False
@@ -519,13 +629,13 @@ class RegistryClient:
                     verify=self._verify_tls(ref.registry),
                 )
             except requests.RequestException as err:
-                if attempt < self.retries:
+                if attempt < limit:
                     attempt += 1
-                    time.sleep(backoff_delay(attempt, self.backoff, None))
+                    self._retrying(method, url, type(err).__name__, attempt, limit, None)
                     continue
-                raise RegistryError(
+                raise TransientError(
                     f"{method} {_safe_url(url)}: cannot reach {ref.registry}"
-                    f" after {attempt + 1} attempts ({type(err).__name__})",
+                    f" after {attempt + 1} attempt{'s' if attempt else ''} ({type(err).__name__})",
                     url=_safe_url(url),
                 ) from err
             if resp.status_code == _HTTP_UNAUTHORIZED and not retried_auth:
@@ -537,7 +647,7 @@ class RegistryClient:
             if resp.status_code in _RETRY_STATUSES:
                 wait = retry_after_seconds(resp.headers.get("Retry-After"))
                 if resp.status_code == _HTTP_TOO_MANY and (
-                    attempt >= self.retries or (wait is not None and wait > MAX_RETRY_AFTER)
+                    attempt >= limit or (wait is not None and wait > MAX_RETRY_AFTER)
                 ):
                     resp.close()
                     after = f" (it asks to wait {wait:.0f}s)" if wait is not None else ""
@@ -548,12 +658,23 @@ class RegistryClient:
                         status=_HTTP_TOO_MANY,
                         url=_safe_url(url),
                     )
-                if attempt < self.retries:
+                if attempt < limit:
                     attempt += 1
                     resp.close()
-                    time.sleep(min(backoff_delay(attempt, self.backoff, wait), MAX_RETRY_AFTER))
+                    why = f"{resp.status_code} {resp.reason}"
+                    self._retrying(method, url, why, attempt, limit, wait)
                     continue
             return resp
+
+    def _retrying(
+        self, method: str, url: str, why: str, attempt: int, limit: int, wait: float | None
+    ) -> None:
+        """Log one line for retry ``attempt`` and wait before it."""
+        delay = min(backoff_delay(attempt, self.backoff, wait), MAX_RETRY_AFTER)
+        self.say(
+            f"registry: {method} {_safe_url(url)}: {why}; retry {attempt}/{limit} in {delay:g}s"
+        )
+        time.sleep(delay)
 
     # -- auth -----------------------------------------------------------------------
 
@@ -649,6 +770,10 @@ class RegistryClient:
             raise RegistryError(f"token service of {registry} answered without a token")
         # The spec's default lifetime is 60 seconds when expires_in is absent.
         return token, float(body.get("expires_in") or 60)
+
+
+def _say_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _safe_url(url: str) -> str:
