@@ -510,9 +510,11 @@ class RegistryClient:
             try:
                 with self.open_blob(src, digest) as stream:
                     length = stream.size if stream.size >= 0 else size
-                    body = _SizedBody(stream, length) if length > 0 else stream
-                    self._put_blob(dest, digest, body if length else b"", retries=0)
-                return
+                    # Unknown length: chunked transfer encoding; empty: an empty body.
+                    body: bytes | Iterable[bytes] = (
+                        _SizedBody(stream, length) if length > 0 else (stream if length else b"")
+                    )
+                    self._put_blob(dest, digest, body, retries=0)
             except TransientError as err:
                 if attempt >= self.retries:
                     raise
@@ -523,6 +525,8 @@ class RegistryClient:
                     f" retry {attempt}/{self.retries} in {delay:g}s"
                 )
                 time.sleep(delay)
+            else:
+                return
 
     def _put_blob(
         self, dest: ImageRef, digest: str, body: bytes | Iterable[bytes], *, retries: int
