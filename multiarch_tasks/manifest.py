@@ -18,15 +18,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multiarch_tasks import commands, oci, tools
 from multiarch_tasks.digests import merge_digest_maps, read_digest_map, write_digest_map
 from multiarch_tasks.errors import InvalidValueError, MultiarchError, RegistryError
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from multiarch_tasks.registry import RegistryClient
 
 PLAN_FILE = "manifest-plan.json"
 INDEX_FILE = "index.json"
@@ -42,9 +47,16 @@ class Source:
     attestations: tuple[oci.Descriptor, ...] = ()
 
 
+def _client(settings: Settings, say: Callable[[str], None] | None = None) -> RegistryClient:
+    """A registry client for ``settings``; imported here, as requests is heavy."""
+    from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415
+
+    return RegistryClient.from_settings(settings, say=say)
+
+
 def platform_digests(settings: Settings, ref: ImageRef, digest: str) -> dict[Platform, str]:
     """The platform manifest digests inside the index ``ref@digest``."""
-    client = RegistryClient.from_settings(settings)
+    client = _client(settings)
     doc = client.get_manifest(ref.with_digest(digest))
     return {d.platform: d.digest for d in doc.images if d.platform is not None}
 
@@ -187,7 +199,7 @@ def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
             f"no digest for {', '.join(missing)} in {out}: build those platforms first"
         )
     digests = {p: digests[p] for p in settings.platforms}
-    client = client or RegistryClient.from_settings(settings)
+    client = client or _client(settings, runner.say)
     sources = resolve_sources(settings, digests, client)
     children = index_children(settings, sources)
     if tool == "docker":
@@ -277,7 +289,7 @@ def manifest_push(
             f"no index in {out}: run `multiarch manifest-create` first"
         ) from err
     tool, tags, sources = str(plan["tool"]), tuple(plan["tags"]), list(plan["sources"])
-    client = client or RegistryClient.from_settings(settings)
+    client = client or _client(settings, runner.say)
     if tool == "imagetools":
         runner.run(
             commands.imagetools_create(

@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from subprocess import PIPE, STDOUT, Popen, TimeoutExpired
 from typing import Any, TextIO, TypeVar
 
-from plumbum import local
-from plumbum.commands.processes import CommandNotFound
-
 from multiarch_tasks.errors import CommandError, ToolMissingError
 
 T = TypeVar("T")
@@ -197,6 +194,10 @@ class Runner:
         stream_prefix: str | None,
         stdin: str | None,
     ) -> Result:
+        # Imported here: plumbum costs ~25 ms, which `multiarch --version` need not pay.
+        from plumbum import local  # noqa: PLC0415
+        from plumbum.commands.processes import CommandNotFound  # noqa: PLC0415
+
         try:
             command: Any = local[argv[0]][argv[1:]]
         except CommandNotFound as err:

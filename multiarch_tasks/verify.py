@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multiarch_tasks import commands
-from multiarch_tasks.elf import ScanResult, scan_image
 from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError, RegistryError
 from multiarch_tasks.oci import Descriptor, Document
 from multiarch_tasks.platforms import Platform
@@ -29,6 +28,7 @@ from multiarch_tasks.registry import RegistryClient
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from multiarch_tasks.elf import ScanResult
     from multiarch_tasks.runner import Result, Runner
     from multiarch_tasks.settings import Settings
 
@@ -351,6 +351,8 @@ def _deep_problems(
     def scan(entry: Entry) -> ScanResult | RegistryError:
         layers = entry.manifest.layers if entry.manifest is not None else []
         try:
+            from multiarch_tasks.elf import scan_image  # noqa: PLC0415 - tar readers, --deep only
+
             return scan_image(client, ref, layers)
         except RegistryError as err:
             return err
