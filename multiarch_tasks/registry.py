@@ -440,8 +440,12 @@ class RegistryClient:
 
         Layers go through :meth:`open_blob` or :meth:`copy_blob`, which never hold a blob.
         """
-        with self.open_blob(ref, digest) as stream:
-            return stream.read()
+
+        def once() -> bytes:
+            with self.open_blob(ref, digest) as stream:
+                return stream.read()
+
+        return self.with_retries(once, f"reading {digest} from {ref.registry}")
 
     @contextmanager
     def open_blob(self, ref: ImageRef, digest: str) -> Iterator[BlobStream]:
@@ -505,28 +509,35 @@ class RegistryClient:
         blob's size. A transient fault mid-stream (a dropped connection, a 5xx after the
         body) starts the copy again, within ``retries``.
         """
+
+        def once() -> None:
+            with self.open_blob(src, digest) as stream:
+                length = stream.size if stream.size >= 0 else size
+                # Unknown length: chunked transfer encoding; empty: an empty body.
+                body: bytes | Iterable[bytes] = (
+                    _SizedBody(stream, length) if length > 0 else (stream if length else b"")
+                )
+                self._put_blob(dest, digest, body, retries=0)
+
+        self.with_retries(once, f"copying {digest} to {dest.registry}")
+
+    def with_retries(self, func: Callable[[], R], what: str) -> R:
+        """Run ``func`` (a whole streamed read or copy) again after a :class:`TransientError`.
+
+        For work a single request's retry cannot redo: a blob cut off mid-stream is read
+        again from the start. Within ``retries``, with backoff, one line per retry.
+        """
         attempt = 0
         while True:
             try:
-                with self.open_blob(src, digest) as stream:
-                    length = stream.size if stream.size >= 0 else size
-                    # Unknown length: chunked transfer encoding; empty: an empty body.
-                    body: bytes | Iterable[bytes] = (
-                        _SizedBody(stream, length) if length > 0 else (stream if length else b"")
-                    )
-                    self._put_blob(dest, digest, body, retries=0)
+                return func()
             except TransientError as err:
                 if attempt >= self.retries:
                     raise
                 attempt += 1
                 delay = backoff_delay(attempt, self.backoff, None)
-                self.say(
-                    f"registry: copying {digest} to {dest.registry} failed ({err});"
-                    f" retry {attempt}/{self.retries} in {delay:g}s"
-                )
+                self.say(f"registry: {what}: {err}; retry {attempt}/{self.retries} in {delay:g}s")
                 time.sleep(delay)
-            else:
-                return
 
     def _put_blob(
         self, dest: ImageRef, digest: str, body: bytes | Iterable[bytes], *, retries: int

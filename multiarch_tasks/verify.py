@@ -353,7 +353,9 @@ def _deep_problems(
         try:
             from multiarch_tasks.elf import scan_image  # noqa: PLC0415 - tar readers, --deep only
 
-            return scan_image(client, ref, layers)
+            return client.with_retries(
+                lambda: scan_image(client, ref, layers), f"reading the layers of {entry.platform}"
+            )
         except RegistryError as err:
             return err
 
@@ -418,7 +420,7 @@ def verify(
             "--run needs a command to run in each image: set verify_run, e.g."
             ' verify_run = ["/bin/sh", "-c", "true"] under [tool.multiarch-tasks]'
         )
-    client = client or RegistryClient.from_settings(settings)
+    client = client or RegistryClient.from_settings(settings, say=runner.say)
     doc = client.get_manifest(ref)
     if doc.is_index:
         images, attestations = doc.images, doc.attestations
