@@ -104,7 +104,7 @@ def test_imagetools_merge_gets_through_a_500_on_the_index_put(
     )
     assert done.returncode == 0, done.output
     assert [f.method for f in proxy.faults()] == ["PUT"]
-    assert "retry" in done.output
+    assert "retrying in 1s (1/3): docker buildx imagetools create" in done.output
     assert tag_digest(registry, f"{repo}:v1") is not None
 
 
