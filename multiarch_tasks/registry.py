@@ -501,6 +501,29 @@ class RegistryClient:
             )
         self._put_blob(dest, digest, data, retries=self.retries)
 
+    def upload_blob_stream(
+        self, dest: ImageRef, digest: str, chunks: Iterable[bytes], size: int
+    ) -> None:
+        """Upload a blob from chunks (a file read piece by piece, a generator) of ``size`` bytes.
+
+        Sent as one monolithic PUT with ``Content-Length``, hashed on the way: a mismatch
+        raises :class:`DigestMismatchError` (and the registry refuses the upload). Sent
+        once: an iterable cannot be replayed, so a fault is the caller's to retry.
+        """
+
+        def hashed() -> Iterator[bytes]:
+            hasher = _hasher(digest)
+            for chunk in chunks:
+                hasher.update(chunk)
+                yield chunk
+            got = f"{hasher.name}:{hasher.hexdigest()}"
+            if got != digest:
+                raise DigestMismatchError(
+                    f"blob to upload to {dest.name} hashes to {got}, not {digest}"
+                )
+
+        self._put_blob(dest, digest, _SizedBody(hashed(), size) if size else b"", retries=0)
+
     def copy_blob(self, src: ImageRef, dest: ImageRef, digest: str, size: int = -1) -> None:
         """Stream blob ``digest`` from ``src``'s repository to ``dest``'s (any registry).
 

@@ -142,6 +142,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
         """Keep the test output clean; the proxy's own ``log`` records requests."""
 
+    def handle_one_request(self) -> None:
+        """Answer a TLS handshake the way Go's server does, so clients fall back to HTTP.
+
+        dockerd tries HTTPS first even on loopback and falls back to plain HTTP only when
+        the answer starts with ``HTTP/``; http.server would answer in HTTP/0.9 (no status
+        line) and the push would fail with "first record does not look like a TLS
+        handshake".
+        """
+        if self.rfile.peek(1)[:1] == b"\x16":  # type: ignore[attr-defined]
+            self.wfile.write(
+                b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+            )
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             parts = []
@@ -188,7 +204,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes, *, cut: bool, delayed: bool) -> None:
         conn = http.client.HTTPConnection(self.proxy.upstream, timeout=120)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+            # docker sends one Accept header per media type: keep them all (comma-joined).
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                if key.lower() not in _HOP:
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
             if body or self.command in {"PUT", "POST", "PATCH"}:
                 headers["Content-Length"] = str(len(body))
             conn.request(self.command, self.path, body=body or None, headers=headers)

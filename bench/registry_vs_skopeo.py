@@ -1,0 +1,333 @@
+"""Time multiarch's registry commands against skopeo and buildx, as ratios of one run.
+
+Starts two throwaway Distribution registries on loopback (testbed), pushes the test bed's
+5-platform busybox base (built with buildx) to the first, and a 2-platform image with one
+300 MB layer per platform (synthetic, streamed up), then measures, interleaved, medians
+of ``--rounds``:
+
+- ``multiarch inspect`` vs a loop of ``skopeo inspect --raw`` (the index, then each
+  platform's manifest) vs ``docker buildx imagetools inspect``;
+- ``multiarch verify`` (index + configs) vs a loop of ``skopeo inspect --raw`` (the
+  index) + ``skopeo inspect --config --raw`` per platform;
+- ``multiarch --version`` vs ``inv --version``;
+- ``multiarch mirror --tool native`` vs ``skopeo copy --multi-arch=all`` to the other
+  registry: the base to a fresh repository ("first") and again to the same tag ("again"),
+  and the 300 MB image to a fresh repository, with each process's peak RSS (wait4).
+
+    .venv/bin/python bench/registry_vs_skopeo.py [--rounds 5] [--big-mb 300] [--big-rounds 3]
+
+Prints a table and writes bench/results.json (every sample, median and ratio, the
+versions of docker/buildx/skopeo/python and the core count) under the key
+``registry_vs_skopeo``, leaving other benches' keys alone. Ratios below 1: multiarch is
+faster. The machine is noisy: only ratios within one run mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from multiarch_tasks import oci
+from multiarch_tasks.platforms import Platform
+from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.registry import RegistryClient
+from testbed.base_images import FULL_PLATFORMS, build_base
+from testbed.registry import Registry, RegistryConfig
+
+BIN = Path(sys.executable).parent
+MULTIARCH = str(BIN / "multiarch")
+INV = str(BIN / "inv")
+RESULTS = Path(__file__).resolve().parent / "results.json"
+KEY = "registry_vs_skopeo"
+CHUNK = 1 << 20
+TARGETS = {
+    "inspect / skopeo loop": 1.0,
+    "verify / skopeo loop": 1.0,
+    "--version / inv --version": 1.3,
+    "mirror first / skopeo": 1.0,
+    "mirror again / skopeo": 1.0,
+    "mirror 300MB / skopeo": 1.2,
+}
+
+
+def timed(argv: list[str]) -> tuple[float, int]:
+    """Run ``argv``; return (wall seconds, peak RSS in KiB of that process). Exit on failure."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # wait4 gives this child's own rusage (getrusage(RUSAGE_CHILDREN) would be the max so far).
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(argv)}\n{err[-2000:]}{out[-2000:]}")
+    return wall, usage.ru_maxrss
+
+
+def timed_all(commands: list[list[str]]) -> tuple[float, int]:
+    """Run commands one after another (a shell loop); total seconds, highest peak RSS."""
+    total, peak = 0.0, 0
+    for argv in commands:
+        wall, rss = timed(argv)
+        total += wall
+        peak = max(peak, rss)
+    return total, peak
+
+
+def version(argv: list[str]) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else ""
+
+
+def skopeo(*args: str) -> list[str]:
+    return ["skopeo", *args]
+
+
+def big_image(client: RegistryClient, ref: ImageRef, megabytes: int) -> str:
+    """Push a 2-platform index with one incompressible layer of ``megabytes`` per platform."""
+    children = []
+    for seed, name in enumerate(("linux/amd64", "linux/arm64")):
+        size = megabytes << 20
+
+        def chunks(seed: int = seed, size: int = size) -> Iterator[bytes]:
+            rng = random.Random(seed)  # noqa: S311 - filler bytes, not secrets
+            left = size
+            while left:
+                n = min(CHUNK, left)
+                yield rng.randbytes(n)
+                left -= n
+
+        hasher = hashlib.sha256()
+        for chunk in chunks():
+            hasher.update(chunk)
+        layer = f"sha256:{hasher.hexdigest()}"
+        if not client.blob_exists(ref, layer):
+            client.upload_blob_stream(ref, layer, chunks(), size)
+        plat = Platform.parse(name)
+        config = json.dumps(
+            {**plat.as_oci(), "rootfs": {"type": "layers", "diff_ids": [layer]}}
+        ).encode()
+        config_digest = oci.sha256_digest(config)
+        client.upload_blob(ref, config_digest, config)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": oci.OCI_MANIFEST,
+                "config": {"mediaType": oci.OCI_CONFIG, "digest": config_digest,
+                           "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                            "digest": layer, "size": size}],
+            }
+        ).encode()  # fmt: skip
+        digest = client.put_manifest(
+            ref.with_digest(oci.sha256_digest(manifest)), manifest, oci.OCI_MANIFEST
+        )
+        children.append(oci.Descriptor(oci.OCI_MANIFEST, digest, len(manifest), plat))
+    return client.put_manifest(ref, oci.build_index(children), oci.OCI_INDEX)
+
+
+class Bench:
+    """Samples per named figure, and the peak RSS seen per figure."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+        self.rss: dict[str, list[int]] = {}
+
+    def measure(self, name: str, run: Callable[[], tuple[float, int]]) -> None:
+        wall, rss = run()
+        self.samples.setdefault(name, []).append(wall)
+        self.rss.setdefault(name, []).append(rss)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.samples[name])
+
+    def ratio(self, mine: str, theirs: str) -> float:
+        return self.median(mine) / self.median(theirs)
+
+
+def interleaved(bench: Bench, rounds: int, flows: dict[str, Callable[[int], tuple[float, int]]]):
+    """Each round runs every flow once, the order rotating so none always goes first."""
+    names = list(flows)
+    for n in range(rounds):
+        order = names[n % len(names) :] + names[: n % len(names)]
+        for name in order:
+            bench.measure(name, lambda name=name, n=n: flows[name](n))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--big-rounds", type=int, default=3)
+    parser.add_argument("--big-mb", type=int, default=300)
+    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+    args = parser.parse_args()
+    bench = Bench()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        src_reg = Registry(RegistryConfig(root=root / "a"))
+        dst_reg = Registry(RegistryConfig(root=root / "b"))
+        try:
+            base = f"{src_reg.host}/bench/busybox:full"
+            print(f"building the 5-platform base {base} ...", flush=True)
+            build_base(base, FULL_PLATFORMS, root / "base")
+            client = RegistryClient()
+            index = client.get_manifest(ImageRef.parse(base))
+            children = [d.digest for d in index.images]
+            repo = base.rsplit(":", 1)[0]
+            plats = ",".join(FULL_PLATFORMS)
+            tls = "--tls-verify=false"
+            inspect_loop = [skopeo("inspect", "--raw", tls, f"docker://{base}")] + [
+                skopeo("inspect", "--raw", tls, f"docker://{repo}@{d}") for d in children
+            ]
+            verify_loop = [skopeo("inspect", "--raw", tls, f"docker://{base}")] + [
+                skopeo("inspect", "--config", "--raw", tls, f"docker://{repo}@{d}")
+                for d in children
+            ]
+            print("timing inspect, verify, --version ...", flush=True)
+            interleaved(
+                bench,
+                args.rounds,
+                {
+                    "multiarch inspect": lambda _: timed([MULTIARCH, "inspect", base]),
+                    "skopeo inspect loop": lambda _: timed_all(inspect_loop),
+                    "imagetools inspect": lambda _: timed(
+                        ["docker", "buildx", "imagetools", "inspect", base]
+                    ),
+                    "multiarch verify": lambda _: timed(
+                        [MULTIARCH, "verify", base, "--platforms", plats]
+                    ),
+                    "skopeo verify loop": lambda _: timed_all(verify_loop),
+                    "multiarch --version": lambda _: timed([MULTIARCH, "--version"]),
+                    "inv --version": lambda _: timed([INV, "--version"]),
+                },
+            )
+            print("timing mirror of the base ...", flush=True)
+            dst = dst_reg.host
+            skopeo_copy = ["skopeo", "copy", "--multi-arch=all", "--preserve-digests",
+                           "--src-tls-verify=false", "--dest-tls-verify=false"]  # fmt: skip
+            interleaved(
+                bench,
+                args.rounds,
+                {
+                    "multiarch mirror first": lambda n: timed(
+                        [MULTIARCH, "mirror", base, f"{dst}/m{n}/busybox:full", "--tool", "native"]
+                    ),
+                    "skopeo copy first": lambda n: timed(
+                        [*skopeo_copy, f"docker://{base}", f"docker://{dst}/s{n}/busybox:full"]
+                    ),
+                },
+            )
+            interleaved(
+                bench,
+                args.rounds,
+                {
+                    "multiarch mirror again": lambda _: timed(
+                        [MULTIARCH, "mirror", base, f"{dst}/m0/busybox:full", "--tool", "native"]
+                    ),
+                    "skopeo copy again": lambda _: timed(
+                        [*skopeo_copy, f"docker://{base}", f"docker://{dst}/s0/busybox:full"]
+                    ),
+                },
+            )
+            big = f"{src_reg.host}/bench/big:v1"
+            print(f"pushing the 2 x {args.big_mb} MB image {big} ...", flush=True)
+            big_image(client, ImageRef.parse(big), args.big_mb)
+            print("timing mirror of the big image ...", flush=True)
+            interleaved(
+                bench,
+                args.big_rounds,
+                {
+                    "multiarch mirror 300MB": lambda n: timed(
+                        [MULTIARCH, "mirror", big, f"{dst}/bm{n}/big:v1", "--tool", "native"]
+                    ),
+                    "skopeo copy 300MB": lambda n: timed(
+                        [*skopeo_copy, f"docker://{big}", f"docker://{dst}/bs{n}/big:v1"]
+                    ),
+                },
+            )
+        finally:
+            src_reg.stop()
+            dst_reg.stop()
+    report(bench, args)
+
+
+def report(bench: Bench, args: argparse.Namespace) -> None:
+    ratios = {
+        "inspect / skopeo loop": bench.ratio("multiarch inspect", "skopeo inspect loop"),
+        "inspect / imagetools inspect": bench.ratio("multiarch inspect", "imagetools inspect"),
+        "verify / skopeo loop": bench.ratio("multiarch verify", "skopeo verify loop"),
+        "--version / inv --version": bench.ratio("multiarch --version", "inv --version"),
+        "mirror first / skopeo": bench.ratio("multiarch mirror first", "skopeo copy first"),
+        "mirror again / skopeo": bench.ratio("multiarch mirror again", "skopeo copy again"),
+        "mirror 300MB / skopeo": bench.ratio("multiarch mirror 300MB", "skopeo copy 300MB"),
+    }
+    peak_mb = {name: max(v) / 1024 for name, v in bench.rss.items()}
+    print()
+    print(f"{'figure':<26} {'median':>9} {'peak RSS':>9}  samples (s)")
+    for name, samples in bench.samples.items():
+        print(
+            f"{name:<26} {bench.median(name):>8.3f}s {peak_mb[name]:>7.0f}MB  "
+            + " ".join(f"{s:.3f}" for s in samples)
+        )
+    print()
+    print(f"{'ratio (medians)':<30} {'value':>6} {'target':>7}")
+    for name, value in ratios.items():
+        target = TARGETS.get(name)
+        mark = "" if target is None else (" ok" if value <= target else " MISSED")
+        print(f"{name:<30} {value:>6.2f} {'' if target is None else f'<= {target}':>7}{mark}")
+    rss_ok = peak_mb["multiarch mirror 300MB"] < 100
+    print(f"peak RSS of multiarch mirror 300MB: {peak_mb['multiarch mirror 300MB']:.0f} MB"
+          f" (target < 100 MB){'' if rss_ok else ' MISSED'}")  # fmt: skip
+    if args.no_write:
+        return
+    data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[KEY] = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "bench/registry_vs_skopeo.py " + " ".join(sys.argv[1:]),
+        "rounds": args.rounds,
+        "big_rounds": args.big_rounds,
+        "big_layer_mb": args.big_mb,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "docker": version(["docker", "version", "--format", "{{.Server.Version}}"]),
+            "docker_cli": version(["docker", "version", "--format", "{{.Client.Version}}"]),
+            "buildx": version(["docker", "buildx", "version"]),
+            "skopeo": version(["skopeo", "--version"]),
+            "kernel": platform.release(),
+        },
+        "figures": {
+            name: {
+                "median_s": round(bench.median(name), 4),
+                "samples_s": [round(s, 4) for s in samples],
+                "peak_rss_mb": round(peak_mb[name], 1),
+            }
+            for name, samples in bench.samples.items()
+        },
+        "ratios": {name: round(value, 3) for name, value in ratios.items()},
+        "targets": {
+            **{name: {"max": t, "met": ratios[name] <= t} for name, t in TARGETS.items()},
+            "mirror 300MB peak RSS MB": {"max": 100, "met": rss_ok},
+        },
+    }
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
