@@ -45,8 +45,9 @@ MOUNTED = "mounted"
 SKIPPED = "skipped"
 # Layers registries do not serve (Windows base layers): they stay where they are.
 _FOREIGN_MARKERS = ("nondistributable", "foreign")
-# Blobs copied at once: a few streams keep a link busy, memory stays a few MiB per stream.
-BLOB_WORKERS = 4
+# Blobs copied at once (skopeo's default too): a few streams keep a link busy, memory
+# stays at a few MiB per stream.
+BLOB_WORKERS = 6
 
 
 # --- what to copy (pure) ------------------------------------------------------------------
@@ -376,16 +377,7 @@ def _copy_native(
         note = "already there: DEST's tag holds this digest"
         return Copy(src, dest, "native", want, top.digest, copied, {}, note)
     if top.is_index:
-        present = client.map(
-            lambda d: client.head_manifest(job.dest.with_digest(d.digest)) is not None, children
-        )
-        missing = [d for d, have in zip(children, present, strict=True) if not have]
-        docs = client.map(lambda d: client.get_manifest(job.src.with_digest(d.digest)), missing)
-        nested = [d for d in docs if d.is_index]
-        if nested:
-            raise InvalidValueError(
-                f"{job.src} holds nested indexes ({nested[0].digest}); use --tool skopeo for it"
-            )
+        docs = _missing_children(client, job, children)
     counts = _copy_blobs(client, job, docs)
     if top.is_index:
         client.map(
@@ -408,21 +400,41 @@ def _copy_native(
     return Copy(src, dest, "native", digest, top.digest, copied, counts, note)
 
 
+def _missing_children(
+    client: RegistryClient, job: Job, children: list[Descriptor]
+) -> list[Document]:
+    """The child manifests DEST lacks, read from SRC (HEAD and GET per child, concurrently)."""
+
+    def missing(child: Descriptor) -> Document | None:
+        if client.head_manifest(job.dest.with_digest(child.digest)) is not None:
+            return None
+        return client.get_manifest(job.src.with_digest(child.digest))
+
+    docs = [d for d in client.map(missing, children) if d is not None]
+    nested = [d for d in docs if d.is_index]
+    if nested:
+        raise InvalidValueError(
+            f"{job.src} holds nested indexes ({nested[0].digest}); use --tool skopeo for it"
+        )
+    return docs
+
+
 def _copy_blobs(client: RegistryClient, job: Job, docs: list[Document]) -> dict[str, int]:
     blobs: dict[str, Descriptor] = {}
     for doc in docs:
         for blob in [doc.config, *doc.layers]:
             if not any(marker in blob.media_type for marker in _FOREIGN_MARKERS):
                 blobs.setdefault(blob.digest, blob)
-    outcomes = client.map(
-        lambda blob: _copy_blob(client, job, blob), list(blobs.values()), workers=BLOB_WORKERS
-    )
-    return {kind: outcomes.count(kind) for kind in (COPIED, MOUNTED, SKIPPED)}
+    todo = list(blobs.values())
+    # HEADs are cheap: all at once; the copies stream, so only a few at a time.
+    there = client.map(lambda blob: client.blob_exists(job.dest, blob.digest), todo)
+    missing = [blob for blob, have in zip(todo, there, strict=True) if not have]
+    outcomes = client.map(lambda blob: _copy_blob(client, job, blob), missing, workers=BLOB_WORKERS)
+    counts = {kind: outcomes.count(kind) for kind in (COPIED, MOUNTED)}
+    return {**counts, SKIPPED: len(todo) - len(missing)}
 
 
 def _copy_blob(client: RegistryClient, job: Job, blob: Descriptor) -> str:
-    if client.blob_exists(job.dest, blob.digest):
-        return SKIPPED
     same_registry = job.src.registry == job.dest.registry
     if (
         same_registry
