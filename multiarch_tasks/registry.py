@@ -309,6 +309,7 @@ class RegistryClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
         # Held while config.json / a credential helper is read, so a helper runs once.
         self._credentials_lock = threading.Lock()
         self._credentials: dict[str, Credentials | None] = {}
@@ -346,6 +347,11 @@ class RegistryClient:
             known = self._schemes.get(registry)
         if known:
             return known
+        # One probe per registry, even when the first requests start on several threads.
+        with self._probe_lock:
+            return self._schemes.get(registry) or self._probe_scheme(registry)
+
+    def _probe_scheme(self, registry: str) -> str:
         probe = min(self.timeout, 5.0)
         try:
             answer = self.session.get(f"http://{registry}/v2/", timeout=probe)
