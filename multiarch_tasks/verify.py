@@ -200,20 +200,25 @@ def attempt(func: Callable[[T], R]) -> Callable[[T], R | RegistryError]:
 
 
 def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]) -> list[Entry]:
-    """Fetch every platform's manifest, then every config, concurrently."""
-    manifests = client.map(
-        attempt(lambda d: client.get_manifest(ref.with_digest(d.digest))), images
-    )
-    entries: list[Entry] = []
-    for desc, got in zip(images, manifests, strict=True):
+    """Fetch every platform's manifest and then its config, the platforms concurrently.
+
+    One pass per platform (manifest, then config, on one thread) rather than all manifests
+    and then all configs: no platform waits for the slowest manifest of another.
+    """
+    def get(desc: Descriptor) -> Document:
+        return client.get_manifest(ref.with_digest(desc.digest))
+
+    fetch = attempt(get)
+
+    def read(desc: Descriptor) -> Entry:
         plat = desc.platform or Platform("unknown", "unknown")
+        got = fetch(desc)
         if isinstance(got, RegistryError):
-            entries.append(Entry(plat, desc, problems=(f"{plat}: manifest unreadable: {got}",)))
-        elif got.is_index:
+            return Entry(plat, desc, problems=(f"{plat}: manifest unreadable: {got}",))
+        if got.is_index:
             problem = f"{plat}: points at another index, not at an image manifest"
-            entries.append(Entry(plat, desc, problems=(problem,)))
-        else:
-            entries.append(Entry(plat, desc, manifest=got))
+            return Entry(plat, desc, problems=(problem,))
+        return read_config(Entry(plat, desc, manifest=got))
 
     def read_config(entry: Entry) -> Entry:
         if entry.manifest is None:
@@ -237,7 +242,7 @@ def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]
             return Entry(entry.platform, entry.descriptor, entry.manifest, problems=(problem,))
         return Entry(entry.platform, entry.descriptor, entry.manifest, data)
 
-    return client.map(read_config, entries)
+    return client.map(read, images)
 
 
 def config_platform(config: Mapping[str, Any]) -> tuple[Platform | None, str]:
