@@ -66,8 +66,11 @@ TARGETS = {
 }
 
 
-def timed(argv: list[str]) -> tuple[float, int]:
-    """Run ``argv``; return (wall seconds, peak RSS in KiB of that process). Exit on failure."""
+Sample = tuple[float, int, float]  # wall seconds, peak RSS KiB, CPU seconds (user + sys)
+
+
+def timed(argv: list[str]) -> Sample:
+    """Run ``argv``; return wall seconds, its peak RSS (KiB) and CPU time. Exit on failure."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # wait4 gives this child's own rusage (getrusage(RUSAGE_CHILDREN) would be the max so far).
@@ -77,17 +80,18 @@ def timed(argv: list[str]) -> tuple[float, int]:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(argv)}\n{err[-2000:]}{out[-2000:]}")
-    return wall, usage.ru_maxrss
+    return wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def timed_all(commands: list[list[str]]) -> tuple[float, int]:
+def timed_all(commands: list[list[str]]) -> Sample:
     """Run commands one after another (a shell loop); total seconds, highest peak RSS."""
-    total, peak = 0.0, 0
+    total, peak, cpu = 0.0, 0, 0.0
     for argv in commands:
-        wall, rss = timed(argv)
+        wall, rss, used = timed(argv)
         total += wall
         peak = max(peak, rss)
-    return total, peak
+        cpu += used
+    return total, peak, cpu
 
 
 def version(argv: list[str]) -> str:
@@ -148,11 +152,13 @@ class Bench:
     def __init__(self) -> None:
         self.samples: dict[str, list[float]] = {}
         self.rss: dict[str, list[int]] = {}
+        self.cpu: dict[str, list[float]] = {}
 
-    def measure(self, name: str, run: Callable[[], tuple[float, int]]) -> None:
-        wall, rss = run()
+    def measure(self, name: str, run: Callable[[], Sample]) -> None:
+        wall, rss, cpu = run()
         self.samples.setdefault(name, []).append(wall)
         self.rss.setdefault(name, []).append(rss)
+        self.cpu.setdefault(name, []).append(cpu)
 
     def median(self, name: str) -> float:
         return statistics.median(self.samples[name])
@@ -160,8 +166,11 @@ class Bench:
     def ratio(self, mine: str, theirs: str) -> float:
         return self.median(mine) / self.median(theirs)
 
+    def cpu_ratio(self, mine: str, theirs: str) -> float:
+        return statistics.median(self.cpu[mine]) / statistics.median(self.cpu[theirs])
 
-def interleaved(bench: Bench, rounds: int, flows: dict[str, Callable[[int], tuple[float, int]]]):
+
+def interleaved(bench: Bench, rounds: int, flows: dict[str, Callable[[int], Sample]]):
     """Each round runs every flow once, the order rotating so none always goes first."""
     names = list(flows)
     for n in range(rounds):
@@ -171,7 +180,7 @@ def interleaved(bench: Bench, rounds: int, flows: dict[str, Callable[[int], tupl
 
 
 def first_copies(
-    bench: Bench, rounds: int, root: Path, flows: dict[str, Callable[[str], tuple[float, int]]]
+    bench: Bench, rounds: int, root: Path, flows: dict[str, Callable[[str], Sample]]
 ) -> None:
     """First copies: every round into a registry of its own, started for that round.
 
@@ -198,6 +207,13 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not update results.json")
     args = parser.parse_args()
     bench = Bench()
+    # Installing a wheel writes .pyc files; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE would compile every module on every run instead.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(oci.__file__).parent)],
+        check=True,
+        capture_output=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         src_reg = Registry(RegistryConfig(root=root / "a"))
@@ -293,29 +309,34 @@ def main() -> None:
 
 
 def report(bench: Bench, args: argparse.Namespace) -> None:
-    ratios = {
-        "inspect / skopeo loop": bench.ratio("multiarch inspect", "skopeo inspect loop"),
-        "inspect / imagetools inspect": bench.ratio("multiarch inspect", "imagetools inspect"),
-        "verify / skopeo loop": bench.ratio("multiarch verify", "skopeo verify loop"),
-        "--version / inv --version": bench.ratio("multiarch --version", "inv --version"),
-        "mirror first / skopeo": bench.ratio("multiarch mirror first", "skopeo copy first"),
-        "mirror again / skopeo": bench.ratio("multiarch mirror again", "skopeo copy again"),
-        "mirror 300MB / skopeo": bench.ratio("multiarch mirror 300MB", "skopeo copy 300MB"),
+    pairs = {
+        "inspect / skopeo loop": ("multiarch inspect", "skopeo inspect loop"),
+        "inspect / imagetools inspect": ("multiarch inspect", "imagetools inspect"),
+        "verify / skopeo loop": ("multiarch verify", "skopeo verify loop"),
+        "--version / inv --version": ("multiarch --version", "inv --version"),
+        "mirror first / skopeo": ("multiarch mirror first", "skopeo copy first"),
+        "mirror again / skopeo": ("multiarch mirror again", "skopeo copy again"),
+        "mirror 300MB / skopeo": ("multiarch mirror 300MB", "skopeo copy 300MB"),
     }
+    ratios = {name: bench.ratio(*pair) for name, pair in pairs.items()}
+    cpu_ratios = {name: bench.cpu_ratio(*pair) for name, pair in pairs.items()}
     peak_mb = {name: max(v) / 1024 for name, v in bench.rss.items()}
     print()
-    print(f"{'figure':<26} {'median':>9} {'peak RSS':>9}  samples (s)")
+    print(f"{'figure':<26} {'median':>9} {'CPU':>8} {'peak RSS':>9}  samples (s)")
     for name, samples in bench.samples.items():
         print(
-            f"{name:<26} {bench.median(name):>8.3f}s {peak_mb[name]:>7.0f}MB  "
-            + " ".join(f"{s:.3f}" for s in samples)
+            f"{name:<26} {bench.median(name):>8.3f}s {statistics.median(bench.cpu[name]):>7.3f}s"
+            f" {peak_mb[name]:>7.0f}MB  " + " ".join(f"{s:.3f}" for s in samples)
         )
     print()
-    print(f"{'ratio (medians)':<30} {'value':>6} {'target':>7}")
+    print(f"{'ratio (medians)':<30} {'wall':>6} {'CPU':>6} {'target':>7}")
     for name, value in ratios.items():
         target = TARGETS.get(name)
         mark = "" if target is None else (" ok" if value <= target else " MISSED")
-        print(f"{name:<30} {value:>6.2f} {'' if target is None else f'<= {target}':>7}{mark}")
+        print(
+            f"{name:<30} {value:>6.2f} {cpu_ratios[name]:>6.2f}"
+            f" {'' if target is None else f'<= {target}':>7}{mark}"
+        )
     rss_ok = peak_mb["multiarch mirror 300MB"] < 100
     print(f"peak RSS of multiarch mirror 300MB: {peak_mb['multiarch mirror 300MB']:.0f} MB"
           f" (target < 100 MB){'' if rss_ok else ' MISSED'}")  # fmt: skip
@@ -336,16 +357,20 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
             "buildx": version(["docker", "buildx", "version"]),
             "skopeo": version(["skopeo", "--version"]),
             "kernel": platform.release(),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "figures": {
             name: {
                 "median_s": round(bench.median(name), 4),
                 "samples_s": [round(s, 4) for s in samples],
+                "median_cpu_s": round(statistics.median(bench.cpu[name]), 4),
+                "cpu_s": [round(s, 4) for s in bench.cpu[name]],
                 "peak_rss_mb": round(peak_mb[name], 1),
             }
             for name, samples in bench.samples.items()
         },
         "ratios": {name: round(value, 3) for name, value in ratios.items()},
+        "cpu_ratios": {name: round(value, 3) for name, value in cpu_ratios.items()},
         "targets": {
             **{name: {"max": t, "met": ratios[name] <= t} for name, t in TARGETS.items()},
             "mirror 300MB peak RSS MB": {"max": 100, "met": rss_ok},
@@ -353,6 +378,8 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
     }
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {RESULTS}")
+    load = os.getloadavg()
+    print(f"load average during the run: {load[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
