@@ -191,19 +191,21 @@ class BlobStream:
 
     def _next_chunk(self) -> bytes:
         """The next chunk off the wire, hashed; b"" at the end (digest checked there)."""
-        if self._eof:
-            return b""
-        try:
-            chunk: bytes = next(self._chunks)
-        except StopIteration:
-            self._finish()
-            return b""
-        except requests.RequestException as err:
-            raise TransientError(
-                f"reading blob {self.digest} failed after {self.bytes_read} bytes:"
-                f" {type(err).__name__}",
-                url=self.url,
-            ) from err
+        chunk = b""
+        while not chunk:  # an empty chunk is not the end: only StopIteration is
+            if self._eof:
+                return b""
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                self._finish()
+                return b""
+            except requests.RequestException as err:
+                raise TransientError(
+                    f"reading blob {self.digest} failed after {self.bytes_read} bytes:"
+                    f" {type(err).__name__}",
+                    url=self.url,
+                ) from err
         self._hasher.update(chunk)
         self.bytes_read += len(chunk)
         return chunk
@@ -217,7 +219,7 @@ class BlobStream:
             )
 
     def read(self, size: int = -1) -> bytes:
-        """Read up to ``size`` bytes (everything left when negative)."""
+        """Read ``size`` bytes, fewer only at the end (everything left when negative)."""
         if size < 0:
             parts = [bytes(self._buffer)]
             self._buffer.clear()
@@ -226,8 +228,8 @@ class BlobStream:
             return b"".join(parts)
         if not self._buffer:
             chunk = self._next_chunk()
-            if len(chunk) <= size:
-                return chunk  # the common case: no copy at all
+            if len(chunk) == size or not chunk:
+                return chunk  # no copy at all
             self._buffer += chunk
         while len(self._buffer) < size and (chunk := self._next_chunk()):
             self._buffer += chunk

@@ -27,6 +27,7 @@ from multiarch_tasks.errors import DigestMismatchError, RateLimitedError, Regist
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import (
+    BlobStream,
     Challenge,
     RegistryClient,
     TransientError,
@@ -659,3 +660,32 @@ def test_a_blob_cut_mid_stream_is_read_again(registry, repo, fault_proxy) -> Non
     ref = ImageRef.parse(f"{proxy.host}/{repo.split('/', 1)[1]}:x")
     assert client.get_blob(ref, digest) == data
     assert [f.fault for f in proxy.faults()] == ["cut"]
+
+
+class _Chunks:
+    """What BlobStream uses of a requests.Response: ``iter_content`` and ``close``."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    def iter_content(self, _size: int) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        pass
+
+
+def test_blob_stream_takes_an_empty_chunk_for_a_pause_not_the_end() -> None:
+    digest = oci.sha256_digest(b"abcdef")
+    stream = BlobStream(_Chunks(b"ab", b"", b"cd", b"", b"ef"), digest, "u")  # type: ignore[arg-type]
+    assert stream.read(3) == b"abc"
+    stream.drain()
+    assert stream.verified
+    assert stream.bytes_read == 6
+
+
+def test_blob_stream_refuses_bytes_that_do_not_hash_to_its_digest_at_the_end() -> None:
+    stream = BlobStream(_Chunks(b"ab", b"cd"), oci.sha256_digest(b"abce"), "u")  # type: ignore[arg-type]
+    assert next(iter(stream)) == b"ab"
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        stream.drain()
