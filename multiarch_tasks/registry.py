@@ -311,7 +311,7 @@ class RegistryClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
-        self._probe_lock = threading.Lock()
+        self._tentative: set[str] = set()
         # Held while config.json / a credential helper is read, so a helper runs once.
         self._credentials_lock = threading.Lock()
         self._credentials: dict[str, Credentials | None] = {}
@@ -334,45 +334,68 @@ class RegistryClient:
     # -- URLs -----------------------------------------------------------------------
 
     def scheme(self, registry: str) -> str:
-        """``https``; for loopback and insecure registries, docker's rule instead.
+        """``https``; for loopback and insecure registries, plain HTTP until it fails.
 
-        dockerd tries HTTPS without certificate checks first and falls back to plain HTTP.
-        This client asks in plain HTTP first (a TLS handshake costs ~100 ms of certificate
-        loading, more than the rest of an ``inspect``): a registry that speaks HTTP answers
-        ``/v2/`` (200, 401...); one that speaks TLS answers ``400`` ("HTTP request to an
-        HTTPS server") or drops the connection, and only then is HTTPS tried. Once per
-        registry (the answer is kept).
+        dockerd tries HTTPS without certificate checks first and falls back to plain
+        HTTP. This client tries plain HTTP first, with the first real request (no probe:
+        a TLS handshake costs ~100 ms of certificate loading, a probe a round trip): a
+        registry that speaks TLS answers it with ``400`` ("HTTP request to an HTTPS
+        server") or drops the connection, and from then on this registry is spoken to in
+        HTTPS without certificate checks (see :meth:`_settle_scheme`).
         """
         if not (is_loopback_host(registry) or registry in self.insecure):
             return "https"
         with self._lock:
             known = self._schemes.get(registry)
-        if known:
-            return known
-        # One probe per registry, even when the first requests start on several threads.
-        with self._probe_lock:
-            return self._schemes.get(registry) or self._probe_scheme(registry)
+            if known:
+                return known
+            self._schemes[registry] = "http"
+            self._tentative.add(registry)
+        return "http"
 
-    def _probe_scheme(self, registry: str) -> str:
-        probe = min(self.timeout, 5.0)
-        try:
-            answer = self.session.get(f"http://{registry}/v2/", timeout=probe)
-            answer.close()
-            found = "https" if answer.status_code == _HTTP_BAD_REQUEST else "http"
-        except requests.RequestException:
-            found = ""
-        if found != "http":
-            # The user declared this registry insecure (or it is on loopback): like
-            # docker, say nothing about the unchecked certificate.
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            try:
-                self.session.get(f"https://{registry}/v2/", timeout=probe, verify=False).close()
-                found = "https"
-            except requests.RequestException:
-                found = "http"
+    def _settle_scheme(
+        self, registry: str, url: str, resp: requests.Response | None, err: Exception | None
+    ) -> str:
+        """After a first plain-HTTP request to ``registry``: the URL to try again, or "".
+
+        A TLS server answers plain HTTP with ``400`` naming HTTPS (Go's and nginx's
+        wording) or by closing the connection (then an HTTPS request decides: a transient
+        drop must not switch an HTTP registry to HTTPS); then HTTPS it is. Any other
+        answer, or a refused connection (nobody listening), settles on HTTP.
+        """
         with self._lock:
-            self._schemes[registry] = found
-        return found
+            if registry not in self._tentative or not url.startswith("http://"):
+                return ""
+            self._tentative.discard(registry)
+        # The user declared this registry insecure (or it is on loopback): like docker,
+        # say nothing about the unchecked certificate.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        if resp is not None:
+            speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and "HTTPS" in resp.text.upper()
+        elif err is None or _refused(err):
+            speaks_tls = False
+        else:
+            # Dropped: a TLS server hanging up on plain HTTP, or a transient fault. Ask.
+            try:
+                self.session.get(
+                    f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
+                ).close()
+                speaks_tls = True
+            except requests.RequestException:
+                speaks_tls = False
+        if not speaks_tls:
+            return ""
+        with self._lock:
+            self._schemes[registry] = "https"
+        return "https://" + url.removeprefix("http://")
+
+    def _current_url(self, url: str, ref: ImageRef) -> str:
+        """``url`` in the scheme ``ref``'s registry turned out to speak (URLs built earlier)."""
+        if url.startswith(f"http://{ref.api_host}/") and self._schemes.get(ref.registry) == (
+            "https"
+        ):
+            return "https://" + url.removeprefix("http://")
+        return url
 
     def _verify_tls(self, registry: str) -> bool:
         """Check certificates except for loopback/insecure registries that speak HTTPS."""
@@ -644,7 +667,7 @@ class RegistryClient:
                 kind = TransientError
         raise kind(message, status=resp.status_code, url=_safe_url(resp.url))
 
-    def _request(
+    def _request(  # noqa: C901 - one loop: scheme, auth, then the retry rules
         self,
         method: str,
         url: str,
@@ -671,6 +694,7 @@ class RegistryClient:
         scopes = (f"repository:{ref.repository}:{actions}", *extra_scopes)
         retried_auth = False
         attempt = 0
+        url = self._current_url(url, ref)
         while True:
             auth = self._authorization(ref.registry, scopes)
             sent = {**(headers or {}), **({"Authorization": auth} if auth else {})}
@@ -686,6 +710,9 @@ class RegistryClient:
                     verify=self._verify_tls(ref.registry),
                 )
             except requests.RequestException as err:
+                if again := self._settle_scheme(ref.registry, url, None, err):
+                    url = again
+                    continue
                 if attempt < limit:
                     attempt += 1
                     self._retrying(method, url, type(err).__name__, attempt, limit, None)
@@ -695,6 +722,10 @@ class RegistryClient:
                     f" after {attempt + 1} attempt{'s' if attempt else ''} ({type(err).__name__})",
                     url=_safe_url(url),
                 ) from err
+            if again := self._settle_scheme(ref.registry, url, resp, None):
+                resp.close()
+                url = again
+                continue
             if resp.status_code == _HTTP_UNAUTHORIZED and not retried_auth:
                 header = resp.headers.get("WWW-Authenticate", "")
                 if header and self._learn_challenge(ref.registry, Challenge.parse(header)):
@@ -827,6 +858,12 @@ class RegistryClient:
             raise RegistryError(f"token service of {registry} answered without a token")
         # The spec's default lifetime is 60 seconds when expires_in is absent.
         return token, float(body.get("expires_in") or 60)
+
+
+def _refused(err: Exception) -> bool:
+    """True when nobody listens at all (connection refused), as opposed to a dropped one."""
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _say_stderr(line: str) -> None:

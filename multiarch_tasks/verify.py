@@ -205,6 +205,7 @@ def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]
     One pass per platform (manifest, then config, on one thread) rather than all manifests
     and then all configs: no platform waits for the slowest manifest of another.
     """
+
     def get(desc: Descriptor) -> Document:
         return client.get_manifest(ref.with_digest(desc.digest))
 

@@ -357,12 +357,6 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         length = int(headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)
-        if self.path == "/v2/":
-            # The client's plain-HTTP probe (which scheme?): a registry's ping, not scripted.
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
         self.script.seen.append((self.command, self.path, headers))
         status, out_headers, body = self.script.handle(self.command, self.path, headers)
         self.send_response(status)
