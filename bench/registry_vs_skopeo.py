@@ -346,6 +346,7 @@ def report(bench: Bench, args: argparse.Namespace) -> None:
     data[KEY] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "bench/registry_vs_skopeo.py " + " ".join(sys.argv[1:]),
+        "commit": version(["git", "-C", str(RESULTS.parent), "rev-parse", "--short", "HEAD"]),
         "rounds": args.rounds,
         "big_rounds": args.big_rounds,
         "big_layer_mb": args.big_mb,
