@@ -14,7 +14,7 @@ of ``--rounds``:
   registry: the base to a fresh repository ("first") and again to the same tag ("again"),
   and the 300 MB image to a fresh repository, with each process's peak RSS (wait4).
 
-    .venv/bin/python bench/registry_vs_skopeo.py [--rounds 5] [--big-mb 300] [--big-rounds 3]
+    .venv/bin/python bench/registry_vs_skopeo.py [--rounds 9] [--big-mb 300] [--big-rounds 3]
 
 Prints a table and writes bench/results.json (every sample, median and ratio, the
 versions of docker/buildx/skopeo/python and the core count) under the key
@@ -201,7 +201,7 @@ def first_copies(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--big-rounds", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=300)
     parser.add_argument("--no-write", action="store_true", help="do not update results.json")
