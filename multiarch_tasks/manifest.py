@@ -15,6 +15,7 @@ there, else native). Nothing moves a tag before ``manifest_push``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,12 @@ from typing import TYPE_CHECKING
 
 from multiarch_tasks import commands, oci, tools
 from multiarch_tasks.digests import merge_digest_maps, read_digest_map, write_digest_map
-from multiarch_tasks.errors import InvalidValueError, MultiarchError, RegistryError
+from multiarch_tasks.errors import (
+    CommandError,
+    InvalidValueError,
+    MultiarchError,
+    RegistryError,
+)
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner
@@ -35,6 +41,26 @@ if TYPE_CHECKING:
 
 PLAN_FILE = "manifest-plan.json"
 INDEX_FILE = "index.json"
+# What buildx prints when a registry, not the input, made imagetools fail (issue 9).
+_TRANSIENT = re.compile(
+    r"\b(?:500|502|503|504|429)\b|too many requests|connection reset|connection refused"
+    r"|broken pipe|unexpected EOF|\bEOF\b|timeout",
+    re.IGNORECASE,
+)
+
+
+def transient_failure(err: CommandError) -> bool:
+    """True when a registry command failed on a fault worth another path: 5xx, 429, I/O."""
+    return bool(_TRANSIENT.search(err.stderr_tail or str(err)))
+
+
+def _fallback_note(step: str, err: CommandError, retries: int) -> str:
+    last = (err.stderr_tail.strip().splitlines() or ["no output"])[-1]
+    return (
+        f"{step}: imagetools still failed on a transient registry error after {retries}"
+        f" retries ({last}); merging through the registry API instead (native, which"
+        " retries each request)"
+    )
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ def _why(settings: Settings, runner: Runner, tool: str) -> str:
     return "passing platform manifest digests, not per-arch tags"
 
 
-def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
+def manifest_create(  # noqa: C901, PLR0912 - one branch per tool, kept side by side
     settings: Settings,
     runner: Runner,
     *,
@@ -211,12 +237,10 @@ def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
     raw = oci.build_index(children, media_type=media, annotations=settings.annotations)
     digest = oci.sha256_digest(raw) if tool == "native" else ""
     if tool == "imagetools":
-        keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
-        srcs = [f"{image.name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
-        argv = commands.imagetools_create(
-            tags, srcs, annotations=_annotations(settings, runner, notes), dry_run=True
-        )
-        runner.run(argv, probe=True, label="manifest-create", retries=settings.retries)
+        srcs = _imagetools_dry_run(settings, runner, tags, sources, notes)
+        if not srcs:  # fell back to the native path
+            tool, digest = "native", oci.sha256_digest(raw)
+            srcs = [f"{image.name}@{c.digest}" for c in children]
     elif tool == "docker":
         srcs = [f"{image.name}@{s.image.digest}" for s in sources]
         if settings.attestations != "off":
@@ -242,6 +266,34 @@ def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
     for note in notes:
         runner.say(f"manifest-create: {note}")
     return ManifestResult(tool, tags, tuple(children), digest, notes=tuple(notes))
+
+
+def _imagetools_dry_run(
+    settings: Settings,
+    runner: Runner,
+    tags: tuple[str, ...],
+    sources: Sequence[Source],
+    notes: list[str],
+) -> list[str]:
+    """Check the merge with ``imagetools create --dry-run``; its sources, or [] to go native.
+
+    A failure that is the registry's (5xx, 429, dropped connection) after ``retries``
+    sends the merge down the native path, which retries each request on its own.
+    """
+    image = settings.image_ref
+    keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
+    srcs = [f"{image.name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
+    argv = commands.imagetools_create(
+        tags, srcs, annotations=_annotations(settings, runner, notes), dry_run=True
+    )
+    try:
+        runner.run(argv, probe=True, label="manifest-create", retries=settings.retries)
+    except CommandError as err:
+        if not transient_failure(err):
+            raise
+        notes.append(_fallback_note("manifest-create", err, settings.retries))
+        return []
+    return srcs
 
 
 def _annotations(settings: Settings, runner: Runner, notes: list[str]) -> dict[str, str]:
@@ -291,17 +343,25 @@ def manifest_push(
     tool, tags, sources = str(plan["tool"]), tuple(plan["tags"]), list(plan["sources"])
     client = client or _client(settings, runner.say)
     if tool == "imagetools":
-        runner.run(
-            commands.imagetools_create(
-                tags,
-                sources,
-                annotations=settings.annotations
-                if tools.buildx_info(runner).imagetools_annotations
-                else None,
-            ),
-            label="manifest-push",
-            retries=settings.retries,
-        )
+        try:
+            runner.run(
+                commands.imagetools_create(
+                    tags,
+                    sources,
+                    annotations=settings.annotations
+                    if tools.buildx_info(runner).imagetools_annotations
+                    else None,
+                ),
+                label="manifest-push",
+                retries=settings.retries,
+            )
+        except CommandError as err:
+            if not transient_failure(err):
+                raise
+            runner.say(_fallback_note("manifest-push", err, settings.retries))
+            tool = "native"
+            for tag in tags:
+                client.put_manifest(ImageRef.parse(tag), raw, str(plan["media_type"]))
     elif tool == "docker":
         for tag in tags:
             runner.run(
