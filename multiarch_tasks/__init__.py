@@ -1,21 +1,50 @@
 """Composable invoke tasks that build, publish and verify multi-architecture images.
 
 ``from multiarch_tasks import multiarch`` gives the invoke collection; ``api`` the plain
-functions behind it.
+functions behind it. Names are imported on first use (PEP 562), so ``multiarch --version``
+and ``inspect`` load only what they need.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from multiarch_tasks import api
-from multiarch_tasks.platforms import Platform
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.settings import Settings
-from multiarch_tasks.tasks import multiarch
+if TYPE_CHECKING:
+    from multiarch_tasks import api
+    from multiarch_tasks.platforms import Platform
+    from multiarch_tasks.reference import ImageRef
+    from multiarch_tasks.settings import Settings
+    from multiarch_tasks.tasks import multiarch
 
-try:
-    __version__ = version("multiarch-tasks")  # pyproject's, as installed
-except PackageNotFoundError:  # imported from a checkout that was never installed
-    __version__ = "0+unknown"
 __all__ = ["ImageRef", "Platform", "Settings", "__version__", "api", "multiarch"]
+
+_LAZY = {
+    "ImageRef": "multiarch_tasks.reference",
+    "Platform": "multiarch_tasks.platforms",
+    "Settings": "multiarch_tasks.settings",
+    "multiarch": "multiarch_tasks.tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            return version("multiarch-tasks")  # pyproject's, as installed
+        except PackageNotFoundError:  # a checkout that was never installed
+            return "0+unknown"
+    if name == "api":
+        return import_module("multiarch_tasks.api")
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'multiarch_tasks' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

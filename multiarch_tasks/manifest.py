@@ -15,9 +15,11 @@ there, else native). Nothing moves a tag before ``manifest_push``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multiarch_tasks import commands, oci, tools
 from multiarch_tasks.digests import (
@@ -26,15 +28,44 @@ from multiarch_tasks.digests import (
     read_shards,
     write_digest_map,
 )
-from multiarch_tasks.errors import InvalidValueError, MultiarchError, RegistryError
+from multiarch_tasks.errors import (
+    CommandError,
+    InvalidValueError,
+    MultiarchError,
+    RegistryError,
+)
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
-from multiarch_tasks.runner import Runner
+from multiarch_tasks.runner import Result, Runner
 from multiarch_tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from multiarch_tasks.registry import RegistryClient
 
 PLAN_FILE = "manifest-plan.json"
 INDEX_FILE = "index.json"
+# What buildx prints when a registry, not the input, made imagetools fail (issue 9).
+_TRANSIENT = re.compile(
+    r"\b(?:500|502|503|504|429)\b|too many requests|connection reset|connection refused"
+    r"|broken pipe|unexpected EOF|\bEOF\b|timeout",
+    re.IGNORECASE,
+)
+
+
+def transient_failure(err: CommandError) -> bool:
+    """True when a registry command failed on a fault worth another path: 5xx, 429, I/O."""
+    return bool(_TRANSIENT.search(err.stderr_tail or str(err)))
+
+
+def _fallback_note(step: str, err: CommandError, retries: int) -> str:
+    last = (err.stderr_tail.strip().splitlines() or ["no output"])[-1]
+    return (
+        f"{step}: imagetools still failed on a transient registry error after {retries}"
+        f" retries ({last}); merging through the registry API instead (native, which"
+        " retries each request)"
+    )
 
 
 @dataclass(frozen=True)
@@ -47,9 +78,16 @@ class Source:
     attestations: tuple[oci.Descriptor, ...] = ()
 
 
+def _client(settings: Settings, say: Callable[[str], None] | None = None) -> RegistryClient:
+    """A registry client for ``settings``; imported here, as requests is heavy."""
+    from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415
+
+    return RegistryClient.from_settings(settings, say=say)
+
+
 def platform_digests(settings: Settings, ref: ImageRef, digest: str) -> dict[Platform, str]:
     """The platform manifest digests inside the index ``ref@digest``."""
-    client = RegistryClient.from_settings(settings)
+    client = _client(settings)
     doc = client.get_manifest(ref.with_digest(digest))
     return {d.platform: d.digest for d in doc.images if d.platform is not None}
 
@@ -101,10 +139,11 @@ def _insecure(settings: Settings) -> bool:
 
 
 def choose_tool(settings: Settings, runner: Runner) -> str:
-    """``auto`` -> imagetools when buildx answers, else native."""
-    if settings.manifest_tool != "auto":
-        return settings.manifest_tool
-    return "imagetools" if tools.has_buildx(runner) else "native"
+    """The merge tool: decided once, by the plan (``auto`` -> native, no process)."""
+    from multiarch_tasks.plan import merge_tool  # noqa: PLC0415
+
+    del runner  # the choice no longer depends on probes
+    return merge_tool(settings)
 
 
 @dataclass(frozen=True)
@@ -160,7 +199,7 @@ def _why(settings: Settings, runner: Runner, tool: str) -> str:
     return "passing platform manifest digests, not per-arch tags"
 
 
-def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
+def manifest_create(  # noqa: C901, PLR0912 - one branch per tool, kept side by side
     settings: Settings,
     runner: Runner,
     *,
@@ -192,7 +231,7 @@ def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
             f"no digest for {', '.join(missing)} in {out}: build those platforms first"
         )
     digests = {p: digests[p] for p in settings.platforms}
-    client = client or RegistryClient.from_settings(settings)
+    client = client or _client(settings, runner.say)
     sources = resolve_sources(settings, digests, client)
     children = index_children(settings, sources)
     if tool == "docker":
@@ -204,12 +243,10 @@ def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
     raw = oci.build_index(children, media_type=media, annotations=settings.annotations)
     digest = oci.sha256_digest(raw) if tool == "native" else ""
     if tool == "imagetools":
-        keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
-        srcs = [f"{image.name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
-        argv = commands.imagetools_create(
-            tags, srcs, annotations=_annotations(settings, runner, notes), dry_run=True
-        )
-        runner.run(argv, probe=True, label="manifest-create", retries=settings.retries)
+        srcs = _imagetools_dry_run(settings, runner, tags, sources, notes)
+        if not srcs:  # fell back to the native path
+            tool, digest = "native", oci.sha256_digest(raw)
+            srcs = [f"{image.name}@{c.digest}" for c in children]
     elif tool == "docker":
         srcs = [f"{image.name}@{s.image.digest}" for s in sources]
         if settings.attestations != "off":
@@ -235,6 +272,43 @@ def manifest_create(  # noqa: C901 - one branch per tool, kept side by side
     for note in notes:
         runner.say(f"manifest-create: {note}")
     return ManifestResult(tool, tags, tuple(children), digest, notes=tuple(notes))
+
+
+def _imagetools_sources(settings: Settings, sources: Sequence[Source]) -> list[str]:
+    """``IMAGE@digest`` per platform: the pushed index (attestations kept) or the image."""
+    keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
+    name = settings.image_ref.name
+    return [f"{name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
+
+
+def _transient_result(result: Result) -> bool:
+    return bool(_TRANSIENT.search(result.stderr or result.stdout))
+
+
+def _imagetools_dry_run(
+    settings: Settings,
+    runner: Runner,
+    tags: tuple[str, ...],
+    sources: Sequence[Source],
+    notes: list[str],
+) -> list[str]:
+    """Check the merge with ``imagetools create --dry-run``; its sources, or [] to go native.
+
+    A failure that is the registry's (5xx, 429, dropped connection) after ``retries``
+    sends the merge down the native path, which retries each request on its own.
+    """
+    srcs = _imagetools_sources(settings, sources)
+    argv = commands.imagetools_create(
+        tags, srcs, annotations=_annotations(settings, runner, notes), dry_run=True
+    )
+    try:
+        runner.run(argv, probe=True, label="manifest-create", retries=settings.retries)
+    except CommandError as err:
+        if not transient_failure(err):
+            raise
+        notes.append(_fallback_note("manifest-create", err, settings.retries))
+        return []
+    return srcs
 
 
 def _annotations(settings: Settings, runner: Runner, notes: list[str]) -> dict[str, str]:
@@ -282,19 +356,27 @@ def manifest_push(
             f"no index in {out}: run `multiarch manifest-create` first"
         ) from err
     tool, tags, sources = str(plan["tool"]), tuple(plan["tags"]), list(plan["sources"])
-    client = client or RegistryClient.from_settings(settings)
+    client = client or _client(settings, runner.say)
     if tool == "imagetools":
-        runner.run(
-            commands.imagetools_create(
-                tags,
-                sources,
-                annotations=settings.annotations
-                if tools.buildx_info(runner).imagetools_annotations
-                else None,
-            ),
-            label="manifest-push",
-            retries=settings.retries,
-        )
+        try:
+            runner.run(
+                commands.imagetools_create(
+                    tags,
+                    sources,
+                    annotations=settings.annotations
+                    if tools.buildx_info(runner).imagetools_annotations
+                    else None,
+                ),
+                label="manifest-push",
+                retries=settings.retries,
+            )
+        except CommandError as err:
+            if not transient_failure(err):
+                raise
+            runner.say(_fallback_note("manifest-push", err, settings.retries))
+            tool = "native"
+            for tag in tags:
+                client.put_manifest(ImageRef.parse(tag), raw, str(plan["media_type"]))
     elif tool == "docker":
         for tag in tags:
             runner.run(
@@ -373,18 +455,26 @@ def compose_index(
     children = index_children(settings, sources)
     media = oci.OCI_INDEX if settings.media_type == "oci" else oci.DOCKER_LIST
     if tool == "imagetools":
-        keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
-        srcs = [f"{image.name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
         argv = commands.imagetools_create(
             [str(settings.ref())],
-            srcs,
+            _imagetools_sources(settings, sources),
             annotations=_annotations(settings, runner, []),
             dry_run=True,
         )
-        raw = runner.run(argv, label="merge", retries=settings.retries).stdout.strip().encode()
-        doc = oci.Document.parse(raw)
-        client.put_manifest(image.with_digest(doc.digest), raw, doc.media_type)
-        return Composed(tool, doc.digest, raw, doc.media_type, tuple(doc.descriptors))
+        try:
+            result = runner.run(
+                argv, label="merge", retries=settings.retries, retry_if=_transient_result
+            )
+        except CommandError as err:
+            if not transient_failure(err):
+                raise
+            runner.say(_fallback_note("merge", err, settings.retries))
+        else:
+            raw = result.stdout.strip().encode()
+            doc = oci.Document.parse(raw)
+            client.put_manifest(image.with_digest(doc.digest), raw, doc.media_type)
+            return Composed(tool, doc.digest, raw, doc.media_type, tuple(doc.descriptors))
+        tool = "native"
     if tool == "docker":
         if settings.annotations:
             raise InvalidValueError(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from multiarch_tasks import commands, tools
 from multiarch_tasks.errors import InvalidValueError, MultiarchError, RegistryError
+from multiarch_tasks.oci import sha256_digest
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import which
 
@@ -44,6 +45,9 @@ MOUNTED = "mounted"
 SKIPPED = "skipped"
 # Layers registries do not serve (Windows base layers): they stay where they are.
 _FOREIGN_MARKERS = ("nondistributable", "foreign")
+# Blobs copied at once (skopeo's default too): a few streams keep a link busy, memory
+# stays at a few MiB per stream.
+BLOB_WORKERS = 6
 
 
 # --- what to copy (pure) ------------------------------------------------------------------
@@ -272,7 +276,7 @@ def mirror(
     if client is None:
         from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - requests is heavy
 
-        client = RegistryClient.from_settings(settings)
+        client = RegistryClient.from_settings(settings, say=runner.say)
     platforms = settings.platforms if platforms_given else None
     copies = []
     for job in jobs:
@@ -308,43 +312,34 @@ def _copy(
     if runner.dry and tool == "native":
         runner.say(f"would copy {src} -> {dest} through the registry API (native)")
         return Copy(src, dest, tool, note="dry run")
+    if tool == "native":
+        return _copy_native(client, job, platforms, attestations=attestations)
     source = client.head_manifest(job.src)
     if source is None:
         raise RegistryError(f"source {src} not found", status=404)
-    if tool == "native":
-        digest, copied, blobs = _copy_native(client, job, platforms, attestations=attestations)
-    else:
-        argv = (
-            commands.skopeo_copy(
-                src,
-                dest,
-                src_insecure=settings.is_insecure(job.src.registry),
-                dest_insecure=settings.is_insecure(job.dest.registry),
-                retries=settings.retries,
-            )
-            if tool == "skopeo"
-            else commands.imagetools_create([dest], [src], builder=settings.builder)
+    argv = (
+        commands.skopeo_copy(
+            src,
+            dest,
+            src_insecure=settings.is_insecure(job.src.registry),
+            dest_insecure=settings.is_insecure(job.dest.registry),
+            retries=settings.retries,
         )
-        runner.run(argv, label=f"mirror {src}")
-        if runner.dry:
-            return Copy(src, dest, tool, src_digest=source.digest, note="dry run")
-        digest, copied, blobs = "", (), {}
+        if tool == "skopeo"
+        else commands.imagetools_create([dest], [src], builder=settings.builder)
+    )
+    runner.run(argv, label=f"mirror {src}")
+    if runner.dry:
+        return Copy(src, dest, tool, src_digest=source.digest, note="dry run")
     back = client.head_manifest(job.dest)
     if back is None:
         raise RegistryError(f"{dest} is missing after the copy by {tool}")
-    if digest and back.digest != digest:
-        raise RegistryError(f"{dest} reads back as {back.digest}, not the {digest} pushed")
-    note = ""
-    if platforms is not None or not attestations:
-        note = f"new index (source index {source.digest}): a subset changes the digest"
-    elif back.digest == source.digest:
-        note = "same index digest as the source"
-    else:
+    if back.digest != source.digest:
         raise RegistryError(
             f"{dest} has digest {back.digest}, but {src} has {source.digest}: {tool} rewrote"
             " the index; mirror again with --tool native (or skopeo) to keep the digest"
         )
-    return Copy(src, dest, tool, back.digest, source.digest, copied, blobs, note)
+    return Copy(src, dest, tool, back.digest, source.digest, note="same index digest as the source")
 
 
 def _copy_native(
@@ -353,31 +348,75 @@ def _copy_native(
     platforms: tuple[Platform, ...] | None,
     *,
     attestations: bool,
-) -> tuple[str, tuple[str, ...], dict[str, int]]:
-    """Copy through the registry API; return (DEST digest, platforms copied, blob counts)."""
+) -> Copy:
+    """Copy through the registry API: blobs, then child manifests, then the index.
+
+    What DEST already holds is not read from SRC at all: the index when DEST's tag
+    already has SRC's digest (a registry accepts an index only once its children exist,
+    and a manifest only once its blobs do), a child manifest present by digest, a blob
+    present (HEAD) or mountable from SRC's repository on the same registry.
+    """
+    src, dest = str(job.src), str(job.dest)
     top = client.get_manifest(job.src)
+    subset = platforms is not None or not attestations
     if not top.is_index:
         if platforms is not None:
             raise InvalidValueError(
                 f"{job.src} is a single-platform image: --platforms needs an index"
             )
-        counts = _copy_blobs(client, job, [top])
-        return client.put_manifest(job.dest, top.raw, top.media_type), (), counts
-    children = select_children(top, platforms, attestations)
-    docs = client.map(lambda d: client.get_manifest(job.src.with_digest(d.digest)), children)
+        children: list[Descriptor] = []
+        docs = [top]
+    else:
+        children = select_children(top, platforms, attestations)
+        docs = []
+    raw = filtered_index(top, children) if subset and top.is_index else top.raw
+    want = top.digest if raw is top.raw else sha256_digest(raw)
+    copied = tuple(str(d.platform) for d in children if d.platform and not d.is_attestation)
+    there = client.head_manifest(job.dest)
+    if there is not None and there.digest == want:
+        note = "already there: DEST's tag holds this digest"
+        return Copy(src, dest, "native", want, top.digest, copied, {}, note)
+    if top.is_index:
+        docs = _missing_children(client, job, children)
+    counts = _copy_blobs(client, job, docs)
+    if top.is_index:
+        client.map(
+            lambda d: client.put_manifest(job.dest.with_digest(d.digest), d.raw, d.media_type),
+            docs,
+        )
+    digest = client.put_manifest(job.dest, raw, top.media_type)
+    back = client.head_manifest(job.dest)
+    if back is None:
+        raise RegistryError(f"{dest} is missing after the copy")
+    if back.digest != digest:
+        raise RegistryError(f"{dest} reads back as {back.digest}, not the {digest} pushed")
+    note = (
+        f"new index (source index {top.digest}): a subset changes the digest"
+        if subset
+        else "same index digest as the source"
+    )
+    if len(docs) < max(len(children), 1):
+        note += f"; {max(len(children), 1) - len(docs)} manifest(s) already there"
+    return Copy(src, dest, "native", digest, top.digest, copied, counts, note)
+
+
+def _missing_children(
+    client: RegistryClient, job: Job, children: list[Descriptor]
+) -> list[Document]:
+    """The child manifests DEST lacks, read from SRC (HEAD and GET per child, concurrently)."""
+
+    def missing(child: Descriptor) -> Document | None:
+        if client.head_manifest(job.dest.with_digest(child.digest)) is not None:
+            return None
+        return client.get_manifest(job.src.with_digest(child.digest))
+
+    docs = [d for d in client.map(missing, children) if d is not None]
     nested = [d for d in docs if d.is_index]
     if nested:
         raise InvalidValueError(
             f"{job.src} holds nested indexes ({nested[0].digest}); use --tool skopeo for it"
         )
-    counts = _copy_blobs(client, job, docs)
-    client.map(
-        lambda d: client.put_manifest(job.dest.with_digest(d.digest), d.raw, d.media_type), docs
-    )
-    raw = top.raw if len(children) == len(top.descriptors) else filtered_index(top, children)
-    digest = client.put_manifest(job.dest, raw, top.media_type)
-    copied = tuple(str(d.platform) for d in children if d.platform and not d.is_attestation)
-    return digest, copied, counts
+    return docs
 
 
 def _copy_blobs(client: RegistryClient, job: Job, docs: list[Document]) -> dict[str, int]:
@@ -386,19 +425,22 @@ def _copy_blobs(client: RegistryClient, job: Job, docs: list[Document]) -> dict[
         for blob in [doc.config, *doc.layers]:
             if not any(marker in blob.media_type for marker in _FOREIGN_MARKERS):
                 blobs.setdefault(blob.digest, blob)
-    outcomes = client.map(lambda digest: _copy_blob(client, job, digest), list(blobs))
-    return {kind: outcomes.count(kind) for kind in (COPIED, MOUNTED, SKIPPED)}
+    todo = list(blobs.values())
+    # HEADs are cheap: all at once; the copies stream, so only a few at a time.
+    there = client.map(lambda blob: client.blob_exists(job.dest, blob.digest), todo)
+    missing = [blob for blob, have in zip(todo, there, strict=True) if not have]
+    outcomes = client.map(lambda blob: _copy_blob(client, job, blob), missing, workers=BLOB_WORKERS)
+    counts = {kind: outcomes.count(kind) for kind in (COPIED, MOUNTED)}
+    return {**counts, SKIPPED: len(todo) - len(missing)}
 
 
-def _copy_blob(client: RegistryClient, job: Job, digest: str) -> str:
-    if client.blob_exists(job.dest, digest):
-        return SKIPPED
+def _copy_blob(client: RegistryClient, job: Job, blob: Descriptor) -> str:
     same_registry = job.src.registry == job.dest.registry
     if (
         same_registry
         and job.src.repository != job.dest.repository
-        and client.mount_blob(job.dest, digest, job.src.repository)
+        and client.mount_blob(job.dest, blob.digest, job.src.repository)
     ):
         return MOUNTED
-    client.upload_blob(job.dest, digest, client.get_blob(job.src, digest))
+    client.copy_blob(job.src, job.dest, blob.digest, blob.size)
     return COPIED

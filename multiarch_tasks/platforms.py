@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import platform as _stdlib_platform
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -121,6 +120,8 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         """The platform of the machine running this code."""
+        import platform as _stdlib_platform  # noqa: PLC0415 - 4 ms of regexes at import
+
         return cls.parse(_stdlib_platform.machine())
 
     def __str__(self) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,13 +57,17 @@ DEFAULT_TIMEOUT = 30.0
 # A Retry-After longer than this is not waited out: the error says how long to wait.
 MAX_RETRY_AFTER = 60.0
 MAX_WORKERS = 16
-CHUNK = 1 << 16
+# Bytes per read off the wire: big enough that Python's per-chunk work is noise, small
+# enough that a few blobs in flight stay within a few MiB.
+CHUNK = 1 << 20
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _HTTP_OK = 200
 _HTTP_CREATED = 201
 _HTTP_ACCEPTED = 202
+_HTTP_BAD_REQUEST = 400
 _HTTP_UNAUTHORIZED = 401
+_HTTP_FORBIDDEN = 403
 _HTTP_NOT_FOUND = 404
 _HTTP_TOO_MANY = 429
 
@@ -153,41 +158,57 @@ def _error_detail(resp: requests.Response) -> str:
 # --- streamed blobs ------------------------------------------------------------------
 
 
-class BlobStream:
-    """A file-like view of a blob being downloaded; checks the digest on reaching the end.
+class TransientError(RegistryError):
+    """A fault worth trying again: 5xx, 429, a dropped connection, a timeout."""
 
-    ``read(n)`` returns up to ``n`` bytes; the read that hits end of stream raises
-    :class:`DigestMismatchError` when the bytes do not hash to ``digest``.
+
+class BlobStream:
+    """A file-like, iterable view of a blob being downloaded; checks the digest on the fly.
+
+    Memory stays bounded by one chunk (``CHUNK``) plus what a caller asked for: chunks are
+    hashed as they arrive and handed on, never gathered. ``read(n)`` returns up to ``n``
+    bytes; iterating yields the chunks as they come (what an upload streams). The read that
+    hits end of stream raises :class:`DigestMismatchError` when the bytes do not hash to
+    ``digest``; a connection dropped mid-blob raises :class:`TransientError`.
     """
 
-    def __init__(self, resp: requests.Response, digest: str, url: str) -> None:
+    def __init__(self, resp: requests.Response, digest: str, url: str, size: int = -1) -> None:
         self._resp = resp
         self._chunks = resp.iter_content(CHUNK)
-        self._buffer = b""
+        # A bytearray: appending and dropping its head are amortised O(1) per byte, where
+        # `bytes += chunk` copied the whole buffer each time (quadratic on big layers).
+        self._buffer = bytearray()
         self._hasher = _hasher(digest)
         self._eof = False
         self.digest = digest
         self.url = url
+        self.size = size
         self.bytes_read = 0
 
     def readable(self) -> bool:
         """Tell io users this stream can be read."""
         return True
 
-    def _fill(self, size: int) -> None:
-        while not self._eof and (size < 0 or len(self._buffer) < size):
+    def _next_chunk(self) -> bytes:
+        """The next chunk off the wire, hashed; b"" at the end (digest checked there)."""
+        chunk = b""
+        while not chunk:  # an empty chunk is not the end: only StopIteration is
+            if self._eof:
+                return b""
             try:
                 chunk = next(self._chunks)
             except StopIteration:
                 self._finish()
-                break
+                return b""
             except requests.RequestException as err:
-                raise RegistryError(
-                    f"reading blob {self.digest} failed: {type(err).__name__}", url=self.url
+                raise TransientError(
+                    f"reading blob {self.digest} failed after {self.bytes_read} bytes:"
+                    f" {type(err).__name__}",
+                    url=self.url,
                 ) from err
-            self._hasher.update(chunk)
-            self.bytes_read += len(chunk)
-            self._buffer += chunk
+        self._hasher.update(chunk)
+        self.bytes_read += len(chunk)
+        return chunk
 
     def _finish(self) -> None:
         self._eof = True
@@ -198,20 +219,38 @@ class BlobStream:
             )
 
     def read(self, size: int = -1) -> bytes:
-        """Read up to ``size`` bytes (everything left when negative)."""
-        self._fill(size)
+        """Read ``size`` bytes, fewer only at the end (everything left when negative)."""
         if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
+            parts = [bytes(self._buffer)]
+            self._buffer.clear()
+            while chunk := self._next_chunk():
+                parts.append(chunk)
+            return b"".join(parts)
+        if not self._buffer:
+            chunk = self._next_chunk()
+            if len(chunk) == size or not chunk:
+                return chunk  # no copy at all
+            self._buffer += chunk
+        while len(self._buffer) < size and (chunk := self._next_chunk()):
+            self._buffer += chunk
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return out
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Yield what is left, chunk by chunk, as it arrives."""
+        if self._buffer:
+            head = bytes(self._buffer)
+            self._buffer.clear()
+            yield head
+        while chunk := self._next_chunk():
+            yield chunk
 
     def drain(self) -> None:
         """Read (and hash) whatever is left, so the digest is checked."""
-        while not self._eof:
-            self._buffer = b""
-            self._fill(CHUNK)
-        self._buffer = b""
+        self._buffer.clear()
+        while self._next_chunk():
+            pass
 
     @property
     def verified(self) -> bool:
@@ -221,6 +260,20 @@ class BlobStream:
     def close(self) -> None:
         """Release the connection."""
         self._resp.close()
+
+
+class _SizedBody:
+    """An upload body requests sends with ``Content-Length`` (its ``len``), chunk by chunk."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
 
 
 # --- the client ----------------------------------------------------------------------
@@ -233,7 +286,8 @@ class RegistryClient:
     certificate checks when they speak TLS, else plain HTTP. ``retries`` is how often a
     429/5xx/connection error is retried, ``backoff`` the first wait in seconds (doubled
     each time unless the registry sends ``Retry-After``); ``docker_config`` a directory
-    holding ``config.json``.
+    holding ``config.json``; ``say`` prints the one line each retry logs (stderr by
+    default; the tasks pass their runner's ``say``).
     """
 
     def __init__(
@@ -244,17 +298,20 @@ class RegistryClient:
         timeout: float = DEFAULT_TIMEOUT,
         docker_config: str | None = None,
         backoff: float = 1.0,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.insecure = frozenset(insecure)
         self.retries = max(0, retries)
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.backoff = backoff
+        self.say = say or _say_stderr
         self.config_path = docker_config_path(docker_config)
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=MAX_WORKERS, pool_maxsize=MAX_WORKERS)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
+        self._tentative: set[str] = set()
         # Held while config.json / a credential helper is read, so a helper runs once.
         self._credentials_lock = threading.Lock()
         self._credentials: dict[str, Credentials | None] = {}
@@ -263,41 +320,82 @@ class RegistryClient:
         self._schemes: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RegistryClient:
+    def from_settings(
+        cls, settings: Settings, say: Callable[[str], None] | None = None
+    ) -> RegistryClient:
         """Build a client for ``settings.insecure_registries``, ``retries``, ``timeout``."""
         return cls(
             insecure=settings.insecure_registries,
             retries=settings.retries,
             timeout=settings.timeout or DEFAULT_TIMEOUT,
+            say=say,
         )
 
     # -- URLs -----------------------------------------------------------------------
 
     def scheme(self, registry: str) -> str:
-        """``https``; for loopback and insecure registries, docker's rule instead.
+        """``https``; for loopback and insecure registries, plain HTTP until it fails.
 
-        dockerd tries HTTPS without certificate checks first and falls back to plain HTTP;
-        so does this client, once per registry (the answer is kept).
+        dockerd tries HTTPS without certificate checks first and falls back to plain
+        HTTP. This client tries plain HTTP first, with the first real request (no probe:
+        a TLS handshake costs ~100 ms of certificate loading, a probe a round trip): a
+        registry that speaks TLS answers it with ``400`` ("HTTP request to an HTTPS
+        server") or drops the connection, and from then on this registry is spoken to in
+        HTTPS without certificate checks (see :meth:`_settle_scheme`).
         """
         if not (is_loopback_host(registry) or registry in self.insecure):
             return "https"
         with self._lock:
             known = self._schemes.get(registry)
-        if known:
-            return known
+            if known:
+                return known
+            self._schemes[registry] = "http"
+            self._tentative.add(registry)
+        return "http"
+
+    def _settle_scheme(
+        self, registry: str, url: str, resp: requests.Response | None, err: Exception | None
+    ) -> str:
+        """After a first plain-HTTP request to ``registry``: the URL to try again, or "".
+
+        A TLS server answers plain HTTP with ``400`` naming HTTPS (Go's and nginx's
+        wording) or by closing the connection (then an HTTPS request decides: a transient
+        drop must not switch an HTTP registry to HTTPS); then HTTPS it is. Any other
+        answer, or a refused connection (nobody listening), settles on HTTP.
+        """
+        with self._lock:
+            if registry not in self._tentative or not url.startswith("http://"):
+                return ""
+            self._tentative.discard(registry)
         # The user declared this registry insecure (or it is on loopback): like docker,
         # say nothing about the unchecked certificate.
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        try:
-            self.session.get(
-                f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
-            ).close()
-            found = "https"
-        except requests.RequestException:
-            found = "http"
+        if resp is not None:
+            speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and "HTTPS" in resp.text.upper()
+        elif err is None or _refused(err):
+            speaks_tls = False
+        else:
+            # Dropped: a TLS server hanging up on plain HTTP, or a transient fault. Ask.
+            try:
+                self.session.get(
+                    f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
+                ).close()
+                speaks_tls = True
+            except requests.RequestException:
+                speaks_tls = False
+        if not speaks_tls:
+            return ""
         with self._lock:
-            self._schemes[registry] = found
-        return found
+            self._schemes[registry] = "https"
+        return "https://" + url.removeprefix("http://")
+
+    def _current_url(self, url: str, ref: ImageRef) -> str:
+        """``url`` in the scheme ``ref``'s registry turned out to speak (URLs built earlier)."""
+        if url.startswith(f"http://{ref.api_host}/") and self._schemes.get(ref.registry) == (
+            "https"
+        ):
+            return "https://" + url.removeprefix("http://")
+        return url
 
     def _verify_tls(self, registry: str) -> bool:
         """Check certificates except for loopback/insecure registries that speak HTTPS."""
@@ -316,7 +414,7 @@ class RegistryClient:
             raise RegistryError(f"{ref} names no tag or digest")
         url = self.url(ref, "manifests", ref.reference)
         resp = self._request("GET", url, ref, headers={"Accept": ACCEPT})
-        self._raise_for(resp, f"manifest {ref}")
+        self._raise_for(resp, f"manifest {ref}", ref.registry)
         raw = resp.content
         expected = ref.digest or resp.headers.get("Docker-Content-Digest", "")
         got = compute_digest(raw, expected or "sha256:")
@@ -332,7 +430,7 @@ class RegistryClient:
         resp = self._request("HEAD", url, ref, headers={"Accept": ACCEPT})
         if resp.status_code == _HTTP_NOT_FOUND:
             return None
-        self._raise_for(resp, f"manifest {ref}")
+        self._raise_for(resp, f"manifest {ref}", ref.registry)
         digest = resp.headers.get("Docker-Content-Digest", "")
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         if not digest:
@@ -352,7 +450,7 @@ class RegistryClient:
         resp = self._request(
             "PUT", url, ref, push=True, headers={"Content-Type": media_type}, data=raw
         )
-        self._raise_for(resp, f"pushing manifest {ref}")
+        self._raise_for(resp, f"pushing manifest {ref}", ref.registry)
         answered = resp.headers.get("Docker-Content-Digest", "")
         if answered and answered != digest and answered.startswith(digest.split(":")[0]):
             raise DigestMismatchError(
@@ -368,7 +466,7 @@ class RegistryClient:
             resp = self._request("GET", url, ref)
             if resp.status_code == _HTTP_NOT_FOUND:
                 return tags
-            self._raise_for(resp, f"tags of {ref.name}")
+            self._raise_for(resp, f"tags of {ref.name}", ref.registry)
             try:
                 tags.extend(str(t) for t in (resp.json().get("tags") or []))
             except (ValueError, AttributeError) as err:
@@ -380,9 +478,16 @@ class RegistryClient:
     # -- blobs ----------------------------------------------------------------------
 
     def get_blob(self, ref: ImageRef, digest: str) -> bytes:
-        """Download a whole blob, its digest checked."""
-        with self.open_blob(ref, digest) as stream:
-            return stream.read()
+        """Download a small blob (a config) whole, its digest checked.
+
+        Layers go through :meth:`open_blob` or :meth:`copy_blob`, which never hold a blob.
+        """
+
+        def once() -> bytes:
+            with self.open_blob(ref, digest) as stream:
+                return stream.read()
+
+        return self.with_retries(once, f"reading {digest} from {ref.registry}")
 
     @contextmanager
     def open_blob(self, ref: ImageRef, digest: str) -> Iterator[BlobStream]:
@@ -394,8 +499,9 @@ class RegistryClient:
         url = self.url(ref, "blobs", digest)
         resp = self._request("GET", url, ref, stream=True)
         try:
-            self._raise_for(resp, f"blob {digest} of {ref.name}")
-            stream = BlobStream(resp, digest, url)
+            self._raise_for(resp, f"blob {digest} of {ref.name}", ref.registry)
+            size = int(resp.headers.get("Content-Length") or -1)
+            stream = BlobStream(resp, digest, url, size)
             yield stream
             stream.drain()
         finally:
@@ -406,7 +512,7 @@ class RegistryClient:
         resp = self._request("HEAD", self.url(ref, "blobs", digest), ref)
         if resp.status_code == _HTTP_NOT_FOUND:
             return False
-        self._raise_for(resp, f"blob {digest} of {ref.name}")
+        self._raise_for(resp, f"blob {digest} of {ref.name}", ref.registry)
         return True
 
     def mount_blob(self, dest: ImageRef, digest: str, from_repository: str) -> bool:
@@ -425,19 +531,86 @@ class RegistryClient:
         # 202: the registry opened an ordinary upload instead; it expires on its own.
         if resp.status_code == _HTTP_ACCEPTED:
             return False
-        self._raise_for(resp, f"mounting {digest} into {dest.name}")
+        self._raise_for(resp, f"mounting {digest} into {dest.name}", dest.registry)
         return False
 
     def upload_blob(self, dest: ImageRef, digest: str, data: bytes) -> None:
-        """Upload a blob in one go: ``POST uploads/`` then ``PUT <location>?digest=``."""
+        """Upload a small blob held in memory (a config, a test's layer) in one go."""
         got = compute_digest(data, digest)
         if got != digest:
             raise DigestMismatchError(
                 f"blob to upload to {dest.name} hashes to {got}, not {digest}"
             )
+        self._put_blob(dest, digest, data, retries=self.retries)
+
+    def upload_blob_stream(
+        self, dest: ImageRef, digest: str, chunks: Iterable[bytes], size: int
+    ) -> None:
+        """Upload a blob from chunks (a file read piece by piece, a generator) of ``size`` bytes.
+
+        Sent as one monolithic PUT with ``Content-Length``, hashed on the way: a mismatch
+        raises :class:`DigestMismatchError` (and the registry refuses the upload). Sent
+        once: an iterable cannot be replayed, so a fault is the caller's to retry.
+        """
+
+        def hashed() -> Iterator[bytes]:
+            hasher = _hasher(digest)
+            for chunk in chunks:
+                hasher.update(chunk)
+                yield chunk
+            got = f"{hasher.name}:{hasher.hexdigest()}"
+            if got != digest:
+                raise DigestMismatchError(
+                    f"blob to upload to {dest.name} hashes to {got}, not {digest}"
+                )
+
+        self._put_blob(dest, digest, _SizedBody(hashed(), size) if size else b"", retries=0)
+
+    def copy_blob(self, src: ImageRef, dest: ImageRef, digest: str, size: int = -1) -> None:
+        """Stream blob ``digest`` from ``src``'s repository to ``dest``'s (any registry).
+
+        The bytes go from the GET straight into a monolithic PUT with ``Content-Length``,
+        one chunk at a time, hashed on the way: memory stays at a chunk or two whatever the
+        blob's size. A transient fault mid-stream (a dropped connection, a 5xx after the
+        body) starts the copy again, within ``retries``.
+        """
+
+        def once() -> None:
+            with self.open_blob(src, digest) as stream:
+                length = stream.size if stream.size >= 0 else size
+                # Unknown length: chunked transfer encoding; empty: an empty body.
+                body: bytes | Iterable[bytes] = (
+                    _SizedBody(stream, length) if length > 0 else (stream if length else b"")
+                )
+                self._put_blob(dest, digest, body, retries=0)
+
+        self.with_retries(once, f"copying {digest} to {dest.registry}")
+
+    def with_retries(self, func: Callable[[], R], what: str) -> R:
+        """Run ``func`` (a whole streamed read or copy) again after a :class:`TransientError`.
+
+        For work a single request's retry cannot redo: a blob cut off mid-stream is read
+        again from the start. Within ``retries``, with backoff, one line per retry.
+        """
+        attempt = 0
+        while True:
+            try:
+                return func()
+            except TransientError as err:
+                if attempt >= self.retries:
+                    raise
+                attempt += 1
+                delay = backoff_delay(attempt, self.backoff, None)
+                self.say(f"registry: {what}: {err}; retry {attempt}/{self.retries} in {delay:g}s")
+                time.sleep(delay)
+
+    def _put_blob(
+        self, dest: ImageRef, digest: str, body: bytes | Iterable[bytes], *, retries: int
+    ) -> None:
+        """``POST uploads/`` then a monolithic ``PUT <location>?digest=`` of ``body``."""
         start = self.url(dest, "blobs", "uploads/")
         resp = self._request("POST", start, dest, push=True)
-        self._raise_for(resp, f"starting an upload to {dest.name}")
+        self._raise_for(resp, f"starting an upload to {dest.name}", dest.registry)
         location = resp.headers.get("Location")
         if not location:
             raise RegistryError(
@@ -453,40 +626,48 @@ class RegistryClient:
             push=True,
             params={"digest": digest},
             headers={"Content-Type": "application/octet-stream"},
-            data=data,
+            data=body,
+            retries=retries,
         )
-        self._raise_for(resp, f"uploading {digest} to {dest.name}")
+        self._raise_for(resp, f"uploading {digest} to {dest.name}", dest.registry)
 
     # -- concurrency ----------------------------------------------------------------
 
-    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    def map(
+        self, func: Callable[[T], R], items: Iterable[T], *, workers: int = MAX_WORKERS
+    ) -> list[R]:
         """Call ``func`` on every item concurrently; results in order, first error re-raised."""
         todo: Sequence[T] = list(items)
-        if len(todo) <= 1:
+        if len(todo) <= 1 or workers <= 1:
             return [func(item) for item in todo]
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(todo))) as pool:
+        with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             futures = [pool.submit(func, item) for item in todo]
             return [future.result() for future in futures]
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _raise_for(self, resp: requests.Response, what: str) -> None:
+    def _raise_for(self, resp: requests.Response, what: str, registry: str) -> None:
         if resp.status_code < 300:  # noqa: PLR2004
             return
         detail = _error_detail(resp)
         reason = f"{resp.status_code} {resp.reason}" + (f" ({detail})" if detail else "")
+        kind: type[RegistryError] = RegistryError
         if resp.status_code == _HTTP_NOT_FOUND:
             message = f"{what}: not found ({detail or '404'})"
         elif resp.status_code == _HTTP_UNAUTHORIZED:
             message = (
-                f"{what}: {reason}; log in with `docker login` or check the credentials"
-                f" in {self.config_path}"
+                f"{registry} refused {what}: {reason} (authentication failed); log in with"
+                f" `docker login {registry}` or check the credentials in {self.config_path}"
             )
+        elif resp.status_code == _HTTP_FORBIDDEN:
+            message = f"{registry} denies access to {what}: {reason}"
         else:
             message = f"{what}: {reason}"
-        raise RegistryError(message, status=resp.status_code, url=_safe_url(resp.url))
+            if resp.status_code in _RETRY_STATUSES:
+                kind = TransientError
+        raise kind(message, status=resp.status_code, url=_safe_url(resp.url))
 
-    def _request(
+    def _request(  # noqa: C901 - one loop: scheme, auth, then the retry rules
         self,
         method: str,
         url: str,
@@ -496,14 +677,24 @@ class RegistryClient:
         extra_scopes: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | Iterable[bytes] | None = None,
         stream: bool = False,
+        retries: int | None = None,
     ) -> requests.Response:
-        """Send one request with auth, answering one 401 challenge and retrying 429/5xx."""
+        """Send one request with auth, answering one 401 challenge and retrying faults.
+
+        Retried (``retries``, default the client's, with exponential backoff or the
+        registry's ``Retry-After``): 429, 500/502/503/504, refused or dropped connections
+        and timeouts; one line per retry goes to ``say``. Everything else is returned as
+        it came. A streamed body cannot be sent twice: its caller passes ``retries=0`` and
+        retries the whole copy; a connection fault then raises :class:`TransientError`.
+        """
+        limit = self.retries if retries is None else retries
         actions = "pull,push" if push else "pull"
         scopes = (f"repository:{ref.repository}:{actions}", *extra_scopes)
         retried_auth = False
         attempt = 0
+        url = self._current_url(url, ref)
         while True:
             auth = self._authorization(ref.registry, scopes)
             sent = {**(headers or {}), **({"Authorization": auth} if auth else {})}
@@ -519,15 +710,22 @@ class RegistryClient:
                     verify=self._verify_tls(ref.registry),
                 )
             except requests.RequestException as err:
-                if attempt < self.retries:
-                    attempt += 1
-                    time.sleep(backoff_delay(attempt, self.backoff, None))
+                if again := self._settle_scheme(ref.registry, url, None, err):
+                    url = again
                     continue
-                raise RegistryError(
+                if attempt < limit:
+                    attempt += 1
+                    self._retrying(method, url, type(err).__name__, attempt, limit, None)
+                    continue
+                raise TransientError(
                     f"{method} {_safe_url(url)}: cannot reach {ref.registry}"
-                    f" after {attempt + 1} attempts ({type(err).__name__})",
+                    f" after {attempt + 1} attempt{'s' if attempt else ''} ({type(err).__name__})",
                     url=_safe_url(url),
                 ) from err
+            if again := self._settle_scheme(ref.registry, url, resp, None):
+                resp.close()
+                url = again
+                continue
             if resp.status_code == _HTTP_UNAUTHORIZED and not retried_auth:
                 header = resp.headers.get("WWW-Authenticate", "")
                 if header and self._learn_challenge(ref.registry, Challenge.parse(header)):
@@ -537,7 +735,7 @@ class RegistryClient:
             if resp.status_code in _RETRY_STATUSES:
                 wait = retry_after_seconds(resp.headers.get("Retry-After"))
                 if resp.status_code == _HTTP_TOO_MANY and (
-                    attempt >= self.retries or (wait is not None and wait > MAX_RETRY_AFTER)
+                    attempt >= limit or (wait is not None and wait > MAX_RETRY_AFTER)
                 ):
                     resp.close()
                     after = f" (it asks to wait {wait:.0f}s)" if wait is not None else ""
@@ -548,12 +746,23 @@ class RegistryClient:
                         status=_HTTP_TOO_MANY,
                         url=_safe_url(url),
                     )
-                if attempt < self.retries:
+                if attempt < limit:
                     attempt += 1
                     resp.close()
-                    time.sleep(min(backoff_delay(attempt, self.backoff, wait), MAX_RETRY_AFTER))
+                    why = f"{resp.status_code} {resp.reason}"
+                    self._retrying(method, url, why, attempt, limit, wait)
                     continue
             return resp
+
+    def _retrying(
+        self, method: str, url: str, why: str, attempt: int, limit: int, wait: float | None
+    ) -> None:
+        """Log one line for retry ``attempt`` and wait before it."""
+        delay = min(backoff_delay(attempt, self.backoff, wait), MAX_RETRY_AFTER)
+        self.say(
+            f"registry: {method} {_safe_url(url)}: {why}; retry {attempt}/{limit} in {delay:g}s"
+        )
+        time.sleep(delay)
 
     # -- auth -----------------------------------------------------------------------
 
@@ -649,6 +858,16 @@ class RegistryClient:
             raise RegistryError(f"token service of {registry} answered without a token")
         # The spec's default lifetime is 60 seconds when expires_in is absent.
         return token, float(body.get("expires_in") or 60)
+
+
+def _refused(err: Exception) -> bool:
+    """True when nobody listens at all (connection refused), as opposed to a dropped one."""
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _say_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _safe_url(url: str) -> str:

@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from subprocess import PIPE, STDOUT, Popen, TimeoutExpired
 from typing import Any, TextIO, TypeVar
 
-from plumbum import local
-from plumbum.commands.processes import CommandNotFound
-
 from multiarch_tasks.errors import CommandError, RunInterruptedError, ToolMissingError
 from multiarch_tasks.redaction import scrub_urls
 
@@ -289,6 +286,10 @@ class Runner:
         if CHILDREN.signal:
             name = signal.Signals(CHILDREN.signal).name
             raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
+        # Imported here: plumbum costs ~25 ms, which `multiarch --version` need not pay.
+        from plumbum import local  # noqa: PLC0415
+        from plumbum.commands.processes import CommandNotFound  # noqa: PLC0415
+
         try:
             command: Any = local[argv[0]][argv[1:]]
         except CommandNotFound as err:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multiarch_tasks import commands
-from multiarch_tasks.elf import ScanResult, scan_image
 from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError, RegistryError
 from multiarch_tasks.oci import Descriptor, Document
 from multiarch_tasks.platforms import Platform
@@ -29,6 +28,7 @@ from multiarch_tasks.registry import RegistryClient
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from multiarch_tasks.elf import ScanResult
     from multiarch_tasks.runner import Result, Runner
     from multiarch_tasks.settings import Settings
 
@@ -200,20 +200,26 @@ def attempt(func: Callable[[T], R]) -> Callable[[T], R | RegistryError]:
 
 
 def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]) -> list[Entry]:
-    """Fetch every platform's manifest, then every config, concurrently."""
-    manifests = client.map(
-        attempt(lambda d: client.get_manifest(ref.with_digest(d.digest))), images
-    )
-    entries: list[Entry] = []
-    for desc, got in zip(images, manifests, strict=True):
+    """Fetch every platform's manifest and then its config, the platforms concurrently.
+
+    One pass per platform (manifest, then config, on one thread) rather than all manifests
+    and then all configs: no platform waits for the slowest manifest of another.
+    """
+
+    def get(desc: Descriptor) -> Document:
+        return client.get_manifest(ref.with_digest(desc.digest))
+
+    fetch = attempt(get)
+
+    def read(desc: Descriptor) -> Entry:
         plat = desc.platform or Platform("unknown", "unknown")
+        got = fetch(desc)
         if isinstance(got, RegistryError):
-            entries.append(Entry(plat, desc, problems=(f"{plat}: manifest unreadable: {got}",)))
-        elif got.is_index:
+            return Entry(plat, desc, problems=(f"{plat}: manifest unreadable: {got}",))
+        if got.is_index:
             problem = f"{plat}: points at another index, not at an image manifest"
-            entries.append(Entry(plat, desc, problems=(problem,)))
-        else:
-            entries.append(Entry(plat, desc, manifest=got))
+            return Entry(plat, desc, problems=(problem,))
+        return read_config(Entry(plat, desc, manifest=got))
 
     def read_config(entry: Entry) -> Entry:
         if entry.manifest is None:
@@ -237,7 +243,7 @@ def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]
             return Entry(entry.platform, entry.descriptor, entry.manifest, problems=(problem,))
         return Entry(entry.platform, entry.descriptor, entry.manifest, data)
 
-    return client.map(read_config, entries)
+    return client.map(read, images)
 
 
 def config_platform(config: Mapping[str, Any]) -> tuple[Platform | None, str]:
@@ -351,7 +357,11 @@ def _deep_problems(
     def scan(entry: Entry) -> ScanResult | RegistryError:
         layers = entry.manifest.layers if entry.manifest is not None else []
         try:
-            return scan_image(client, ref, layers)
+            from multiarch_tasks.elf import scan_image  # noqa: PLC0415 - tar readers, --deep only
+
+            return client.with_retries(
+                lambda: scan_image(client, ref, layers), f"reading the layers of {entry.platform}"
+            )
         except RegistryError as err:
             return err
 
@@ -421,7 +431,7 @@ def verify(
             "--run needs a command to run in each image: set verify_run, e.g."
             ' verify_run = ["/bin/sh", "-c", "true"] under [tool.multiarch-tasks]'
         )
-    client = client or RegistryClient.from_settings(settings)
+    client = client or RegistryClient.from_settings(settings, say=runner.say)
     doc = client.get_manifest(ref)
     if doc.is_index:
         images, attestations = doc.images, doc.attestations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pytest
 
 from testbed.base_images import FULL_PLATFORMS, PARTIAL_PLATFORMS, build_base
 from testbed.classic_engine import ClassicEngine, EngineUnavailableError
+from testbed.fault_proxy import FaultProxy, Rule
 from testbed.registry import Registry, RegistryConfig
 
 IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
@@ -102,6 +103,26 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     reg = Registry(RegistryConfig(root=tmp_path_factory.mktemp("registry")))
     yield reg
     reg.stop()
+
+
+@pytest.fixture
+def fault_proxy(registry: Registry) -> Iterator[Callable[..., FaultProxy]]:
+    """Start loopback proxies that inject faults in front of a registry; stopped at the end.
+
+    ``fault_proxy(Rule(method="PUT", path=r"/manifests/", first=1, status=500))`` puts one
+    in front of the session registry (``upstream=`` another ``host:port``); its ``host``
+    replaces the registry's in image names.
+    """
+    started: list[FaultProxy] = []
+
+    def start(*rules: Rule, upstream: str | None = None) -> FaultProxy:
+        proxy = FaultProxy(upstream or registry.host, list(rules))
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import threading
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,15 +28,18 @@ from multiarch_tasks.errors import DigestMismatchError, RateLimitedError, Regist
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import (
+    BlobStream,
     Challenge,
     RegistryClient,
+    TransientError,
     backoff_delay,
     compute_digest,
     retry_after_seconds,
 )
 from multiarch_tasks.settings import Settings
 from testbed import images
-from testbed.registry import free_port
+from testbed.fault_proxy import Rule
+from testbed.registry import Registry, RegistryConfig, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -538,3 +543,154 @@ def test_refused_token_is_one_line_without_secrets(scripted, tmp_path: Path) -> 
     assert "s3cret" not in str(info.value)
     assert b64("alice:s3cret") not in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# --- streaming, retries and auth failures -------------------------------------------------
+
+
+def test_blob_stream_hands_out_any_read_sizes_and_iterates_the_rest(repo) -> None:
+    client = RegistryClient()
+    ref = ImageRef.parse(f"{repo}:x")
+    data = os.urandom(3 << 20) + b"tail"
+    digest = images.push_blob(client, ref, data)
+    with client.open_blob(ref, digest) as stream:
+        assert stream.size == len(data)
+        head = stream.read(7)
+        middle = stream.read((1 << 20) + 5)
+        rest = b"".join(stream)
+        assert stream.verified
+    assert head + middle + rest == data
+    assert len(middle) == (1 << 20) + 5
+
+
+def test_copy_blob_streams_to_another_registry_in_bounded_memory(repo, tmp_path: Path) -> None:
+    client = RegistryClient()
+    src = ImageRef.parse(f"{repo}:x")
+    data = os.urandom(48 << 20)
+    digest = images.push_blob(client, src, data)
+    size = len(data)
+    del data
+    other = Registry(RegistryConfig(root=tmp_path / "other"))
+    try:
+        dest = ImageRef.parse(f"{other.host}/copy/here:x")
+        tracemalloc.start()
+        try:
+            client.copy_blob(src, dest, digest, size)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 << 20, f"copying a 48 MiB blob held {peak >> 20} MiB at once"
+        assert client.blob_exists(dest, digest)
+        with client.open_blob(dest, digest) as stream:
+            assert sum(len(chunk) for chunk in stream) == size
+    finally:
+        other.stop()
+
+
+def test_copy_blob_refuses_a_source_whose_bytes_do_not_match(scripted, repo) -> None:
+    server = scripted(lambda *_: (200, {}, b"tampered bytes"))
+    client = RegistryClient(retries=0)
+    digest = oci.sha256_digest(b"original bytes")
+    dest = ImageRef.parse(f"{repo}:x")
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        client.copy_blob(ImageRef.parse(f"{server.host}/a/b:c"), dest, digest)
+    assert not client.blob_exists(dest, digest)
+
+
+def test_each_retry_logs_one_line_through_say(scripted) -> None:
+    answers = iter([(500, {}, b""), (429, {"Retry-After": "0"}, b""), ok_manifest()])
+    server = scripted(lambda *_: next(answers))
+    lines: list[str] = []
+    client = RegistryClient(retries=3, backoff=0.01, say=lines.append)
+    client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    assert len(lines) == 2
+    assert "500 Internal Server Error; retry 1/3" in lines[0]
+    assert "429 Too Many Requests; retry 2/3" in lines[1]
+    assert all(server.host in line and "\n" not in line for line in lines)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405])
+def test_client_errors_are_not_retried(scripted, status: int) -> None:
+    server = scripted(lambda *_: (status, {}, b""))
+    lines: list[str] = []
+    client = RegistryClient(retries=3, backoff=0.01, say=lines.append)
+    with pytest.raises(RegistryError) as info:
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    assert info.value.status == status
+    assert len(server.seen) == 1
+    assert lines == []
+
+
+def test_401_that_persists_after_credentials_fails_at_once_naming_the_registry(
+    scripted, tmp_path: Path
+) -> None:
+    server = scripted(lambda *_: (401, {"WWW-Authenticate": 'Basic realm="r"'}, b""))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {server.host: {"auth": b64("me:s3cret-pw")}}})
+    )
+    lines: list[str] = []
+    client = RegistryClient(retries=3, backoff=0.01, docker_config=str(tmp_path), say=lines.append)
+    with pytest.raises(RegistryError) as info:
+        client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    message = str(info.value)
+    assert message.startswith(f"{server.host} refused manifest")
+    assert "401" in message
+    assert "s3cret-pw" not in message
+    assert "\n" not in message
+    assert len(server.seen) == 2  # the challenge, then once with the credentials
+    assert "authorization" in server.seen[1][2]
+    assert lines == []
+
+
+def test_dropped_connections_are_retried_then_reported_as_transient(
+    registry, repo, fault_proxy
+) -> None:
+    client = RegistryClient(retries=2, backoff=0.01, say=lambda _: None)
+    digest, _ = push_image(client, ImageRef.parse(f"{repo}:v1"))
+    path = repo.split("/", 1)[1]
+    proxy = fault_proxy(Rule(method="GET", path="/manifests/", first=2, drop=True))
+    ref = ImageRef.parse(f"{proxy.host}/{path}:v1")
+    assert client.get_manifest(ref).digest == digest
+    assert [f.fault for f in proxy.faults()] == ["drop", "drop"]
+    proxy.add(Rule(method="GET", path="/manifests/", drop=True))
+    with pytest.raises(TransientError, match=rf"cannot reach {proxy.host} after 3 attempts"):
+        client.get_manifest(ref)
+
+
+def test_a_blob_cut_mid_stream_is_read_again(registry, repo, fault_proxy) -> None:
+    client = RegistryClient(retries=2, backoff=0.01, say=lambda _: None)
+    data = os.urandom(1 << 20)
+    digest = images.push_blob(client, ImageRef.parse(f"{repo}:x"), data)
+    proxy = fault_proxy(Rule(method="GET", path="/blobs/", first=1, cut=True))
+    ref = ImageRef.parse(f"{proxy.host}/{repo.split('/', 1)[1]}:x")
+    assert client.get_blob(ref, digest) == data
+    assert [f.fault for f in proxy.faults()] == ["cut"]
+
+
+class _Chunks:
+    """What BlobStream uses of a requests.Response: ``iter_content`` and ``close``."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    def iter_content(self, _size: int) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        pass
+
+
+def test_blob_stream_takes_an_empty_chunk_for_a_pause_not_the_end() -> None:
+    digest = oci.sha256_digest(b"abcdef")
+    stream = BlobStream(_Chunks(b"ab", b"", b"cd", b"", b"ef"), digest, "u")  # type: ignore[arg-type]
+    assert stream.read(3) == b"abc"
+    stream.drain()
+    assert stream.verified
+    assert stream.bytes_read == 6
+
+
+def test_blob_stream_refuses_bytes_that_do_not_hash_to_its_digest_at_the_end() -> None:
+    stream = BlobStream(_Chunks(b"ab", b"cd"), oci.sha256_digest(b"abce"), "u")  # type: ignore[arg-type]
+    assert next(iter(stream)) == b"ab"
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        stream.drain()

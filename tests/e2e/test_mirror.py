@@ -81,9 +81,16 @@ def test_native_mounts_within_a_registry_then_skips_what_is_there(
     blobs = first.copies[0].blobs
     assert blobs["mounted"] > 0
     assert blobs["copied"] == 0
+    # Another tag, same repository: every child manifest is there, so no blob is touched.
     again = mirror(Settings(), Runner(), src=base_image.ref, dest=f"{repo}:b", tool="native")
     assert again.ok, again.render()
-    assert again.copies[0].blobs == {"copied": 0, "mounted": 0, "skipped": sum(blobs.values())}
+    assert again.copies[0].blobs == {"copied": 0, "mounted": 0, "skipped": 0}
+    assert "manifest(s) already there" in again.copies[0].note
+    # The same tag again: DEST already holds the digest, nothing is read from SRC.
+    third = mirror(Settings(), Runner(), src=base_image.ref, dest=f"{repo}:b", tool="native")
+    assert third.ok, third.render()
+    assert third.copies[0].digest == base_image.digest
+    assert "already there" in third.copies[0].note
 
 
 def test_platform_subset_makes_a_new_index_and_says_so(
