@@ -116,6 +116,7 @@ def buildx_build(
     insecure_push: bool = False,
     output: str = "",
     docker_context: str = "",
+    index_annotations: Mapping[str, str] | None = None,
 ) -> list[str]:
     """``docker buildx build`` for one platform (per-arch) or several (multi-platform).
 
@@ -132,6 +133,10 @@ def buildx_build(
     argv += _repeat("--tag", tags)
     argv += _pairs("--build-arg", build_args or {})
     argv += _pairs("--label", labels or {})
+    # A multi-platform build writes the index itself: its annotations go on with it.
+    argv += _repeat(
+        "--annotation", (f"index:{k}={v}" for k, v in (index_annotations or {}).items())
+    )
     if target:
         argv += ["--target", target]
     argv += _repeat("--cache-from", cache_from)

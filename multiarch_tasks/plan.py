@@ -184,11 +184,24 @@ def decide_strategy(settings: Settings, facts: Facts) -> tuple[str, str]:
         if not can_multi:
             raise PlanError(_classic_refusal(facts))
         return "multi-platform", "asked for"
+    why = _per_arch_reason(settings, can_multi)
+    return ("per-arch", why) if why else ("multi-platform", _ONE_BUILD)
+
+
+_ONE_BUILD = "the builder exports multi-platform images: one build"
+
+
+def _per_arch_reason(settings: Settings, can_multi: bool) -> str:
+    """Why ``per-arch`` (asked, or something only a merge does), or "" for one build."""
     if settings.strategy == "per-arch":
-        return "per-arch", "asked for"
-    if can_multi:
-        return "multi-platform", "the builder exports multi-platform images: one build"
-    return "per-arch", "the docker driver on the classic image store builds one platform a run"
+        return "asked for"
+    if settings.media_type == "docker":
+        return "media_type docker: the merge writes a Docker manifest list"
+    if settings.manifest_tool != "auto":
+        return f"manifest_tool {settings.manifest_tool} merges per-arch pushes"
+    if not can_multi:
+        return "the docker driver on the classic image store builds one platform a run"
+    return ""
 
 
 def push_by_digest(settings: Settings, facts: Facts) -> bool:
@@ -424,6 +437,7 @@ def plan_builds(
             cache_from=cache_from,
             cache_to=cache_to,
             output=output,
+            index_annotations=settings.annotations if single is None else None,
             **common,  # type: ignore[arg-type]
         )
         desc = "; ".join(how[p] for p in group)

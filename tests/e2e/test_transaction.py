@@ -153,6 +153,7 @@ def test_signal_during_builds_stops_every_child_and_leaves_the_tag(
     multiarch = str(Path(sys.executable).parent / "multiarch")
     proc = subprocess.Popen(
         [multiarch, "publish", "--image", repo, "--tag", "sig", "--platforms", TWO,
+         "--strategy", "per-arch",
          "--context", str(slow), "--output-dir", str(tmp_path / "o2")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
