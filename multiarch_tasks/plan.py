@@ -195,6 +195,8 @@ def _per_arch_reason(settings: Settings, can_multi: bool) -> str:
     """Why ``per-arch`` (asked, or something only a merge does), or "" for one build."""
     if settings.strategy == "per-arch":
         return "asked for"
+    if len(settings.platforms) == 1:
+        return "one platform"  # a CI shard: its digest map holds that platform's push
     if settings.media_type == "docker":
         return "media_type docker: the merge writes a Docker manifest list"
     if settings.manifest_tool != "auto":

@@ -181,6 +181,7 @@ class Runner:
     echo_format: str = "{command}"
     secrets: tuple[str, ...] = ()
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    ci: str = ""  # "github" / "gitlab": build logs in collapsible groups
     retry_delay: float = 1.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
@@ -334,16 +335,27 @@ class Runner:
         if timer:
             timer.start()
         tail: deque[str] = deque(maxlen=200)
+        # In CI each build's log is held and printed at its end as one collapsible group
+        # (concurrent builds would otherwise interleave inside a group).
+        held: list[str] | None = [] if self.ci else None
         try:
             for line in proc.stdout:
                 clean = self._clean(line.rstrip("\n"))
                 tail.append(clean)
-                self.say(f"[{prefix}] {clean}")
+                if held is None:
+                    self.say(f"[{prefix}] {clean}")
+                else:
+                    held.append(f"[{prefix}] {clean}")
             proc.wait()
         finally:
             CHILDREN.discard(proc)
             if timer:
                 timer.cancel()
+            if held is not None:
+                from multiarch_tasks.cioutput import group  # noqa: PLC0415
+
+                status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
+                self.say("\n".join(group(self.ci, f"{prefix}: {status}", held)))
         text = "\n".join(tail)
         return Result(tuple(argv), proc.returncode, text, text)
 

@@ -182,6 +182,8 @@ def runner_for(c: Context, *, json_output: bool = False) -> Runner:
 
     With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
     """
+    from multiarch_tasks.cioutput import detect  # noqa: PLC0415
+
     run = c.config.run
     out = sys.stderr if json_output else sys.stdout
     return Runner(
@@ -189,6 +191,7 @@ def runner_for(c: Context, *, json_output: bool = False) -> Runner:
         echo=bool(run.echo),
         echo_format=str(run.echo_format) if out.isatty() else "{command}",
         out=out,
+        ci=detect(),
     )
 
 
@@ -211,6 +214,11 @@ def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
             traceback.print_exc()
         if as_json:
             print(json.dumps({"ok": False, "error": str(err)}))
+        from multiarch_tasks.cioutput import detect, error_lines  # noqa: PLC0415
+
+        failures = getattr(err, "failures", None)
+        for line in error_lines(detect(), str(err), failures):
+            print(line, file=sys.stderr)
         # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
         code = err.code if isinstance(err, RunInterruptedError) else 1
         raise Exit(f"multiarch: {'' if code != 1 else 'error: '}{err}", code=code) from err
@@ -282,6 +290,14 @@ def _run(spec: TaskSpec, c: Context, values: Args) -> None:
     runner = runner_for(c, json_output=as_json)
     result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
     emit(result, as_json)
+    if runner.ci:
+        from multiarch_tasks.cioutput import error_lines, write_summary  # noqa: PLC0415
+
+        write_summary(runner.ci, result)
+        message = str(getattr(result, "message", "") or "")
+        if spec.check and not result.ok and message:
+            for line in error_lines(runner.ci, message):
+                print(line, file=sys.stderr)
     if spec.check and not result.ok:
         raise Exit(code=1)
 

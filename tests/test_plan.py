@@ -371,3 +371,8 @@ def test_buildkitd_config_https_mirror_is_not_marked_insecure() -> None:
 def test_attestation_switches(attestations: str, artifacts: str, env: dict[str, str]) -> None:
     s = settings(attestations=attestations, attestation_artifacts=artifacts)
     assert build_env(s) == env
+
+
+def test_auto_strategy_builds_a_single_platform_shard_per_arch() -> None:
+    chosen, why = decide_strategy(settings(strategy="auto", platforms="linux/arm64"), facts())
+    assert (chosen, why) == ("per-arch", "one platform")
