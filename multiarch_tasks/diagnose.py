@@ -314,7 +314,7 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "docker-exporter-manifest-list",
-        r"docker exporter does not currently support exporting manifest lists",
+        r"docker exporter does not (?:currently )?support exporting manifest lists",
         _exporter_lists,
     ),
     _sig(
