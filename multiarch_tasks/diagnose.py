@@ -88,7 +88,9 @@ def _manifest_list(m: re.Match[str], ctx: Context) -> tuple[str, str]:  # noqa: 
 
 
 def _no_match(m: re.Match[str], ctx: Context) -> tuple[str, str]:
-    base = m.group("ref") or "a base image"
+    # buildx prints the bare error first and the image on a later line.
+    named = _NO_MATCH_REF.search(m.string)
+    base = named.group("ref") if named else "a base image"
     plat = _platform(ctx)
     return (
         f"base image {base} has no {plat}",
@@ -289,14 +291,10 @@ def _sig(
 
 
 _REF = r"(?P<ref>[\w.\-/:@]+)"
+_NO_MATCH_REF = re.compile(r" for " + _REF + r": no match for platform in manifest")
 SIGNATURES: tuple[Signature, ...] = (
     _sig("manifest-list", _REF + r" is a manifest list", _manifest_list),
-    _sig(
-        "no-match-platform",
-        r"(?:failed to (?:resolve source metadata|load cache key) for " + _REF + r": )?"
-        r"no match for platform in manifest",
-        _no_match,
-    ),
+    _sig("no-match-platform", r"no match for platform in manifest", _no_match),
     _sig("invalid-elf", r"Invalid ELF image for this architecture", _invalid_elf),
     _sig("exec-format-error", r"exec format error", _exec_format),
     _sig("qemu-segfault", r"qemu: uncaught target signal 11", _qemu_segv),
