@@ -317,10 +317,14 @@ def apply_layer(state: dict[str, ElfHeader], changes: LayerChanges) -> None:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """The ELF programs of an image's final file system, and how many files were seen."""
+    """The ELF programs of an image's final file system, and how many files were seen.
+
+    ``layer_programs`` maps each layer's digest to the ELF programs it adds.
+    """
 
     programs: Mapping[str, ElfHeader] = field(default_factory=dict)
     regular_files: int = 0
+    layer_programs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def foreign(self, platform: Platform) -> list[str]:
         """``path: found (expected wanted)`` for every program not built for ``platform``."""
@@ -423,6 +427,7 @@ def scan_image(client: RegistryClient, ref: ImageRef, layers: Iterable[Descripto
     """Stream ``layers`` (bottom first) from ``ref``'s repository and apply them."""
     state: dict[str, ElfHeader] = {}
     regular = 0
+    added: dict[str, tuple[str, ...]] = {}
     for layer in layers:
         # Foreign (Windows) layers are not distributable and hold no Linux programs.
         if "foreign" in layer.media_type or "nondistributable" in layer.media_type:
@@ -434,4 +439,7 @@ def scan_image(client: RegistryClient, ref: ImageRef, layers: Iterable[Descripto
             stream.drain()
         apply_layer(state, changes)
         regular += changes.regular_files
-    return ScanResult({p: h for p, h in state.items() if h.is_program}, regular)
+        added[layer.digest] = tuple(
+            sorted(p for p, h in changes.files.items() if h is not None and h.is_program)
+        )
+    return ScanResult({p: h for p, h in state.items() if h.is_program}, regular, added)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multiarch_tasks import commands
-from multiarch_tasks.elf import ScanResult, scan_image
+from multiarch_tasks.elf import EXPECTED_ELF, ScanResult, expected_arch, scan_image
 from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError, RegistryError
+from multiarch_tasks.lint import ARCH_RULES
 from multiarch_tasks.oci import Descriptor, Document
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
@@ -29,6 +30,7 @@ from multiarch_tasks.registry import RegistryClient
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from multiarch_tasks.lint import Finding
     from multiarch_tasks.runner import Result, Runner
     from multiarch_tasks.settings import Settings
 
@@ -114,6 +116,8 @@ class VerifyReport:
     platforms: tuple[PlatformCheck, ...] = ()
     attestations: tuple[AttestationCheck, ...] = ()
     problems: tuple[str, ...] = ()
+    # What --deep made of the lint findings it was given: confirmed or not (not problems).
+    lint: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -134,7 +138,7 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``verify --json`` document (see docs/verify.md)."""
-        return {
+        out = {
             "ok": self.ok,
             "ref": self.ref,
             "digest": self.digest,
@@ -142,6 +146,9 @@ class VerifyReport:
             "attestations": [a.to_json() for a in self.attestations],
             "problems": list(self.problems),
         }
+        if self.lint:
+            out["lint"] = list(self.lint)
+        return out
 
     def render(self) -> str:
         """Return a plain-text table of platforms, then attestations and problems."""
@@ -170,6 +177,9 @@ class VerifyReport:
         if problems:
             lines.append("problems:")
             lines += [f"  - {p}" for p in problems]
+        if self.lint:
+            lines.append("lint findings:")
+            lines += [f"  - {line}" for line in self.lint]
         return "\n".join(lines)
 
 
@@ -343,9 +353,12 @@ def _tag_problems(
 
 
 def _deep_problems(
-    client: RegistryClient, ref: ImageRef, entries: list[Entry]
+    client: RegistryClient,
+    ref: ImageRef,
+    entries: list[Entry],
+    scans: dict[Platform, ScanResult] | None = None,
 ) -> dict[Platform, tuple[list[str], str]]:
-    """Scan every platform's layers; (problems, note) per platform."""
+    """Scan every platform's layers; (problems, note) per platform; fill ``scans``."""
     todo = [e for e in entries if e.manifest is not None]
 
     def scan(entry: Entry) -> ScanResult | RegistryError:
@@ -362,6 +375,8 @@ def _deep_problems(
         if isinstance(result, RegistryError):
             out[plat] = ([f"{plat}: cannot read layers: {result}"], "")
             continue
+        if scans is not None:
+            scans[plat] = result
         foreign = [f"{plat}: {line}" for line in result.foreign(plat)]
         note = f"{len(result.programs)} ELF programs checked"
         out[plat] = (foreign, note)
@@ -409,8 +424,13 @@ def verify(
     deep: bool = False,
     run: bool = False,
     allow_single: bool = False,
+    findings: Sequence[Finding] = (),
 ) -> VerifyReport:
-    """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims."""
+    """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
+
+    ``findings`` (from :func:`multiarch_tasks.lint.lint`) are confirmed or cleared by the
+    ``deep`` scan: the report's ``lint`` lines say which.
+    """
     if run and not settings.verify_run:
         raise InvalidValueError(
             "--run needs a command to run in each image: set verify_run, e.g."
@@ -438,8 +458,10 @@ def verify(
         {p: (problems, "") for p, problems in _duplicate_problems(entries).items()},
         _config_problems(entries),
     ]
+    scans: dict[Platform, ScanResult] = {}
     if deep:
-        found.append(_deep_problems(client, ref, entries))
+        found.append(_deep_problems(client, ref, entries, scans))
+        found.append(_shared_layer_problems(entries, scans))
     if run:
         plats = [e.platform for e in entries if e.manifest is not None]
         found.append(_run_problems(settings, runner, ref, doc.digest, plats))
@@ -464,7 +486,64 @@ def verify(
         _ordered([*checks, *missing], settings.platforms),
         tuple(_attestation_checks(attestations, entries)),
         tuple(index_level),
+        _lint_verdicts(findings, scans) if deep else (),
     )
+
+
+def _shared_layer_problems(
+    entries: list[Entry], scans: Mapping[Platform, ScanResult]
+) -> dict[Platform, tuple[list[str], str]]:
+    """A layer adding ELF programs cannot be right for two architectures at once."""
+    users: dict[str, list[Platform]] = {}
+    for entry in entries:
+        for layer in entry.manifest.layers if entry.manifest is not None else []:
+            users.setdefault(layer.digest, []).append(entry.platform)
+    out: dict[Platform, tuple[list[str], str]] = {}
+    for digest, plats in users.items():
+        if len({p.architecture for p in plats}) < 2:  # noqa: PLR2004
+            continue
+        programs = next((scans[p].layer_programs.get(digest) for p in plats if p in scans), ())
+        if not programs:
+            continue  # the same data files (scripts, assets) for every platform is fine
+        shown = ", ".join(programs[:3]) + (", ..." if len(programs) > 3 else "")  # noqa: PLR2004
+        for plat in plats:
+            scan = scans.get(plat)
+            headers = [scan.programs[p] for p in programs if p in scan.programs] if scan else []
+            if headers and all(h.arch == expected_arch(plat) for h in headers):
+                continue  # the platform these programs were built for
+            others = ", ".join(str(p) for p in plats if p.architecture != plat.architecture)
+            out.setdefault(plat, ([], ""))[0].append(
+                f"{plat}: layer {short(digest)} is also a layer of {others} and adds programs"
+                f" ({shown}): one build output shipped to two architectures"
+            )
+    return out
+
+
+def _lint_verdicts(
+    findings: Sequence[Finding], scans: Mapping[Platform, ScanResult]
+) -> tuple[str, ...]:
+    """Say which lint finding the ELF scan confirmed (foreign programs of its arch)."""
+    out = []
+    for finding in findings:
+        if finding.rule not in ARCH_RULES:
+            continue
+        wanted = EXPECTED_ELF.get(finding.arch) if finding.arch else None
+        hits = []
+        for plat, scan in scans.items():
+            foreign = [
+                f"{path} is {header.arch}"
+                for path, header in sorted(scan.programs.items())
+                if header.arch != expected_arch(plat) and (wanted is None or header.arch == wanted)
+            ]
+            if foreign:
+                hits.append(f"{plat}: {foreign[0]}")
+        verdict = (
+            "confirmed by --deep: " + "; ".join(hits)
+            if hits
+            else "not confirmed: --deep found every platform's programs built for it"
+        )
+        out.append(f"{finding.where} [{finding.rule}] {verdict}")
+    return tuple(out)
 
 
 def _config_problems(entries: list[Entry]) -> dict[Platform, tuple[list[str], str]]:
