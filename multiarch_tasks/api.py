@@ -10,7 +10,9 @@ from __future__ import annotations
 from multiarch_tasks.build import build
 from multiarch_tasks.builder import builder_create
 from multiarch_tasks.ci import ci_template
+from multiarch_tasks.doctor import doctor
 from multiarch_tasks.inspect_image import inspect
+from multiarch_tasks.lint import lint
 from multiarch_tasks.manifest import manifest_create, manifest_push, merge
 from multiarch_tasks.mirror import mirror
 from multiarch_tasks.preflight import preflight
@@ -26,7 +28,9 @@ __all__ = [
     "build",
     "builder_create",
     "ci_template",
+    "doctor",
     "inspect",
+    "lint",
     "manifest_create",
     "manifest_push",
     "merge",
