@@ -364,7 +364,8 @@ def _find_stage(stages: tuple[Stage, ...] | list[Stage], name: str, before: int)
     return next((s for s in stages[:before] if s.name == lowered), None)
 
 
-def _arg_assignments(args: str) -> Iterator[tuple[str, str | None]]:
+def arg_assignments(args: str) -> Iterator[tuple[str, str | None]]:
+    """``(name, default or None)`` for each word of an ``ARG`` (quotes around a value dropped)."""
     for word in args.split():
         name, sep, value = word.partition("=")
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":  # noqa: PLR2004
@@ -447,7 +448,7 @@ class _Parser:
             return inst.args
 
     def _arg(self, inst: Instruction) -> None:
-        for name, default in _arg_assignments(inst.args):
+        for name, default in arg_assignments(inst.args):
             if not self.stages:
                 value = self.given.get(name, default)
                 if value is not None:

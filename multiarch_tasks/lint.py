@@ -213,7 +213,7 @@ def check(
     final = parsed.stage_named(target) if target else parsed.final
     final = final or parsed.final
     findings: list[Finding] = []
-    findings += _target_arg_defaults(parsed, stages, build_args or {})
+    findings += _target_arg_defaults(parsed, stages, build_args or {}, platforms)
     findings += _arch_literals(parsed, stages)
     findings += _pinned_platform(parsed, final, platforms)
     findings += _buildplatform_final(parsed, final, host, allow=allow_buildplatform_final)
@@ -232,28 +232,49 @@ def _arch_of(value: str) -> str:
     return _ARCH_WORDS.get(word[0], "")
 
 
+def _platform_value(name: str, platform: Platform) -> str:
+    """What BuildKit sets ``name`` to when building ``platform``."""
+    return {
+        "TARGETOS": platform.os,
+        "TARGETARCH": platform.architecture,
+        "TARGETPLATFORM": str(platform),
+        "TARGETVARIANT": platform.variant,
+    }[name]
+
+
+def _pinned_arg(name: str, value: str, platforms: tuple[Platform, ...]) -> tuple[str, str]:
+    """(severity, consequence) of pinning ``name`` to ``value`` for ``platforms``."""
+    if platforms and all(_platform_value(name, p) == value for p in platforms):
+        # TARGETOS=linux for linux platforms: right today, wrong once a platform is added.
+        return WARNING, (
+            f"every requested platform has {name}={value} so it does no harm yet, but any"
+            " other platform would be built as this one"
+        )
+    return ERROR, f"so every platform's image is built as if for {value or 'an empty value'}"
+
+
 def _target_arg_defaults(
     parsed: dockerfile.Dockerfile,
     stages: tuple[dockerfile.Stage, ...],
     build_args: Mapping[str, str],
+    platforms: tuple[Platform, ...],
 ) -> list[Finding]:
     wanted = {s.index for s in stages} | {-1}
     out: list[Finding] = []
     for step in parsed.steps:
         if step.keyword != "ARG" or step.stage not in wanted:
             continue
-        for word in step.args.split():
-            name, sep, value = word.partition("=")
-            if name not in _TARGET_ARGS or not sep:
+        for name, value in dockerfile.arg_assignments(step.args):
+            if name not in _TARGET_ARGS or value is None:
                 continue
+            severity, consequence = _pinned_arg(name, value, platforms)
             out.append(
                 Finding(
                     TARGET_ARG_DEFAULT,
-                    ERROR,
+                    severity,
                     step.line,
                     f"`ARG {name}={value}` gives {name} a value of its own, which wins over the"
-                    f" one BuildKit sets for each platform, so every platform's image is built"
-                    f" as if for {value or 'an empty value'}",
+                    f" one BuildKit sets for each platform, {consequence}",
                     f"write `ARG {name}` with no value (BuildKit fills it in per platform)",
                     parsed.path,
                     _arch_of(value),
@@ -262,13 +283,14 @@ def _target_arg_defaults(
     for name in _TARGET_ARGS:
         if name in build_args:
             value = build_args[name]
+            severity, consequence = _pinned_arg(name, value, platforms)
             out.append(
                 Finding(
                     TARGET_ARG_DEFAULT,
-                    ERROR,
+                    severity,
                     0,
                     f"build_args sets {name}={value}, which wins over the value BuildKit sets"
-                    f" for each platform, so every platform's image is built for {value}",
+                    f" for each platform, {consequence}",
                     f"remove {name} from build_args / --build-arg",
                     parsed.path,
                     _arch_of(value),

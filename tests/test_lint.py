@@ -60,9 +60,14 @@ def test_clean_multiarch_dockerfile_has_no_findings() -> None:
             id="stage ARG TARGETARCH=amd64",
         ),
         pytest.param(
-            "FROM alpine AS a\nFROM alpine\nARG FOO=1 TARGETOS=linux\n",
+            "FROM alpine AS a\nFROM alpine\nARG FOO=1 TARGETOS=windows\n",
             [(3, "target-arg-default", "error")],
             id="TARGETOS among other ARGs",
+        ),
+        pytest.param(
+            "FROM alpine\nARG TARGETOS=linux\n",
+            [(2, "target-arg-default", "warning")],
+            id="TARGETOS=linux for linux platforms is a warning",
         ),
         pytest.param(
             "ARG TARGETPLATFORM=linux/amd64\nFROM alpine\n",
@@ -70,9 +75,9 @@ def test_clean_multiarch_dockerfile_has_no_findings() -> None:
             id="global TARGETPLATFORM default",
         ),
         pytest.param(
-            'FROM alpine\nARG TARGETVARIANT=""\n',
+            'FROM alpine\nARG TARGETVARIANT="v7"\n',
             [(2, "target-arg-default", "error")],
-            id="empty TARGETVARIANT default",
+            id="quoted TARGETVARIANT default",
         ),
         pytest.param(
             "FROM alpine\nRUN wget https://x/y/app-linux-amd64.tar.gz\n",
@@ -180,6 +185,17 @@ def test_each_hazard_is_found_on_its_line(text: str, expected: list[tuple[int, s
 )
 def test_not_a_hazard(text: str) -> None:
     assert _lint(text).findings == ()
+
+
+def test_target_arg_matching_every_platform_is_a_warning_saying_why() -> None:
+    result = _lint("FROM alpine\nARG TARGETARCH=amd64\n", (AMD64,))
+    [finding] = result.findings
+    assert finding.severity == "warning"
+    assert "every requested platform has TARGETARCH=amd64 so it does no harm yet" in (
+        finding.message
+    )
+    arm = _lint('FROM alpine\nARG TARGETVARIANT=""\n', parse_platforms("linux/arm/v7"))
+    assert [f.severity for f in arm.findings] == ["error"]
 
 
 def test_pinned_final_is_fine_when_only_that_platform_is_built() -> None:
