@@ -349,9 +349,11 @@ def _registry_row(settings: Settings, rows: list[Row], client: RegistryClient | 
         client = RegistryClient(
             insecure=settings.insecure_registries, retries=1, timeout=10.0, backoff=0.25
         )
-    creds = client.credentials(ref.registry)
-    who = f"as {creds.username}" if creds is not None and creds.username else "anonymously"
+    who = "anonymously"
     try:
+        creds = client.credentials(ref.registry)
+        if creds is not None and creds.username:
+            who = f"as {creds.username}"
         tags = client.list_tags(ref)
     except RegistryError as err:
         rows.append(_registry_problem(ref, who, err))

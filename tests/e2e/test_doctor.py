@@ -6,8 +6,10 @@ Runner against the real engine, binfmt_misc and registry.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,13 @@ from multiarch_tasks.doctor import doctor
 from multiarch_tasks.platforms import parse_platforms
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
+from testbed.registry import Registry, RegistryConfig, htpasswd_file
 from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("engine", "qemu")]
 S390X_HANDLER = Path("/proc/sys/fs/binfmt_misc/qemu-s390x")
 PLATFORMS = parse_platforms("linux/amd64,linux/arm64,linux/arm/v7,linux/s390x")
+USER, PASSWORD = "alice", "correct-horse-battery"
 
 
 def test_every_row_passes_on_the_test_bed(repo: str) -> None:
@@ -70,3 +74,46 @@ def test_disabled_handler_fails_its_row_with_the_fix(repo: str) -> None:
     rendered = result.render()
     assert f"binfmt qemu-s390x: as root: `echo 1 > {S390X_HANDLER}`" in rendered
     assert rendered.endswith("doctor: FAILED (1 check(s))")
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    root = tmp_path_factory.mktemp("doctor-auth-registry")
+    reg = Registry(
+        RegistryConfig(root=root, htpasswd=htpasswd_file(root / "htpasswd", USER, PASSWORD))
+    )
+    yield reg
+    reg.stop()
+
+
+@pytest.mark.parametrize(
+    ("password", "status", "needle"),
+    [
+        (None, "fail", "docker login"),
+        ("wrong-password", "fail", "docker login"),
+        (PASSWORD, "ok", f"reachable as {USER}"),
+    ],
+    ids=["no credentials", "wrong password", "right password"],
+)
+def test_registry_row_checks_the_credentials_of_the_image(
+    auth_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    password: str | None,
+    status: str,
+    needle: str,
+) -> None:
+    auths = {}
+    if password is not None:
+        token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+        auths[auth_registry.host] = {"auth": token}
+    (tmp_path / "config.json").write_text(json.dumps({"auths": auths}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    settings = Settings(image=f"{auth_registry.host}/team/app", platforms=PLATFORMS[:1])
+    result = doctor(settings, Runner())
+    row = result.row("registry")
+    assert row is not None
+    assert row.status == status, result.render()
+    assert needle in row.detail + row.fix
+    assert result.ok is (status == "ok")
+    assert "wrong-password" not in result.render() + json.dumps(result.to_json())
