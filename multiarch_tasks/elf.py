@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from multiarch_tasks.errors import MultiarchError, ToolMissingError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from _typeshed import WriteableBuffer
 
@@ -443,3 +443,39 @@ def scan_image(client: RegistryClient, ref: ImageRef, layers: Iterable[Descripto
             sorted(p for p, h in changes.files.items() if h is not None and h.is_program)
         )
     return ScanResult({p: h for p, h in state.items() if h.is_program}, regular, added)
+
+
+def shared_layer_notes(
+    layers: Mapping[Platform, Sequence[str]], scans: Mapping[Platform, ScanResult]
+) -> dict[Platform, str]:
+    """Note, per platform, a layer that adds ELF programs and is shared by two architectures.
+
+    ``layers`` is each platform's layer digests. Such a layer cannot be right for both:
+    the programs it adds are foreign in the other platform, and the note says why (the
+    very same build output). Layers of data files only may rightly be shared.
+    """
+    users: dict[str, list[Platform]] = {}
+    for plat, digests in layers.items():
+        for digest in digests:
+            users.setdefault(digest, []).append(plat)
+    out: dict[Platform, str] = {}
+    for digest, plats in users.items():
+        arches = {p.architecture for p in plats}
+        if len(arches) < 2:  # noqa: PLR2004
+            continue
+        programs = next((scans[p].layer_programs.get(digest) for p in plats if p in scans), ())
+        if not programs:
+            continue
+        shown = ", ".join(programs[:3]) + (", ..." if len(programs) > 3 else "")  # noqa: PLR2004
+        for plat in plats:
+            scan = scans.get(plat)
+            headers = [scan.programs[p] for p in programs if p in scan.programs] if scan else []
+            if headers and all(h.arch == expected_arch(plat) for h in headers):
+                continue  # the platform these programs were built for
+            others = ", ".join(str(p) for p in plats if p.architecture != plat.architecture)
+            algorithm, _, hexpart = digest.partition(":")
+            out[plat] = (
+                f"layer {algorithm}:{hexpart[:12]} is also a layer of {others} and adds"
+                f" programs ({shown}): one build output shipped to {len(arches)} architectures"
+            )
+    return out

@@ -31,12 +31,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from multiarch_tasks import dockerfile
+from multiarch_tasks.elf import EXPECTED_ELF, expected_arch
 from multiarch_tasks.errors import InvalidPlatformError
 from multiarch_tasks.platforms import Platform
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from multiarch_tasks.elf import ScanResult
     from multiarch_tasks.runner import Runner
     from multiarch_tasks.settings import Settings
 
@@ -490,3 +492,37 @@ def _copy_finding(
         parsed.path,
         arch,
     )
+
+
+# --- after the build: what verify --deep made of the findings ----------------------------
+
+
+def confirmed_by(
+    findings: Iterable[Finding], scans: Mapping[Platform, ScanResult]
+) -> tuple[str, ...]:
+    """Say which finding the ELF scan confirmed (foreign programs of its arch) or cleared.
+
+    ``scans`` are verify --deep's per-platform results; one line per architecture-related
+    finding: ``Dockerfile:2 [target-arg-default] confirmed by --deep: linux/arm64: ...``.
+    """
+    out = []
+    for finding in findings:
+        if finding.rule not in ARCH_RULES:
+            continue
+        wanted = EXPECTED_ELF.get(finding.arch) if finding.arch else None
+        hits = []
+        for plat, scan in scans.items():
+            foreign = [
+                f"{path} is {header.arch}"
+                for path, header in sorted(scan.programs.items())
+                if header.arch != expected_arch(plat) and (wanted is None or header.arch == wanted)
+            ]
+            if foreign:
+                hits.append(f"{plat}: {foreign[0]}")
+        verdict = (
+            "confirmed by --deep: " + "; ".join(hits)
+            if hits
+            else "not confirmed: --deep found every platform's programs built for it"
+        )
+        out.append(f"{finding.where} [{finding.rule}] {verdict}")
+    return tuple(out)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multiarch_tasks import commands
-from multiarch_tasks.elf import EXPECTED_ELF, ScanResult, expected_arch, scan_image
+from multiarch_tasks.elf import ScanResult, scan_image, shared_layer_notes
 from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError, RegistryError
-from multiarch_tasks.lint import ARCH_RULES
+from multiarch_tasks.lint import confirmed_by
 from multiarch_tasks.oci import Descriptor, Document
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
@@ -461,7 +461,9 @@ def verify(
     scans: dict[Platform, ScanResult] = {}
     if deep:
         found.append(_deep_problems(client, ref, entries, scans))
-        found.append(_shared_layer_notes(entries, scans))
+        layers = {e.platform: [d.digest for d in e.manifest.layers] for e in entries if e.manifest}
+        notes_of = shared_layer_notes(layers, scans)
+        found.append({plat: ([], note) for plat, note in notes_of.items()})
     if run:
         plats = [e.platform for e in entries if e.manifest is not None]
         found.append(_run_problems(settings, runner, ref, doc.digest, plats))
@@ -486,71 +488,8 @@ def verify(
         _ordered([*checks, *missing], settings.platforms),
         tuple(_attestation_checks(attestations, entries)),
         tuple(index_level),
-        _lint_verdicts(findings, scans) if deep else (),
+        confirmed_by(findings, scans) if deep else (),
     )
-
-
-def _shared_layer_notes(
-    entries: list[Entry], scans: Mapping[Platform, ScanResult]
-) -> dict[Platform, tuple[list[str], str]]:
-    """Note a layer that adds ELF programs and is shared by two architectures.
-
-    Such a layer cannot be right for both: the deep scan names its programs as foreign
-    in the other platform, and this note says why (the very same build output).
-    """
-    users: dict[str, list[Platform]] = {}
-    for entry in entries:
-        for layer in entry.manifest.layers if entry.manifest is not None else []:
-            users.setdefault(layer.digest, []).append(entry.platform)
-    out: dict[Platform, tuple[list[str], str]] = {}
-    for digest, plats in users.items():
-        arches = {p.architecture for p in plats}
-        if len(arches) < 2:  # noqa: PLR2004
-            continue
-        programs = next((scans[p].layer_programs.get(digest) for p in plats if p in scans), ())
-        if not programs:
-            continue  # the same data files (scripts, assets) for every platform is fine
-        shown = ", ".join(programs[:3]) + (", ..." if len(programs) > 3 else "")  # noqa: PLR2004
-        for plat in plats:
-            scan = scans.get(plat)
-            headers = [scan.programs[p] for p in programs if p in scan.programs] if scan else []
-            if headers and all(h.arch == expected_arch(plat) for h in headers):
-                continue  # the platform these programs were built for
-            others = ", ".join(str(p) for p in plats if p.architecture != plat.architecture)
-            text = (
-                f"layer {short(digest)} is also a layer of {others} and adds programs"
-                f" ({shown}): one build output shipped to {len(arches)} architectures"
-            )
-            # A note: the foreign programs are problems already; hidden ones do no harm.
-            out[plat] = ([], text)
-    return out
-
-
-def _lint_verdicts(
-    findings: Sequence[Finding], scans: Mapping[Platform, ScanResult]
-) -> tuple[str, ...]:
-    """Say which lint finding the ELF scan confirmed (foreign programs of its arch)."""
-    out = []
-    for finding in findings:
-        if finding.rule not in ARCH_RULES:
-            continue
-        wanted = EXPECTED_ELF.get(finding.arch) if finding.arch else None
-        hits = []
-        for plat, scan in scans.items():
-            foreign = [
-                f"{path} is {header.arch}"
-                for path, header in sorted(scan.programs.items())
-                if header.arch != expected_arch(plat) and (wanted is None or header.arch == wanted)
-            ]
-            if foreign:
-                hits.append(f"{plat}: {foreign[0]}")
-        verdict = (
-            "confirmed by --deep: " + "; ".join(hits)
-            if hits
-            else "not confirmed: --deep found every platform's programs built for it"
-        )
-        out.append(f"{finding.where} [{finding.rule}] {verdict}")
-    return tuple(out)
 
 
 def _config_problems(entries: list[Entry]) -> dict[Platform, tuple[list[str], str]]:
