@@ -44,8 +44,13 @@ def buildx_version() -> list[str]:
 
 
 def buildx_inspect(builder: str, *, bootstrap: bool = False) -> list[str]:
-    """``docker buildx inspect NAME``: driver, nodes and their platforms."""
-    return ["docker", "buildx", "inspect", *(["--bootstrap"] if bootstrap else []), builder]
+    """``docker buildx inspect [NAME]``: driver, nodes and their platforms.
+
+    Without a name buildx answers for the builder it would use itself: ``BUILDX_BUILDER``,
+    else the current builder of the docker config.
+    """
+    argv = ["docker", "buildx", "inspect", *(["--bootstrap"] if bootstrap else [])]
+    return [*argv, builder] if builder else argv
 
 
 def buildx_create(
@@ -109,9 +114,18 @@ def buildx_build(
     metadata_file: str = "",
     push: bool = True,
     insecure_push: bool = False,
+    output: str = "",
+    docker_context: str = "",
 ) -> list[str]:
-    """``docker buildx build`` for one platform (per-arch) or several (multi-platform)."""
-    argv = ["docker", "buildx", "build", *_builder(builder)]
+    """``docker buildx build`` for one platform (per-arch) or several (multi-platform).
+
+    ``output`` replaces ``--push`` (e.g. ``type=image,name=R,push-by-digest=true,...``).
+    ``docker_context``: buildx builds on another docker context's own builder only with
+    ``docker --context NAME`` (``--builder NAME`` alone: "use `docker --context=NAME
+    buildx` to switch to context").
+    """
+    argv = ["docker", *(["--context", docker_context] if docker_context else [])]
+    argv += ["buildx", "build", *_builder(builder)]
     argv += ["--platform", ",".join(str(p) for p in platforms)]
     if file:
         argv += ["--file", file]
@@ -127,7 +141,9 @@ def buildx_build(
     argv += attestation_flags(attestations)
     if metadata_file:
         argv += ["--metadata-file", metadata_file]
-    if push and insecure_push:
+    if output:
+        argv += ["--output", output]
+    elif push and insecure_push:
         argv += ["--output", "type=image,push=true,registry.insecure=true"]
     elif push:
         argv.append("--push")

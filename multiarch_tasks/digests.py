@@ -7,6 +7,7 @@ into the index.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,7 +27,10 @@ def write_digest_map(
     data: dict[str, str] = {str(p): d for p, d in digests.items()}
     if index:
         data[INDEX_KEY] = index
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    # Written whole and renamed: a concurrent run sharing the directory reads one run's map.
+    partial = path.with_name(f".{FILENAME}.{os.getpid()}")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
     return path
 
 

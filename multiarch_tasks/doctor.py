@@ -19,16 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from multiarch_tasks import binfmt, builder, commands, tools
-from multiarch_tasks.errors import CommandError, InvalidReferenceError, RegistryError
-from multiarch_tasks.errors import ToolMissingError as _ToolMissing
-from multiarch_tasks.manifest import choose_tool
-from multiarch_tasks.platforms import Platform
+from multiarch_tasks import binfmt, commands, facts, plan, tools
+from multiarch_tasks.errors import (
+    CommandError,
+    InvalidReferenceError,
+    PlanError,
+    RegistryError,
+    ToolMissingError,
+)
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import which
 from multiarch_tasks.verify import table
 
 if TYPE_CHECKING:
+    from multiarch_tasks.facts import Facts
+    from multiarch_tasks.platforms import Platform
     from multiarch_tasks.registry import RegistryClient
     from multiarch_tasks.runner import Runner
     from multiarch_tasks.settings import Settings
@@ -96,24 +101,68 @@ class DoctorResult:
 
 
 def doctor(
-    settings: Settings, runner: Runner, *, client: RegistryClient | None = None
+    settings: Settings,
+    runner: Runner,
+    *,
+    client: RegistryClient | None = None,
+    found: Facts | None = None,
 ) -> DoctorResult:
-    """Run every check for ``settings`` (platforms, builder, image) and return the rows."""
+    """Run every check for ``settings`` (platforms, builder, image) and return the rows.
+
+    The machine is read once through :func:`multiarch_tasks.facts.gather` (or ``found``,
+    facts already gathered) and judged with :mod:`multiarch_tasks.plan`'s own deciders,
+    so doctor and publish agree. ``client`` reads the registry (a quick RegistryClient
+    by default).
+    """
     rows: list[Row] = []
-    engine_up = _docker_rows(runner, rows)
-    buildx = _buildx_row(runner, rows) if engine_up else None
-    store = _store_row(runner, settings, rows) if engine_up else ""
-    info = _builder_row(settings, runner, rows) if buildx is not None else None
-    _binfmt_rows(settings, info, rows)
+    if found is None:
+        found = _facts(settings, runner, rows)
+    elif _docker_row(runner, rows):
+        _buildx_row(found, rows)
+    if found.engine is not None:
+        _store_row(settings, found, rows)
+    if found.buildx is not None:
+        _builder_row(found, rows)
+    _platform_rows(settings, found, rows)
     _registry_row(settings, rows, client)
-    _publish_row(settings, runner, buildx, store, info, rows)
+    _publish_row(settings, found, rows)
     return DoctorResult(tuple(rows))
 
 
 # --- docker, buildx, image store -------------------------------------------------------
 
 
-def _docker_rows(runner: Runner, rows: list[Row]) -> bool:
+def _facts(settings: Settings, runner: Runner, rows: list[Row]) -> Facts:
+    """Gather the facts, turning what is missing into failing rows."""
+    if settings.backend != "buildx":
+        rows.append(Row("docker", OK, f"not needed (backend {settings.backend})"))
+        return facts.gather(settings, runner, docker=False)
+    if not _docker_row(runner, rows):
+        return facts.gather(settings, runner, docker=False)
+    try:
+        found = facts.gather(settings, runner)
+    except ToolMissingError as err:
+        rows.append(
+            Row(
+                "buildx", FAIL, str(err), "install the docker-buildx plugin (Debian: docker-buildx)"
+            )
+        )
+        return facts.gather(settings, runner, docker=False)
+    except CommandError as err:
+        rows.append(
+            Row(
+                "builder",
+                FAIL,
+                f"`docker buildx inspect` failed: {err}",
+                "check `docker buildx ls` and BUILDX_BUILDER / the current builder",
+            )
+        )
+        return facts.gather(settings, runner, docker=False)
+    _buildx_row(found, rows)
+    return found
+
+
+def _docker_row(runner: Runner, rows: list[Row]) -> bool:
     if which("docker") is None:
         rows.append(
             Row(
@@ -127,9 +176,8 @@ def _docker_rows(runner: Runner, rows: list[Row]) -> bool:
     result = runner.run(commands.docker_version(), probe=True, memo=True, check=False, timeout=60)
     data = _json(result.stdout)
     client = str((data.get("Client") or {}).get("Version", "?"))
-    server = (
-        (data.get("Server") or {}).get("Version") if isinstance(data.get("Server"), dict) else None
-    )
+    server_data = data.get("Server")
+    server = server_data.get("Version") if isinstance(server_data, dict) else None
     if not result.ok or not server:
         last = (result.stderr or result.stdout).strip().splitlines()
         rows.append(
@@ -157,16 +205,10 @@ def _docker_rows(runner: Runner, rows: list[Row]) -> bool:
     return True
 
 
-def _buildx_row(runner: Runner, rows: list[Row]) -> tools.BuildxInfo | None:
-    try:
-        info = tools.buildx_info(runner)
-    except _ToolMissing as err:
-        rows.append(
-            Row(
-                "buildx", FAIL, str(err), "install the docker-buildx plugin (Debian: docker-buildx)"
-            )
-        )
-        return None
+def _buildx_row(found: Facts, rows: list[Row]) -> None:
+    info = found.buildx
+    if info is None:
+        return
     shown = str(info.version) if info.version else "unknown version"
     if info.version is not None and info.version < MIN_BUILDX:
         rows.append(
@@ -181,30 +223,29 @@ def _buildx_row(runner: Runner, rows: list[Row]) -> tools.BuildxInfo | None:
     else:
         default = ", attaches provenance by default" if info.attests_by_default else ""
         rows.append(Row("buildx", OK, f"{shown}{default}"))
-    return info
 
 
-def _store_row(runner: Runner, settings: Settings, rows: list[Row]) -> str:
-    result = runner.run(commands.docker_info(), probe=True, memo=True, check=False, timeout=60)
-    data = _json(result.stdout)
-    status = json.dumps(data.get("DriverStatus") or [])
-    if "io.containerd.snapshotter" in status:
+def _store_row(settings: Settings, found: Facts, rows: list[Row]) -> None:
+    engine = found.engine
+    if engine is None:
+        return
+    if engine.containerd_store:
         rows.append(Row("image store", OK, "containerd (multi-platform images and attestations)"))
-        return "containerd"
-    driver = str(data.get("Driver") or "unknown")
+        return
     fix = (
         'turn on the containerd image store (daemon.json {"features":'
         ' {"containerd-snapshotter": true}}), or build with a docker-container builder'
         " (`multiarch builder-create --driver docker-container`)"
     )
-    classic_docker = settings.driver in {"", "docker"}
-    if classic_docker and settings.strategy == "multi-platform":
+    if plan.builder_driver(settings, found) != "docker":
+        rows.append(Row("image store", OK, "classic (the builder is not the docker driver)"))
+    elif settings.strategy == "multi-platform":
         rows.append(
             Row(
                 "image store",
                 FAIL,
-                f"classic ({driver}): the docker driver cannot"
-                " build several platforms at once (strategy multi-platform)",
+                "classic: the docker driver cannot build several"
+                " platforms at once (strategy multi-platform)",
                 fix,
             )
         )
@@ -213,114 +254,93 @@ def _store_row(runner: Runner, settings: Settings, rows: list[Row]) -> str:
             Row(
                 "image store",
                 WARN,
-                f"classic ({driver}): one platform per build,"
-                " no attestations with the docker driver",
+                "classic: one platform per build, no attestations with the docker driver",
                 fix,
             )
         )
-    return "classic"
 
 
 # --- builder and emulators ----------------------------------------------------------------
 
 
-def _builder_row(settings: Settings, runner: Runner, rows: list[Row]) -> builder.BuilderInfo | None:
-    name = builder.builder_name(settings)
-    try:
-        info = builder.inspect_builder(name, runner)
-    except (CommandError, _ToolMissing) as err:
-        rows.append(Row("builder", FAIL, f"{name}: {err}", "check `docker buildx ls`"))
-        return None
-    if info is None:
-        if name == "default":
-            rows.append(
-                Row(
-                    "builder",
-                    FAIL,
-                    "the engine's `default` builder does not answer",
-                    "check `docker buildx inspect default` and the docker context",
-                )
+def _builder_row(found: Facts, rows: list[Row]) -> None:
+    current = found.builder
+    if current is None:
+        name = found.builder_name or "multiarch"
+        rows.append(
+            Row(
+                "builder",
+                WARN,
+                f"{name!r} does not exist yet (publish creates it; {found.builder_source})",
+                f"`multiarch builder-create` creates {name!r} now",
             )
-        else:
-            rows.append(
-                Row(
-                    "builder",
-                    WARN,
-                    f"{name!r} does not exist yet (publish creates it)",
-                    f"`multiarch builder-create` creates {name!r} now",
-                )
-            )
-        return None
-    nodes = "; ".join(
-        f"{n.name} ({n.status or '?'}): {', '.join(str(p) for p in n.platforms) or 'none listed'}"
-        for n in info.nodes
-    )
-    covered = builder.coverage(info, settings.platforms)
-    # Those QEMU would run have their own binfmt row, which says what is wrong.
-    host = Platform.host()
-    impossible = [
-        str(p)
-        for p, how in covered.items()
-        if how == "impossible" and not binfmt.needs_emulation(p, (host,))
-    ]
-    detail = f"{info.name}, driver {info.driver}; {nodes}"
-    if impossible:
-        fix = (
-            f"`multiarch qemu-setup --platforms {','.join(impossible)}`, or append a native"
-            " node for them (nodes setting)"
         )
-        rows.append(Row("builder", FAIL, f"{detail}; cannot build {', '.join(impossible)}", fix))
-    else:
-        rows.append(Row("builder", OK, detail))
-    return info
+        return
+    nodes = "; ".join(
+        f"{n.name} ({n.status or '?'}): {', '.join(str(p) for p in n.supported) or 'none listed'}"
+        for n in current.nodes
+    )
+    rows.append(
+        Row(
+            "builder",
+            OK,
+            f"{current.name}, driver {current.driver} ({found.builder_source}); {nodes}",
+        )
+    )
 
 
-def _binfmt_rows(settings: Settings, info: builder.BuilderInfo | None, rows: list[Row]) -> None:
-    host = Platform.host()
-    covered = builder.coverage(info, settings.platforms) if info is not None else {}
+def _platform_rows(settings: Settings, found: Facts, rows: list[Row]) -> None:
+    """A row per platform that is not native: its emulator, or why nothing builds it."""
     for platform in settings.platforms:
-        if not binfmt.needs_emulation(platform, (host,)):
+        where = plan.assign(platform, settings, found)
+        if where.mode == plan.NATIVE:
             continue
-        how = covered.get(platform, "")
-        if how.startswith("native"):
-            continue  # a native node builds it: no emulator needed
-        name = f"qemu-{platform.qemu_name}"
-        check = f"binfmt {name}"
-        handler = binfmt.handler_for(platform)
-        fix = f"`multiarch qemu-setup --platforms {platform}` (registers {name} with flag F)"
-        if handler is None:
-            where = "not registered" if binfmt.is_mounted() else "binfmt_misc is not mounted"
-            if not binfmt.is_mounted():
-                fix = (
-                    "as root: `mount binfmt_misc -t binfmt_misc /proc/sys/fs/binfmt_misc`,"
-                    f" then {fix}"
-                )
-            rows.append(Row(check, FAIL, f"{platform}: {where}", fix))
-        elif not handler.enabled:
-            path = binfmt.BINFMT_DIR / handler.name
+        if where.mode == plan.IMPOSSIBLE:
             rows.append(
                 Row(
-                    check,
+                    f"platform {platform}",
                     FAIL,
-                    f"{platform}: registered but disabled",
-                    f"as root: `echo 1 > {path}`, or {fix}",
+                    f"cannot build: {where.why}",
+                    f"`multiarch qemu-setup --platforms {platform}`, or a native node"
+                    " for it (nodes setting)",
                 )
             )
-        elif not handler.fix_binary:
-            rows.append(
-                Row(
-                    check,
-                    FAIL,
-                    f"{platform}: enabled without flag F (flags:"
-                    f" {handler.flags or 'none'}): containers cannot find"
-                    f" {handler.interpreter}",
-                    fix,
-                )
-            )
+        elif where.handler:
+            rows.append(_handler_row(platform, where.handler, found))
         else:
-            rows.append(
-                Row(check, OK, f"{platform}: enabled, flags {handler.flags}, {handler.interpreter}")
+            rows.append(Row(f"platform {platform}", OK, where.render()))
+
+
+def _handler_row(platform: Platform, name: str, found: Facts) -> Row:
+    check = f"binfmt {name}"
+    handler = found.handler(platform)
+    fix = f"`multiarch qemu-setup --platforms {platform}` (registers {name} with flag F)"
+    if handler is None:
+        if not found.binfmt_mounted:
+            return Row(
+                check,
+                FAIL,
+                f"{platform}: binfmt_misc is not mounted",
+                f"as root: `mount binfmt_misc -t binfmt_misc /proc/sys/fs/binfmt_misc`, then {fix}",
             )
+        return Row(check, FAIL, f"{platform}: not registered", fix)
+    if not handler.enabled:
+        path = binfmt.BINFMT_DIR / handler.name
+        return Row(
+            check,
+            FAIL,
+            f"{platform}: registered but disabled",
+            f"as root: `echo 1 > {path}`, or {fix}",
+        )
+    if not handler.fix_binary:
+        return Row(
+            check,
+            FAIL,
+            f"{platform}: enabled without flag F (flags:"
+            f" {handler.flags or 'none'}): containers cannot find {handler.interpreter}",
+            fix,
+        )
+    return Row(check, OK, f"{platform}: enabled, flags {handler.flags}, {handler.interpreter}")
 
 
 # --- registry and what publish would push ---------------------------------------------------
@@ -387,34 +407,35 @@ def _registry_problem(ref: ImageRef, who: str, err: RegistryError) -> Row:
     )
 
 
-def _publish_row(
-    settings: Settings,
-    runner: Runner,
-    buildx: tools.BuildxInfo | None,
-    store: str,
-    info: builder.BuilderInfo | None,
-    rows: list[Row],
-) -> None:
-    driver = info.driver if info is not None else (settings.driver or "docker")
-    attest_capable = store == "containerd" or driver != "docker"
-    if settings.attestations == "off":
+def _publish_row(settings: Settings, found: Facts, rows: list[Row]) -> None:
+    try:
+        strategy, why = plan.decide_strategy(settings, found)
+    except PlanError as err:
+        rows.append(Row("next publish", FAIL, str(err), "set strategy = per-arch (or auto)"))
+        return
+    driver = plan.builder_driver(settings, found)
+    engine = found.engine
+    attest_capable = driver != "docker" or engine is None or engine.containerd_store
+    if settings.attestations == "off" or not attest_capable:
         attests = False
-    elif settings.attestations == "on":
-        attests = True
     else:
-        attests = buildx is not None and buildx.attests_by_default and attest_capable
-    tool = choose_tool(settings, runner) if settings.strategy == "per-arch" else "buildx"
-    kept = attests and tool != "docker"
+        attests = settings.attestations == "on" or (
+            found.buildx is not None and found.buildx.attests_by_default
+        )
+    tool = plan.merge_tool(settings) if strategy == "per-arch" else strategy
+    # The docker manifest tool and Docker media types cannot carry attestation manifests.
+    kept = attests and tool != "docker" and settings.media_type == "oci"
     count = len(settings.platforms)
     if count == 1 and not kept:
         what = "a plain image manifest (one platform, no attestations)"
     else:
-        what = f"an index of {count} image(s)" + (
+        with_or_without = (
             " with provenance attestations (unknown/unknown entries)"
             if kept
             else " without attestations"
         )
-    detail = f"{what}; {settings.strategy} build, merged by {tool}"
+        what = f"an index of {count} image(s){with_or_without}"
+    detail = f"{what}; strategy {strategy} ({why}), index by {tool}"
     if settings.attestations == "on" and not attest_capable:
         rows.append(
             Row(
@@ -422,7 +443,7 @@ def _publish_row(
                 FAIL,
                 detail + "; attestations = on but the docker"
                 " driver on the classic store cannot attach them",
-                "set attestations = auto/off, or use a docker-container builder",
+                "set attestations = auto or off, or use a docker-container builder",
             )
         )
     else:

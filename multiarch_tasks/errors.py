@@ -101,3 +101,15 @@ class DockerfileError(InvalidValueError):
         self.path = path
         self.line = line
         super().__init__(message)
+
+
+class PlanError(InvalidValueError):
+    """The settings ask for what the builder, engine or host cannot do (before any step)."""
+
+
+class RunInterruptedError(MultiarchError):
+    """The run got SIGINT or SIGTERM; ``code`` is the exit code (130 or 143)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        self.code = code
+        super().__init__(message)

@@ -15,7 +15,7 @@ there, else native). Nothing moves a tag before ``manifest_push``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,3 +333,75 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     manifest_create(settings, runner, digests=digests)
     write_digest_map(settings.output_dir, {p: digests[p] for p in settings.platforms})
     return manifest_push(settings, runner)
+
+
+# --- publish's merge: an index pushed by digest, promoted only after verify ------------
+
+
+@dataclass(frozen=True)
+class Composed:
+    """An index in the registry under its digest only (no tag moved yet)."""
+
+    tool: str
+    digest: str
+    raw: bytes
+    media_type: str
+    children: tuple[oci.Descriptor, ...] = ()
+
+
+def compose_index(
+    settings: Settings,
+    runner: Runner,
+    client: RegistryClient,
+    digests: Mapping[Platform, str],
+    *,
+    tool: str,
+    staging: str,
+) -> Composed:
+    """Merge the per-arch pushes into one index and push it by digest (or to ``staging``)."""
+    image = settings.image_ref
+    sources = resolve_sources(settings, {p: digests[p] for p in settings.platforms}, client)
+    children = index_children(settings, sources)
+    media = oci.OCI_INDEX if settings.media_type == "oci" else oci.DOCKER_LIST
+    if tool == "imagetools":
+        keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
+        srcs = [f"{image.name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
+        argv = commands.imagetools_create(
+            [str(settings.ref())],
+            srcs,
+            annotations=_annotations(settings, runner, []),
+            dry_run=True,
+        )
+        raw = runner.run(argv, label="merge", retries=settings.retries).stdout.strip().encode()
+        doc = oci.Document.parse(raw)
+        client.put_manifest(image.with_digest(doc.digest), raw, doc.media_type)
+        return Composed(tool, doc.digest, raw, doc.media_type, tuple(doc.descriptors))
+    if tool == "docker":
+        if settings.annotations:
+            raise InvalidValueError(
+                "annotations cannot be set with manifest_tool docker (docker manifest has no"
+                " index annotations); use imagetools or native"
+            )
+        srcs = [f"{image.name}@{s.image.digest}" for s in sources]
+        insecure = _insecure(settings)
+        runner.run(commands.docker_manifest_create(staging, srcs, insecure=insecure), label="merge")
+        runner.run(
+            commands.docker_manifest_push(staging, insecure=insecure),
+            label="merge",
+            retries=settings.retries,
+        )
+        doc = client.get_manifest(ImageRef.parse(staging))
+        return Composed(tool, doc.digest, doc.raw, doc.media_type, tuple(doc.descriptors))
+    raw = oci.build_index(children, media_type=media, annotations=settings.annotations)
+    digest = client.put_manifest(image.with_digest(oci.sha256_digest(raw)), raw, media)
+    return Composed(tool, digest, raw, media, tuple(children))
+
+
+def promote(client: RegistryClient, refs: Sequence[str], raw: bytes, media_type: str) -> list[str]:
+    """Write the index to each final tag, in the given order; return the tags moved."""
+    moved: list[str] = []
+    for ref in refs:
+        client.put_manifest(ImageRef.parse(ref), raw, media_type)
+        moved.append(ref)
+    _read_back(client, refs, oci.sha256_digest(raw))
+    return moved

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from multiarch_tasks import binfmt, builder, dockerfile, lint
+from multiarch_tasks import binfmt, dockerfile, lint
 from multiarch_tasks.errors import (
     InvalidPlatformError,
     InvalidReferenceError,
@@ -35,6 +35,7 @@ from multiarch_tasks.errors import (
     RegistryError,
     ToolMissingError,
 )
+from multiarch_tasks.plan import EMULATED, IMPOSSIBLE, NATIVE, Assignment
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import DOCKER_HUB, ImageRef
 
@@ -50,9 +51,6 @@ R = TypeVar("R")
 
 ERROR = "error"
 WARNING = "warning"
-NATIVE = "native"
-EMULATED = "emulated"
-IMPOSSIBLE = "impossible"
 # Preflight is a quick look: wait less between retries than a copy or a build would.
 PREFLIGHT_BACKOFF = 0.25
 PREFLIGHT_TIMEOUT = 10.0
@@ -394,44 +392,37 @@ def _unreachable_problem(path: str, base: BaseCheck, allow: bool) -> Problem:
 # --- the build host -------------------------------------------------------------------
 
 
-def _builder_info(settings: Settings, runner: Runner) -> builder.BuilderInfo | None:
-    try:
-        return builder.inspect_builder(builder.builder_name(settings), runner)
-    except ToolMissingError:
-        return None  # no docker: judge by the host and binfmt_misc alone
-
-
-def _classify(
-    platform: Platform, native: tuple[Platform, ...], info: builder.BuilderInfo | None
-) -> tuple[str, str]:
-    """(mode, detail) for one platform; detail names the emulator or the node."""
-    if not binfmt.needs_emulation(platform, native):
-        return NATIVE, ""
-    handler = binfmt.handler_for(platform)
-    if handler is not None and handler.usable:
-        return EMULATED, handler.name
-    if info is not None:
-        verdict = builder.coverage(info, (platform,))[platform]
-        if verdict.startswith(NATIVE):
-            return NATIVE, verdict.removeprefix(NATIVE).strip()
+def _handler_state(platform: Platform) -> str:
     name = f"qemu-{platform.qemu_name}"
+    handler = binfmt.handler_for(platform)
     if handler is None:
         state = "not registered" if binfmt.is_mounted() else "binfmt_misc is not mounted"
     elif not handler.enabled:
         state = "disabled"
     else:
         state = f"registered without the F flag (flags: {handler.flags or 'none'})"
-    return IMPOSSIBLE, f"{name} {state}"
+    return f"{name} {state}"
 
 
-def _native_platforms(info: builder.BuilderInfo | None, settings: Settings) -> tuple[Platform, ...]:
-    out = [Platform.host()]
-    for node in settings.nodes:
-        out += [p for p in node.platforms if p not in out]
-    if info is not None and info.driver == "remote":
-        for node_info in info.nodes:
-            out += [p for p in node_info.platforms[:1] if p not in out]
-    return tuple(out)
+def _classify(platform: Platform, native: tuple[Platform, ...]) -> tuple[str, str]:
+    """(mode, detail) on this machine alone: native, or the host's binfmt handler."""
+    if not binfmt.needs_emulation(platform, native):
+        return NATIVE, ""
+    handler = binfmt.handler_for(platform)
+    if handler is not None and handler.usable:
+        return EMULATED, handler.name
+    return IMPOSSIBLE, _handler_state(platform)
+
+
+def _from_assignment(a: Assignment, *, registers: bool) -> tuple[str, str]:
+    """(mode, detail) from the plan's decision; ``registers``: qemu-setup runs first."""
+    if a.mode == NATIVE:
+        return NATIVE, a.node
+    if a.mode == EMULATED and a.register and not registers:
+        return IMPOSSIBLE, _handler_state(a.platform)
+    if a.mode == EMULATED:
+        return EMULATED, a.render().removeprefix("emulated on ")
+    return IMPOSSIBLE, a.why
 
 
 # --- the check ------------------------------------------------------------------------
@@ -443,21 +434,29 @@ def preflight(
     *,
     client: ManifestReader | None = None,
     native: tuple[Platform, ...] | None = None,
+    assignments: tuple[Assignment, ...] | None = None,
 ) -> PreflightReport:
     """Check the Dockerfile's base images, its final stage and the build host.
 
     ``client`` defaults to a :class:`~multiarch_tasks.registry.RegistryClient` from the
-    settings; ``native`` (the build host's platforms, host first) defaults to this machine
-    plus what ``docker buildx inspect`` reports for the builder.
+    settings. Where each target builds comes from the plan: ``assignments`` (publish
+    passes its own; qemu-setup then registers what is missing), else the facts are
+    gathered and assigned here; ``native`` instead judges by those platforms alone.
     """
     parsed = dockerfile.parse_file(settings.dockerfile, settings.build_args)
     path = parsed.path
     targets = settings.platforms
-    info = None
-    if native is None:
-        info = _builder_info(settings, runner)
-        native = _native_platforms(info, settings)
-    host = [_classify(p, native, info) for p in targets]
+    registers = assignments is not None
+    if native is not None:
+        host = [_classify(p, native) for p in targets]
+    else:
+        if assignments is None:
+            assignments = _assign(settings, runner)
+        host = [_from_assignment(a, registers=registers) for a in assignments]
+        native = (Platform.host(),)
+        native += tuple(
+            a.platform for a in assignments if a.mode == NATIVE and a.platform not in native
+        )
     problems: list[Problem] = []
 
     stages = parsed.reachable(settings.target)
@@ -497,6 +496,18 @@ def preflight(
         problems=tuple(problems),
         columns=tuple(columns),
     )
+
+
+def _assign(settings: Settings, runner: Runner) -> tuple[Assignment, ...]:
+    """Where each target builds, from the facts (the host alone when docker is absent)."""
+    from multiarch_tasks import facts  # noqa: PLC0415
+    from multiarch_tasks.plan import assign  # noqa: PLC0415
+
+    try:
+        found = facts.gather(settings, runner)
+    except ToolMissingError:
+        found = facts.gather(settings, runner, docker=False)
+    return tuple(assign(p, settings, found) for p in settings.platforms)
 
 
 def _default_client(settings: Settings) -> ManifestReader:
@@ -575,7 +586,7 @@ def _fixed_stage_problem(
     except InvalidPlatformError:
         return []  # reported with the base images
     known = dict(zip(targets, classified, strict=True))
-    mode, detail = known.get(platform) or _classify(platform, (Platform.host(),), None)
+    mode, detail = known.get(platform) or _classify(platform, (Platform.host(),))
     if mode != IMPOSSIBLE:
         return []
     fix = f"multiarch qemu-setup --platforms {platform}"

@@ -1,30 +1,38 @@
-"""publish: preflight -> qemu-setup -> builder-create -> build -> manifest create/push -> verify.
+"""publish: facts -> plan -> run, and the final tags move last.
 
-Nothing lost: the final tags are written only by ``manifest_push``, after every platform
-built and pushed; a failed platform stops the run with the tags untouched. Per-arch tags
-are never deleted (the index points at their manifests).
+The plan is printed first and is what runs: preflight, qemu-setup, builder, build, merge
+(an index pushed by digest, or to a run-unique staging tag), verify of that index, and only
+then promotion: the index written to each final tag in a fixed order, then the per-arch
+tags. A failed build or verify, or SIGINT/SIGTERM, leaves every final tag where it was and
+says so; concurrent runs share no artefact (run-unique staging tags and metadata files).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from multiarch_tasks import tools
-from multiarch_tasks.build import BuildResult, build, check_inputs
-from multiarch_tasks.builder import builder_create
-from multiarch_tasks.errors import CheckFailedError
-from multiarch_tasks.manifest import ManifestResult, manifest_create, manifest_push
-from multiarch_tasks.plan import plan_publish
+from multiarch_tasks import facts as facts_mod
+from multiarch_tasks.build import check_inputs, new_run_id, run_build, tag_per_arch
+from multiarch_tasks.builder import run_builder_step
+from multiarch_tasks.digests import write_digest_map
+from multiarch_tasks.errors import CheckFailedError, RunInterruptedError
+from multiarch_tasks.plan import Plan, make_plan, staging_tag
 from multiarch_tasks.platforms import Platform
-from multiarch_tasks.qemu import qemu_setup
-from multiarch_tasks.runner import Runner
+from multiarch_tasks.qemu import run_qemu_step
+from multiarch_tasks.reference import ImageRef
+from multiarch_tasks.runner import Runner, interruptible
+from multiarch_tasks.secrets import secret_runner
 from multiarch_tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from multiarch_tasks.registry import RegistryClient
 
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What each step did; ``ok`` is the verify verdict (or True when verify is off)."""
+    """What each step did; ``ok`` when everything pushed, verified and was promoted."""
 
     image: str
     tags: tuple[str, ...]
@@ -33,19 +41,24 @@ class PublishResult:
     steps: tuple[tuple[str, str], ...]
     verify: Any = None
     dry: bool = False
+    promoted: tuple[str, ...] = ()
+    message: str = ""
+    plan: dict[str, object] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """True when everything pushed and verify (if run) passed."""
-        return self.verify is None or bool(self.verify.ok)
+        """True when the index verified and every final tag points at it (or a dry run)."""
+        return self.dry or (len(self.promoted) == len(self.tags) and not self.message)
 
     def render(self) -> str:
-        """A summary line per step, then the verify report."""
+        """A summary line per step, the verify report, and what happened to the tags."""
         head = "publish (dry run)" if self.dry else f"publish: {', '.join(self.tags)}"
         lines = [f"{head} {self.digest}".rstrip()]
         lines += [f"  {name}: {summary}" for name, summary in self.steps]
         if self.verify is not None:
             lines.append(self.verify.render())
+        if self.message:
+            lines.append(self.message)
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -55,9 +68,12 @@ class PublishResult:
             "image": self.image,
             "tags": list(self.tags),
             "digest": self.digest,
+            "promoted": list(self.promoted),
             "platforms": [str(p) for p in self.platforms],
             "steps": dict(self.steps),
             "verify": self.verify.to_json() if self.verify is not None else None,
+            "error": self.message,
+            "plan": self.plan,
         }
 
 
@@ -67,58 +83,162 @@ def _first_line(result: Any) -> str:
     return line.split(": ", 1)[-1]
 
 
+def plan_publish(settings: Settings, runner: Runner, *, run_id: str = "") -> Plan:
+    """Gather the facts and decide the whole publish (read-only probes only)."""
+    facts = facts_mod.gather(settings, runner)
+    return make_plan(settings, facts, run_id=run_id or new_run_id())
+
+
 def publish(settings: Settings, runner: Runner) -> PublishResult:
-    """Run the whole pipeline; raise on the first failing step."""
-    image = str(settings.image_ref)
+    """Print the plan, then run exactly its steps; ``--dry`` stops after printing."""
     check_inputs(settings)
-    tools.require_docker(runner)
-    steps: list[tuple[str, str]] = []
+    runner = secret_runner(settings, runner)
     plan = plan_publish(settings, runner)
-    runner.say(plan.render())
-
-    def step(name: str, result: Any) -> None:
-        runner.say(result.render())
-        steps.append((name, _first_line(result)))
-
-    if settings.preflight:
-        from multiarch_tasks.preflight import preflight  # noqa: PLC0415
-
-        checked = preflight(settings, runner)
-        if not checked.ok:
-            runner.say(checked.render())
-            raise CheckFailedError(
-                "preflight failed: nothing was built or pushed (see the matrix above)"
-            )
-        step("preflight", checked)
-    step("qemu-setup", qemu_setup(settings, runner))
-    how = None
-    if settings.backend == "buildx":
-        builder = builder_create(settings, runner)
-        step("builder-create", builder)
-        how = builder.coverage
-    built: BuildResult = build(settings, runner, how=how, show_plan=False)
-    step("build", built)
-    tags = tuple(str(settings.ref(t)) for t in settings.tags)
-    digest = built.index_digest
-    if settings.strategy == "per-arch" and settings.backend == "buildx":
-        created = manifest_create(settings, runner, digests=None if runner.dry else built.digests)
-        step("manifest-create", created)
-        pushed: ManifestResult = manifest_push(settings, runner)
-        step("manifest-push", pushed)
-        digest = pushed.digest
+    runner.say(plan.render(runner.secrets))
     if runner.dry:
-        return PublishResult(image, tags, "", settings.platforms, tuple(steps), dry=True)
-    report = None
-    if settings.verify:
-        from multiarch_tasks.verify import verify  # noqa: PLC0415
-
-        report = verify(
-            settings,
-            settings.ref().with_digest(digest),
-            runner=runner,
-            deep=settings.verify_deep,
-            run=bool(settings.verify_run),
+        return PublishResult(
+            plan.image, plan.tags, "", settings.platforms, (), dry=True, plan=plan.to_json()
         )
-        if report.digest and report.digest != digest:
-            raise CheckFailedError(f"verify read {report.digest}, but publish pushed {digest}")
-    return PublishResult(image, tags, digest, settings.platforms, tuple(steps), report)
+    with interruptible():
+        return _Run(plan, settings, runner).run()
+
+
+class _Run:
+    """One publish run: the steps in the plan's order, and what the tags did."""
+
+    def __init__(self, plan: Plan, settings: Settings, runner: Runner) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.runner = runner
+        self.steps: list[tuple[str, str]] = []
+        self.promoted: list[str] = []
+        self.before: dict[str, str] = {}
+        self._client: RegistryClient | None = None
+
+    @property
+    def client(self) -> RegistryClient:
+        if self._client is None:
+            from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415
+
+            self._client = RegistryClient.from_settings(self.settings)
+        return self._client
+
+    def record(self, name: str, result: Any) -> None:
+        self.runner.say(result.render())
+        self.steps.append((name, _first_line(result)))
+
+    def where_tags_are(self) -> str:
+        """``IMAGE:TAG still at DIGEST`` for each final tag not promoted by this run."""
+        parts = [
+            f"{tag} still at {self.before[tag]}" if self.before.get(tag) else f"{tag} not created"
+            for tag in self.plan.tags
+            if tag not in self.promoted
+        ]
+        return "; ".join(parts)
+
+    def run(self) -> PublishResult:
+        try:
+            return self._run()
+        except RunInterruptedError as err:
+            if self.promoted:
+                rest = [t for t in self.plan.tags if t not in self.promoted]
+                line = (
+                    f"{err}: promoted {', '.join(self.promoted)}; not moved:"
+                    f" {', '.join(rest) or 'none'}; rerun the same publish to finish"
+                )
+            else:
+                line = f"{err}: nothing promoted; {self.where_tags_are()}"
+            raise RunInterruptedError(line, err.code) from err
+
+    def _run(self) -> PublishResult:
+        plan, settings, runner = self.plan, self.settings, self.runner
+        self.before = self._read_tags()
+        if plan.step("preflight") is not None:
+            from multiarch_tasks.preflight import preflight  # noqa: PLC0415
+
+            checked = preflight(settings, runner, assignments=plan.assignments)
+            if not checked.ok:
+                runner.say(checked.render())
+                raise CheckFailedError(
+                    "preflight failed: nothing was built or pushed (see the matrix above)"
+                )
+            self.record("preflight", checked)
+        self.record("qemu-setup", run_qemu_step(plan, runner))
+        if plan.step("builder") is not None:
+            self.record("builder-create", run_builder_step(plan, runner))
+        built = run_build(plan, settings, runner)
+        self.record("build", built)
+        digest, raw, media = self._index(built.digests, built.index_digest)
+        report = None
+        if settings.verify:
+            from multiarch_tasks.verify import verify  # noqa: PLC0415
+
+            report = verify(
+                settings,
+                settings.image_ref.with_digest(digest),
+                runner=runner,
+                deep=settings.verify_deep,
+                run=bool(settings.verify_run),
+                check_tags=False,
+            )
+            if not report.ok:
+                return self._result(
+                    digest,
+                    report,
+                    f"verify failed: nothing promoted; the unpromoted index is"
+                    f" {plan.image}@{digest}; {self.where_tags_are()}",
+                )
+        from multiarch_tasks.manifest import promote  # noqa: PLC0415
+
+        for ref in plan.tags:
+            promote(self.client, [ref], raw, media)
+            self.promoted.append(ref)
+        tag_per_arch(plan, settings, built.digests)
+        self.steps.append(("promote", f"{', '.join(self.promoted)} -> {digest}"))
+        runner.say(f"promote: {', '.join(self.promoted)} -> {digest}")
+        write_digest_map(settings.output_dir, built.digests, index=digest)
+        return self._result(digest, report, "")
+
+    def _read_tags(self) -> dict[str, str]:
+        refs = list(self.plan.tags)
+        found = self.client.map(lambda r: self.client.head_manifest(ImageRef.parse(r)), refs)
+        return {r: d.digest for r, d in zip(refs, found, strict=True) if d is not None}
+
+    def _index(self, digests: Mapping[Platform, str], index_digest: str) -> tuple[str, bytes, str]:
+        """The index to verify and promote: merged now (per-arch) or built (multi-platform)."""
+        plan = self.plan
+        if plan.strategy == "per-arch":
+            from multiarch_tasks.manifest import compose_index  # noqa: PLC0415
+
+            composed = compose_index(
+                self.settings,
+                self.runner,
+                self.client,
+                digests,
+                tool=plan.tool,
+                staging=str(
+                    self.settings.image_ref.with_tag(
+                        staging_tag(self.settings.tags[0], plan.run_id)
+                    )
+                ),
+            )
+            self.runner.say(
+                f"merge ({composed.tool}): {plan.image}@{composed.digest} (no tag moved yet)"
+            )
+            self.steps.append(("merge", f"{composed.tool} {composed.digest}"))
+            return composed.digest, composed.raw, composed.media_type
+        doc = self.client.get_manifest(self.settings.image_ref.with_digest(index_digest))
+        return doc.digest, doc.raw, doc.media_type
+
+    def _result(self, digest: str, report: Any, message: str) -> PublishResult:
+        return PublishResult(
+            self.plan.image,
+            self.plan.tags,
+            digest,
+            self.settings.platforms,
+            tuple(self.steps),
+            report,
+            promoted=tuple(self.promoted),
+            message=message,
+            plan=self.plan.to_json(),
+        )

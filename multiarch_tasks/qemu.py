@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from multiarch_tasks import binfmt, commands
+from multiarch_tasks import binfmt
+from multiarch_tasks import facts as facts_mod
 from multiarch_tasks.errors import MultiarchError
+from multiarch_tasks.plan import EMULATED, NATIVE, Plan, make_plan
 from multiarch_tasks.platforms import Platform
-from multiarch_tasks.runner import Runner, which
+from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 
 
@@ -60,82 +62,41 @@ class QemuResult:
         }
 
 
-def emulated_platforms(
-    platforms: tuple[Platform, ...], native: tuple[Platform, ...]
-) -> tuple[Platform, ...]:
-    """The targets that no native platform runs."""
-    return tuple(p for p in platforms if binfmt.needs_emulation(p, native))
-
-
-def _host_emulator_installed(platform: Platform) -> bool:
-    name = platform.qemu_name
-    return (
-        which(f"qemu-{name}-static") is not None
-        or Path(f"/usr/libexec/qemu-binfmt/{name}-binfmt-P").exists()
-    )
-
-
-def qemu_setup(
-    settings: Settings,
-    runner: Runner,
-    *,
-    native: tuple[Platform, ...] | None = None,
-    root: Path = binfmt.BINFMT_DIR,
-) -> QemuResult:
-    """Register missing emulators for ``settings.platforms``; report what was there."""
-    native = native if native is not None else (Platform.host(),)
-    emulated = emulated_platforms(settings.platforms, native)
-    already = tuple(p for p in emulated if (h := binfmt.handler_for(p, root)) and h.usable)
-    todo = tuple(p for p in emulated if p not in already)
-    mode = settings.qemu_mode
-    if not todo or mode == "off":
-        return QemuResult(native, already, (), mode, todo)
-    if not binfmt.is_mounted(root):
-        raise MultiarchError(
-            f"binfmt_misc is not mounted at {root}; as root run "
-            f"`mount -t binfmt_misc binfmt_misc {root}` and retry"
-        )
-    if mode == "auto":
-        mode = (
-            "host"
-            if all(_host_emulator_installed(p) for p in todo) and which("update-binfmts")
-            else "docker"
-        )
-    if mode == "host":
-        _setup_host(todo, runner, root)
-    else:
-        arches = sorted({p.architecture if p.architecture != "arm" else "arm" for p in todo})
-        runner.run(
-            commands.docker_binfmt_install(settings.binfmt_image, arches), label="qemu-setup"
-        )
+def run_qemu_step(plan: Plan, runner: Runner, root: Path = binfmt.BINFMT_DIR) -> QemuResult:
+    """Run the plan's qemu-setup step; check every handler it registers is now usable."""
+    native = tuple(a.platform for a in plan.assignments if a.mode == NATIVE)
+    emulated = [a for a in plan.assignments if a.mode == EMULATED and a.handler]
+    already = tuple(a.platform for a in emulated if not a.register)
+    todo = plan.qemu_register
+    step = plan.step("qemu-setup")
+    if not todo or step is None:
+        return QemuResult(native, already, (), plan.qemu_mode)
     if runner.dry:
-        return QemuResult(native, already, todo, mode)
-    missing = tuple(p for p in todo if not ((h := binfmt.handler_for(p, root)) and h.usable))
-    added = tuple(p for p in todo if p not in missing)
-    result = QemuResult(native, already, added, mode, missing)
+        return QemuResult(native, already, tuple(a.platform for a in todo), plan.qemu_mode)
+    for a in todo:
+        handler = binfmt.read_handler(a.handler, root)
+        if handler is not None and not handler.enabled and handler.fix_binary:
+            # Registered but switched off: switching it on is a write to its entry.
+            (root / a.handler).write_text("1")
+    for argv in step.commands:
+        runner.run(argv, label="qemu-setup")
+    missing = tuple(
+        a.platform for a in todo if not ((h := binfmt.read_handler(a.handler, root)) and h.usable)
+    )
+    added = tuple(a.platform for a in todo if a.platform not in missing)
     if missing:
         raise MultiarchError(
-            f"qemu-setup ({mode}) could not register emulators for "
+            f"qemu-setup ({plan.qemu_mode}) could not register emulators for "
             f"{', '.join(str(p) for p in missing)}; install qemu-user-static and binfmt-support"
             " or use --mode docker"
         )
-    return result
+    return QemuResult(native, already, added, plan.qemu_mode)
 
 
-def _setup_host(todo: tuple[Platform, ...], runner: Runner, root: Path) -> None:
-    for platform in todo:
-        name = f"qemu-{platform.qemu_name}"
-        handler = binfmt.read_handler(name, root)
-        if handler is not None and not handler.enabled and handler.fix_binary:
-            # Registered but switched off: switching it on is a write to its entry.
-            if runner.dry:
-                runner.say(f"echo 1 > {root / name}")
-            else:
-                (root / name).write_text("1")
-            continue
-        if not _host_emulator_installed(platform):
-            raise MultiarchError(
-                f"no host emulator for {platform} (qemu-{platform.qemu_name}-static);"
-                " install qemu-user-static or use --mode docker"
-            )
-        runner.run(commands.update_binfmts_enable(name), label=f"qemu-setup {platform}")
+def qemu_setup(settings: Settings, runner: Runner) -> QemuResult:
+    """Register the emulators the plan needs for ``settings.platforms``; report the rest."""
+    facts = facts_mod.gather(settings, runner, docker=settings.backend == "buildx")
+    plan = make_plan(settings, facts, run_id="", task="qemu-setup")
+    if runner.dry:
+        runner.say(plan.render(runner.secrets))
+    return run_qemu_step(plan, runner)

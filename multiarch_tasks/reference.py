@@ -12,6 +12,18 @@ from dataclasses import dataclass, replace
 
 from multiarch_tasks.errors import InvalidReferenceError
 
+# One URL scrubber for labels and printed lines; kept importable from here.
+from multiarch_tasks.redaction import scrub_url
+
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_API",
+    "ImageRef",
+    "is_loopback_host",
+    "scrub_url",
+    "validate_tag",
+]
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -47,6 +59,10 @@ class ImageRef:
         colon = name.rfind(":")
         if colon > last_slash:
             name, tag = name[:colon], name[colon + 1 :]
+            if last_slash < 0 and _looks_like_host(name, tag):
+                raise InvalidReferenceError(
+                    f"{raw!r} is a registry host with no repository: add one, e.g. {raw}/app"
+                )
             if not _TAG.fullmatch(tag):
                 raise InvalidReferenceError(f"invalid tag {tag!r} in image reference {text!r}")
         first, sep, rest = name.partition("/")
@@ -109,6 +125,22 @@ class ImageRef:
     def with_digest(self, digest: str) -> ImageRef:
         """The same repository pinned to ``digest`` (the tag is dropped)."""
         return replace(self, tag="", digest=digest)
+
+
+def validate_tag(tag: str) -> str:
+    """Return ``tag`` when it is a valid tag; else name it and say what a tag may hold."""
+    if not _TAG.fullmatch(tag):
+        raise InvalidReferenceError(
+            f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.' and '-', not starting"
+            " with '.' or '-'"
+        )
+    return tag
+
+
+def _looks_like_host(name: str, tag: str) -> bool:
+    # `127.0.0.1:5000` or `localhost:5000` alone: a port, not a tag (docker would push
+    # docker.io/library/127.0.0.1:5000, which nobody means).
+    return tag.isdigit() and ("." in name or name == "localhost" or name.startswith("["))
 
 
 def is_loopback_host(host: str) -> bool:

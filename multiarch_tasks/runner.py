@@ -4,28 +4,32 @@ Every external program runs here, from an argv list, without a shell, through pl
 (looked up at the last moment: ``local["docker"]`` raises when docker is absent, so no
 command object exists at import time). The runner honours invoke's ``--dry`` (print, run
 nothing, except read-only probes so the printed plan is true) and ``--echo``, prints
-commands shell-quoted with secrets redacted, keeps the tail of what a command printed, and
-turns failures into :class:`~multiarch_tasks.errors.CommandError`.
+commands shell-quoted with secrets redacted and URLs scrubbed, keeps the tail of what a
+command printed, and turns failures into :class:`~multiarch_tasks.errors.CommandError`.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
+import signal
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from subprocess import PIPE, STDOUT, Popen, TimeoutExpired
 from typing import Any, TextIO, TypeVar
 
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
 
-from multiarch_tasks.errors import CommandError, ToolMissingError
+from multiarch_tasks.errors import CommandError, RunInterruptedError, ToolMissingError
+from multiarch_tasks.redaction import scrub_urls
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,9 +44,86 @@ _SECRET_OPTIONS = frozenset(
 _SECRET_ASSIGN_PREFIXES = ("--password=", "--creds=", "--src-creds=", "--dest-creds=")
 
 
+def _hidden(secrets: Iterable[str]) -> list[str]:
+    # Longest first, so a secret that contains another is hidden whole.
+    return sorted({s for s in secrets if s}, key=len, reverse=True)
+
+
+class _Children:
+    """Every process the runners started and that still runs, by process group.
+
+    Each child starts in a session of its own, so it and whatever it starts (buildx's
+    helpers) can be stopped together; a terminal's Ctrl-C reaches only us and we pass it on.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: set[Popen[str]] = set()
+        self.signal = 0  # the signal that interrupted the run, or 0
+
+    def add(self, proc: Popen[str]) -> None:
+        with self.lock:
+            self.live.add(proc)
+
+    def discard(self, proc: Popen[str]) -> None:
+        with self.lock:
+            self.live.discard(proc)
+
+    def stop_all(self, grace: float = 5.0) -> None:
+        """SIGTERM every child's group, then SIGKILL what is left after ``grace``."""
+        with self.lock:
+            procs = list(self.live)
+        for proc in procs:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            with suppress(TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+CHILDREN = _Children()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into :class:`RunInterruptedError` after stopping every child.
+
+    Only the main thread can own signal handlers; elsewhere this does nothing. No new
+    process starts once the run was interrupted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        first = not CHILDREN.signal
+        CHILDREN.signal = signum
+        if first:
+            CHILDREN.stop_all()
+            name = signal.Signals(signum).name
+            raise RunInterruptedError(f"interrupted by {name}", 128 + signum)
+
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in old:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
 def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
-    """Return ``argv`` with secret values replaced by ``***`` for display."""
-    hidden = [s for s in secrets if s]
+    """Return ``argv`` for display: secret values replaced by ``***``, URLs scrubbed.
+
+    A secret is hidden wherever it appears in an element (``--build-arg K=SECRET``); URLs
+    lose ``user:password@`` and token-like query parameters.
+    """
+    hidden = _hidden(secrets)
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -57,16 +138,15 @@ def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
         for secret in hidden:
             shown = shown.replace(secret, REDACTED)
         hide_next = arg in _SECRET_OPTIONS
-        out.append(shown)
+        out.append(scrub_urls(shown))
     return out
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Hide every occurrence of each secret in ``text``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+def redact_text(text: str, secrets: Iterable[str] = (), *, urls: bool = True) -> str:
+    """Hide every occurrence of each secret in ``text``; scrub the URLs in it too (``urls``)."""
+    for secret in _hidden(secrets):
+        text = text.replace(secret, REDACTED)
+    return scrub_urls(text) if urls else text
 
 
 def display(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
@@ -108,15 +188,12 @@ class Runner:
     _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
 
     def with_secrets(self, *secrets: str) -> Runner:
-        """Return a runner that also hides ``secrets``."""
-        return Runner(
-            dry=self.dry,
-            echo=self.echo,
-            echo_format=self.echo_format,
-            secrets=tuple({*self.secrets, *(s for s in secrets if s)}),
-            out=self.out,
-            retry_delay=self.retry_delay,
-        )
+        """Return a runner that also hides ``secrets`` (same output, lock and probe memo)."""
+        return replace(self, secrets=tuple(dict.fromkeys([*self.secrets, *filter(None, secrets)])))
+
+    def redact(self, text: str) -> str:
+        """``text`` with this runner's secrets hidden and URLs scrubbed, for any print."""
+        return redact_text(text, self.secrets)
 
     def display(self, argv: Sequence[str]) -> str:
         """The redacted, shell-quoted form of ``argv``."""
@@ -141,6 +218,7 @@ class Runner:
         check: bool = True,
         label: str = "",
         memo: bool = False,
+        retry_if: Callable[[Result], bool] | None = None,
     ) -> Result:
         """Run ``argv``; raise :class:`CommandError` on failure when ``check``.
 
@@ -148,7 +226,8 @@ class Runner:
         probe whose answer cannot change during one task: tool versions, daemon up, git
         revision) runs it once per runner and hands out the same result afterwards;
         ``stream_prefix`` prints each output line as it arrives, prefixed (parallel builds);
-        ``retries`` re-runs a failed command with exponential backoff.
+        ``retries`` re-runs a failed command with exponential backoff (only the failures
+        ``retry_if`` accepts, when given: transient registry errors, not build errors).
         """
         argv = [str(a) for a in argv]
         if not argv:
@@ -165,11 +244,14 @@ class Runner:
         attempt = 0
         while True:
             result = self._run_once(argv, env, cwd, timeout, stream_prefix, stdin)
-            if result.ok or attempt >= retries:
+            if result.ok or attempt >= retries or (retry_if is not None and not retry_if(result)):
                 break
             attempt += 1
             delay = self.retry_delay * 2 ** (attempt - 1)
-            self.say(f"retrying in {delay:g}s ({attempt}/{retries}): {self.display(argv)}")
+            why = _last_line(result.stderr or result.stdout)
+            self.say(
+                f"retrying in {delay:g}s ({attempt}/{retries}) after: {why}: {self.display(argv)}"
+            )
             time.sleep(delay)
         if memo and probe:
             with self._lock:
@@ -180,6 +262,7 @@ class Runner:
         argv = list(result.argv)
         if check and not result.ok:
             tail = "\n".join((result.stderr or result.stdout).splitlines()[-TAIL_LINES:])
+            tail = redact_text(tail, self.secrets)
             raise CommandError(
                 redact(argv, self.secrets),
                 None if result.returncode < 0 else result.returncode,
@@ -197,6 +280,9 @@ class Runner:
         stream_prefix: str | None,
         stdin: str | None,
     ) -> Result:
+        if CHILDREN.signal:
+            name = signal.Signals(CHILDREN.signal).name
+            raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
         try:
             command: Any = local[argv[0]][argv[1:]]
         except CommandNotFound as err:
@@ -212,7 +298,10 @@ class Runner:
             command = command.with_cwd(cwd)
         if stream_prefix is None:
             # plumbum returns a subprocess.Popen; its stubs type a narrower object.
-            proc: Popen[str] = command.popen(stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True)
+            proc: Popen[str] = command.popen(
+                stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True, start_new_session=True
+            )
+            CHILDREN.add(proc)
             try:
                 out, errout = proc.communicate(stdin, timeout=timeout)
             except TimeoutExpired:
@@ -221,13 +310,18 @@ class Runner:
                 return Result(
                     tuple(argv), -1, self._clean(out), self._clean(errout) + "\n(timed out)"
                 )
+            finally:
+                CHILDREN.discard(proc)
             return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(errout))
         return self._stream(command, argv, timeout, stream_prefix)
 
     def _stream(
         self, command: object, argv: list[str], timeout: float | None, prefix: str
     ) -> Result:
-        proc = command.popen(stdin=PIPE, stdout=PIPE, stderr=STDOUT, text=True)  # type: ignore[attr-defined]
+        proc = command.popen(  # type: ignore[attr-defined]
+            stdin=PIPE, stdout=PIPE, stderr=STDOUT, text=True, start_new_session=True
+        )
+        CHILDREN.add(proc)
         proc.stdin.close()
         timer = threading.Timer(timeout, proc.kill) if timeout else None
         if timer:
@@ -240,13 +334,16 @@ class Runner:
                 self.say(f"[{prefix}] {clean}")
             proc.wait()
         finally:
+            CHILDREN.discard(proc)
             if timer:
                 timer.cancel()
         text = "\n".join(tail)
         return Result(tuple(argv), proc.returncode, text, text)
 
     def _clean(self, text: str | None) -> str:
-        return redact_text(text or "", self.secrets)
+        # Captured output is data (a probe's answer may hold ssh://user@host endpoints), so
+        # only the secrets go here; URLs are scrubbed where text is printed or raised.
+        return redact_text(text or "", self.secrets, urls=False)
 
     def map_parallel(
         self, func: Callable[[T], R], items: Sequence[T], jobs: int | None = None
@@ -262,6 +359,11 @@ class Runner:
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(guarded, items))
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
 
 
 def which(program: str) -> str | None:

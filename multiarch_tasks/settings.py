@@ -10,12 +10,21 @@ a bad value is a :class:`~multiarch_tasks.errors.ConfigError` naming the key and
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from multiarch_tasks import coerce
+from multiarch_tasks.config_files import (
+    find_toml_key,
+    find_yaml_key,
+    find_yaml_section,
+    project_config_file,
+    spelled_number,
+)
 from multiarch_tasks.errors import ConfigError, InvalidValueError, MultiarchError
 from multiarch_tasks.platforms import Platform, parse_platforms
 from multiarch_tasks.reference import ImageRef
@@ -102,6 +111,11 @@ class Settings:
     verify: bool = True
     verify_deep: bool = False
     verify_run: tuple[str, ...] = ()
+    # Where each key's value came from ("command line", "invoke.yaml:3"), so checks made
+    # later (check_output_dir) can say so; not a config key, not compared.
+    sources: Mapping[str, str] = field(
+        default_factory=dict, compare=False, repr=False, metadata={"config": False}
+    )
 
     @property
     def image_ref(self) -> ImageRef:
@@ -135,108 +149,7 @@ class Settings:
         return ImageRef(registry, "x").is_loopback or registry in self.insecure_registries
 
 
-# --- coercion --------------------------------------------------------------------------
-
-Coerce = Callable[[Any], Any]
-
-
-def _split(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list | tuple):
-        return [str(v).strip() for item in value for v in str(item).split(",") if v.strip()]
-    msg = f"expected a list or comma-separated string, got {type(value).__name__}"
-    raise TypeError(msg)
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    return tuple(_split(value))
-
-
-def _opts(value: Any) -> tuple[str, ...]:
-    # `driver_opts` as users write it: a TOML table / YAML map, or docker's `k=v` list.
-    if isinstance(value, Mapping):
-        return tuple(f"{k}={'' if v is None else v}" for k, v in value.items())
-    return _str_list(value)
-
-
-def _spec_list(value: Any) -> tuple[str, ...]:
-    # No comma splitting: a `--secret id=x,src=f` or `--cache-from type=registry,ref=R` spec
-    # is itself comma-separated, so a string is one spec and a list holds one per item.
-    if isinstance(value, str):
-        return (value.strip(),) if value.strip() else ()
-    if isinstance(value, list | tuple):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    msg = f"expected a list, got {type(value).__name__}"
-    raise TypeError(msg)
-
-
-def _plain_list(value: Any) -> tuple[str, ...]:
-    # No comma splitting: argv for `verify --run`, where a comma may be part of an argument.
-    if isinstance(value, str):
-        return tuple(value.split())
-    if isinstance(value, list | tuple):
-        return tuple(str(v) for v in value)
-    msg = f"expected a list, got {type(value).__name__}"
-    raise TypeError(msg)
-
-
-def _mapping(value: Any) -> dict[str, str]:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(item, float):
-                # YAML reads `GO_VERSION: 1.20` as the number 1.2.
-                msg = f"{key}: {item!r} is a number in the config file; quote it"
-                raise TypeError(msg)
-        return {str(k): "" if v is None else str(v) for k, v in value.items()}
-    out: dict[str, str] = {}
-    # A list item is one pair, as with docker's `--build-arg K=a,b`; only a string (an env
-    # var, which cannot carry a list) holds several pairs, comma-separated.
-    items = [str(v) for v in value] if isinstance(value, list | tuple) else _split(value)
-    for item in items:
-        key, sep, val = item.partition("=")
-        if not sep or not key:
-            msg = f"expected KEY=VALUE, got {item!r}"
-            raise ValueError(msg)
-        out[key] = val
-    return out
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    msg = f"expected true or false, got {value!r}"
-    raise ValueError(msg)
-
-
-def _int(value: Any) -> int:
-    number = int(value)
-    if number < 0:
-        msg = f"expected a number >= 0, got {value!r}"
-        raise ValueError(msg)
-    return number
-
-
-def _float(value: Any) -> float:
-    number = float(value)
-    if number < 0:
-        msg = f"expected a number >= 0, got {value!r}"
-        raise ValueError(msg)
-    return number
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, list | tuple | Mapping):
-        msg = f"expected a string, got {type(value).__name__}"
-        raise TypeError(msg)
-    return str(value)
+# --- coercion (multiarch_tasks.coerce), key by key --------------------------------------
 
 
 def _nodes(value: Any) -> tuple[Node, ...]:
@@ -262,65 +175,32 @@ def _nodes(value: Any) -> tuple[Node, ...]:
     return tuple(out)
 
 
-def _platforms(value: Any) -> tuple[Platform, ...]:
-    platforms = parse_platforms(value if isinstance(value, str) else list(value))
-    if not platforms:
-        msg = "no platforms given"
-        raise ValueError(msg)
-    return platforms
-
-
-def _image(value: Any) -> str:
-    text = _str(value)
-    if text:
-        ref = ImageRef.parse(text, default_tag="")
-        if ref.tag or ref.digest:
-            msg = f"image {text!r} must not carry a tag or digest; use --tag"
-            raise ValueError(msg)
-    return text
-
-
-def _tags(value: Any) -> tuple[str, ...]:
-    floats = [v for v in (value if isinstance(value, list | tuple) else [value])
-              if isinstance(v, float)]  # fmt: skip
-    if floats:
-        # YAML reads `tags: [1.10]` as the number 1.1: the tag would silently change.
-        msg = f'tag {floats[0]!r} is a number in the config file; quote it, e.g. "{floats[0]}"'
-        raise TypeError(msg)
-    tags = _str_list(value)
-    if not tags:
-        msg = "no tags given"
-        raise ValueError(msg)
-    for tag in tags:
-        ImageRef.parse(f"x:{tag}")
-    return tags
-
-
-_COERCE: dict[str, Coerce] = {
-    "image": _image,
-    "tags": _tags,
-    "platforms": _platforms,
-    "build_args": _mapping,
-    "labels": _mapping,
-    "annotations": _mapping,
-    "registry_mirrors": _mapping,
-    "secrets": _spec_list,
-    "cache_from": _spec_list,
-    "cache_to": _spec_list,
-    "driver_opts": _opts,
-    "insecure_registries": _str_list,
+_COERCE: dict[str, coerce.Coerce] = {
+    "image": coerce.image,
+    "tags": coerce.tags,
+    "platforms": coerce.platform_list,
+    "build_args": coerce.mapping,
+    "labels": coerce.mapping,
+    "annotations": coerce.mapping,
+    "registry_mirrors": coerce.mapping,
+    "secrets": coerce.spec_list,
+    "cache_from": coerce.spec_list,
+    "cache_to": coerce.spec_list,
+    "driver_opts": coerce.opts,
+    "insecure_registries": coerce.str_list,
     "nodes": _nodes,
-    "verify_run": _plain_list,
-    "jobs": _int,
-    "retries": _int,
-    "timeout": _float,
+    "verify_run": coerce.plain_list,
+    "jobs": coerce.count,
+    "retries": coerce.count,
+    "timeout": coerce.seconds,
 }
-for _f in fields(Settings):
+_FIELDS = [f for f in fields(Settings) if f.metadata.get("config", True)]
+for _f in _FIELDS:
     if _f.name not in _COERCE:
-        _COERCE[_f.name] = _bool if _f.type == "bool" else _str
+        _COERCE[_f.name] = coerce.boolean if _f.type == "bool" else coerce.string
 
-KEYS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
-MAPPING_KEYS = frozenset(k for k, f in _COERCE.items() if f is _mapping)
+KEYS: tuple[str, ...] = tuple(f.name for f in _FIELDS)
+MAPPING_KEYS = frozenset(k for k, f in _COERCE.items() if f is coerce.mapping)
 # `tag` is accepted as an alias of `tags` (the flag is --tag, repeatable).
 ALIASES = {
     "tag": "tags",
@@ -337,11 +217,20 @@ def _normalise_key(key: str) -> str:
     return ALIASES.get(name, name)
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
+# What a layer knows of its file: (key, number) -> the number as written there, if found.
+Spelling = Callable[[str, float], "str | None"]
+
+
+def _coerce(key: str, value: Any, source: str, spelling: Spelling | None = None) -> Any:
+    if key in CHOICES and isinstance(value, bool) and "on" in CHOICES[key]:
+        value = "on" if value else "off"  # YAML 1.1 reads an unquoted on/off as a boolean
     try:
         result = _COERCE[key](value)
     except MultiarchError as err:
         raise ConfigError(key, source, str(err)) from err
+    except coerce.NumberInConfigError as err:
+        spelled = spelling(key, err.number) if spelling else None
+        raise ConfigError(key, source, err.hint(spelled)) from err
     except (TypeError, ValueError) as err:
         raise ConfigError(key, source, str(err)) from err
     if key in CHOICES and result not in CHOICES[key]:
@@ -366,15 +255,20 @@ def load_pyproject(path: str | os.PathLike[str] = "pyproject.toml") -> dict[str,
     return table
 
 
-def resolve(
-    *layers: tuple[str, Mapping[str, Any] | None],
-) -> Settings:
-    """Merge ``(source_name, mapping)`` layers, lowest first, into one ``Settings``.
+Layer = tuple[str, Mapping[str, Any] | None] | tuple[str, Mapping[str, Any] | None, Spelling]
 
-    ``None`` values mean "not given at this layer" (invoke declares every key as None).
+
+def resolve(*layers: Layer) -> Settings:
+    """Merge ``(source_name, mapping[, spelling])`` layers, lowest first, into one ``Settings``.
+
+    ``None`` values mean "not given at this layer" (invoke declares keys as None).
+    ``spelling`` finds a number as written in the layer's file, for the "quote it" hint.
     """
     values: dict[str, Any] = {}
-    for source, mapping in layers:
+    sources: dict[str, str] = {}
+    for layer in layers:
+        source, mapping = layer[0], layer[1]
+        spelling = layer[2] if len(layer) > 2 else None  # noqa: PLR2004
         for raw_key, value in (mapping or {}).items():
             key = _normalise_key(str(raw_key))
             if key not in KEYS:
@@ -383,8 +277,9 @@ def resolve(
                 continue
             if isinstance(value, list | tuple | Mapping) and not value and key != "verify_run":
                 continue  # an empty repeatable flag or declared-empty mapping: not given
-            values[key] = _coerce(key, value, source)
-    return replace(Settings(), **values)
+            values[key] = _coerce(key, value, source, spelling)
+            sources[key] = source
+    return replace(Settings(), **values, sources=sources)
 
 
 def _unknown_key_hint(key: str) -> str:
@@ -407,3 +302,207 @@ def settings_from(
         ("invoke config 'multiarch'", dict(invoke_config or {})),
         ("command line", dict(flags or {})),
     )
+
+
+# --- invoke config, env vars and the output directory (issue 9, point 5) -----------------
+
+ENV_PREFIX = "INVOKE_MULTIARCH_"
+INVOKE_SECTION = "multiarch"
+# The collection declares none of our keys to invoke, and INVOKE_MULTIARCH_<KEY> variables
+# are read here, not by invoke's env loader: a declared {} refuses a string, list or null
+# from invoke.yaml (AmbiguousMergeError), a declared None refuses a mapping, and the env
+# loader refuses to set a key invoke.yaml gave as a list (UncastableEnvVar). Undeclared,
+# every documented form merges, and a consumer's shallow ns.configure() drops nothing.
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def check_env_names(environ: Mapping[str, str]) -> None:
+    """Refuse ``INVOKE_MULTIARCH_*`` variables that name no key (a typo is never ignored)."""
+    import difflib  # noqa: PLC0415
+
+    names = sorted({*KEYS, *ALIASES})
+    for name in sorted(environ):
+        suffix = name.removeprefix(ENV_PREFIX).lower()
+        if not name.startswith(ENV_PREFIX) or not suffix:
+            continue
+        if suffix in names and name == _env_name(suffix):
+            continue
+        close = difflib.get_close_matches(suffix, names, n=1)
+        hint = (
+            f"; did you mean {_env_name(close[0])}?"
+            if close
+            else f"; known: {', '.join(sorted(KEYS))}"
+        )
+        # The value is not shown: a mistyped variable may well hold a secret.
+        raise ConfigError(name, "environment", f"unknown setting{hint}")
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """``INVOKE_MULTIARCH_<KEY>`` values by key; they rank above every invoke config file."""
+    out: dict[str, str] = {}
+    for key in (*KEYS, *ALIASES):
+        name = _env_name(key)
+        if name in environ:
+            out[_normalise_key(key)] = environ[name]
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return f"a list {list(value)!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    # `invoke.yaml:3` for the file in the current directory, the full path elsewhere.
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _file_source(path: str | os.PathLike[str] | None, key: str) -> str | None:
+    found = find_yaml_key(path, INVOKE_SECTION, key) if path else None
+    return f"{_shown(path)}:{found.line}" if path and found else None
+
+
+def _yaml_spelling(path: Path | None, raw_key: str) -> Spelling:
+    def spelled(_key: str, number: float) -> str | None:
+        found = find_yaml_key(path, INVOKE_SECTION, raw_key) if path else None
+        return spelled_number(found.value_text, number) if found else None
+
+    return spelled
+
+
+def _toml_spelling(path: str | os.PathLike[str]) -> Spelling:
+    def spelled(key: str, number: float) -> str | None:
+        found = find_toml_key(path, PYPROJECT_TABLE, key)
+        return spelled_number(found.value_text, number) if found else None
+
+    return spelled
+
+
+def settings_from_invoke(
+    raw: Any,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    pyproject: str | os.PathLike[str] = "pyproject.toml",
+    project_dir: str | os.PathLike[str] = ".",
+) -> Settings:
+    """Resolve one task call: defaults < pyproject < invoke config < env < flags.
+
+    ``raw`` is invoke's ``c.config.get("multiarch")``; ``environ`` holds the
+    ``INVOKE_MULTIARCH_*`` variables (an unknown one is refused with a did-you-mean).
+    Every error names the key, the value and where it came from: ``invoke.yaml:LINE`` when
+    the key is found in the project's invoke file, ``env INVOKE_MULTIARCH_<KEY>``, the
+    pyproject table, or the command line.
+    """
+    env = os.environ if environ is None else environ
+    check_env_names(env)
+    project_file = project_config_file(project_dir)
+    if raw is not None and not isinstance(raw, Mapping):
+        section = find_yaml_section(project_file, INVOKE_SECTION) if project_file else None
+        where = (
+            f"{_shown(project_file)}:{section.line}"
+            if project_file and section
+            else "invoke config"
+        )
+        raise ConfigError(
+            INVOKE_SECTION, where, f"expected a mapping of settings (image: ...), got {_kind(raw)}"
+        )
+    config = dict(raw or {})
+    layers: list[Layer] = [
+        (
+            f"[{PYPROJECT_TABLE}] in {pyproject}",
+            load_pyproject(pyproject),
+            _toml_spelling(pyproject),
+        )
+    ]
+    for raw_key, value in config.items():
+        name = _env_name(_normalise_key(str(raw_key)))
+        if name in env and isinstance(value, str) and env[name] == value:
+            source = f"env {name}"  # invoke applied the variable over the file
+        else:
+            source = _file_source(project_file, str(raw_key)) or "invoke config 'multiarch'"
+        layers.append((source, {raw_key: value}, _yaml_spelling(project_file, str(raw_key))))
+    for key, value in env_overrides(env).items():
+        layers.append((f"env {_env_name(key)}", {key: value}))
+    layers.append(("command line", dict(flags or {})))
+    return resolve(*layers)
+
+
+def check_output_dir(settings: Settings) -> None:
+    """Fail before any step when ``output_dir`` is a file or cannot be created or written.
+
+    Creates nothing: a missing directory is probed by creating and removing it at once
+    (the only reliable test as root, for whom ``os.access`` says yes to ``/proc``).
+    """
+    path = Path(settings.output_dir)
+    source = settings.sources.get("output_dir", "the built-in default")
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError("output_dir", source, f"{settings.output_dir!r} {problem}")
+
+    if path.exists() and not path.is_dir():
+        raise fail("is a file, not a directory")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path())
+    if not existing.is_dir():
+        raise fail(f"cannot be created: {existing} is a file")
+    try:
+        if existing == path:
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        else:
+            missing = [p for p in (path, *path.parents) if not p.exists()]
+            path.mkdir(parents=True)
+            for made in missing:  # deepest first
+                made.rmdir()
+    except OSError as err:
+        verb = "is not writable" if existing == path else "cannot be created"
+        raise fail(f"{verb}: {err.strerror or err}") from err
+
+
+def check_invoke_files(loaded: Mapping[str, tuple[Any, str]], declared: Mapping[str, Any]) -> None:
+    """Refuse config file contents invoke would crash on while merging (AmbiguousMergeError).
+
+    ``loaded`` maps a layer name to ``(data, path)`` as invoke loaded it (project, runtime,
+    user, system files); ``declared`` is the collection's config. A ``multiarch:`` that is
+    no mapping, or a key whose value is a mapping where invoke declared a plain value (or
+    the reverse), becomes one error naming the key, the value and ``file:line``.
+    """
+    for data, path in loaded.values():
+        if data is None:
+            continue
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                _shown(path), _shown(path), f"expected a mapping at the top, got {_kind(data)}"
+            )
+        if INVOKE_SECTION not in data:
+            continue
+        section = data[INVOKE_SECTION]
+        ours = declared.get(INVOKE_SECTION)
+        if section is None and not isinstance(ours, Mapping):
+            continue  # `multiarch:` with every key commented out: nothing set
+        if not isinstance(section, Mapping):
+            found = find_yaml_section(path, INVOKE_SECTION)
+            where = f"{_shown(path)}:{found.line}" if found else _shown(path)
+            raise ConfigError(
+                INVOKE_SECTION,
+                where,
+                f"expected a mapping of settings (image: ..., tags: ...), got {_kind(section)}",
+            )
+        if not isinstance(ours, Mapping):
+            continue
+        for key, value in section.items():
+            if key not in ours or isinstance(ours[key], Mapping) == isinstance(value, Mapping):
+                continue
+            where = _file_source(path, str(key)) or _shown(path)
+            want = "a mapping (K: V)" if isinstance(ours[key], Mapping) else "no mapping"
+            got = "a mapping" if isinstance(value, Mapping) else _kind(value)
+            raise ConfigError(str(key), where, f"expected {want} here, got {got}")

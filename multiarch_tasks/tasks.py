@@ -8,87 +8,163 @@ from ``[tool.multiarch-tasks]`` in pyproject.toml, then invoke config under
 
 from __future__ import annotations
 
+import inspect as pyinspect
 import json
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task
 
 from multiarch_tasks import api
-from multiarch_tasks.errors import MultiarchError
+from multiarch_tasks.errors import MultiarchError, RunInterruptedError
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import KEYS, MAPPING_KEYS, Settings, settings_from
+from multiarch_tasks.settings import Settings, settings_from_invoke
 
 T = TypeVar("T")
-ENV_PREFIX = "INVOKE_MULTIARCH_"
 
-COMMON_HELP = {
-    "image": "Image repository without tag, e.g. registry.example.com/team/app",
-    "tag": "Tag to publish; repeatable or comma list (default: latest)",
-    "platforms": "Target platforms, docker's comma form: linux/amd64,linux/arm64",
-    "context": "Build context directory (default: .)",
-    "file": "Dockerfile path (default: CONTEXT/Dockerfile)",
-    "build_arg": "Build argument K=V; repeatable",
-    "output_dir": "Where digests.json is written (default: .multiarch)",
-    "builder": "buildx builder name (default: the engine's own)",
-    "strategy": "per-arch (one build per platform, then merge) or multi-platform",
-    "backend": "buildx or buildah",
-    "manifest_tool": "auto, imagetools, docker or native (this package, over the registry API)",
-    "attestations": "auto (buildx's default), on or off",
-    "jobs": "How many per-arch builds run at once (default: all)",
-    "json": "Print the result as JSON",
-}
-BUILD_ITERABLES = ["tag", "build_arg"]
-MERGE_FLAGS = ("image", "tag", "platforms", "output_dir", "manifest_tool", "attestations", "json")
+
+# --- flags: each declared once ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One task flag: its name, help, the settings key it sets and how.
+
+    ``name`` is the Python parameter name; invoke shows it dashed (``build_arg`` ->
+    ``--build-arg``, ``from_`` -> ``--from``). A flag with a ``key`` sets that settings
+    key (a switch sets it to ``sets`` when given); one without is an argument of the task
+    itself. ``positional`` flags are read in order without their name (``verify REF``).
+    """
+
+    name: str
+    help: str
+    key: str | None = None
+    switch: bool = False
+    sets: Any = True
+    iterable: bool = False
+    short: str | None = None
+    positional: bool = False
+    required: bool = False
+
+    @property
+    def default(self) -> Any:
+        """What the task sees when the flag is not given."""
+        return False if self.switch else None
+
+    def parameter(self) -> pyinspect.Parameter:
+        """The parameter invoke's parser reads this flag from."""
+        kind = (
+            pyinspect.Parameter.POSITIONAL_OR_KEYWORD
+            if self.positional
+            else pyinspect.Parameter.KEYWORD_ONLY
+        )
+        default = pyinspect.Parameter.empty if self.required else self.default
+        annotation = (
+            "bool" if self.switch else "list[str] | None" if self.iterable else "str | None"
+        )
+        return pyinspect.Parameter(self.name, kind, default=default, annotation=annotation)
+
+    def setting(self, value: Any) -> Any:
+        """The value for ``key``, or None when the flag was not given."""
+        if self.switch:
+            return self.sets if value else None
+        if self.iterable and not value:
+            return None  # invoke hands an empty list for a repeatable flag not given
+        return value
+
+
+_FLAGS = (
+    Flag("image", "Image repository without tag, e.g. registry.example.com/team/app",
+         key="image", short="i"),
+    Flag("tag", "Tag to publish; repeatable or comma list (default: latest)",
+         key="tags", iterable=True, short="t"),
+    Flag("platforms", "Target platforms, docker's comma form: linux/amd64,linux/arm64",
+         key="platforms", short="p"),
+    Flag("context", "Build context directory (default: .)", key="context", short="c"),
+    Flag("file", "Dockerfile path (default: CONTEXT/Dockerfile)", key="file", short="f"),
+    Flag("build_arg", "Build argument K=V; repeatable", key="build_args", iterable=True,
+         short="b"),
+    Flag("secret", "buildx secret, id=ID,env=VAR or id=ID,src=FILE; repeatable (the value "
+         "never reaches the command line)", key="secrets", iterable=True),
+    Flag("output_dir", "Where digests.json is written (default: .multiarch)",
+         key="output_dir", short="o"),
+    Flag("builder", "buildx builder name (default: the one buildx would use)", key="builder",
+         short="u"),
+    Flag("strategy", "auto (from the builder and engine), per-arch (one build per platform, "
+         "then merge) or multi-platform (one build)", key="strategy", short="s"),
+    Flag("backend", "buildx or buildah", key="backend"),
+    Flag("manifest_tool", "auto, imagetools, docker or native (this package, over the "
+         "registry API)", key="manifest_tool", short="m"),
+    Flag("attestations", "auto (buildx's default), on or off", key="attestations"),
+    Flag("cache", "none, registry (one cache ref per platform) or inline", key="cache"),
+    Flag("per_arch_tags", "auto (only where the builder cannot push by digest) or always",
+         key="per_arch_tags"),
+    Flag("jobs", "How many per-arch builds run at once (default: all)", key="jobs",
+         short="j"),
+    Flag("deep", "Also read the ELF headers inside every layer", key="verify_deep",
+         switch=True, short="d"),
+    Flag("no_verify", "Skip the verify step", key="verify", switch=True, sets=False),
+    Flag("no_preflight", "Skip the preflight step", key="preflight", switch=True, sets=False),
+    Flag("allow_unreachable", "Warn instead of failing on unreachable registries",
+         key="allow_unreachable", switch=True),
+    Flag("mode", "auto (inspect, add what is missing), docker (binfmt image), host or off",
+         key="qemu_mode"),
+    Flag("driver", "docker, docker-container or remote", key="driver"),
+    Flag("use", "Also make it the current builder", key="use_builder", switch=True),
+    Flag("json", "Print the result as JSON (progress goes to stderr)", switch=True),
+    Flag("from_", "Comma list of directories holding digests.json"),
+    Flag("ref", "Image reference (the first argument: verify REF)", positional=True, required=True),
+    Flag("run", "Run each platform's image with verify_run from settings", switch=True),
+    Flag("allow_single", "Accept a single-platform manifest", switch=True),
+    Flag("platform", "Show this platform's config summary"),
+    Flag("src", "Source image reference (the first argument)", positional=True),
+    Flag("dest", "Destination reference (the second argument)", positional=True),
+    Flag("tool", "auto, skopeo, imagetools or native (default: auto)"),
+    Flag("from_file", "File of 'SRC DEST' lines to mirror"),
+    Flag("no_attestations", "Drop attestation manifests", switch=True),
+    Flag("provider", "github or gitlab (default: github)"),
+    Flag("output", "Write to this file instead of stdout"),
+)  # fmt: skip
+FLAGS: dict[str, Flag] = {f.name: f for f in _FLAGS}
+
+INDEX_FLAGS = ("image", "tag", "platforms", "output_dir", "manifest_tool", "attestations", "json")
 BUILD_FLAGS = (
-    *MERGE_FLAGS,
+    "image",
+    "tag",
+    "platforms",
     "context",
     "file",
     "build_arg",
+    "secret",
+    "output_dir",
     "builder",
     "strategy",
     "backend",
+    "attestations",
+    "cache",
+    "per_arch_tags",
     "jobs",
+    "json",
 )
+PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflight")
 
 
-def _help(names: tuple[str, ...], **extra: str) -> dict[str, str]:
-    """Help texts for the named common flags plus task-specific ones."""
-    return {**{n: COMMON_HELP[n] for n in names}, **extra}
-
-
-def _env_overrides(config: Mapping[str, Any]) -> dict[str, str]:
-    """Env values invoke could not apply because the key was not declared.
-
-    ``ns.configure({"multiarch": {...}})`` on a root collection replaces our declared
-    ``None`` keys (invoke merges collection config shallowly), and invoke's env loader only
-    overrides declared keys. Rather than ignore ``INVOKE_MULTIARCH_*`` silently then, apply
-    them here at the same precedence.
-    """
-    out: dict[str, str] = {}
-    for key in KEYS:
-        name = ENV_PREFIX + key.upper()
-        # invoke's env loader never sets mapping keys (it reads them as nested namespaces),
-        # so `INVOKE_MULTIARCH_BUILD_ARGS=K=V,K2=V2` is applied here too.
-        if name in os.environ and (key not in config or key in MAPPING_KEYS):
-            out[key] = os.environ[name]
-    return out
+# --- the seams other code uses ------------------------------------------------------------
 
 
 def settings_for(c: Context, **flags: Any) -> Settings:
     """Resolve the settings of one task call (defaults < pyproject < invoke config < flags)."""
-    raw = c.config.get("multiarch") or {}
-    config = dict(raw) if isinstance(raw, Mapping) else {}
-    config.update(_env_overrides(config))
-    return settings_from(config, flags)
+    return settings_from_invoke(c.config.get("multiarch"), flags, os.environ)
 
 
 def runner_for(c: Context, *, json_output: bool = False) -> Runner:
@@ -112,14 +188,22 @@ def _debug() -> bool:
     )
 
 
-def guarded(call: Callable[[], T]) -> T:
-    """Run ``call``; turn our errors into a one-line ``Exit`` (traceback only with --debug)."""
+def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
+    """Run ``call``; turn our errors into a one-line ``Exit`` (traceback only with --debug).
+
+    With ``as_json`` the error is also printed on stdout as ``{"ok": false, "error": ...}``,
+    so a caller reading the JSON document always gets one.
+    """
     try:
         return call()
     except MultiarchError as err:
         if _debug():
             traceback.print_exc()
-        raise Exit(f"multiarch: error: {err}", code=1) from err
+        if as_json:
+            print(json.dumps({"ok": False, "error": str(err)}))
+        # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
+        code = err.code if isinstance(err, RunInterruptedError) else 1
+        raise Exit(f"multiarch: {'' if code != 1 else 'error: '}{err}", code=code) from err
 
 
 def emit(result: Any, as_json: bool) -> None:
@@ -127,393 +211,231 @@ def emit(result: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
     else:
-        text = result.render()
+        text = result if isinstance(result, str) else result.render()
         if text:
             print(text)
 
 
-def _fail_unless_ok(result: Any) -> None:
-    if not getattr(result, "ok", True):
+# --- tasks: generated from the flag table ------------------------------------------------
+
+Args = Mapping[str, Any]
+Step = Callable[[Settings, Runner, Args], Any]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its name, docstring (first line shown by ``--list``), flags and step.
+
+    ``step`` gets the resolved settings, a runner and every flag's raw value; ``check``
+    exits 1 when the step's result is not ok.
+    """
+
+    name: str
+    doc: str
+    flags: tuple[str, ...]
+    step: Step
+    check: bool = False
+
+
+class _FlagTask(Task[Any]):
+    """A task whose short flags and help come from the table.
+
+    invoke's own short flag is the first free letter of the name, which differs from task
+    to task and can be ``-`` (``--no-preflight`` got ``--``): here one letter has one
+    meaning everywhere. invoke also pops each help text as it reads it, so a second parse
+    in the same process (tests, ``Program.run`` twice) would show none.
+    """
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        flag = FLAGS[name]
+        opts["help"] = flag.help
+        if flag.short:
+            opts["names"] = [*opts["names"], flag.short]
+        return opts
+
+
+def _settings_flags(spec: TaskSpec, values: Args) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in spec.flags:
+        flag = FLAGS[name]
+        value = flag.setting(values[name])
+        if flag.key and value is not None:
+            out[flag.key] = value
+    return out
+
+
+def _run(spec: TaskSpec, c: Context, values: Args) -> None:
+    """The body of every task: flags -> settings -> one step -> print -> exit code."""
+    as_json = bool(values.get("json"))
+    settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
+    runner = runner_for(c, json_output=as_json)
+    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
+    emit(result, as_json)
+    if spec.check and not result.ok:
         raise Exit(code=1)
 
 
-def _flags(**kwargs: Any) -> dict[str, Any]:
-    """Drop flags that were not given (None or an empty repeatable)."""
-    return {k: v for k, v in kwargs.items() if v is not None and v != []}
+def make_task(spec: TaskSpec) -> Task[Any]:
+    """The invoke task for ``spec``: its signature lists exactly the spec's flags."""
+    flags = [FLAGS[n] for n in spec.flags]
+    ordered = [f for f in flags if f.positional] + [f for f in flags if not f.positional]
+    context = pyinspect.Parameter(
+        "c", pyinspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Context"
+    )
+    signature = pyinspect.Signature([context, *(f.parameter() for f in ordered)])
 
+    def body(*args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        c = values.pop("c")
+        _run(spec, c, values)
 
-def run_step(
-    c: Context,
-    step: Callable[[Settings, Runner], Any],
-    *,
-    as_json: bool = False,
-    check: bool = False,
-    **flags: Any,
-) -> None:
-    """Resolve settings (flags on top), run one api step, print it; exit 1 when not ok."""
-    settings = guarded(lambda: settings_for(c, **_flags(**flags)))
-    result = guarded(lambda: step(settings, runner_for(c, json_output=as_json)))
-    emit(result, as_json)
-    if check:
-        _fail_unless_ok(result)
-
-
-# --- pipeline steps -------------------------------------------------------------------
-
-
-@task(
-    help={
-        "platforms": COMMON_HELP["platforms"],
-        "mode": "auto (inspect, add what is missing), docker (binfmt image) or host",
-    }
-)
-def qemu_setup(c: Context, platforms: str | None = None, mode: str | None = None) -> None:
-    """Register QEMU emulators in binfmt_misc for platforms the builder cannot run natively."""
-    run_step(c, api.qemu_setup, platforms=platforms, qemu_mode=mode)
-
-
-@task(
-    help={
-        "builder": COMMON_HELP["builder"],
-        "platforms": COMMON_HELP["platforms"],
-        "driver": "docker, docker-container or remote",
-        "use": "Also make it current",
-    }
-)
-def builder_create(
-    c: Context,
-    builder: str | None = None,
-    platforms: str | None = None,
-    driver: str | None = None,
-    use: bool = False,
-) -> None:
-    """Create the buildx builder, or reuse it when it exists and covers the platforms."""
-    run_step(
-        c,
-        api.builder_create,
-        builder=builder,
-        platforms=platforms,
-        driver=driver,
-        use_builder=use or None,
+    body.__name__ = body.__qualname__ = spec.name
+    body.__doc__ = spec.doc
+    body.__module__ = __name__
+    body.__signature__ = signature  # type: ignore[attr-defined] # invoke reads it
+    return _FlagTask(
+        body,
+        iterable=[f.name for f in flags if f.iterable],
+        positional=[f.name for f in ordered if f.positional],
+        auto_shortflags=False,
     )
 
 
-@task(help=_help(BUILD_FLAGS), iterable=BUILD_ITERABLES)
-def build(
-    c: Context,
-    image: str | None = None,
-    tag: list[str] | None = None,
-    platforms: str | None = None,
-    context: str | None = None,
-    file: str | None = None,
-    build_arg: list[str] | None = None,
-    output_dir: str | None = None,
-    builder: str | None = None,
-    strategy: str | None = None,
-    backend: str | None = None,
-    attestations: str | None = None,
-    jobs: str | None = None,
-    json: bool = False,
-    manifest_tool: str | None = None,
-) -> None:
-    """Build and push one image per platform; write digests.json."""
-    run_step(
-        c,
-        api.build,
-        as_json=json,
-        image=image,
-        tags=tag,
-        platforms=platforms,
-        context=context,
-        file=file,
-        build_args=build_arg,
-        output_dir=output_dir,
-        builder=builder,
-        strategy=strategy,
-        backend=backend,
-        attestations=attestations,
-        jobs=jobs,
-        manifest_tool=manifest_tool,
+def _api(name: str) -> Step:
+    """A step that calls ``api.<name>(settings, runner)``, looked up when the task runs."""
+    return lambda s, r, _: getattr(api, name)(s, r)
+
+
+def _merge(s: Settings, r: Runner, a: Args) -> Any:
+    dirs = [d for d in (a["from_"] or "").split(",") if d]
+    return api.merge(s, r, dirs or [s.output_dir])
+
+
+def _verify(s: Settings, r: Runner, a: Args) -> Any:
+    ref = ImageRef.parse(a["ref"])
+    return api.verify(
+        s, ref, runner=r, deep=s.verify_deep, run=a["run"], allow_single=a["allow_single"]
     )
 
 
-def _index_task(step: Callable[[Settings, Runner], Any], name: str, doc: str) -> Any:
-    """A task over one index step (manifest-create, manifest-push): same flags, same body."""
-
-    def body(
-        c: Context,
-        image: str | None = None,
-        tag: list[str] | None = None,
-        platforms: str | None = None,
-        output_dir: str | None = None,
-        manifest_tool: str | None = None,
-        attestations: str | None = None,
-        json: bool = False,
-    ) -> None:
-        run_step(
-            c,
-            step,
-            as_json=json,
-            image=image,
-            tags=tag,
-            platforms=platforms,
-            output_dir=output_dir,
-            manifest_tool=manifest_tool,
-            attestations=attestations,
-        )
-
-    body.__name__ = body.__qualname__ = name
-    body.__doc__ = doc
-    return task(help=_help(MERGE_FLAGS), iterable=["tag"])(body)
+def _inspect(s: Settings, _: Runner, a: Args) -> Any:
+    return api.inspect(s, ImageRef.parse(a["ref"]), platform=a["platform"])
 
 
-manifest_create = _index_task(
-    api.manifest_create,
-    "manifest_create",
-    "Assemble the multi-arch index from the per-arch images (does not move the tag yet).",
-)
-manifest_push = _index_task(
-    api.manifest_push, "manifest_push", "Push the index assembled by manifest-create to every tag."
-)
-
-
-@task(
-    help=_help(MERGE_FLAGS, from_="Comma list of directories holding digests.json"),
-    iterable=["tag"],
-)
-def merge(
-    c: Context,
-    from_: str | None = None,
-    image: str | None = None,
-    tag: list[str] | None = None,
-    platforms: str | None = None,
-    output_dir: str | None = None,
-    manifest_tool: str | None = None,
-    attestations: str | None = None,
-    json: bool = False,
-) -> None:
-    """Merge digest maps from several runners into one index and push it to every tag."""
-    dirs = [d for d in (from_ or "").split(",") if d]
-    run_step(
-        c,
-        lambda s, r: api.merge(s, r, dirs or [s.output_dir]),
-        as_json=json,
-        image=image,
-        tags=tag,
-        platforms=platforms,
-        output_dir=output_dir,
-        manifest_tool=manifest_tool,
-        attestations=attestations,
+def _mirror(s: Settings, r: Runner, a: Args) -> Any:
+    return api.mirror(
+        s,
+        r,
+        src=a["src"] or None,
+        dest=a["dest"] or None,
+        tool=a["tool"] or "auto",
+        from_file=a["from_file"],
+        platforms_given=a["platforms"] is not None,
+        attestations=not a["no_attestations"],
     )
 
 
-@task(
-    help=_help(
+def _ci_template(s: Settings, _: Runner, a: Args) -> str:
+    text = api.ci_template(s, a["provider"] or "github")
+    if not a["output"]:
+        return text
+    Path(a["output"]).write_text(text)
+    return ""
+
+
+SPECS = (
+    TaskSpec(
+        "qemu_setup",
+        "Register QEMU emulators in binfmt_misc for platforms the builder cannot run natively.",
+        ("platforms", "mode", "json"),
+        _api("qemu_setup"),
+    ),
+    TaskSpec(
+        "builder_create",
+        "Create the buildx builder, or reuse it when it exists and covers the platforms.",
+        ("builder", "platforms", "driver", "use", "json"),
+        _api("builder_create"),
+    ),
+    TaskSpec(
+        "build",
+        "Build and push one image per platform; write digests.json.",
         BUILD_FLAGS,
-        deep="Also verify ELF headers inside layers",
-        no_verify="Skip the verify step",
-        no_preflight="Skip the preflight step",
+        _api("build"),
     ),
-    iterable=BUILD_ITERABLES,
-)
-def publish(
-    c: Context,
-    image: str | None = None,
-    tag: list[str] | None = None,
-    platforms: str | None = None,
-    context: str | None = None,
-    file: str | None = None,
-    build_arg: list[str] | None = None,
-    output_dir: str | None = None,
-    builder: str | None = None,
-    strategy: str | None = None,
-    backend: str | None = None,
-    manifest_tool: str | None = None,
-    attestations: str | None = None,
-    jobs: str | None = None,
-    deep: bool = False,
-    no_verify: bool = False,
-    no_preflight: bool = False,
-    json: bool = False,
-) -> None:
-    """Preflight, set up QEMU and the builder, build every platform, merge, push, verify."""
-    run_step(
-        c,
-        api.publish,
-        as_json=json,
-        check=True,
-        image=image,
-        tags=tag,
-        platforms=platforms,
-        context=context,
-        file=file,
-        build_args=build_arg,
-        output_dir=output_dir,
-        builder=builder,
-        strategy=strategy,
-        backend=backend,
-        manifest_tool=manifest_tool,
-        attestations=attestations,
-        jobs=jobs,
-        verify_deep=deep or None,
-        verify=False if no_verify else None,
-        preflight=False if no_preflight else None,
-    )
-
-
-# --- checks ---------------------------------------------------------------------------
-
-
-@task(
-    help={
-        "ref": "Image reference to check (an index, or a manifest with --allow-single)",
-        "platforms": "Platforms that must be present (default: settings)",
-        "deep": "Read ELF headers inside every layer",
-        "run": "Run each platform's image with verify_run from settings",
-        "allow_single": "Accept a single-platform manifest",
-        "json": COMMON_HELP["json"],
-    }
-)
-def verify(
-    c: Context,
-    ref: str,
-    platforms: str | None = None,
-    deep: bool = False,
-    run: bool = False,
-    allow_single: bool = False,
-    json: bool = False,
-) -> None:
-    """Prove every platform of REF is what it claims: index, configs, binaries."""
-    image = guarded(lambda: ImageRef.parse(ref))
-    run_step(
-        c,
-        lambda s, r: api.verify(
-            s, image, runner=r, deep=s.verify_deep, run=run, allow_single=allow_single
-        ),
-        as_json=json,
-        check=True,
-        platforms=platforms,
-        verify_deep=deep or None,
-    )
-
-
-@task(
-    help={
-        "ref": "Image reference",
-        "platform": "Show this platform's config summary",
-        "json": "Print the raw index/manifest JSON",
-    }
-)
-def inspect(c: Context, ref: str, platform: str | None = None, json: bool = False) -> None:
-    """Show REF's index as a table: platform, digest, size, created, attestation."""
-    image = guarded(lambda: ImageRef.parse(ref))
-    run_step(c, lambda s, _: api.inspect(s, image, platform=platform), as_json=json)
-
-
-@task(
-    help=_help(
-        ("platforms", "context", "file", "build_arg", "builder", "json"),
-        allow_unreachable="Warn instead of failing on unreachable registries",
+    TaskSpec(
+        "manifest_create",
+        "Assemble the multi-arch index from the per-arch images (does not move the tag yet).",
+        INDEX_FLAGS,
+        _api("manifest_create"),
     ),
-    iterable=["build_arg"],
-)
-def preflight(
-    c: Context,
-    platforms: str | None = None,
-    context: str | None = None,
-    file: str | None = None,
-    build_arg: list[str] | None = None,
-    allow_unreachable: bool = False,
-    builder: str | None = None,
-    json: bool = False,
-) -> None:
-    """Check every base image has every target platform, and the host can build them."""
-    run_step(
-        c,
-        api.preflight,
-        as_json=json,
+    TaskSpec(
+        "manifest_push",
+        "Push the index assembled by manifest-create to every tag.",
+        INDEX_FLAGS,
+        _api("manifest_push"),
+    ),
+    TaskSpec(
+        "merge",
+        "Merge digest maps from several runners into one index and push it to every tag.",
+        ("from_", *INDEX_FLAGS),
+        _merge,
+    ),
+    TaskSpec(
+        "publish",
+        "Preflight, set up QEMU and the builder, build every platform, merge, push, verify.",
+        PUBLISH_FLAGS,
+        _api("publish"),
         check=True,
-        platforms=platforms,
-        context=context,
-        file=file,
-        build_args=build_arg,
-        allow_unreachable=allow_unreachable or None,
-        builder=builder,
-    )
-
-
-@task(
-    help={
-        "src": "Source image reference",
-        "dest": "Destination reference",
-        "platforms": "Copy only these platforms (default: all)",
-        "tool": "auto, skopeo, imagetools or native",
-        "from_file": "File of 'SRC DEST' lines to mirror",
-        "no_attestations": "Drop attestation manifests",
-        "json": COMMON_HELP["json"],
-    },
-    positional=["src", "dest"],
-)
-def mirror(
-    c: Context,
-    src: str | None = None,
-    dest: str | None = None,
-    platforms: str | None = None,
-    tool: str = "auto",
-    from_file: str | None = None,
-    no_attestations: bool = False,
-    json: bool = False,
-) -> None:
-    """Copy a multi-arch image with all its platforms to another registry or repository."""
-    run_step(
-        c,
-        lambda s, r: api.mirror(
-            s,
-            r,
-            src=src or None,
-            dest=dest or None,
-            tool=tool,
-            from_file=from_file,
-            platforms_given=platforms is not None,
-            attestations=not no_attestations,
-        ),
-        as_json=json,
+    ),
+    TaskSpec(
+        "verify",
+        "Prove every platform of REF is what it claims: index, configs, binaries.",
+        ("ref", "platforms", "deep", "run", "allow_single", "json"),
+        _verify,
         check=True,
-        platforms=platforms,
-    )
-
-
-@task(help={"provider": "github or gitlab", "output": "Write to this file instead of stdout"})
-def ci_template(c: Context, provider: str = "github", output: str | None = None) -> None:
-    """Print a CI pipeline that builds per arch on separate runners and merges."""
-    settings = guarded(lambda: settings_for(c))
-    text = guarded(lambda: api.ci_template(settings, provider))
-    if output:
-        with open(output, "w") as fh:  # noqa: PTH123
-            fh.write(text)
-    else:
-        print(text)
-
-
-multiarch = Collection(
-    "multiarch",
-    qemu_setup,
-    builder_create,
-    build,
-    manifest_create,
-    manifest_push,
-    merge,
-    publish,
-    verify,
-    inspect,
-    preflight,
-    mirror,
-    ci_template,
+    ),
+    TaskSpec(
+        "inspect",
+        "Show REF's index as a table: platform, digest, size, created, attestation.",
+        ("ref", "platform", "json"),
+        _inspect,
+    ),
+    TaskSpec(
+        "preflight",
+        "Check every base image has every target platform, and the host can build them.",
+        ("platforms", "context", "file", "build_arg", "builder", "allow_unreachable", "json"),
+        _api("preflight"),
+        check=True,
+    ),
+    TaskSpec(
+        "mirror",
+        "Copy a multi-arch image with all its platforms to another registry or repository.",
+        ("src", "dest", "platforms", "tool", "from_file", "no_attestations", "json"),
+        _mirror,
+        check=True,
+    ),
+    TaskSpec(
+        "ci_template",
+        "Print a CI pipeline that builds per arch on separate runners and merges.",
+        ("provider", "output"),
+        _ci_template,
+    ),
 )
-# Declare every key so INVOKE_MULTIARCH_<KEY> env vars can override them (invoke's env
-# loader only touches known keys). Mapping keys are declared as {}: invoke refuses to merge
-# a mapping from invoke.yaml over None.
-multiarch.configure({"multiarch": {k: ({} if k in MAPPING_KEYS else None) for k in KEYS}})
-# `Collection.from_module(multiarch_tasks.tasks, config={...})` finds this and deep-merges
-# the consumer's config over the declared keys.
+TASKS: dict[str, Task[Any]] = {spec.name: make_task(spec) for spec in SPECS}
+
+
+def __getattr__(name: str) -> Task[Any]:
+    """``from multiarch_tasks.tasks import publish``: each task by its Python name."""
+    if name in TASKS:
+        return TASKS[name]
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+multiarch = Collection("multiarch", *TASKS.values())
+# No keys are declared to invoke (see settings.INVOKE_SECTION): every documented form of
+# every key merges, and settings_from_invoke reads INVOKE_MULTIARCH_* itself.
 ns = multiarch

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from testbed.base_images import FULL_PLATFORMS, PARTIAL_PLATFORMS, build_base
+from testbed.classic_engine import ClassicEngine, EngineUnavailableError
 from testbed.registry import Registry, RegistryConfig
 
 IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
@@ -127,6 +128,37 @@ def partial_base_image(
     """The same base with only linux/amd64 and linux/arm64, like a `docker pull/tag/push` mirror."""
     ref = f"{registry.host}/base/busybox:partial"
     digest = build_base(ref, PARTIAL_PLATFORMS, tmp_path_factory.mktemp("base-partial"))
+    return BaseImage(ref, digest, PARTIAL_PLATFORMS)
+
+
+@pytest.fixture(scope="session")
+def classic_engine() -> Iterator[str]:
+    """A second dockerd with the classic image store beside the main one; yields its DOCKER_HOST.
+
+    Started as ../shared/ENGINE.md shows (own data root, exec root, socket, pid file and
+    bridge docker1; never ``--bridge none``) and stopped by its pid at the end; one already
+    answering on the socket is reused and left running.
+    """
+    try:
+        engine = ClassicEngine.start()
+    except EngineUnavailableError as err:
+        unavailable(str(err))
+        raise  # unavailable() skips or fails: not reached
+    yield engine.docker_host
+    engine.stop()
+
+
+@pytest.fixture(scope="session")
+def classic_base_image(
+    classic_engine: str,
+    qemu: tuple[str, ...],
+    registry: Registry,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> BaseImage:
+    """The amd64+arm64 busybox base built on the classic engine (per platform, then merged)."""
+    ref = f"{registry.host}/base/busybox:classic"
+    workdir = tmp_path_factory.mktemp("base-classic")
+    digest = build_base(ref, PARTIAL_PLATFORMS, workdir, docker_host=classic_engine)
     return BaseImage(ref, digest, PARTIAL_PLATFORMS)
 
 

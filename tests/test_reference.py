@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from multiarch_tasks.errors import InvalidReferenceError, InvalidValueError
-from multiarch_tasks.reference import DOCKER_HUB, DOCKER_HUB_API, ImageRef, is_loopback_host
+from multiarch_tasks.reference import (
+    DOCKER_HUB,
+    DOCKER_HUB_API,
+    ImageRef,
+    is_loopback_host,
+    validate_tag,
+)
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 OTHER_DIGEST = "sha256:" + "f" * 64
@@ -119,12 +125,37 @@ def test_default_tag_custom() -> None:
         ("app@", "invalid digest"),
         ("bad_host.io:x/app", "invalid registry host"),
         ("-bad.io/app", "invalid registry host"),
+        ("127.0.0.1:5000", "is a registry host with no repository"),
+        ("localhost:5000", "is a registry host with no repository"),
+        ("registry.example.com:443", "is a registry host with no repository"),
+        ("[::1]:5000", "is a registry host with no repository"),
     ],
 )
 def test_invalid(text: str, problem: str) -> None:
     with pytest.raises(InvalidReferenceError, match=problem) as info:
         ImageRef.parse(text)
     assert repr(text) in str(info.value)
+
+
+def test_registry_host_hint_says_to_add_a_repository() -> None:
+    with pytest.raises(InvalidReferenceError) as info:
+        ImageRef.parse("127.0.0.1:5000", default_tag="")
+    assert "add one, e.g. 127.0.0.1:5000/app" in str(info.value)
+    # A name without a dot with a numeric tag stays a Docker Hub image with that tag.
+    assert ImageRef.parse("python:3") == ImageRef("docker.io", "library/python", "3")
+
+
+@pytest.mark.parametrize("tag", ["v1", "1.10", "latest", "_x", "A-b.c_9", "t" * 128])
+def test_validate_tag_accepts(tag: str) -> None:
+    assert validate_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag", ["v1/x", "-x", ".x", "", "a+b", "t" * 129, "a b", "x:y"])
+def test_validate_tag_refuses_naming_the_tag_not_a_host(tag: str) -> None:
+    with pytest.raises(InvalidReferenceError) as info:
+        validate_tag(tag)
+    assert str(info.value).startswith(f"invalid tag {tag!r}: ")
+    assert "host" not in str(info.value)
 
 
 def test_invalid_reference_is_a_value_error() -> None:

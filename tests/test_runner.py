@@ -12,6 +12,8 @@ import pytest
 
 from multiarch_tasks.errors import CommandError, MultiarchError, ToolMissingError
 from multiarch_tasks.runner import REDACTED, TAIL_LINES, Runner, display, redact, redact_text
+from multiarch_tasks.secrets import secret_values
+from multiarch_tasks.settings import Settings
 
 PY = sys.executable
 
@@ -229,7 +231,7 @@ def test_redact_configured_secrets_anywhere_in_an_element() -> None:
         "curl",
         "-H",
         f"Authorization: Bearer {REDACTED}",
-        f"https://u:{REDACTED}@host",
+        "https://host",  # the URL loses its credentials altogether
     ]
     assert redact_text("a tok123 b tok123", ["tok123"]) == f"a {REDACTED} b {REDACTED}"
     assert redact_text("unchanged", [""]) == "unchanged"
@@ -302,6 +304,54 @@ def test_with_secrets_adds_to_the_existing_ones() -> None:
     assert result.stdout == f"{REDACTED} {REDACTED} three\n"
     runner.say("said one")
     assert out.getvalue() == f"said {REDACTED}\n"
+
+
+def test_with_secrets_shares_the_probe_memo_and_lock() -> None:
+    base, _ = make_runner()
+    runner = base.with_secrets("x-secret")
+    assert runner._facts is base._facts
+    assert runner._lock is base._lock
+
+
+def test_streamed_build_hides_build_arg_and_secret_values_everywhere(tmp_path: Path) -> None:
+    """A real process streamed as a build is: argv, each output line, the error tail."""
+    settings = Settings(
+        build_args={"API_TOKEN": "bt-1f2e3d", "BASE": "busybox"},
+        secrets=("id=tok,env=MY_TOK",),
+    )
+    base, out = make_runner()
+    runner = base.with_secrets(*secret_values(settings, {"MY_TOK": "st-9a8b7c"}))
+    code = (
+        "import sys; print('#5 [2/2] RUN cat /run/secrets/tok'); print('#5 0.1 st-9a8b7c');"
+        "print('ERROR: arg ' + sys.argv[2], file=sys.stderr); sys.exit(1)"
+    )
+    argv = py(code, "--build-arg", "API_TOKEN=bt-1f2e3d", "--build-arg", "BASE=busybox")
+    with pytest.raises(CommandError) as info:
+        runner.run(argv, stream_prefix="linux/arm64", label="build linux/arm64")
+    runner.say("retrying API_TOKEN=bt-1f2e3d with st-9a8b7c")
+    printed = out.getvalue()
+    everything = printed + str(info.value) + info.value.stderr_tail + " ".join(info.value.argv)
+    assert "bt-1f2e3d" not in everything
+    assert "st-9a8b7c" not in everything
+    assert f"--build-arg 'API_TOKEN={REDACTED}' --build-arg BASE=busybox" in printed
+    assert f"[linux/arm64] #5 0.1 {REDACTED}" in printed
+    assert f"ERROR: arg API_TOKEN={REDACTED}" in info.value.stderr_tail
+    assert f"retrying API_TOKEN={REDACTED} with {REDACTED}" in printed
+
+
+def test_printed_commands_and_tails_scrub_urls_but_probe_data_keeps_them() -> None:
+    runner, out = make_runner(echo=True)
+    url = "https://ci:glpat-SECRET@gitlab.example/g/app.git?private_token=T2&ref=main"
+    result = runner.run(py("import sys; print(sys.argv[1])", url), probe=True)
+    assert result.stdout.strip() == url  # data for the caller (labels scrub it themselves)
+    assert "glpat-SECRET" not in out.getvalue()
+    assert "T2" not in out.getvalue()
+    assert "https://gitlab.example/g/app.git?ref=main" in out.getvalue()
+    with pytest.raises(CommandError) as info:
+        runner.run(py("import sys; sys.exit('fatal: ' + sys.argv[1])", url))
+    assert "glpat-SECRET" not in info.value.stderr_tail + " ".join(info.value.argv)
+    assert "fatal: https://gitlab.example/g/app.git?ref=main" in info.value.stderr_tail
+    assert runner.redact(f"see {url}") == "see https://gitlab.example/g/app.git?ref=main"
 
 
 # --- timeout and retries --------------------------------------------------------------------

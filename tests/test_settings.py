@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,14 @@ from multiarch_tasks.settings import (
     MAPPING_KEYS,
     Node,
     Settings,
+    check_env_names,
+    check_invoke_files,
+    check_output_dir,
+    env_overrides,
     load_pyproject,
     resolve,
     settings_from,
+    settings_from_invoke,
 )
 
 AMD64 = Platform("linux", "amd64")
@@ -308,7 +314,7 @@ def test_invalid_platform_names_key_and_source() -> None:
         ("builder", {"a": 1}, "expected a string"),
         ("jobs", -1, "expected a number >= 0"),
         ("jobs", "-2", "expected a number >= 0"),
-        ("jobs", "many", "invalid literal"),
+        ("jobs", "many", "expected a whole number >= 0, got 'many'"),
         ("retries", -1, "expected a number >= 0"),
         ("timeout", "-0.5", "expected a number >= 0"),
         ("push", "maybe", "expected true or false"),
@@ -531,3 +537,255 @@ def test_settings_from_names_pyproject_as_the_source(tmp_path: Path) -> None:
     assert info.value.key == "platforms"
     assert str(path) in info.value.source
     assert "[tool.multiarch-tasks]" in info.value.source
+
+
+# --- no silent coercion (issue 9) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("jobs", 1.7, "expected a whole number >= 0, got 1.7"),
+        ("jobs", "1.7", "expected a whole number >= 0, got '1.7'"),
+        ("jobs", True, "expected a whole number >= 0, got true (a boolean)"),
+        ("retries", True, "got true (a boolean)"),
+        ("retries", False, "got false (a boolean)"),
+        ("timeout", True, "expected a number of seconds >= 0, got True"),
+        ("timeout", "soon", "expected a number of seconds >= 0, got 'soon'"),
+        ("timeout", "inf", "expected a number >= 0"),
+        ("push", 1.0, "expected true or false"),
+        ("builder", True, "value true is a boolean in the config file; quote it"),
+        ("target", 1.5, "value 1.5 is a number in the config file; quote it"),
+        ("tags", [True], "tag true is a boolean"),
+        ("tags", 1.1, "tag 1.1 is a number in the config file"),
+        ("build_args", {"DEBUG": True}, "DEBUG: true is a boolean"),
+        ("build_args", 5, "expected a mapping, K=V items or 'K=V,K2=V2', got int 5"),
+        ("build_args", ["A"], "expected KEY=VALUE, got 'A'"),
+        ("secrets", [1.5], "is a number"),
+    ],
+)
+def test_no_silent_coercion(key: str, value: Any, problem: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        resolve(("x", {key: value}))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("jobs", 2.0, 2),
+        ("jobs", "3", 3),
+        ("jobs", " 4 ", 4),
+        ("retries", 0, 0),
+        ("timeout", 1, 1.0),
+        ("timeout", "2.5", 2.5),
+        ("attestations", False, "off"),  # YAML reads an unquoted `off` as false
+        ("attestation_artifacts", True, "on"),
+    ],
+)
+def test_exact_values_still_accepted(key: str, value: Any, expected: Any) -> None:
+    assert getattr(resolve(("x", {key: value})), key) == expected
+
+
+def test_secret_looking_build_arg_value_never_shown_in_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(("x", {"build_args": {"API_TOKEN": 123.45}}))
+    assert "123" not in str(info.value)
+    assert "API_TOKEN: the value (hidden)" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        resolve(("x", {"build_args": ["DB_PASSWORD"]}))
+    assert str(info.value).endswith("expected KEY=VALUE, got 'DB_PASSWORD...'")
+
+
+def test_tag_with_slash_is_an_invalid_tag_not_a_host() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(("command line", {"tags": ["v1/x"]}))
+    assert "invalid tag 'v1/x'" in str(info.value)
+    assert "host" not in str(info.value)
+
+
+def test_image_that_is_a_registry_host() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(("command line", {"image": "127.0.0.1:5000"}))
+    assert str(info.value).startswith("image (from command line): '127.0.0.1:5000' is a registry")
+
+
+def test_sources_record_the_winning_layer() -> None:
+    settings = resolve(("a", {"jobs": 1, "tags": "x"}), ("b", {"jobs": 2}))
+    assert settings.sources == {"jobs": "b", "tags": "a"}
+    assert "sources" not in KEYS
+    assert settings == Settings(jobs=2, tags=("x",))  # sources take no part in equality
+
+
+# --- settings_from_invoke: file:line, env, the numbers as written --------------------------
+
+
+def _from_invoke(
+    tmp_path: Path, yaml: str, raw: Any, env: dict[str, str] | None = None, **flags: Any
+) -> Settings:
+    (tmp_path / "invoke.yaml").write_text(yaml)
+    return settings_from_invoke(
+        raw, flags, env or {}, pyproject=tmp_path / "pyproject.toml", project_dir=tmp_path
+    )
+
+
+def test_invoke_errors_name_the_yaml_line(tmp_path: Path) -> None:
+    yaml = "run:\n  echo: true\nmultiarch:\n  image: r.example/a/b\n  jobs: 1.7\n"
+    with pytest.raises(ConfigError) as info:
+        _from_invoke(tmp_path, yaml, {"image": "r.example/a/b", "jobs": 1.7})
+    assert info.value.source == f"{tmp_path / 'invoke.yaml'}:5"
+    assert str(info.value).endswith("expected a whole number >= 0, got 1.7")
+
+
+@pytest.mark.parametrize(
+    ("yaml", "raw", "hint"),
+    [
+        ("multiarch:\n  tags: [1.10]\n", {"tags": [1.1]}, 'quote it as written: "1.10"'),
+        ("multiarch:\n  tags:\n  - v1\n  - 2.50\n", {"tags": ["v1", 2.5]}, '"2.50"'),
+        (
+            "multiarch:\n  build_args: {GO_VERSION: 1.20}\n",
+            {"build_args": {"GO_VERSION": 1.2}},
+            'GO_VERSION: 1.2 is a number in the config file; quote it as written: "1.20"',
+        ),
+        ('{"multiarch": {"tags": [1.10]}}', {"tags": [1.1]}, '"1.10"'),
+        ("multiarch:\n  tags: [v1]\n", {"tags": [1.1]}, "may have lost digits: 1.10 reads as 1.1"),
+    ],
+)
+def test_number_hint_quotes_the_number_as_written(
+    tmp_path: Path, yaml: str, raw: dict[str, Any], hint: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        _from_invoke(tmp_path, yaml, raw)
+    assert hint in str(info.value)
+
+
+def test_number_hint_in_pyproject_reads_the_toml(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.multiarch-tasks]\ntags = ["a", 1.10]\n')
+    with pytest.raises(ConfigError) as info:
+        settings_from_invoke(
+            {}, {}, {}, pyproject=tmp_path / "pyproject.toml", project_dir=tmp_path
+        )
+    assert 'quote it as written: "1.10"' in str(info.value)
+
+
+@pytest.mark.parametrize("raw", [["linux/amd64"], 3, "linux/amd64"])
+def test_multiarch_must_be_a_mapping(tmp_path: Path, raw: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        _from_invoke(tmp_path, "# settings\nmultiarch: x\n", raw)
+    assert info.value.key == "multiarch"
+    assert info.value.source == f"{tmp_path / 'invoke.yaml'}:2"
+    assert "expected a mapping of settings" in str(info.value)
+    assert repr(raw) in str(info.value)
+
+
+def test_null_values_mean_not_set(tmp_path: Path) -> None:
+    settings = _from_invoke(tmp_path, "multiarch:\n  labels:\n", {"labels": None, "jobs": None})
+    assert dict(settings.labels) == {}
+    assert settings.jobs == 0
+    assert _from_invoke(tmp_path, "multiarch:\n", None) == Settings()
+
+
+def test_env_ranks_above_invoke_yaml_and_below_flags(tmp_path: Path) -> None:
+    env = {"INVOKE_MULTIARCH_JOBS": "2", "INVOKE_MULTIARCH_TAG": "e1,e2"}
+    settings = _from_invoke(tmp_path, "multiarch:\n  jobs: 1\n", {"jobs": 1}, env)
+    assert (settings.jobs, settings.tags) == (2, ("e1", "e2"))
+    assert settings.sources["jobs"] == "env INVOKE_MULTIARCH_JOBS"
+    settings = _from_invoke(tmp_path, "multiarch:\n  jobs: 1\n", {"jobs": 1}, env, jobs="3")
+    assert settings.jobs == 3
+    assert settings.sources["jobs"] == "command line"
+
+
+def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
+    env = {"INVOKE_MULTIARCH_RETRIES": "lots"}
+    with pytest.raises(ConfigError) as info:
+        _from_invoke(tmp_path, "", {}, env)
+    assert str(info.value) == (
+        "retries (from env INVOKE_MULTIARCH_RETRIES): expected a whole number >= 0, got 'lots'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("INVOKE_MULTIARCH_PLATFROMS", "did you mean INVOKE_MULTIARCH_PLATFORMS?"),
+        ("INVOKE_MULTIARCH_BUILD_ARGS_A", "did you mean INVOKE_MULTIARCH_BUILD_ARGS?"),
+        ("INVOKE_MULTIARCH_ZZZZZZZZZZZZ", "known: "),
+        ("INVOKE_MULTIARCH_jobs", "did you mean INVOKE_MULTIARCH_JOBS?"),
+    ],
+)
+def test_unknown_env_variable_is_refused(name: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_env_names({name: "s3cret-value", "INVOKE_RUN_ECHO": "1", "HOME": "/root"})
+    assert info.value.key == name
+    assert info.value.source == "environment"
+    assert hint in str(info.value)
+    assert "s3cret-value" not in str(info.value)
+
+
+def test_known_env_variables_and_aliases_pass() -> None:
+    check_env_names({"INVOKE_MULTIARCH_PLATFORMS": "x", "INVOKE_MULTIARCH_TAG": "y"})
+    assert env_overrides({"INVOKE_MULTIARCH_TAG": "y", "INVOKE_OTHER": "z"}) == {"tags": "y"}
+
+
+# --- check_output_dir ----------------------------------------------------------------------
+
+
+def _with_output_dir(path: str | Path) -> Settings:
+    return resolve(("command line", {"output_dir": str(path)}))
+
+
+def test_output_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError) as info:
+        check_output_dir(_with_output_dir(tmp_path / "f"))
+    assert str(info.value).startswith("output_dir (from command line): ")
+    assert str(info.value).endswith("f' is a file, not a directory")
+    with pytest.raises(ConfigError, match=r"cannot be created: .* is a file"):
+        check_output_dir(_with_output_dir(tmp_path / "f" / "sub"))
+
+
+def test_output_dir_that_cannot_be_created() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_output_dir(_with_output_dir("/proc/nope/deeper"))
+    assert "'/proc/nope/deeper' cannot be created" in str(info.value)
+    assert not Path("/proc/nope").exists()
+
+
+def test_output_dir_check_creates_nothing(tmp_path: Path) -> None:
+    check_output_dir(_with_output_dir(tmp_path / "a" / "b"))
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "out").mkdir()
+    check_output_dir(_with_output_dir(tmp_path / "out"))
+    assert list((tmp_path / "out").iterdir()) == []
+    check_output_dir(Settings())  # the default, .multiarch, under a writable cwd
+
+
+# --- check_invoke_files: what invoke cannot merge ---------------------------------------
+
+
+def test_invoke_file_section_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "invoke.yaml"
+    path.write_text("run:\n  echo: true\nmultiarch:\n  - a\n")
+    with pytest.raises(ConfigError) as info:
+        check_invoke_files({"project": ({"multiarch": ["a"]}, str(path))}, {})
+    assert info.value.source == f"{path}:3"
+    assert "got a list ['a']" in str(info.value)
+
+
+def test_invoke_file_value_clashing_with_a_declaration(tmp_path: Path) -> None:
+    path = tmp_path / "invoke.yaml"
+    path.write_text("multiarch:\n  image: r/x\n  build_args: A=1\n")
+    data = {"multiarch": {"image": "r/x", "build_args": "A=1"}}
+    with pytest.raises(ConfigError) as info:
+        check_invoke_files({"project": (data, str(path))}, {"multiarch": {"build_args": {}}})
+    assert info.value.source == f"{path}:3"
+    assert "got str 'A=1'" in str(info.value)
+    check_invoke_files({"project": (data, str(path))}, {})  # nothing declared: no clash
+    check_invoke_files({"user": (None, "/x")}, {})
+
+
+def test_invoke_file_section_left_empty_is_not_set(tmp_path: Path) -> None:
+    path = tmp_path / "invoke.yaml"
+    path.write_text("multiarch:\n  # image: r/x\n")
+    check_invoke_files({"project": ({"multiarch": None}, str(path))}, {})
+    with pytest.raises(ConfigError, match="got null"):  # invoke could not merge it over a {}
+        check_invoke_files({"project": ({"multiarch": None}, str(path))}, {"multiarch": {}})

@@ -1,8 +1,10 @@
 """Tasks through invoke's own parser: config from every layer arrives (STYLE habit 5).
 
 ``ci-template`` renders the resolved image/tag/platforms and needs no engine, so it shows
-which layer won. Each case runs a real ``python -m invoke`` (or the ``multiarch`` script)
-in a project directory, as a user would.
+which layer won; those cases run a real ``python -m invoke`` (or the ``multiarch`` script)
+in a project directory, as a user would. Flags of build and publish are checked in-process
+through the ``multiarch`` Program (invoke's parser and config loading) with the api step
+replaced by one that records the settings it got: no engine, and every key visible.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from invoke import Config, Context
+
+from multiarch_tasks import api, tasks
+from multiarch_tasks.cli import program
+from multiarch_tasks.platforms import Platform
+from multiarch_tasks.settings import Settings
 
 BIN = Path(sys.executable).parent
 
@@ -43,6 +51,52 @@ def _project(
     return tmp_path
 
 
+class _Done:
+    ok = True
+
+    def render(self) -> str:
+        return ""
+
+    def to_json(self) -> dict[str, bool]:
+        return {"ok": True}
+
+
+@pytest.fixture
+def recorded(tmp_path, monkeypatch) -> list[Settings]:
+    """The settings each ``build``/``publish`` call resolved; the api steps do nothing else.
+
+    The tasks run in-process through the ``multiarch`` Program (invoke's own parser and
+    config loading) in ``tmp_path``, with no ``INVOKE_*`` variable of the caller.
+    """
+    seen: list[Settings] = []
+
+    def step(settings: Settings, _runner: object) -> _Done:
+        seen.append(settings)
+        return _Done()
+
+    monkeypatch.setattr(api, "build", step)
+    monkeypatch.setattr(api, "publish", step)
+    for name in [k for k in os.environ if k.startswith("INVOKE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return seen
+
+
+def _call(recorded: list[Settings], task: str, *args: str) -> Settings:
+    before = len(recorded)
+    program().run(["multiarch", task, *args], exit=False)
+    assert len(recorded) == before + 1, "the task did not reach its step"
+    return recorded[-1]
+
+
+def _build(recorded: list[Settings], *args: str) -> Settings:
+    return _call(recorded, "build", *args)
+
+
+def _publish(recorded: list[Settings], *args: str) -> Settings:
+    return _call(recorded, "publish", *args)
+
+
 PLAIN = """
     from invoke import Collection
     from multiarch_tasks import multiarch
@@ -68,22 +122,23 @@ def test_invoke_yaml_reaches_the_task(tmp_path):
     assert "platform: [linux/s390x, linux/arm64]" in done.stdout
 
 
-def test_layers_pyproject_then_yaml_then_env_then_flags(tmp_path):
-    project = _project(
-        tmp_path,
-        PLAIN,
-        {"multiarch": {"tags": ["from-yaml"]}},
-        pyproject='[tool.multiarch-tasks]\nimage = "r.example/py/app"\ntags = ["from-py"]\n'
-        'platforms = "linux/ppc64le"\n',
+def test_layers_pyproject_then_yaml_then_env_then_flags(tmp_path, recorded, monkeypatch):
+    """Each layer is added in turn over the ones below and must win for ``tags``."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.multiarch-tasks]\nimage = "r.example/py/app"\ntags = ["from-py"]\n'
+        'platforms = "linux/ppc64le"\n'
     )
-    done = _inv(project, "multiarch.ci-template")
-    assert "--image r.example/py/app --tag from-yaml" in done.stdout  # yaml beats pyproject
-    assert "platform: [linux/ppc64le]" in done.stdout
-    env = {"INVOKE_MULTIARCH_PLATFORMS": "linux/amd64,linux/arm/v7"}
-    done = _inv(project, "multiarch.ci-template", env=env)
-    assert "platform: [linux/amd64, linux/arm/v7]" in done.stdout  # env beats yaml
-    done = _inv(project, "--help", "multiarch.ci-template")
-    assert done.returncode == 0
+    assert _build(recorded).tags == ("from-py",)
+    # A comma string, not a YAML list: invoke cannot cast an env string over a list
+    # (UncastableEnvVar), which the env step below would hit.
+    (tmp_path / "invoke.yaml").write_text(json.dumps({"multiarch": {"tags": "from-yaml"}}))
+    assert _build(recorded).tags == ("from-yaml",)  # yaml beats pyproject
+    monkeypatch.setenv("INVOKE_MULTIARCH_TAGS", "from-env")
+    assert _build(recorded).tags == ("from-env",)  # env beats yaml
+    settings = _build(recorded, "--tag", "from-flag")
+    assert settings.tags == ("from-flag",)  # the flag beats env
+    assert settings.image == "r.example/py/app"  # lower layers still fill the rest
+    assert settings.platforms == (Platform("linux", "ppc64le"),)
 
 
 def test_from_module_config_deep_merges(tmp_path):
@@ -120,31 +175,81 @@ def test_shallow_root_configure_still_honours_env(tmp_path):
     assert "--image r.example/root/app --tag env-tag" in done.stdout
 
 
-def test_unknown_key_in_invoke_yaml_is_one_line_error(tmp_path):
+def test_unknown_key_in_invoke_yaml_is_one_line_error_naming_file_and_line(tmp_path):
     project = _project(tmp_path, PLAIN, {"multiarch": {"platfroms": "linux/amd64"}})
     done = _inv(project, "multiarch.ci-template")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        (
-            "multiarch: error: platfroms (from invoke config 'multiarch'): unknown key;"
-            " did you mean 'platforms'?"
-        )
+        ("multiarch: error: platfroms (from invoke.yaml:1): unknown key; did you mean 'platforms'?")
     ]
 
 
-def test_flags_beat_config_and_comma_tags(tmp_path):
-    project = _project(tmp_path, PLAIN, {"multiarch": {"image": "r.example/a/b"}})
-    done = subprocess.run(
-        [str(BIN / "multiarch"), "ci-template", "--provider", "gitlab"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
+def test_flags_beat_config_and_comma_tags(tmp_path, recorded):
+    (tmp_path / "invoke.yaml").write_text(
+        json.dumps(
+            {
+                "multiarch": {
+                    "image": "r.example/yaml/app",
+                    "tags": ["from-yaml"],
+                    "cache": "inline",
+                    "platforms": "linux/s390x",
+                }
+            }
+        )
     )
-    assert done.returncode == 0, done.stderr
-    assert "--image r.example/a/b" in done.stdout  # the CLI reads ./invoke.yaml too
-    assert "stages: [build, merge]" in done.stdout
+    from_config = _build(recorded)  # the config is really read: it is what the flags beat
+    assert (from_config.image, from_config.tags, from_config.cache) == (
+        "r.example/yaml/app",
+        ("from-yaml",),
+        "inline",
+    )
+    flagged = _build(
+        recorded, "--image", "r.example/flag/app", "--tag", "v1,v2", "-t", "v3", "--cache",
+        "registry",
+    )  # fmt: skip
+    assert flagged.image == "r.example/flag/app"
+    assert flagged.tags == ("v1", "v2", "v3")  # a comma list splits; repeats add up
+    assert flagged.cache == "registry"
+    assert flagged.platforms == (Platform("linux", "s390x"),)  # no flag: config stays
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "value"),
+    [
+        (["--secret", "id=npm,env=NPM_TOKEN", "--secret", "id=key,src=k.pem"], "secrets",
+         ("id=npm,env=NPM_TOKEN", "id=key,src=k.pem")),
+        (["--per-arch-tags", "always"], "per_arch_tags", "always"),
+        (["--cache", "registry"], "cache", "registry"),
+        (["--strategy", "multi-platform"], "strategy", "multi-platform"),
+        (["--manifest-tool", "native"], "manifest_tool", "native"),
+        (["--deep"], "verify_deep", True),
+        (["--no-verify"], "verify", False),
+        (["--no-preflight"], "preflight", False),
+        (["--build-arg", "A=1,2", "-b", "B=3"], "build_args", {"A": "1,2", "B": "3"}),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)  # fmt: skip
+def test_publish_flag_sets_its_settings_key(recorded, args, field, value):
+    """Each flag reaches its key through invoke's parser (a spec keeps its commas)."""
+    default = getattr(_publish(recorded), field)
+    assert default != value  # so the flag is what changed it
+    assert getattr(_publish(recorded, *args), field) == value
+
+
+def test_build_no_longer_takes_manifest_tool(recorded, capsys):
+    program().run(["multiarch", "build", "--manifest-tool", "native"], exit=False)
+    assert "No idea what '--manifest-tool' is" in capsys.readouterr().err
+    assert recorded == []
+
+
+def test_task_called_from_python_takes_keywords(recorded):
+    """The generated signature is real: keywords bind, an unknown one is refused."""
+    c = Context(Config(overrides={"run": {"dry": False}}))
+    tasks.build(c, image="r.example/py/call", tag=["a,b"])
+    assert (recorded[-1].image, recorded[-1].tags) == ("r.example/py/call", ("a", "b"))
+    with pytest.raises(TypeError, match="manifest_tool"):
+        tasks.build(c, manifest_tool="native")
 
 
 @pytest.mark.parametrize("args", [["--list"], ["--help", "publish"], ["--version"]])

@@ -72,7 +72,8 @@ def test_daemon_not_running(tmp_path):
     _one_line_error(done, "Docker daemon is not running")
 
 
-def test_registry_refusing_the_push(engine, qemu, tmp_path):
+def test_registry_refusing_access_fails_before_any_build(engine, qemu, tmp_path):
+    """publish reads the final tags first (to say where they stay): a 401 stops it there."""
     auth = htpasswd_file(tmp_path / "htpasswd", "alice", "s3cret-pass")
     (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY htpasswd /x\n")
     reg = Registry(RegistryConfig(root=tmp_path / "reg", htpasswd=auth))
@@ -90,9 +91,10 @@ def test_registry_refusing_the_push(engine, qemu, tmp_path):
             str(tmp_path / "o"),
             env={"DOCKER_CONFIG": str(tmp_path / "dockercfg")},
         )
-        line = _one_line_error(done, "linux/amd64")
-        assert "build failed" in line
-        assert "401" in done.stdout or "unauthorized" in done.stdout.lower()
+        line = _one_line_error(done, "401 Unauthorized", reg.host, "docker login")
+        assert "locked/app" in line
+        ran = [x for x in done.stdout.splitlines() if x.startswith("docker buildx build")]
+        assert ran == []
         assert "s3cret-pass" not in done.output
     finally:
         reg.stop()
