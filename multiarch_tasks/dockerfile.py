@@ -440,7 +440,8 @@ class _Parser:
     def _expanded(self, inst: Instruction) -> str:
         if inst.keyword == "FROM":
             return ""
-        scope = {**self.global_args, **self.stage_env} if self.stages else self.global_args
+        # Inside a stage only its own ARGs are in scope (`ARG NAME` brings a global one in).
+        scope = self.stage_env if self.stages else self.global_args
         try:
             return expand(inst.args, scope, self.escape)[0]
         except DockerfileError:

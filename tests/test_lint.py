@@ -180,6 +180,10 @@ def test_each_hazard_is_found_on_its_line(text: str, expected: list[tuple[int, s
             id="pinned stage the final does not need",
         ),
         pytest.param("FROM alpine\nCOPY amd64.txt /x\n", id="COPY of a local file"),
+        pytest.param(
+            "ARG ARCH=amd64\nFROM alpine\nRUN wget x-${ARCH}\n",
+            id="global ARG not brought into the stage is empty there",
+        ),
         pytest.param("FROM alpine\nLABEL arch=amd64\n", id="LABEL is not checked"),
     ],
 )
@@ -254,3 +258,20 @@ def test_lint_reads_the_settings_dockerfile(tmp_path: Path) -> None:
     assert not result.ok
     assert result.dockerfile == str(tmp_path / "Dockerfile")
     assert "FAILED (1 error(s), 0 warning(s))" in result.render()
+
+
+def test_parsed_steps_carry_stage_expanded_text_and_heredoc_body() -> None:
+    parsed = dockerfile.parse(
+        "ARG V=1.2\nFROM alpine AS a\nARG ARCH=arm64\nRUN <<EOF\nwget x-${ARCH}\nEOF\n"
+        "RUN echo $V-${ARCH}\nFROM a\nCOPY --from=a /x /y\n",
+        {"V": "2.0"},
+    )
+    steps = [(s.stage, s.keyword, s.line) for s in parsed.steps]
+    assert steps == [(-1, "ARG", 1), (0, "FROM", 2), (0, "ARG", 3), (0, "RUN", 4),
+                     (0, "RUN", 7), (1, "FROM", 8), (1, "COPY", 9)]  # fmt: skip
+    run_heredoc, run_echo = [s for s in parsed.steps if s.keyword == "RUN"]
+    assert run_heredoc.body == "wget x-${ARCH}\nEOF"
+    assert run_echo.args == "echo $V-${ARCH}"
+    assert run_echo.expanded == "echo -arm64"  # V is global: not in scope without `ARG V`
+    assert [s.keyword for s in parsed.steps_of(parsed.stages[1])] == ["COPY"]
+    assert [s.index for s in parsed.origin(parsed.stages[1])] == [1, 0]
