@@ -14,10 +14,16 @@ image, the platform being built) so the message can name them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from multiarch_tasks.errors import BuildFailedError, CommandError, MultiarchError
+from multiarch_tasks.errors import (
+    BuildFailedError,
+    CommandError,
+    InvalidPlatformError,
+    MultiarchError,
+)
+from multiarch_tasks.platforms import Platform
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,7 +72,12 @@ class Signature:
     explain: Callable[[re.Match[str], Context], tuple[str, str]]
 
 
-def _platform(ctx: Context, default: str = "that platform") -> str:
+def _arg(ctx: Context) -> str:
+    """The platform as a command argument (``PLATFORM`` when unknown)."""
+    return _platform(ctx, "PLATFORM")
+
+
+def _platform(ctx: Context, default: str = "the target platform") -> str:
     if ctx.platform:
         return ctx.platform
     if len(ctx.platforms) == 1:
@@ -110,7 +121,7 @@ def _exec_format(m: re.Match[str], ctx: Context) -> tuple[str, str]:  # noqa: AR
             f" {plat} is registered, or the image holds another architecture's binaries"
         ),
         (
-            f"run `multiarch doctor` (binfmt row) and `multiarch qemu-setup --platforms {plat}`;"
+            f"run `multiarch doctor` (binfmt row) and `multiarch qemu-setup --platforms {_arg(ctx)}`;"
             " if emulation is fine, `multiarch verify --deep IMAGE` names the foreign program"
             " and `multiarch lint` the Dockerfile line that put it there"
         ),
@@ -139,7 +150,7 @@ def _qemu_segv(m: re.Match[str], ctx: Context) -> tuple[str, str]:  # noqa: ARG0
             " on Go, Node.js and JIT runtimes)"
         ),
         (
-            f"update the emulator (`multiarch qemu-setup --platforms {plat}` with a newer"
+            f"update the emulator (`multiarch qemu-setup --platforms {_arg(ctx)}` with a newer"
             " binfmt_image), cross-compile in a --platform=$BUILDPLATFORM stage, or build"
             f" {plat} on a native node (nodes setting)"
         ),
@@ -369,7 +380,23 @@ def explain(err: MultiarchError, context: Context | None = None) -> Diagnosis | 
     text = str(err)
     if isinstance(err, CommandError):
         text = f"{err.stderr_tail}\n{text}"
+        if not ctx.platform:
+            ctx = replace(ctx, platform=_platform_of(err))
     return diagnose(text, ctx)
+
+
+def _platform_of(err: CommandError) -> str:
+    """The one platform a failed command was for: its ``--platform`` value or its label."""
+    argv = err.argv
+    values = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--platform"]
+    values += [a.split("=", 1)[1] for a in argv if a.startswith("--platform=")]
+    candidates = [v for v in values if "," not in v] + err.label.split()[-1:]
+    for candidate in candidates:
+        try:
+            return str(Platform.parse(candidate))
+        except InvalidPlatformError:
+            continue
+    return ""
 
 
 def explained(err: MultiarchError, context: Context | None = None) -> str:

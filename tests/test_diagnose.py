@@ -202,3 +202,26 @@ def test_diagnosis_json() -> None:
         "fix": found.fix,
         "matched": "toomanyrequests",
     }
+
+
+@pytest.mark.parametrize(
+    ("argv", "label"),
+    [
+        (["docker", "run", "--rm", "--platform", "linux/arm64", "img"], ""),
+        (["docker", "run", "--platform=linux/arm64", "img"], ""),
+        (["docker", "buildx", "build", "."], "build linux/arm64"),
+    ],
+)
+def test_explain_takes_the_platform_from_the_command(argv: list[str], label: str) -> None:
+    err = CommandError(argv, 1, "exec /bin/sh: exec format error", label=label)
+    found = diagnose.explain(err)
+    assert found is not None
+    assert "multiarch qemu-setup --platforms linux/arm64" in found.fix
+
+
+def test_explain_without_a_platform_says_that_platform() -> None:
+    err = CommandError(["docker", "run", "img"], 1, "exec format error", label="verify --run")
+    found = diagnose.explain(err)
+    assert found is not None
+    assert "`multiarch qemu-setup --platforms PLATFORM`" in found.fix
+    assert "not built for the target platform" in found.cause
