@@ -121,7 +121,8 @@ def _exec_format(m: re.Match[str], ctx: Context) -> tuple[str, str]:  # noqa: AR
             f" {plat} is registered, or the image holds another architecture's binaries"
         ),
         (
-            f"run `multiarch doctor` (binfmt row) and `multiarch qemu-setup --platforms {_arg(ctx)}`;"
+            "run `multiarch doctor` (binfmt row) and"
+            f" `multiarch qemu-setup --platforms {_arg(ctx)}`;"
             " if emulation is fine, `multiarch verify --deep IMAGE` names the foreign program"
             " and `multiarch lint` the Dockerfile line that put it there"
         ),
