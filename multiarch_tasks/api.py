@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from multiarch_tasks.build import build
     from multiarch_tasks.builder import builder_create
     from multiarch_tasks.ci import ci_template
+    from multiarch_tasks.doctor import doctor
     from multiarch_tasks.gittags import tags_from_git
     from multiarch_tasks.inspect_image import inspect
+    from multiarch_tasks.lint import lint
     from multiarch_tasks.manifest import (
         manifest_create,
         manifest_push,
@@ -43,6 +45,8 @@ _WHERE = {
     "builder_create": "builder",
     "ci_template": "ci",
     "ci_rehearse": "rehearse",
+    "doctor": "doctor",
+    "lint": "lint",
     "tags_from_git": "gittags",
     "inspect": "inspect_image",
     "manifest_create": "manifest",
@@ -62,7 +66,9 @@ __all__ = [
     "builder_create",
     "ci_rehearse",
     "ci_template",
+    "doctor",
     "inspect",
+    "lint",
     "manifest_create",
     "manifest_push",
     "merge",

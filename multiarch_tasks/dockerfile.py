@@ -11,7 +11,9 @@ frontend where it matters here:
 - stage names (``FROM x AS build`` ... ``FROM build`` is not an image), ``scratch``;
 - ``--platform=$BUILDPLATFORM`` stages (they run on the build host) and stages inheriting
   their platform from such a stage;
-- images pulled by ``COPY --from=IMAGE`` and ``RUN --mount=...,from=IMAGE``.
+- images pulled by ``COPY --from=IMAGE`` and ``RUN --mount=...,from=IMAGE``;
+- every instruction as a :class:`Step` (its stage, its text as written and with the ARGs
+  in scope expanded) for :mod:`multiarch_tasks.lint`.
 
 Pure: text in, plain frozen data out; the only I/O is :func:`parse_file` reading the file.
 """
@@ -90,6 +92,23 @@ class ImageUse:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One instruction of a stage (``stage`` -1: an ``ARG`` before the first ``FROM``).
+
+    ``args`` is the text as written (continuations joined); ``expanded`` the same with the
+    ARGs in scope substituted (unset ones and BuildKit's platform ARGs become "").
+    ``body`` is the text of its heredocs (``RUN <<EOF``), which the shell runs.
+    """
+
+    stage: int
+    keyword: str
+    args: str
+    line: int
+    expanded: str = ""
+    body: str = ""
+
+
+@dataclass(frozen=True)
 class Dockerfile:
     """A parsed Dockerfile: its stages, extra image uses and the global ARG values."""
 
@@ -98,6 +117,20 @@ class Dockerfile:
     uses: tuple[ImageUse, ...] = ()
     args: Mapping[str, str] = field(default_factory=dict)
     stage_deps: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    steps: tuple[Step, ...] = ()
+
+    def steps_of(self, stage: Stage) -> tuple[Step, ...]:
+        """The instructions of ``stage`` after its ``FROM``, in file order."""
+        return tuple(s for s in self.steps if s.stage == stage.index and s.keyword != "FROM")
+
+    def origin(self, stage: Stage) -> tuple[Stage, ...]:
+        """``stage`` and the stages it is built ``FROM``, nearest first."""
+        chain = [stage]
+        parent = stage.parent
+        while parent is not None:
+            chain.append(self.stages[parent])
+            parent = self.stages[parent].parent
+        return tuple(chain)
 
     @property
     def final(self) -> Stage:
@@ -231,6 +264,7 @@ class Instruction:
     keyword: str
     args: str
     line: int
+    body: str = ""
 
 
 def instructions(text: str) -> tuple[list[Instruction], str]:
@@ -261,9 +295,12 @@ def instructions(text: str) -> tuple[list[Instruction], str]:
         logical, index = _logical_line(lines, index, escape)
         keyword, _, args = logical.partition(" ")
         keyword = keyword.upper()
-        out.append(Instruction(keyword, args.strip(), start + 1))
+        body = ""
         if keyword in _HEREDOC_INSTRUCTIONS:
-            index = _skip_heredocs(lines, index, args)
+            after = _skip_heredocs(lines, index, args)
+            body = "\n".join(lines[index:after])
+            index = after
+        out.append(Instruction(keyword, args.strip(), start + 1, body))
     return out, escape
 
 
@@ -327,7 +364,8 @@ def _find_stage(stages: tuple[Stage, ...] | list[Stage], name: str, before: int)
     return next((s for s in stages[:before] if s.name == lowered), None)
 
 
-def _arg_assignments(args: str) -> Iterator[tuple[str, str | None]]:
+def arg_assignments(args: str) -> Iterator[tuple[str, str | None]]:
+    """``(name, default or None)`` for each word of an ``ARG`` (quotes around a value dropped)."""
     for word in args.split():
         name, sep, value = word.partition("=")
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":  # noqa: PLR2004
@@ -355,9 +393,14 @@ class _Parser:
         self.stages: list[Stage] = []
         self.deps: dict[int, list[int]] = {}
         self.pending: list[ImageUse] = []
+        self.steps: list[Step] = []
 
     def run(self, found: list[Instruction]) -> Dockerfile:
         for inst in found:
+            at = len(self.stages) if inst.keyword == "FROM" else len(self.stages) - 1
+            self.steps.append(
+                Step(at, inst.keyword, inst.args, inst.line, self._expanded(inst), inst.body)
+            )
             if inst.keyword == "ARG":
                 self._arg(inst)
             elif inst.keyword == "FROM":
@@ -391,10 +434,22 @@ class _Parser:
             tuple(uses),
             dict(self.global_args),
             {k: tuple(v) for k, v in self.deps.items()},
+            tuple(self.steps),
         )
 
+    def _expanded(self, inst: Instruction) -> str:
+        if inst.keyword == "FROM":
+            return ""
+        # Inside a stage only its own ARGs are in scope (`ARG NAME` brings a global one in).
+        scope = self.stage_env if self.stages else self.global_args
+        try:
+            return expand(inst.args, scope, self.escape)[0]
+        except DockerfileError:
+            # Shell syntax the Dockerfile grammar does not know (`${x//a/b}` in a RUN).
+            return inst.args
+
     def _arg(self, inst: Instruction) -> None:
-        for name, default in _arg_assignments(inst.args):
+        for name, default in arg_assignments(inst.args):
             if not self.stages:
                 value = self.given.get(name, default)
                 if value is not None:

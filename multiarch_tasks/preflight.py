@@ -9,9 +9,9 @@ Three checks, all before anything is built or pushed:
    ``--platform=$BUILDPLATFORM`` stages, or a literal ``--platform``. This is the
    article's trap: a base re-tagged with ``docker pull/tag/push`` keeps one architecture,
    and the emulated build dies with ``no match for platform in manifest``.
-2. **The final stage on ``$BUILDPLATFORM``**: every platform would ship the build host's
-   binaries (``exec format error`` everywhere else). An error unless
-   ``allow_buildplatform_final``.
+2. **The Dockerfile's hazards** (:mod:`multiarch_tasks.lint`): ``ARG TARGETARCH=amd64``,
+   a pinned or ``$BUILDPLATFORM`` final stage (an error unless
+   ``allow_buildplatform_final``)... Errors fail preflight; warnings are printed.
 3. **The build host**: each target platform is native (the host, or a builder node),
    emulated (a binfmt_misc QEMU handler, enabled, flag ``F``) or impossible. Emulation only
    matters when a target-platform stage has a ``RUN``.
@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from multiarch_tasks import binfmt, dockerfile
+from multiarch_tasks import binfmt, dockerfile, lint
 from multiarch_tasks.errors import (
     InvalidPlatformError,
     InvalidReferenceError,
@@ -481,8 +481,7 @@ def preflight(
         elif base.missing:
             problems.append(_missing_problem(path, base, ref))
 
-    final = parsed.stage_named(settings.target) if settings.target else None
-    problems += _final_stage_problems(parsed, final or parsed.final, native[0], settings)
+    problems += _lint_problems(parsed, settings, native[0])
     host_checks, host_problems = _host_checks(parsed, stages, targets, host)
     problems += host_problems
 
@@ -522,25 +521,27 @@ def _default_client(settings: Settings) -> ManifestReader:
     )
 
 
-def _final_stage_problems(
-    parsed: dockerfile.Dockerfile, final: dockerfile.Stage, host: Platform, settings: Settings
+def _lint_problems(
+    parsed: dockerfile.Dockerfile, settings: Settings, host: Platform
 ) -> list[Problem]:
-    origin = parsed.build_platform_ancestor(final)
-    if origin is None:
-        return []
-    via = "" if origin is final else f" (it builds on {origin.label}, line {origin.line})"
-    message = (
-        f"{parsed.path}:{final.line}: the final {final.label} runs on the build host's"
-        f" platform ($BUILDPLATFORM){via}, so every platform would ship {host} binaries"
-        " (exec format error on the others); build the final stage FROM a target-platform"
-        " base (no --platform, or --platform=$TARGETPLATFORM) and COPY the cross-compiled"
-        " files into it"
+    """The Dockerfile's hazards (:mod:`multiarch_tasks.lint`): errors fail, warnings print."""
+    found = lint.check(
+        parsed,
+        settings.platforms,
+        target=settings.target,
+        build_args=settings.build_args,
+        allow_buildplatform_final=settings.allow_buildplatform_final,
+        host=host,
     )
-    if settings.allow_buildplatform_final:
-        return [Problem("buildplatform-final", message + " (allowed by allow_buildplatform_final)",
-                        severity=WARNING, line=final.line)]  # fmt: skip
-    message += ", or set allow_buildplatform_final if that is really meant"
-    return [Problem("buildplatform-final", message, line=final.line)]
+    return [
+        Problem(
+            f.rule,
+            f"{f.where}: {f.message}; {f.fix}",
+            severity=ERROR if f.severity == lint.ERROR else WARNING,
+            line=f.line,
+        )
+        for f in found.findings
+    ]
 
 
 def _host_checks(

@@ -171,6 +171,7 @@ class _Run:
         digest, raw, media = self._index(built.digests, built.index_digest)
         report = None
         if settings.verify:
+            from multiarch_tasks.lint import lint  # noqa: PLC0415
             from multiarch_tasks.verify import verify  # noqa: PLC0415
 
             report = verify(
@@ -180,6 +181,8 @@ class _Run:
                 deep=settings.verify_deep,
                 run=bool(settings.verify_run),
                 check_tags=False,
+                # --deep says which lint warning it confirmed (an amd64 binary in arm64).
+                findings=lint(settings).findings if settings.verify_deep else (),
             )
             if not report.ok:
                 return self._result(

@@ -221,7 +221,12 @@ def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
             print(line, file=sys.stderr)
         # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
         code = err.code if isinstance(err, RunInterruptedError) else 1
-        raise Exit(f"multiarch: {'' if code != 1 else 'error: '}{err}", code=code) from err
+        if code != 1:
+            raise Exit(f"multiarch: {err}", code=code) from err
+        from multiarch_tasks.diagnose import explained  # noqa: PLC0415
+
+        # A known failure names its cause and the fix: `...; base image X has no ...`.
+        raise Exit(f"multiarch: error: {explained(err)}", code=1) from err
 
 
 def emit(result: Any, as_json: bool) -> None:
@@ -465,6 +470,20 @@ SPECS = (
         "Print a CI pipeline that builds per arch on separate runners and merges.",
         ("provider", "output", "runners", "variant", "registry", "login", "runner_label"),
         _ci_template,
+    ),
+    TaskSpec(
+        "lint",
+        "Find Dockerfile hazards that ship one architecture to every platform.",
+        ("file", "context", "build_arg", "platforms", "json"),
+        _api("lint"),
+        check=True,
+    ),
+    TaskSpec(
+        "doctor",
+        "Check this machine can publish: engine, buildx, store, QEMU, builder, registry.",
+        ("image", "platforms", "json"),
+        _api("doctor"),
+        check=True,
     ),
     TaskSpec(
         "ci_rehearse",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from multiarch_tasks.elf import ScanResult
+    from multiarch_tasks.lint import Finding
     from multiarch_tasks.runner import Result, Runner
     from multiarch_tasks.settings import Settings
 
@@ -114,6 +115,8 @@ class VerifyReport:
     platforms: tuple[PlatformCheck, ...] = ()
     attestations: tuple[AttestationCheck, ...] = ()
     problems: tuple[str, ...] = ()
+    # What --deep made of the lint findings it was given: confirmed or not (not problems).
+    lint: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -134,7 +137,7 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``verify --json`` document (see docs/verify.md)."""
-        return {
+        out = {
             "ok": self.ok,
             "ref": self.ref,
             "digest": self.digest,
@@ -142,6 +145,9 @@ class VerifyReport:
             "attestations": [a.to_json() for a in self.attestations],
             "problems": list(self.problems),
         }
+        if self.lint:
+            out["lint"] = list(self.lint)
+        return out
 
     def render(self) -> str:
         """Return a plain-text table of platforms, then attestations and problems."""
@@ -170,6 +176,9 @@ class VerifyReport:
         if problems:
             lines.append("problems:")
             lines += [f"  - {p}" for p in problems]
+        if self.lint:
+            lines.append("lint findings:")
+            lines += [f"  - {line}" for line in self.lint]
         return "\n".join(lines)
 
 
@@ -349,9 +358,12 @@ def _tag_problems(
 
 
 def _deep_problems(
-    client: RegistryClient, ref: ImageRef, entries: list[Entry]
+    client: RegistryClient,
+    ref: ImageRef,
+    entries: list[Entry],
+    scans: dict[Platform, ScanResult] | None = None,
 ) -> dict[Platform, tuple[list[str], str]]:
-    """Scan every platform's layers; (problems, note) per platform."""
+    """Scan every platform's layers; (problems, note) per platform; fill ``scans``."""
     todo = [e for e in entries if e.manifest is not None]
 
     def scan(entry: Entry) -> ScanResult | RegistryError:
@@ -372,6 +384,8 @@ def _deep_problems(
         if isinstance(result, RegistryError):
             out[plat] = ([f"{plat}: cannot read layers: {result}"], "")
             continue
+        if scans is not None:
+            scans[plat] = result
         foreign = [f"{plat}: {line}" for line in result.foreign(plat)]
         note = f"{len(result.programs)} ELF programs checked"
         out[plat] = (foreign, note)
@@ -420,11 +434,14 @@ def verify(
     run: bool = False,
     allow_single: bool = False,
     check_tags: bool = True,
+    findings: Sequence[Finding] = (),
 ) -> VerifyReport:
     """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
 
     ``check_tags`` also asks that every tag of ``settings.tags`` points at it; publish
     verifies the index before any tag moves, so it turns that off (promotion reads back).
+    ``findings`` (from :func:`multiarch_tasks.lint.lint`) are confirmed or cleared by the
+    ``deep`` scan: the report's ``lint`` lines say which.
     """
     if run and not settings.verify_run:
         raise InvalidValueError(
@@ -453,8 +470,14 @@ def verify(
         {p: (problems, "") for p, problems in _duplicate_problems(entries).items()},
         _config_problems(entries),
     ]
+    scans: dict[Platform, ScanResult] = {}
     if deep:
-        found.append(_deep_problems(client, ref, entries))
+        found.append(_deep_problems(client, ref, entries, scans))
+        from multiarch_tasks.elf import shared_layer_notes  # noqa: PLC0415 - --deep only
+
+        layers = {e.platform: [d.digest for d in e.manifest.layers] for e in entries if e.manifest}
+        notes_of = shared_layer_notes(layers, scans)
+        found.append({plat: ([], note) for plat, note in notes_of.items()})
     if run:
         plats = [e.platform for e in entries if e.manifest is not None]
         found.append(_run_problems(settings, runner, ref, doc.digest, plats))
@@ -480,6 +503,7 @@ def verify(
         _ordered([*checks, *missing], settings.platforms),
         tuple(_attestation_checks(attestations, entries)),
         tuple(index_level),
+        _confirmed(findings, scans) if deep else (),
     )
 
 
@@ -513,3 +537,9 @@ def single_platform(entry: Entry) -> Entry:
         entry.descriptor.media_type, entry.descriptor.digest, entry.descriptor.size, plat
     )
     return Entry(plat, desc, entry.manifest, entry.config, entry.problems)
+
+
+def _confirmed(findings: Sequence[Finding], scans: Mapping[Platform, ScanResult]) -> Any:
+    from multiarch_tasks.lint import confirmed_by  # noqa: PLC0415 - only with findings
+
+    return confirmed_by(findings, scans) if findings else ()

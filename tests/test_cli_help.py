@@ -83,6 +83,8 @@ EXPECTED = {
         "--login",
         "--runner-label",
     },
+    "lint": {"--file", "--context", "--build-arg", "--platforms", "--json"},
+    "doctor": {"--image", "--platforms", "--json"},
     "ci-rehearse": {"--pipeline", "--project", "--work-dir", "--jobs", "--json"},
 }
 

@@ -250,3 +250,111 @@ def test_real_busybox_binaries_have_their_architecture() -> None:
         assert header is not None
         found[arch] = header.arch
     assert found == {"amd64": "x86-64", "arm64": "aarch64", "s390x": "s390x"}
+
+
+def arm_elf(cpu_arch: int | None, *, data: int = 1, prefix_tags: bytes = b"") -> bytes:
+    """A 32-bit ARM executable whose only section is .ARM.attributes with ``Tag_CPU_arch``."""
+    order = "little" if data == 1 else "big"
+
+    def u32(value: int) -> bytes:
+        return value.to_bytes(4, order)
+
+    file_attrs = prefix_tags + (bytes([6, cpu_arch]) if cpu_arch is not None else b"")
+    subsection = b"\x01" + u32(5 + len(file_attrs)) + file_attrs
+    vendor = b"aeabi\x00"
+    section = b"A" + u32(4 + len(vendor) + len(subsection)) + vendor + subsection
+    header_size = 52
+    shoff = header_size + len(section)
+    ident = b"\x7fELF" + bytes([1, data, 1]) + bytes(9)
+    header = (
+        ident
+        + (2).to_bytes(2, order)  # e_type EXEC
+        + (40).to_bytes(2, order)  # e_machine ARM
+        + u32(1) + u32(0) + u32(0) + u32(shoff) + u32(0)
+        + (52).to_bytes(2, order) + bytes(4)
+        + (40).to_bytes(2, order) + (2).to_bytes(2, order) + bytes(2)
+    )  # fmt: skip
+    null_section = bytes(40)
+    attributes = u32(0) + u32(0x70000003) + u32(0) + u32(0) + u32(header_size)
+    attributes += u32(len(section)) + bytes(16)
+    return header + section + null_section + attributes
+
+
+@pytest.mark.parametrize(
+    ("cpu_arch", "variant", "name"),
+    [
+        (4, "v5", "v5TE"),
+        (6, "v6", "v6"),
+        (7, "v6", "v6KZ"),
+        (8, "v7", "v6T2"),
+        (9, "v6", "v6K"),
+        (10, "v7", "v7"),
+        (14, "v8", "v8-A"),
+    ],
+)
+def test_arm_variant_from_tag_cpu_arch(cpu_arch: int, variant: str, name: str) -> None:
+    header = ElfHeader.parse(arm_elf(cpu_arch))
+    assert header is not None
+    assert header.cpu_arch == cpu_arch
+    assert header.arm_variant == variant
+    assert header.cpu_arch_name == name
+
+
+def test_tag_cpu_arch_after_string_attributes_and_in_big_endian() -> None:
+    header = ElfHeader.parse(arm_elf(10, data=2, prefix_tags=b"\x057-A\x00\x04raw\x00"))
+    assert header is not None
+    assert header.arm_variant == "v7"
+
+
+def test_arm_file_without_the_attribute_or_only_a_header_has_no_variant() -> None:
+    whole = ElfHeader.parse(arm_elf(None))
+    assert whole is not None
+    assert whole.arm_variant == ""
+    head_only = ElfHeader.parse(arm_elf(10)[:20])
+    assert head_only is not None
+    assert head_only.arm_variant == ""
+
+
+def _arm_result(cpu_arch: int) -> ScanResult:
+    header = ElfHeader.parse(arm_elf(cpu_arch))
+    assert header is not None
+    return ScanResult({"/bin/app": header}, 1)
+
+
+def test_armv7_program_in_an_arm_v6_slot_is_foreign() -> None:
+    assert _arm_result(10).foreign(Platform.parse("linux/arm/v6")) == [
+        (
+            "/bin/app: arm/v7 (Tag_CPU_arch v7; expected arm/v6 or older:"
+            " Illegal instruction on v6 CPUs)"
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cpu_arch", "platform"),
+    [(10, "linux/arm/v7"), (10, "linux/arm"), (6, "linux/arm/v6"), (4, "linux/arm/v6"),
+     (6, "linux/arm/v7")],
+)  # fmt: skip
+def test_older_or_equal_arm_variant_fits_its_slot(cpu_arch: int, platform: str) -> None:
+    assert _arm_result(cpu_arch).foreign(Platform.parse(platform)) == []
+
+
+def test_scan_tar_reads_the_attributes_of_arm_programs_in_a_layer() -> None:
+    blob = make_tar([("bin/app", arm_elf(10), "file")])
+    changes = changes_of(blob)
+    header = changes.files["/bin/app"]
+    assert header is not None
+    assert header.arm_variant == "v7"
+
+
+def test_real_debian_armhf_is_v7_and_armel_is_v5() -> None:
+    try:
+        paths = {arch: busybox_binary(arch) for arch in ("armhf", "armel")}
+    except RuntimeError as err:
+        pytest.skip(f"busybox-static not downloadable here: {err}")
+    variants = {}
+    for arch, path in paths.items():
+        header = ElfHeader.parse(path.read_bytes())
+        assert header is not None
+        variants[arch] = (header.arm_variant, header.cpu_arch_name)
+    assert variants == {"armhf": ("v7", "v7"), "armel": ("v5", "v5TE")}
