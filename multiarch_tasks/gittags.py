@@ -32,13 +32,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
 from multiarch_tasks.errors import InvalidValueError
 from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from multiarch_tasks.settings import Settings
 
 RULE_TYPES = ("semver", "pep440", "sha", "ref", "raw", "edge")
 REF_EVENTS = ("branch", "tag", "pr")
@@ -146,6 +148,8 @@ def parse_rules(value: Any, source: str = "tag rules") -> tuple[TagRule, ...]:
         return tuple(parse_rule(r, source) for r in DEFAULT_RULES)
     if isinstance(value, str):
         value = [line for line in value.splitlines() if line.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(r, TagRule) for r in value):
+        return tuple(value)  # already parsed (the tag_rules setting)
     if not isinstance(value, list | tuple):
         raise InvalidValueError(f"{source}: expected a list of rules, got {type(value).__name__}")
     return tuple(parse_rule(r, source) for r in value)

@@ -111,6 +111,9 @@ class Settings:
     verify: bool = True
     verify_deep: bool = False
     verify_run: tuple[str, ...] = ()
+    # tags from git: metadata-action-style rules (multiarch_tasks.gittags), applied by the
+    # tasks before any step when set and no --tag is given
+    tag_rules: tuple[Any, ...] = ()
     # Where each key's value came from ("command line", "invoke.yaml:3"), so checks made
     # later (check_output_dir) can say so; not a config key, not compared.
     sources: Mapping[str, str] = field(
@@ -175,6 +178,12 @@ def _nodes(value: Any) -> tuple[Node, ...]:
     return tuple(out)
 
 
+def _tag_rules(value: Any) -> tuple[Any, ...]:
+    from multiarch_tasks.gittags import parse_rules  # noqa: PLC0415 - only when configured
+
+    return parse_rules(value) if value else ()
+
+
 _COERCE: dict[str, coerce.Coerce] = {
     "image": coerce.image,
     "tags": coerce.tags,
@@ -190,6 +199,7 @@ _COERCE: dict[str, coerce.Coerce] = {
     "insecure_registries": coerce.str_list,
     "nodes": _nodes,
     "verify_run": coerce.plain_list,
+    "tag_rules": _tag_rules,
     "jobs": coerce.count,
     "retries": coerce.count,
     "timeout": coerce.seconds,

@@ -293,6 +293,14 @@ def _run(spec: TaskSpec, c: Context, values: Args) -> None:
     as_json = bool(values.get("json"))
     settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
     runner = runner_for(c, json_output=as_json)
+    if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
+        # Tags from git and CI variables: every shard and the merge compute the same list.
+        from multiarch_tasks.gittags import with_git_tags  # noqa: PLC0415
+
+        settings = guarded(
+            lambda: with_git_tags(settings, settings.tag_rules, runner), as_json=as_json
+        )
+        runner.say(f"tags from git: {', '.join(settings.tags)}")
     result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
     emit(result, as_json)
     if runner.ci:

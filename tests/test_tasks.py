@@ -318,3 +318,28 @@ def test_unquoted_numeric_build_arg_in_invoke_yaml_is_refused(tmp_path):
     done = _inv(tmp_path, "multiarch.ci-template")
     assert done.returncode == 1
     assert "GO_VERSION: 1.2 is a number in the config file; quote it" in done.stderr
+
+
+def test_tag_rules_give_the_tags_from_git_unless_a_tag_flag_is_given(
+    tmp_path, recorded, monkeypatch
+):
+    for key in ("GITHUB_ACTIONS", "GITHUB_REF", "GITLAB_CI", "CI_COMMIT_TAG"):
+        monkeypatch.delenv(key, raising=False)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "--allow-empty", "-m", "x")
+    git("tag", "v1.2.3")
+    rules = [{"type": "semver", "pattern": "{{major}}.{{minor}}"}, "type=sha"]
+    (tmp_path / "invoke.yaml").write_text(
+        json.dumps({"multiarch": {"image": "r.example/git/app", "tag_rules": rules}})
+    )
+    short = git("rev-parse", "--short=7", "HEAD")
+    tags = _build(recorded).tags
+    assert "1.2" in tags
+    assert any(t.startswith("sha-") and short in t for t in tags)
+    assert _build(recorded, "--tag", "manual").tags == ("manual",)
