@@ -136,7 +136,9 @@ _FLAGS = (
     Flag("output", "Write to this file (its directory is created) instead of stdout"),
     Flag("runners", "native (a native runner per arch where the provider has one) or qemu"),
     Flag("variant", "docker; on gitlab also kaniko or buildah"),
-    Flag("registry", "Registry to log in to (default: the image's)"),
+    Flag("registry", "Registry: ci-template logs in to it (default: the image's); publish "
+         "infers IMAGE as REGISTRY/<owner>/<repo> from the git remote, the tags from git "
+         "and the platforms every base offers"),
     Flag("login", "auto, token (GITHUB_TOKEN / CI_REGISTRY_*), secrets or none"),
     Flag("runner_label", "PLATFORM=LABEL: that platform's shard runs natively there; "
          "repeatable", iterable=True),
@@ -166,7 +168,7 @@ BUILD_FLAGS = (
     "jobs",
     "json",
 )
-PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflight")
+PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflight", "registry")
 
 
 # --- the seams other code uses ------------------------------------------------------------
@@ -377,6 +379,17 @@ def _mirror(s: Settings, r: Runner, a: Args) -> Any:
     )
 
 
+def _publish(s: Settings, r: Runner, a: Args) -> Any:
+    if a["registry"]:
+        # Zero-config publish: what was inferred is printed before anything runs.
+        from multiarch_tasks.infer import infer  # noqa: PLC0415
+
+        inferred = infer(s, r, registry=a["registry"])
+        r.say(inferred.render())
+        s = inferred.settings
+    return api.publish(s, r)
+
+
 def _ci_template(s: Settings, _: Runner, a: Args) -> str:
     options: dict[str, Any] = {
         k: a[k] for k in ("runners", "variant", "registry", "login") if a[k] is not None
@@ -443,7 +456,7 @@ SPECS = (
         "publish",
         "Preflight, set up QEMU and the builder, build every platform, merge, push, verify.",
         PUBLISH_FLAGS,
-        _api("publish"),
+        _publish,
         check=True,
     ),
     TaskSpec(

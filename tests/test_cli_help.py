@@ -53,7 +53,7 @@ EXPECTED = {
     "manifest-create": INDEX,
     "manifest-push": INDEX,
     "merge": {"--from", *INDEX},
-    "publish": {*BUILD, "--manifest-tool", "--deep", "--no-verify", "--no-preflight"},
+    "publish": {*BUILD, "--manifest-tool", "--deep", "--no-verify", "--no-preflight", "--registry"},
     "verify": {"--ref", "--platforms", "--deep", "--run", "--allow-single", "--json"},
     "inspect": {"--ref", "--platform", "--json"},
     "preflight": {
