@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from multiarch_tasks import binfmt, commands, facts, plan, tools
+from multiarch_tasks import binfmt, commands, decide, facts, tools
 from multiarch_tasks.errors import (
     CommandError,
     InvalidReferenceError,
@@ -110,7 +110,7 @@ def doctor(
     """Run every check for ``settings`` (platforms, builder, image) and return the rows.
 
     The machine is read once through :func:`multiarch_tasks.facts.gather` (or ``found``,
-    facts already gathered) and judged with :mod:`multiarch_tasks.plan`'s own deciders,
+    facts already gathered) and judged with :mod:`multiarch_tasks.decide`'s own deciders,
     so doctor and publish agree. ``client`` reads the registry (a quick RegistryClient
     by default).
     """
@@ -237,7 +237,7 @@ def _store_row(settings: Settings, found: Facts, rows: list[Row]) -> None:
         ' {"containerd-snapshotter": true}}), or build with a docker-container builder'
         " (`multiarch builder-create --driver docker-container`)"
     )
-    if plan.builder_driver(settings, found) != "docker":
+    if decide.builder_driver(settings, found) != "docker":
         rows.append(Row("image store", OK, "classic (the builder is not the docker driver)"))
     elif settings.strategy == "multi-platform":
         rows.append(
@@ -292,10 +292,10 @@ def _builder_row(found: Facts, rows: list[Row]) -> None:
 def _platform_rows(settings: Settings, found: Facts, rows: list[Row]) -> None:
     """A row per platform that is not native: its emulator, or why nothing builds it."""
     for platform in settings.platforms:
-        where = plan.assign(platform, settings, found)
-        if where.mode == plan.NATIVE:
+        where = decide.assign(platform, settings, found)
+        if where.mode == decide.NATIVE:
             continue
-        if where.mode == plan.IMPOSSIBLE:
+        if where.mode == decide.IMPOSSIBLE:
             rows.append(
                 Row(
                     f"platform {platform}",
@@ -409,11 +409,11 @@ def _registry_problem(ref: ImageRef, who: str, err: RegistryError) -> Row:
 
 def _publish_row(settings: Settings, found: Facts, rows: list[Row]) -> None:
     try:
-        strategy, why = plan.decide_strategy(settings, found)
+        strategy, why = decide.decide_strategy(settings, found)
     except PlanError as err:
         rows.append(Row("next publish", FAIL, str(err), "set strategy = per-arch (or auto)"))
         return
-    driver = plan.builder_driver(settings, found)
+    driver = decide.builder_driver(settings, found)
     engine = found.engine
     attest_capable = driver != "docker" or engine is None or engine.containerd_store
     if settings.attestations == "off" or not attest_capable:
@@ -422,7 +422,7 @@ def _publish_row(settings: Settings, found: Facts, rows: list[Row]) -> None:
         attests = settings.attestations == "on" or (
             found.buildx is not None and found.buildx.attests_by_default
         )
-    tool = plan.merge_tool(settings) if strategy == "per-arch" else strategy
+    tool = decide.merge_tool(settings) if strategy == "per-arch" else strategy
     # The docker manifest tool and Docker media types cannot carry attestation manifests.
     kept = attests and tool != "docker" and settings.media_type == "oci"
     count = len(settings.platforms)

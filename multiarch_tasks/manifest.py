@@ -140,7 +140,7 @@ def _insecure(settings: Settings) -> bool:
 
 def choose_tool(settings: Settings, runner: Runner) -> str:
     """The merge tool: decided once, by the plan (``auto`` -> native, no process)."""
-    from multiarch_tasks.plan import merge_tool  # noqa: PLC0415
+    from multiarch_tasks.decide import merge_tool  # noqa: PLC0415
 
     del runner  # the choice no longer depends on probes
     return merge_tool(settings)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from multiarch_tasks import binfmt, dockerfile, lint
+from multiarch_tasks.decide import EMULATED, IMPOSSIBLE, NATIVE, Assignment
 from multiarch_tasks.errors import (
     InvalidPlatformError,
     InvalidReferenceError,
@@ -35,7 +36,6 @@ from multiarch_tasks.errors import (
     RegistryError,
     ToolMissingError,
 )
-from multiarch_tasks.plan import EMULATED, IMPOSSIBLE, NATIVE, Assignment
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import DOCKER_HUB, ImageRef
 
@@ -501,7 +501,7 @@ def preflight(
 def _assign(settings: Settings, runner: Runner) -> tuple[Assignment, ...]:
     """Where each target builds, from the facts (the host alone when docker is absent)."""
     from multiarch_tasks import facts  # noqa: PLC0415
-    from multiarch_tasks.plan import assign  # noqa: PLC0415
+    from multiarch_tasks.decide import assign  # noqa: PLC0415
 
     try:
         found = facts.gather(settings, runner)

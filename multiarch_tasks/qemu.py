@@ -13,8 +13,9 @@ from pathlib import Path
 
 from multiarch_tasks import binfmt
 from multiarch_tasks import facts as facts_mod
+from multiarch_tasks.decide import EMULATED, NATIVE
 from multiarch_tasks.errors import MultiarchError
-from multiarch_tasks.plan import EMULATED, NATIVE, Plan, make_plan
+from multiarch_tasks.plan import Plan, make_plan
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
