@@ -225,7 +225,9 @@ def update_binfmts_enable(handler: str) -> list[str]:
 
 def docker_run(ref: str, platform: Platform, args: Sequence[str] = ()) -> list[str]:
     """``docker run --rm --platform P REF ARGS...``."""
-    return ["docker", "run", "--rm", "--platform", str(platform), ref, *args]
+    # --init: a program that dies of a signal under QEMU as the container's PID 1 would
+    # hang (the kernel ignores default-action signals sent to a namespace's init).
+    return ["docker", "run", "--rm", "--init", "--platform", str(platform), ref, *args]
 
 
 def buildah_build(

@@ -392,6 +392,9 @@ def _deep_problems(
     return out
 
 
+RUN_TIMEOUT = 300.0  # seconds a verify --run command may take (the timeout setting wins)
+
+
 def _run_problems(
     settings: Settings, runner: Runner, ref: ImageRef, digest: str, plats: list[Platform]
 ) -> dict[Platform, tuple[list[str], str]]:
@@ -400,7 +403,8 @@ def _run_problems(
 
     def run(plat: Platform) -> Result:
         argv = commands.docker_run(pinned, plat, settings.verify_run)
-        return runner.run(argv, check=False, label=f"verify --run {plat}")
+        timeout = settings.timeout or RUN_TIMEOUT
+        return runner.run(argv, check=False, label=f"verify --run {plat}", timeout=timeout)
 
     results = runner.map_parallel(run, plats)
     out: dict[Platform, tuple[list[str], str]] = {}

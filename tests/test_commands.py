@@ -451,7 +451,17 @@ CASES: list[tuple[str, Callable[..., list[str]], dict[str, Any], list[str]]] = [
         "docker-run",
         commands.docker_run,
         {"ref": "r/a@" + DIGEST_A, "platform": ARMV7, "args": ["uname", "-m"]},
-        ["docker", "run", "--rm", "--platform", "linux/arm/v7", "r/a@" + DIGEST_A, "uname", "-m"],
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--init",
+            "--platform",
+            "linux/arm/v7",
+            "r/a@" + DIGEST_A,
+            "uname",
+            "-m",
+        ],
     ),
     (
         "docker-version",

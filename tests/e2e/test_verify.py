@@ -276,6 +276,23 @@ def test_run_reports_exec_format_error_apart_from_a_failing_command(
     assert problem.startswith("linux/amd64: `/bin/sh -c 'exit 3'` exited 3")
 
 
+def test_run_of_a_program_crashing_under_qemu_reports_it_instead_of_hanging(base_image) -> None:
+    """A shell that kills itself with SIGSEGV under QEMU: as PID 1 without --init the
+    container never exits (the kernel ignores default-action signals sent to init)."""
+    report = verify(
+        settings_for(
+            "linux/amd64,linux/s390x", verify_run=("/bin/sh", "-c", "kill -SEGV $$"), timeout=90
+        ),
+        ImageRef.parse(base_image.ref),
+        runner=Runner(),
+        run=True,
+    )
+    s390x = next(p for p in report.platforms if p.platform == "linux/s390x")
+    (problem,) = s390x.problems
+    assert problem.startswith("linux/s390x: `/bin/sh -c 'kill -SEGV $$'` exited 139"), problem
+    assert "timed out" not in problem
+
+
 def test_run_without_verify_run_says_to_set_it(base_image) -> None:
     with pytest.raises(InvalidValueError, match="set verify_run"):
         verify(
