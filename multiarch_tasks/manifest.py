@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,11 +158,12 @@ class ManifestResult:
     pushed: bool = False
     notes: tuple[str, ...] = field(default=())
     dry: bool = False
+    problems: tuple[str, ...] = ()  # why nothing was promoted (merge's verify failed)
 
     @property
     def ok(self) -> bool:
-        """Created or pushed without error (errors raise)."""
-        return True
+        """Created or pushed, and (merge) verified before any tag moved."""
+        return not self.problems
 
     def render(self) -> str:
         """Tool, tags, and the index's children."""
@@ -173,6 +175,7 @@ class ManifestResult:
         for child in self.children if self.pushed else ():
             kind = "attestation" if child.is_attestation else str(child.platform)
             lines.append(f"  {kind:<16} {child.digest}")
+        lines += list(self.problems)
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
@@ -183,6 +186,7 @@ class ManifestResult:
             "tags": list(self.tags),
             "digest": self.digest,
             "pushed": self.pushed,
+            "problems": list(self.problems),
             "manifests": [c.to_json() for c in self.children],
         }
 
@@ -421,9 +425,34 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     for note in check_shards(shards, settings.platforms):
         runner.say(f"merge: {note}")
     digests = {p: d for shard in shards for p, d in shard.digests.items()}
-    manifest_create(settings, runner, digests=digests)
-    write_digest_map(settings.output_dir, {p: digests[p] for p in settings.platforms})
-    return manifest_push(settings, runner)
+    if runner.dry:
+        manifest_create(settings, runner, digests=digests)
+        return manifest_push(settings, runner)
+    # As publish does: the index goes in by digest, is verified, and only then moves tags.
+    from multiarch_tasks.plan import staging_tag  # noqa: PLC0415
+    from multiarch_tasks.verify import verify  # noqa: PLC0415
+
+    tool = choose_tool(settings, runner)
+    tags = tuple(str(settings.ref(t)) for t in settings.tags)
+    client = _client(settings, runner.say)
+    staging = settings.image_ref.with_tag(staging_tag(settings.tags[0], uuid.uuid4().hex[:10]))
+    composed = compose_index(settings, runner, client, digests, tool=tool, staging=str(staging))
+    report = verify(
+        settings,
+        settings.image_ref.with_digest(composed.digest),
+        runner=runner,
+        client=client,
+        check_tags=False,
+    )
+    if not report.ok:
+        runner.say(report.render())
+        unpromoted = f"{settings.image_ref.name}@{composed.digest}"
+        problem = f"verify failed: nothing promoted; the unpromoted index is {unpromoted}"
+        return ManifestResult(tool, tags, composed.children, composed.digest, problems=(problem,))
+    promote(client, tags, composed.raw, composed.media_type)
+    picked = {p: digests[p] for p in settings.platforms}
+    write_digest_map(settings.output_dir, picked, index=composed.digest)
+    return ManifestResult(tool, tags, composed.children, composed.digest, pushed=True)
 
 
 # --- publish's merge: an index pushed by digest, promoted only after verify ------------

@@ -448,9 +448,10 @@ SPECS = (
     ),
     TaskSpec(
         "merge",
-        "Merge digest maps from several runners into one index and push it to every tag.",
+        "Merge digest maps from several runners into one index; verify it, then tag it.",
         ("from_", *INDEX_FLAGS),
         _merge,
+        check=True,
     ),
     TaskSpec(
         "publish",
