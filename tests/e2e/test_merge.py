@@ -81,3 +81,34 @@ def test_merge_refuses_inconsistent_shards_and_repeats_its_digest(
     digest = json.loads(first.stdout)["digest"]
     assert json.loads(again.stdout)["digest"] == digest == tag_digest(registry, f"{repo}:m")
     assert index_platforms(registry, f"{repo}:m") == ["linux/amd64", "linux/arm64"]
+
+
+def test_merge_of_a_mislabelled_shard_promotes_nothing(base_image, registry, repo, tmp_path):
+    """A shard whose linux/arm64 entry is really the amd64 image (built on the wrong runner):
+    refused when the push names its platform, and caught by verify, before any tag moves,
+    when it is a bare image manifest that claims nothing."""
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    amd = tmp_path / "amd64"
+    build(project, repo, "linux/amd64", amd, base_image.ref)
+    pushed = json.loads((amd / "digests.json").read_text())["linux/amd64"]
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+
+    (wrong / "digests.json").write_text(json.dumps({"linux/arm64": pushed}))
+    refused = merge(repo, tmp_path / "m1", amd, wrong)
+    assert refused.returncode == 1
+    assert "holds linux/amd64, not exactly one linux/arm64 image" in refused.stderr
+    assert tag_digest(registry, f"{repo}:m") is None
+
+    index, _ = registry.manifest(repo.split("/", 1)[1], pushed)
+    (image,) = [m for m in index["manifests"] if m["platform"]["architecture"] == "amd64"]
+    (wrong / "digests.json").write_text(json.dumps({"linux/arm64": image["digest"]}))
+    done = merge(repo, tmp_path / "m2", amd, wrong)
+    assert done.returncode == 1, done.output[-3000:]
+    result = json.loads(done.stdout)
+    assert result["ok"] is False
+    (problem,) = result["problems"]
+    assert problem.startswith(f"verify failed: nothing promoted; the unpromoted index is {repo}@")
+    assert "linux/arm64" in done.stderr  # the verify report names the platform
+    assert tag_digest(registry, f"{repo}:m") is None
