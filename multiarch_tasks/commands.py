@@ -213,6 +213,11 @@ def docker_manifest_rm(target: str) -> list[str]:
     return ["docker", "manifest", "rm", target]
 
 
+def docker_rm_force(name: str) -> list[str]:
+    """``docker rm -f NAME``: remove a container that will not stop by itself."""
+    return ["docker", "rm", "-f", name]
+
+
 def docker_binfmt_install(image: str, arches: Sequence[str]) -> list[str]:
     """``docker run --privileged --rm BINFMT_IMAGE --install a,b`` (tonistiigi/binfmt)."""
     return ["docker", "run", "--privileged", "--rm", image, "--install", ",".join(arches)]
@@ -223,11 +228,14 @@ def update_binfmts_enable(handler: str) -> list[str]:
     return ["update-binfmts", "--enable", handler]
 
 
-def docker_run(ref: str, platform: Platform, args: Sequence[str] = ()) -> list[str]:
+def docker_run(
+    ref: str, platform: Platform, args: Sequence[str] = (), *, name: str = ""
+) -> list[str]:
     """``docker run --rm --platform P REF ARGS...``."""
-    # --init: a program that dies of a signal under QEMU as the container's PID 1 would
-    # hang (the kernel ignores default-action signals sent to a namespace's init).
-    return ["docker", "run", "--rm", "--init", "--platform", str(platform), ref, *args]
+    # No --init: tini's execvp hands a foreign binary to /bin/sh on ENOEXEC, which hides the
+    # very `exec format error` verify --run looks for. A name lets a hung run be removed.
+    named = ["--name", name] if name else []
+    return ["docker", "run", "--rm", *named, "--platform", str(platform), ref, *args]
 
 
 def buildah_build(

@@ -307,7 +307,12 @@ class Runner:
         if stream_prefix is None:
             # plumbum returns a subprocess.Popen; its stubs type a narrower object.
             proc: Popen[str] = command.popen(
-                stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True, start_new_session=True
+                stdin=PIPE,
+                stdout=PIPE,
+                stderr=PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,
             )
             CHILDREN.add(proc)
             try:
@@ -327,7 +332,12 @@ class Runner:
         self, command: object, argv: list[str], timeout: float | None, prefix: str
     ) -> Result:
         proc = command.popen(  # type: ignore[attr-defined]
-            stdin=PIPE, stdout=PIPE, stderr=STDOUT, text=True, start_new_session=True
+            stdin=PIPE,
+            stdout=PIPE,
+            stderr=STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
         )
         CHILDREN.add(proc)
         proc.stdin.close()

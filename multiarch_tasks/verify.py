@@ -15,6 +15,7 @@ once through :meth:`~multiarch_tasks.registry.RegistryClient.map`.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -392,7 +393,7 @@ def _deep_problems(
     return out
 
 
-RUN_TIMEOUT = 300.0  # seconds a verify --run command may take (the timeout setting wins)
+RUN_TIMEOUT = 120.0  # seconds a verify --run command may take (the timeout setting wins)
 
 
 def _run_problems(
@@ -400,11 +401,17 @@ def _run_problems(
 ) -> dict[Platform, tuple[list[str], str]]:
     """Run each platform's image with ``settings.verify_run``; (problems, note) each."""
     pinned = f"{ref.name}@{digest}"
+    timeout = settings.timeout or RUN_TIMEOUT
 
     def run(plat: Platform) -> Result:
-        argv = commands.docker_run(pinned, plat, settings.verify_run)
-        timeout = settings.timeout or RUN_TIMEOUT
-        return runner.run(argv, check=False, label=f"verify --run {plat}", timeout=timeout)
+        name = f"multiarch-verify-{uuid.uuid4().hex[:12]}"
+        argv = commands.docker_run(pinned, plat, settings.verify_run, name=name)
+        result = runner.run(argv, check=False, label=f"verify --run {plat}", timeout=timeout)
+        if result.returncode == -1 and not result.dry:
+            # A program that dies of a signal under QEMU as the container's PID 1 never
+            # exits (the kernel ignores default-action signals sent to init): remove it.
+            runner.run(commands.docker_rm_force(name), check=False, timeout=60)
+        return result
 
     results = runner.map_parallel(run, plats)
     out: dict[Platform, tuple[list[str], str]] = {}
@@ -416,6 +423,12 @@ def _run_problems(
             out[plat] = ([], "not run (--dry)")
         elif result.ok:
             out[plat] = ([], f"`{command}` ran")
+        elif result.returncode == -1:
+            hung = (
+                f"{plat}: `{command}` did not finish in {timeout:g}s (a program killed by a"
+                " signal as the container's PID 1 under QEMU hangs: look for a crash)"
+            )
+            out[plat] = ([hung], "")
         elif EXEC_FORMAT_ERROR in f"{result.stdout}\n{result.stderr}".lower():
             out[plat] = (
                 [f"{plat}: exec format error: its programs are not built for {plat}"],

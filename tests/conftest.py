@@ -274,3 +274,18 @@ def tag_digest(registry: Registry, ref: str) -> str | None:
     repository, _, tag = ref.split("/", 1)[1].rpartition(":")
     found = registry.manifest(repository, tag)
     return found[1] if found else None
+
+
+def buildx_push(argv: list[str], attempts: int = 3) -> subprocess.CompletedProcess[str]:
+    """Run a ``docker buildx build ... --push`` a test makes by hand, as the product would:
+    again (from cache) after a passing registry fault (the loopback Distribution 2.8
+    answers a HEAD with 500 now and then during a multi-platform push)."""
+    from multiarch_tasks.backends.buildx import transient  # noqa: PLC0415
+    from multiarch_tasks.runner import Result  # noqa: PLC0415
+
+    for _ in range(attempts):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=1200)
+        failed = Result(tuple(argv), done.returncode, done.stdout, done.stderr)
+        if done.returncode == 0 or not transient(failed):
+            break
+    return done

@@ -455,7 +455,6 @@ CASES: list[tuple[str, Callable[..., list[str]], dict[str, Any], list[str]]] = [
             "docker",
             "run",
             "--rm",
-            "--init",
             "--platform",
             "linux/arm/v7",
             "r/a@" + DIGEST_A,

@@ -8,7 +8,6 @@ Debian's armel busybox is ARMv5TE code, which every arm/v6 and arm/v7 CPU runs.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 from multiarch_tasks.verify import verify
 from testbed.base_images import FULL_PLATFORMS, busybox_binary
-from tests.conftest import BaseImage
+from tests.conftest import BaseImage, buildx_push
 
 pytestmark = pytest.mark.e2e
 ARM = "linux/arm/v6,linux/arm/v7"
@@ -33,10 +32,9 @@ def _arm_image(repo: str, tag: str, tmp_path: Path, v6_binary: str) -> ImageRef:
         "FROM scratch\nARG TARGETVARIANT\nCOPY busybox-${TARGETVARIANT} /bin/busybox\n"
     )
     ref = f"{repo}:{tag}"
-    done = subprocess.run(
+    done = buildx_push(
         ["docker", "buildx", "build", "--builder", "default", "--platform", ARM,
          "--provenance=false", "--tag", ref, "--push", str(tmp_path)],
-        capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return ImageRef.parse(ref)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 from multiarch_tasks.verify import verify
 from testbed.base_images import busybox_binary
-from tests.conftest import EXAMPLE, BaseImage, run_cli
+from tests.conftest import EXAMPLE, BaseImage, buildx_push, run_cli
 
 pytestmark = pytest.mark.e2e
 PLATFORMS = "linux/amd64,linux/arm64"
@@ -79,10 +78,9 @@ def test_forced_build_is_confirmed_by_verify_deep(
     assert [(f.rule, f.line) for f in found.findings] == [("target-arg-default", 2)]
     ref = f"{repo}:forced"
     # Forced: straight through buildx, no preflight; every platform builds fine.
-    done = subprocess.run(
+    done = buildx_push(
         ["docker", "buildx", "build", "--builder", "default", "--platform", PLATFORMS,
          "--provenance=false", "--tag", ref, "--push", str(context)],
-        capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -131,10 +129,9 @@ def test_clean_build_clears_the_lint_warning(
     ]
     assert found.ok
     ref = f"{repo}:clean"
-    done = subprocess.run(
+    done = buildx_push(
         ["docker", "buildx", "build", "--builder", "default", "--platform", PLATFORMS,
          "--provenance=false", "--tag", ref, "--push", str(tmp_path)],
-        capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = verify(
