@@ -19,7 +19,7 @@ from multiarch_tasks.platforms import parse_platforms
 from multiarch_tasks.runner import Runner
 from multiarch_tasks.settings import Settings
 from testbed.registry import Registry, RegistryConfig, htpasswd_file
-from tests.conftest import unavailable
+from tests.conftest import run_cli, unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("engine", "qemu")]
 S390X_HANDLER = Path("/proc/sys/fs/binfmt_misc/qemu-s390x")
@@ -62,9 +62,14 @@ def test_disabled_handler_fails_its_row_with_the_fix(repo: str) -> None:
     S390X_HANDLER.write_text("0")
     try:
         result = doctor(settings, Runner())
+        cli = run_cli("doctor", "--image", repo, "--platforms", ",".join(map(str, PLATFORMS)))
     finally:
         S390X_HANDLER.write_text("1")
     assert S390X_HANDLER.read_text().startswith("enabled")
+    assert cli.returncode == 1, cli.output
+    assert "binfmt qemu-s390x" in cli.stdout
+    fixed = run_cli("doctor", "--image", repo, "--platforms", ",".join(map(str, PLATFORMS)))
+    assert fixed.returncode == 0, fixed.output
     assert not result.ok
     [row] = result.failed
     assert row.check == "binfmt qemu-s390x"
