@@ -140,7 +140,7 @@ def _facts(settings: Settings, runner: Runner, rows: list[Row]) -> Facts:
     if not _docker_row(runner, rows):
         return facts.gather(settings, runner, docker=False)
     try:
-        found = facts.gather(settings, runner)
+        found = facts.gather(settings, runner, versions=True)
     except ToolMissingError as err:
         rows.append(
             Row(

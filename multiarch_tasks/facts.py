@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,20 +363,20 @@ def _probe_all(runner: Runner, argvs: list[list[str]]) -> list[Result]:
     return out
 
 
-_GIT_LABELS = {
-    "org.opencontainers.image.revision": ("rev-parse", "HEAD"),
-    # The commit time, not "now": rebuilding the same commit gives the same config.
-    "org.opencontainers.image.created": ("log", "-1", "--format=%cI"),
-    "org.opencontainers.image.source": ("config", "--get", "remote.origin.url"),
-}
+# Two git probes: the commit and its time in one (the commit time, not "now": rebuilding
+# the same commit gives the same config), the remote in the other.
+_GIT_PROBES = (("log", "-1", "--format=%H%n%cI"), ("config", "--get", "remote.origin.url"))
 
 
 def _labels(results: list[Result]) -> dict[str, str]:
-    labels = {
-        key: result.stdout.strip()
-        for key, result in zip(_GIT_LABELS, results, strict=True)
-        if result.ok and result.stdout.strip()
-    }
+    commit, remote = results
+    labels: dict[str, str] = {}
+    if commit.ok and len(commit.stdout.split()) == 2:  # noqa: PLR2004 - hash, time
+        revision, created = commit.stdout.split()
+        labels["org.opencontainers.image.revision"] = revision
+        labels["org.opencontainers.image.created"] = created
+    if remote.ok and remote.stdout.strip():
+        labels["org.opencontainers.image.source"] = remote.stdout.strip()
     source = "org.opencontainers.image.source"
     if source in labels:
         # CI checkouts embed tokens in the origin URL: never into a label.
@@ -383,11 +384,39 @@ def _labels(results: list[Result]) -> dict[str, str]:
     return labels
 
 
-def gather(settings: Settings, runner: Runner, *, docker: bool | None = None) -> Facts:
+def _docker_facts(
+    results: list[Result], name: str, *, versions: bool
+) -> tuple[Engine, BuildxInfo | None, Builder | None]:
+    """The engine, buildx and builder from the first probes' answers (see :func:`gather`)."""
+    info, inspected = results[:2]
+    buildx = BuildxInfo(parse_version(results[2].stdout.split(" ", 1)[-1])) if versions else None
+    if not info.ok:
+        raise ToolMissingError(
+            f"the Docker daemon is not running or not reachable: {info.stderr.strip()[-200:]}"
+        )
+    engine = parse_docker_info(info.stdout, os.environ.get("DOCKER_HOST", ""))
+    # docker CLI 28: "unknown command: docker buildx"; older: "'buildx' is not a docker command"
+    if re.search(
+        r"unknown command: docker buildx|'buildx' is not a docker command", inspected.stderr
+    ):
+        raise ToolMissingError(
+            "docker buildx is not installed (`docker buildx` is not a docker command)"
+        )
+    if inspected.ok:
+        return engine, buildx, parse_inspect(inspected.stdout)
+    if not name:
+        raise CommandError(commands.buildx_inspect(name), inspected.returncode, inspected.stderr)
+    return engine, buildx, None  # the named builder does not exist (yet)
+
+
+def gather(
+    settings: Settings, runner: Runner, *, docker: bool | None = None, versions: bool = False
+) -> Facts:
     """Run the read-only probes (concurrently) and return the facts.
 
-    ``docker`` (default: the buildx backend needs it) asks for the engine, buildx and the
-    builder; without it only binfmt_misc, programs and git are read.
+    ``docker`` (default: the buildx backend needs it) asks for the engine and the builder;
+    without it only binfmt_misc, programs and git are read. ``versions`` also asks buildx
+    for its version (doctor); nothing a run decides depends on it, so a run does not ask.
     """
     need_docker = settings.backend == "buildx" if docker is None else docker
     if need_docker and which("docker") is None:
@@ -395,32 +424,18 @@ def gather(settings: Settings, runner: Runner, *, docker: bool | None = None) ->
     name, why = requested_builder(settings)
     argvs: list[list[str]] = []
     if need_docker:
-        argvs += [commands.docker_info(), commands.buildx_version(), commands.buildx_inspect(name)]
+        argvs += [commands.docker_info(), commands.buildx_inspect(name)]
+        if versions:
+            argvs.append(commands.buildx_version())
     has_git = which("git") is not None
     if has_git:
-        argvs += [["git", "-C", settings.context, *a] for a in _GIT_LABELS.values()]
+        argvs += [["git", "-C", settings.context, *a] for a in _GIT_PROBES]
     results = _probe_all(runner, argvs)
     engine = buildx = builder = None
     if need_docker:
-        info, version, inspected = results[:3]
-        results = results[3:]
-        if not info.ok:
-            raise ToolMissingError(
-                f"the Docker daemon is not running or not reachable: {info.stderr.strip()[-200:]}"
-            )
-        engine = parse_docker_info(info.stdout, os.environ.get("DOCKER_HOST", ""))
-        if not version.ok:
-            raise ToolMissingError(
-                "docker buildx is not installed (`docker buildx version` failed)"
-            )
-        buildx = BuildxInfo(parse_version(version.stdout.split(" ", 1)[-1]))
-        if inspected.ok:
-            builder = parse_inspect(inspected.stdout)
-            name = builder.name
-        elif not name:
-            raise CommandError(
-                commands.buildx_inspect(name), inspected.returncode, inspected.stderr
-            )
+        engine, buildx, builder = _docker_facts(results, name, versions=versions)
+        name = builder.name if builder is not None else name
+        results = results[2 + versions :]
     return Facts(
         host=Platform.host(),
         engine=engine,
