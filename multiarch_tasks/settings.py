@@ -450,8 +450,10 @@ def settings_from_invoke(
 def check_output_dir(settings: Settings) -> None:
     """Fail before any step when ``output_dir`` is a file or cannot be created or written.
 
-    Creates nothing: a missing directory is probed by creating and removing it at once
-    (the only reliable test as root, for whom ``os.access`` says yes to ``/proc``).
+    Creates nothing: a missing directory is probed by creating and removing a run-unique
+    directory in its deepest existing parent (the only reliable test as root, for whom
+    ``os.access`` says yes to ``/proc``). Never the path itself: a concurrent run may be
+    creating that very directory at the same moment.
     """
     path = Path(settings.output_dir)
     source = settings.sources.get("output_dir", "the built-in default")
@@ -469,10 +471,7 @@ def check_output_dir(settings: Settings) -> None:
             with tempfile.TemporaryFile(dir=path):
                 pass
         else:
-            missing = [p for p in (path, *path.parents) if not p.exists()]
-            path.mkdir(parents=True)
-            for made in missing:  # deepest first
-                made.rmdir()
+            Path(tempfile.mkdtemp(prefix=".multiarch-probe-", dir=existing)).rmdir()
     except OSError as err:
         verb = "is not writable" if existing == path else "cannot be created"
         raise fail(f"{verb}: {err.strerror or err}") from err

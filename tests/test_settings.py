@@ -789,3 +789,18 @@ def test_invoke_file_section_left_empty_is_not_set(tmp_path: Path) -> None:
     check_invoke_files({"project": ({"multiarch": None}, str(path))}, {})
     with pytest.raises(ConfigError, match="got null"):  # invoke could not merge it over a {}
         check_invoke_files({"project": ({"multiarch": None}, str(path))}, {"multiarch": {}})
+
+
+def test_output_dir_check_races_no_other_run_and_leaves_nothing(tmp_path: Path) -> None:
+    """Two runs sharing one missing output dir check it at the same moment (issue 9): the
+    probe must not create (or remove) that directory, or one run fails "File exists"."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from multiarch_tasks.settings import check_output_dir  # noqa: PLC0415
+
+    target = tmp_path / "shared" / "out"
+    settings = Settings(output_dir=str(target))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: check_output_dir(settings), range(64)))
+    assert results == [None] * 64
+    assert list(tmp_path.iterdir()) == []  # nothing created, nothing left behind
