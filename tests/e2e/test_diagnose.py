@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from multiarch_tasks import diagnose
+from multiarch_tasks.backends.buildx import transient
 from multiarch_tasks.diagnose import Context, Diagnosis
 from multiarch_tasks.errors import CommandError
 from multiarch_tasks.runner import Runner
@@ -56,7 +57,7 @@ def test_docker_manifest_create_on_attested_tags_is_a_manifest_list(
         runner.run(
             ["docker", "buildx", "build", "--builder", "default", "--platform",
              f"linux/{arch}", "--tag", f"{repo}:1-linux-{arch}", "--push", str(context)],
-            timeout=600,
+            timeout=600, retries=2, retry_if=transient,
         )  # fmt: skip
     found = _failure(
         ["docker", "manifest", "create", "--insecure", f"{repo}:1",
