@@ -90,21 +90,14 @@ def check_inputs(settings: Settings) -> None:
         raise InvalidValueError(f"Dockerfile {settings.dockerfile!r} not found")
 
 
-def platform_digests(settings: Settings, index_digest: str) -> dict[Platform, str]:
-    """The platform manifest digests inside the pushed index ``IMAGE@index_digest``."""
-    from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - requests is heavy
-
-    client = RegistryClient.from_settings(settings)
-    doc = client.get_manifest(settings.image_ref.with_digest(index_digest))
-    return {d.platform: d.digest for d in doc.images if d.platform is not None}
-
-
 def run_build(plan: Plan, settings: Settings, runner: Runner) -> BuildResult:
     """Run the plan's build step; resolve the digests of every platform."""
     outcome: BuildOutcome = backend(settings.backend)(plan, settings, runner)
     digests = dict(outcome.digests)
     if outcome.index_digest and not runner.dry:
-        digests = platform_digests(settings, outcome.index_digest)
+        from multiarch_tasks.manifest import platform_digests  # noqa: PLC0415 - registry client
+
+        digests = platform_digests(settings, settings.image_ref, outcome.index_digest)
     builds = tuple(
         PlatformBuild(b.step, digest=b.digest or digests.get(b.step.platforms[0], ""))
         if len(b.step.platforms) == 1

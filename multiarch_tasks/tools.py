@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from packaging.version import InvalidVersion, Version
 
 from multiarch_tasks import commands
-from multiarch_tasks.errors import CommandError, ToolMissingError
+from multiarch_tasks.errors import ToolMissingError
 from multiarch_tasks.runner import Runner, which
 
 BUILDX_ATTESTS_BY_DEFAULT = Version("0.10")
@@ -47,18 +47,6 @@ class BuildxInfo:
     def imagetools_annotations(self) -> bool:
         """True when ``imagetools create --annotation index:K=V`` is understood."""
         return self.version is not None and self.version >= BUILDX_IMAGETOOLS_ANNOTATIONS
-
-
-def require_docker(runner: Runner) -> None:
-    """Fail with a message naming what is missing: the docker CLI or a running daemon."""
-    if which("docker") is None:
-        raise ToolMissingError("docker is not installed (no `docker` on PATH)")
-    try:
-        runner.run(commands.docker_info(), probe=True, memo=True, timeout=60)
-    except CommandError as err:
-        raise ToolMissingError(
-            f"the Docker daemon is not running or not reachable: {err.stderr_tail.strip()[-200:]}"
-        ) from err
 
 
 def buildx_info(runner: Runner) -> BuildxInfo:
