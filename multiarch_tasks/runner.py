@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import copy
 import os
-import shlex
-import shutil
-import signal
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from subprocess import PIPE, STDOUT, Popen, TimeoutExpired
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from multiarch_tasks.errors import CommandError, RunInterruptedError, ToolMissingError
 from multiarch_tasks.redaction import scrub_urls
+
+if TYPE_CHECKING:
+    from subprocess import Popen
+
+# subprocess, signal, shlex, shutil and concurrent.futures are imported where used: a
+# command that starts no process (inspect, verify) need not load them (~15 ms).
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -69,6 +70,9 @@ class _Children:
 
     def stop_all(self, grace: float = 5.0) -> None:
         """SIGTERM every child's group, then SIGKILL what is left after ``grace``."""
+        import signal  # noqa: PLC0415
+        from subprocess import TimeoutExpired  # noqa: PLC0415
+
         with self.lock:
             procs = list(self.live)
         for proc in procs:
@@ -96,6 +100,7 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    import signal  # noqa: PLC0415
 
     def handler(signum: int, _frame: object) -> None:
         first = not CHILDREN.signal
@@ -149,6 +154,8 @@ def redact_text(text: str, secrets: Iterable[str] = (), *, urls: bool = True) ->
 
 def display(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
     """Shell-quoted, redacted command line, as a user could paste it."""
+    import shlex  # noqa: PLC0415
+
     return shlex.join(redact(argv, secrets))
 
 
@@ -284,6 +291,10 @@ class Runner:
         stream_prefix: str | None,
         stdin: str | None,
     ) -> Result:
+        import shutil  # noqa: PLC0415
+        import signal  # noqa: PLC0415
+        from subprocess import PIPE, TimeoutExpired  # noqa: PLC0415
+
         if CHILDREN.signal:
             name = signal.Signals(CHILDREN.signal).name
             raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
@@ -331,6 +342,8 @@ class Runner:
     def _stream(
         self, command: object, argv: list[str], timeout: float | None, prefix: str
     ) -> Result:
+        from subprocess import PIPE, STDOUT  # noqa: PLC0415
+
         proc = command.popen(  # type: ignore[attr-defined]
             stdin=PIPE,
             stdout=PIPE,
@@ -386,6 +399,8 @@ class Runner:
             except Exception as err:  # noqa: BLE001 - collected and re-raised per item by callers
                 return err
 
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(guarded, items))
 
@@ -397,4 +412,6 @@ def _last_line(text: str) -> str:
 
 def which(program: str) -> str | None:
     """Full path of ``program`` on PATH, or None (no process is started)."""
+    import shutil  # noqa: PLC0415
+
     return shutil.which(program)

@@ -10,8 +10,6 @@ a bad value is a :class:`~multiarch_tasks.errors.ConfigError` naming the key and
 from __future__ import annotations
 
 import os
-import tempfile
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -255,6 +253,8 @@ def load_pyproject(path: str | os.PathLike[str] = "pyproject.toml") -> dict[str,
     file = Path(path)
     if not file.is_file():
         return {}
+    import tomllib  # noqa: PLC0415 - only where a pyproject.toml exists
+
     try:
         data = tomllib.loads(file.read_text())
     except tomllib.TOMLDecodeError as err:
@@ -331,8 +331,6 @@ def _env_name(key: str) -> str:
 
 def check_env_names(environ: Mapping[str, str]) -> None:
     """Refuse ``INVOKE_MULTIARCH_*`` variables that name no key (a typo is never ignored)."""
-    import difflib  # noqa: PLC0415
-
     names = sorted({*KEYS, *ALIASES})
     for name in sorted(environ):
         suffix = name.removeprefix(ENV_PREFIX).lower()
@@ -340,6 +338,8 @@ def check_env_names(environ: Mapping[str, str]) -> None:
             continue
         if suffix in names and name == _env_name(suffix):
             continue
+        import difflib  # noqa: PLC0415
+
         close = difflib.get_close_matches(suffix, names, n=1)
         hint = (
             f"; did you mean {_env_name(close[0])}?"
@@ -466,6 +466,8 @@ def check_output_dir(settings: Settings) -> None:
     existing = next((p for p in (path, *path.parents) if p.exists()), Path())
     if not existing.is_dir():
         raise fail(f"cannot be created: {existing} is a file")
+    import tempfile  # noqa: PLC0415
+
     try:
         if existing == path:
             with tempfile.TemporaryFile(dir=path):

@@ -4,262 +4,55 @@ Import the collection into your tasks.py (``ns = Collection(multiarch)``) and ru
 ``inv multiarch.publish``, or run ``multiarch publish`` without a tasks.py. Settings come
 from ``[tool.multiarch-tasks]`` in pyproject.toml, then invoke config under
 ``multiarch:``, then these flags.
+
+The tasks themselves are data (:mod:`multiarch_tasks.taskspecs`); this module makes
+each one an invoke task whose flags, help and short letters come from that table.
 """
 
 from __future__ import annotations
 
 import inspect as pyinspect
-import json
-import logging
-import os
-import sys
-import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import Task
 
-from multiarch_tasks import api
-from multiarch_tasks.errors import MultiarchError, RunInterruptedError
-from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings, settings_from_invoke
-
-T = TypeVar("T")
-
-
-# --- flags: each declared once ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One task flag: its name, help, the settings key it sets and how.
-
-    ``name`` is the Python parameter name; invoke shows it dashed (``build_arg`` ->
-    ``--build-arg``, ``from_`` -> ``--from``). A flag with a ``key`` sets that settings
-    key (a switch sets it to ``sets`` when given); one without is an argument of the task
-    itself. ``positional`` flags are read in order without their name (``verify REF``).
-    """
-
-    name: str
-    help: str
-    key: str | None = None
-    switch: bool = False
-    sets: Any = True
-    iterable: bool = False
-    short: str | None = None
-    positional: bool = False
-    required: bool = False
-
-    @property
-    def default(self) -> Any:
-        """What the task sees when the flag is not given."""
-        return False if self.switch else None
-
-    def parameter(self) -> pyinspect.Parameter:
-        """The parameter invoke's parser reads this flag from."""
-        kind = (
-            pyinspect.Parameter.POSITIONAL_OR_KEYWORD
-            if self.positional
-            else pyinspect.Parameter.KEYWORD_ONLY
-        )
-        default = pyinspect.Parameter.empty if self.required else self.default
-        annotation = (
-            "bool" if self.switch else "list[str] | None" if self.iterable else "str | None"
-        )
-        return pyinspect.Parameter(self.name, kind, default=default, annotation=annotation)
-
-    def setting(self, value: Any) -> Any:
-        """The value for ``key``, or None when the flag was not given."""
-        if self.switch:
-            return self.sets if value else None
-        if self.iterable and not value:
-            return None  # invoke hands an empty list for a repeatable flag not given
-        return value
-
-
-_FLAGS = (
-    Flag("image", "Image repository without tag, e.g. registry.example.com/team/app",
-         key="image", short="i"),
-    Flag("tag", "Tag to publish; repeatable or comma list (default: latest)",
-         key="tags", iterable=True, short="t"),
-    Flag("platforms", "Target platforms, docker's comma form: linux/amd64,linux/arm64",
-         key="platforms", short="p"),
-    Flag("context", "Build context directory (default: .)", key="context", short="c"),
-    Flag("file", "Dockerfile path (default: CONTEXT/Dockerfile)", key="file", short="f"),
-    Flag("build_arg", "Build argument K=V; repeatable", key="build_args", iterable=True,
-         short="b"),
-    Flag("secret", "buildx secret, id=ID,env=VAR or id=ID,src=FILE; repeatable (the value "
-         "never reaches the command line)", key="secrets", iterable=True),
-    Flag("output_dir", "Where digests.json is written (default: .multiarch)",
-         key="output_dir", short="o"),
-    Flag("builder", "buildx builder name (default: the one buildx would use)", key="builder",
-         short="u"),
-    Flag("strategy", "auto (from the builder and engine), per-arch (one build per platform, "
-         "then merge) or multi-platform (one build)", key="strategy", short="s"),
-    Flag("backend", "buildx or buildah", key="backend"),
-    Flag("manifest_tool", "auto, imagetools, docker or native (this package, over the "
-         "registry API)", key="manifest_tool", short="m"),
-    Flag("attestations", "auto (buildx's default), on or off", key="attestations"),
-    Flag("cache", "none, registry (one cache ref per platform) or inline", key="cache"),
-    Flag("per_arch_tags", "auto (only where the builder cannot push by digest) or always",
-         key="per_arch_tags"),
-    Flag("jobs", "How many builds (or rehearsed jobs of a stage) run at once (default: all)",
-         key="jobs",
-         short="j"),
-    Flag("deep", "Also read the ELF headers inside every layer", key="verify_deep",
-         switch=True, short="d"),
-    Flag("no_verify", "Skip the verify step", key="verify", switch=True, sets=False),
-    Flag("no_preflight", "Skip the preflight step", key="preflight", switch=True, sets=False),
-    Flag("allow_unreachable", "Warn instead of failing on unreachable registries",
-         key="allow_unreachable", switch=True),
-    Flag("mode", "auto (inspect, add what is missing), docker (binfmt image), host or off",
-         key="qemu_mode"),
-    Flag("driver", "docker, docker-container or remote", key="driver"),
-    Flag("use", "Also make it the current builder", key="use_builder", switch=True),
-    Flag("json", "Print the result as JSON (progress goes to stderr)", switch=True),
-    Flag("from_", "Comma list of directories holding digests.json"),
-    Flag("ref", "Image reference (the first argument: verify REF)", positional=True, required=True),
-    Flag("run", "Run each platform's image with verify_run from settings", switch=True),
-    Flag("allow_single", "Accept a single-platform manifest", switch=True),
-    Flag("platform", "Show this platform's config summary"),
-    Flag("src", "Source image reference (the first argument)", positional=True),
-    Flag("dest", "Destination reference (the second argument)", positional=True),
-    Flag("tool", "auto, skopeo, imagetools or native (default: auto)"),
-    Flag("from_file", "File of 'SRC DEST' lines to mirror"),
-    Flag("no_attestations", "Drop attestation manifests", switch=True),
-    Flag("provider", "github or gitlab (default: github)"),
-    Flag("output", "Write to this file (its directory is created) instead of stdout"),
-    Flag("runners", "native (a native runner per arch where the provider has one) or qemu"),
-    Flag("variant", "docker; on gitlab also kaniko or buildah"),
-    Flag("registry", "Registry: ci-template logs in to it (default: the image's); publish "
-         "infers IMAGE as REGISTRY/<owner>/<repo> from the git remote, the tags from git "
-         "and the platforms every base offers"),
-    Flag("login", "auto, token (GITHUB_TOKEN / CI_REGISTRY_*), secrets or none"),
-    Flag("runner_label", "PLATFORM=LABEL: that platform's shard runs natively there; "
-         "repeatable", iterable=True),
-    Flag("pipeline", "The pipeline file ci-template wrote (the first argument)",
-         positional=True, required=True),
-    Flag("project", "The project directory (default: .)"),
-    Flag("work_dir", "Where job workspaces go (default: PROJECT/.multiarch/rehearsal)"),
-)  # fmt: skip
-FLAGS: dict[str, Flag] = {f.name: f for f in _FLAGS}
-
-INDEX_FLAGS = ("image", "tag", "platforms", "output_dir", "manifest_tool", "attestations", "json")
-BUILD_FLAGS = (
-    "image",
-    "tag",
-    "platforms",
-    "context",
-    "file",
-    "build_arg",
-    "secret",
-    "output_dir",
-    "builder",
-    "strategy",
-    "backend",
-    "attestations",
-    "cache",
-    "per_arch_tags",
-    "jobs",
-    "json",
+from multiarch_tasks.settings import Settings
+from multiarch_tasks.taskspecs import (
+    FLAGS,
+    SPECS,
+    Args,
+    RunOptions,
+    TaskExit,
+    TaskSpec,
+    make_runner,
+    run_task,
+    settings_from_config,
 )
-PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflight", "registry")
-
 
 # --- the seams other code uses ------------------------------------------------------------
 
 
+def run_options(c: Context) -> RunOptions:
+    """The ``--dry``, ``--echo`` and ``run.echo_format`` of invoke's config."""
+    run = c.config.run
+    return RunOptions(dry=bool(run.dry), echo=bool(run.echo), echo_format=str(run.echo_format))
+
+
 def settings_for(c: Context, **flags: Any) -> Settings:
     """Resolve the settings of one task call (defaults < pyproject < invoke config < flags)."""
-    return settings_from_invoke(c.config.get("multiarch"), flags, os.environ)
+    return settings_from_config(c.config.get("multiarch"), flags)
 
 
 def runner_for(c: Context, *, json_output: bool = False) -> Runner:
-    """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``.
-
-    With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
-    """
-    from multiarch_tasks.cioutput import detect  # noqa: PLC0415
-
-    run = c.config.run
-    out = sys.stderr if json_output else sys.stdout
-    return Runner(
-        dry=bool(run.dry),
-        echo=bool(run.echo),
-        echo_format=str(run.echo_format) if out.isatty() else "{command}",
-        out=out,
-        ci=detect(),
-    )
-
-
-def _debug() -> bool:
-    return logging.getLogger("invoke").isEnabledFor(logging.DEBUG) or bool(
-        os.environ.get("INVOKE_DEBUG")
-    )
-
-
-def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
-    """Run ``call``; turn our errors into a one-line ``Exit`` (traceback only with --debug).
-
-    With ``as_json`` the error is also printed on stdout as ``{"ok": false, "error": ...}``,
-    so a caller reading the JSON document always gets one.
-    """
-    try:
-        return call()
-    except MultiarchError as err:
-        if _debug():
-            traceback.print_exc()
-        if as_json:
-            print(json.dumps({"ok": False, "error": str(err)}))
-        from multiarch_tasks.cioutput import detect, error_lines  # noqa: PLC0415
-
-        failures = getattr(err, "failures", None)
-        for line in error_lines(detect(), str(err), failures):
-            print(line, file=sys.stderr)
-        # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
-        code = err.code if isinstance(err, RunInterruptedError) else 1
-        if code != 1:
-            raise Exit(f"multiarch: {err}", code=code) from err
-        from multiarch_tasks.diagnose import explained  # noqa: PLC0415
-
-        # A known failure names its cause and the fix: `...; base image X has no ...`.
-        raise Exit(f"multiarch: error: {explained(err)}", code=1) from err
-
-
-def emit(result: Any, as_json: bool) -> None:
-    """Print a step result as JSON or as its text rendering."""
-    if as_json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        text = result if isinstance(result, str) else result.render()
-        if text:
-            print(text)
+    """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``."""
+    return make_runner(run_options(c), json_output=json_output)
 
 
 # --- tasks: generated from the flag table ------------------------------------------------
-
-Args = Mapping[str, Any]
-Step = Callable[[Settings, Runner, Args], Any]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One task: its name, docstring (first line shown by ``--list``), flags and step.
-
-    ``step`` gets the resolved settings, a runner and every flag's raw value; ``check``
-    exits 1 when the step's result is not ok.
-    """
-
-    name: str
-    doc: str
-    flags: tuple[str, ...]
-    step: Step
-    check: bool = False
 
 
 class _FlagTask(Task[Any]):
@@ -280,41 +73,12 @@ class _FlagTask(Task[Any]):
         return opts
 
 
-def _settings_flags(spec: TaskSpec, values: Args) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in spec.flags:
-        flag = FLAGS[name]
-        value = flag.setting(values[name])
-        if flag.key and value is not None:
-            out[flag.key] = value
-    return out
-
-
 def _run(spec: TaskSpec, c: Context, values: Args) -> None:
-    """The body of every task: flags -> settings -> one step -> print -> exit code."""
-    as_json = bool(values.get("json"))
-    settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
-    runner = runner_for(c, json_output=as_json)
-    if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
-        # Tags from git and CI variables: every shard and the merge compute the same list.
-        from multiarch_tasks.gittags import with_git_tags  # noqa: PLC0415
-
-        settings = guarded(
-            lambda: with_git_tags(settings, settings.tag_rules, runner), as_json=as_json
-        )
-        runner.say(f"tags from git: {', '.join(settings.tags)}")
-    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
-    emit(result, as_json)
-    if runner.ci:
-        from multiarch_tasks.cioutput import error_lines, write_summary  # noqa: PLC0415
-
-        write_summary(runner.ci, result)
-        message = str(getattr(result, "message", "") or "")
-        if spec.check and not result.ok and message:
-            for line in error_lines(runner.ci, message):
-                print(line, file=sys.stderr)
-    if spec.check and not result.ok:
-        raise Exit(code=1)
+    """:func:`~multiarch_tasks.taskspecs.run_task` with invoke's config; its exit an ``Exit``."""
+    try:
+        run_task(spec, c.config.get("multiarch"), run_options(c), values)
+    except TaskExit as done:
+        raise Exit(done.message, code=done.code) from done
 
 
 def make_task(spec: TaskSpec) -> Task[Any]:
@@ -345,176 +109,6 @@ def make_task(spec: TaskSpec) -> Task[Any]:
     )
 
 
-def _api(name: str) -> Step:
-    """A step that calls ``api.<name>(settings, runner)``, looked up when the task runs."""
-    return lambda s, r, _: getattr(api, name)(s, r)
-
-
-def _merge(s: Settings, r: Runner, a: Args) -> Any:
-    dirs = [d for d in (a["from_"] or "").split(",") if d]
-    return api.merge(s, r, dirs or [s.output_dir])
-
-
-def _verify(s: Settings, r: Runner, a: Args) -> Any:
-    ref = ImageRef.parse(a["ref"])
-    return api.verify(
-        s, ref, runner=r, deep=s.verify_deep, run=a["run"], allow_single=a["allow_single"]
-    )
-
-
-def _inspect(s: Settings, _: Runner, a: Args) -> Any:
-    return api.inspect(s, ImageRef.parse(a["ref"]), platform=a["platform"])
-
-
-def _mirror(s: Settings, r: Runner, a: Args) -> Any:
-    return api.mirror(
-        s,
-        r,
-        src=a["src"] or None,
-        dest=a["dest"] or None,
-        tool=a["tool"] or "auto",
-        from_file=a["from_file"],
-        platforms_given=a["platforms"] is not None,
-        attestations=not a["no_attestations"],
-    )
-
-
-def _publish(s: Settings, r: Runner, a: Args) -> Any:
-    if a["registry"]:
-        # Zero-config publish: what was inferred is printed before anything runs.
-        from multiarch_tasks.infer import infer  # noqa: PLC0415
-
-        inferred = infer(s, r, registry=a["registry"])
-        r.say(inferred.render())
-        s = inferred.settings
-    return api.publish(s, r)
-
-
-def _ci_template(s: Settings, _: Runner, a: Args) -> str:
-    options: dict[str, Any] = {
-        k: a[k] for k in ("runners", "variant", "registry", "login") if a[k] is not None
-    }
-    if a["runner_label"]:
-        options["runner_labels"] = dict(item.split("=", 1) for item in a["runner_label"])
-    text = api.ci_template(s, a["provider"] or "github", **options)
-    if not a["output"]:
-        return text
-    from multiarch_tasks.ci import write_template  # noqa: PLC0415
-
-    write_template(a["output"], text)
-    return ""
-
-
-def _ci_rehearse(_: Settings, r: Runner, a: Args) -> Any:
-    return api.ci_rehearse(
-        a["pipeline"],
-        r,
-        project=a["project"] or ".",
-        work_dir=a["work_dir"],
-        jobs=int(a["jobs"] or 0),
-    )
-
-
-SPECS = (
-    TaskSpec(
-        "qemu_setup",
-        "Register QEMU emulators in binfmt_misc for platforms the builder cannot run natively.",
-        ("platforms", "mode", "json"),
-        _api("qemu_setup"),
-    ),
-    TaskSpec(
-        "builder_create",
-        "Create the buildx builder, or reuse it when it exists and covers the platforms.",
-        ("builder", "platforms", "driver", "use", "json"),
-        _api("builder_create"),
-    ),
-    TaskSpec(
-        "build",
-        "Build and push one image per platform; write digests.json.",
-        BUILD_FLAGS,
-        _api("build"),
-    ),
-    TaskSpec(
-        "manifest_create",
-        "Assemble the multi-arch index from the per-arch images (does not move the tag yet).",
-        INDEX_FLAGS,
-        _api("manifest_create"),
-    ),
-    TaskSpec(
-        "manifest_push",
-        "Push the index assembled by manifest-create to every tag.",
-        INDEX_FLAGS,
-        _api("manifest_push"),
-    ),
-    TaskSpec(
-        "merge",
-        "Merge digest maps from several runners into one index; verify it, then tag it.",
-        ("from_", *INDEX_FLAGS),
-        _merge,
-        check=True,
-    ),
-    TaskSpec(
-        "publish",
-        "Preflight, set up QEMU and the builder, build every platform, merge, push, verify.",
-        PUBLISH_FLAGS,
-        _publish,
-        check=True,
-    ),
-    TaskSpec(
-        "verify",
-        "Prove every platform of REF is what it claims: index, configs, binaries.",
-        ("ref", "platforms", "deep", "run", "allow_single", "json"),
-        _verify,
-        check=True,
-    ),
-    TaskSpec(
-        "inspect",
-        "Show REF's index as a table: platform, digest, size, created, attestation.",
-        ("ref", "platform", "json"),
-        _inspect,
-    ),
-    TaskSpec(
-        "preflight",
-        "Check every base image has every target platform, and the host can build them.",
-        ("platforms", "context", "file", "build_arg", "builder", "allow_unreachable", "json"),
-        _api("preflight"),
-        check=True,
-    ),
-    TaskSpec(
-        "mirror",
-        "Copy a multi-arch image with all its platforms to another registry or repository.",
-        ("src", "dest", "platforms", "tool", "from_file", "no_attestations", "json"),
-        _mirror,
-        check=True,
-    ),
-    TaskSpec(
-        "ci_template",
-        "Print a CI pipeline that builds per arch on separate runners and merges.",
-        ("provider", "output", "runners", "variant", "registry", "login", "runner_label"),
-        _ci_template,
-    ),
-    TaskSpec(
-        "lint",
-        "Find Dockerfile hazards that ship one architecture to every platform.",
-        ("file", "context", "build_arg", "platforms", "json"),
-        _api("lint"),
-        check=True,
-    ),
-    TaskSpec(
-        "doctor",
-        "Check this machine can publish: engine, buildx, store, QEMU, builder, registry.",
-        ("image", "platforms", "json"),
-        _api("doctor"),
-        check=True,
-    ),
-    TaskSpec(
-        "ci_rehearse",
-        "Run a generated pipeline here: each shard in its own workspace, then the merge.",
-        ("pipeline", "project", "work_dir", "jobs", "json"),
-        _ci_rehearse,
-        check=True,
-    ),
-)
 TASKS: dict[str, Task[Any]] = {spec.name: make_task(spec) for spec in SPECS}
 
 

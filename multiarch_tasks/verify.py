@@ -15,7 +15,7 @@ once through :meth:`~multiarch_tasks.registry.RegistryClient.map`.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -404,7 +404,7 @@ def _run_problems(
     timeout = settings.timeout or RUN_TIMEOUT
 
     def run(plat: Platform) -> Result:
-        name = f"multiarch-verify-{uuid.uuid4().hex[:12]}"
+        name = f"multiarch-verify-{os.urandom(6).hex()}"
         argv = commands.docker_run(pinned, plat, settings.verify_run, name=name)
         result = runner.run(argv, check=False, label=f"verify --run {plat}", timeout=timeout)
         if result.returncode == -1 and not result.dry:

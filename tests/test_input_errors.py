@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from invoke.config import Config
 
-from multiarch_tasks.cli import MultiarchConfig
+from multiarch_tasks.program import MultiarchConfig
 from multiarch_tasks.settings import settings_from_invoke
 from multiarch_tasks.tasks import multiarch
 
