@@ -10,17 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from multiarch_tasks import facts as facts_mod
 from multiarch_tasks.backends import BuildOutcome, PlatformBuild, backend
 from multiarch_tasks.digests import shard_meta, write_digest_map, write_shard_meta
-from multiarch_tasks.errors import InvalidValueError, MultiarchError
+from multiarch_tasks.errors import MultiarchError
 from multiarch_tasks.plan import Plan, make_plan
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.runner import Runner, interruptible
 from multiarch_tasks.secrets import secret_runner
-from multiarch_tasks.settings import Settings, check_output_dir
+from multiarch_tasks.settings import Settings, check_build_inputs
 
 
 def new_run_id() -> str:
@@ -79,15 +78,7 @@ class BuildResult:
         }
 
 
-def check_inputs(settings: Settings) -> None:
-    """Fail early, naming the path, when the context or Dockerfile is missing."""
-    check_output_dir(settings)
-    context = Path(settings.context)
-    if not context.is_dir():
-        raise InvalidValueError(f"build context {settings.context!r} is not a directory")
-    dockerfile = Path(settings.dockerfile)
-    if not dockerfile.is_file():
-        raise InvalidValueError(f"Dockerfile {settings.dockerfile!r} not found")
+check_inputs = check_build_inputs  # the name build and publish callers know
 
 
 def run_build(plan: Plan, settings: Settings, runner: Runner) -> BuildResult:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,6 +410,76 @@ def _docker_facts(
     return engine, buildx, None  # the named builder does not exist (yet)
 
 
+class Probing:
+    """Probes under way: started by :func:`probe`, read by :meth:`facts`.
+
+    The probes (docker info, buildx inspect, git) run in a thread of their own, so the
+    caller can go on (import the planner, read the registry) while they answer.
+    """
+
+    def __init__(
+        self, settings: Settings, runner: Runner, *, docker: bool | None, versions: bool
+    ) -> None:
+        self.settings = settings
+        self.need_docker = settings.backend == "buildx" if docker is None else docker
+        if self.need_docker and which("docker") is None:
+            raise ToolMissingError("docker is not installed (no `docker` on PATH)")
+        self.versions = versions
+        self.name, self.why = requested_builder(settings)
+        argvs: list[list[str]] = []
+        if self.need_docker:
+            argvs += [commands.docker_info(), commands.buildx_inspect(self.name)]
+            if versions:
+                argvs.append(commands.buildx_version())
+        self.has_git = which("git") is not None
+        if self.has_git:
+            argvs += [["git", "-C", settings.context, *a] for a in _GIT_PROBES]
+        self._results: list[Result] | BaseException = []
+        self._thread = threading.Thread(target=self._probe, args=(runner, argvs), daemon=True)
+        self._thread.start()
+
+    def _probe(self, runner: Runner, argvs: list[list[str]]) -> None:
+        try:
+            self._results = _probe_all(runner, argvs)
+        except BaseException as err:  # noqa: BLE001 - handed to the reader of the facts
+            self._results = err
+
+    def facts(self) -> Facts:
+        """Wait for the probes; the facts they and the host's files tell."""
+        self._thread.join()
+        if isinstance(self._results, BaseException):
+            raise self._results
+        results, settings, name = self._results, self.settings, self.name
+        engine = buildx = builder = None
+        if self.need_docker:
+            engine, buildx, builder = _docker_facts(results, name, versions=self.versions)
+            name = builder.name if builder is not None else name
+            results = results[2 + self.versions :]
+        return Facts(
+            host=Platform.host(),
+            engine=engine,
+            buildx=buildx,
+            builder=builder,
+            builder_name=name,
+            builder_source=self.why,
+            handlers=read_handlers(),
+            binfmt_mounted=binfmt.is_mounted(),
+            host_emulators=_host_emulators(settings.platforms),
+            programs=frozenset(
+                p for p in ("update-binfmts", "skopeo", "buildah", "git") if which(p)
+            ),
+            labels=_labels(results) if self.has_git else {},
+            base_registries=base_registries(settings),
+        )
+
+
+def probe(
+    settings: Settings, runner: Runner, *, docker: bool | None = None, versions: bool = False
+) -> Probing:
+    """Start the read-only probes (concurrently, in the background); see :func:`gather`."""
+    return Probing(settings, runner, docker=docker, versions=versions)
+
+
 def gather(
     settings: Settings, runner: Runner, *, docker: bool | None = None, versions: bool = False
 ) -> Facts:
@@ -418,38 +489,7 @@ def gather(
     without it only binfmt_misc, programs and git are read. ``versions`` also asks buildx
     for its version (doctor); nothing a run decides depends on it, so a run does not ask.
     """
-    need_docker = settings.backend == "buildx" if docker is None else docker
-    if need_docker and which("docker") is None:
-        raise ToolMissingError("docker is not installed (no `docker` on PATH)")
-    name, why = requested_builder(settings)
-    argvs: list[list[str]] = []
-    if need_docker:
-        argvs += [commands.docker_info(), commands.buildx_inspect(name)]
-        if versions:
-            argvs.append(commands.buildx_version())
-    has_git = which("git") is not None
-    if has_git:
-        argvs += [["git", "-C", settings.context, *a] for a in _GIT_PROBES]
-    results = _probe_all(runner, argvs)
-    engine = buildx = builder = None
-    if need_docker:
-        engine, buildx, builder = _docker_facts(results, name, versions=versions)
-        name = builder.name if builder is not None else name
-        results = results[2 + versions :]
-    return Facts(
-        host=Platform.host(),
-        engine=engine,
-        buildx=buildx,
-        builder=builder,
-        builder_name=name,
-        builder_source=why,
-        handlers=read_handlers(),
-        binfmt_mounted=binfmt.is_mounted(),
-        host_emulators=_host_emulators(settings.platforms),
-        programs=frozenset(p for p in ("update-binfmts", "skopeo", "buildah", "git") if which(p)),
-        labels=_labels(results) if has_git else {},
-        base_registries=base_registries(settings),
-    )
+    return probe(settings, runner, docker=docker, versions=versions).facts()
 
 
 def base_registries(settings: Settings) -> tuple[str, ...]:

@@ -24,12 +24,16 @@ and ``publish`` look at ``ok``). A missing Dockerfile raises
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from multiarch_tasks import binfmt, dockerfile, lint
 from multiarch_tasks.decide import EMULATED, IMPOSSIBLE, NATIVE, Assignment
 from multiarch_tasks.errors import (
+    DockerfileError,
     InvalidPlatformError,
     InvalidReferenceError,
     RateLimitedError,
@@ -40,8 +44,6 @@ from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import DOCKER_HUB, ImageRef
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
     from multiarch_tasks.oci import Document
     from multiarch_tasks.runner import Runner
     from multiarch_tasks.settings import Settings
@@ -315,6 +317,77 @@ def _read_platforms(client: ManifestReader, ref: ImageRef) -> tuple[str, tuple[P
     if not isinstance(data, dict):
         raise RegistryError(f"config {doc.config.digest} of {ref} is not a JSON object")
     return doc.digest, (Platform.from_oci(data),)
+
+
+class MemoReader:
+    """A :class:`ManifestReader` that keeps every answer (or registry error) it got.
+
+    publish reads its base images' indexes ahead, while the probes run
+    (:func:`read_bases_ahead`); preflight then reads them from here, not twice.
+    """
+
+    def __init__(self, client: ManifestReader) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, ...], object] = {}
+
+    def _once(self, key: tuple[str, ...], read: Callable[[], R]) -> R:
+        with self._lock:
+            if key in self._seen:
+                found = self._seen[key]
+                if isinstance(found, RegistryError):
+                    raise found
+                return found  # type: ignore[return-value] # stored by read() below
+        try:
+            value: object = read()
+        except RegistryError as err:
+            value = err
+        with self._lock:
+            self._seen[key] = value
+        if isinstance(value, RegistryError):
+            raise value
+        return value  # type: ignore[return-value]
+
+    def get_manifest(self, ref: ImageRef) -> Document:
+        """The manifest or index of ``ref``, read once."""
+        return self._once(("manifest", str(ref)), lambda: self.client.get_manifest(ref))
+
+    def get_blob(self, ref: ImageRef, digest: str) -> bytes:
+        """A blob of ``ref``'s repository, read once."""
+        return self._once(("blob", ref.name, digest), lambda: self.client.get_blob(ref, digest))
+
+    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """Call ``func`` on every item concurrently (the client's threads)."""
+        return self.client.map(func, items)
+
+
+def read_bases_ahead(settings: Settings) -> MemoReader:
+    """Read the platforms of every image the Dockerfile names; keep the answers for preflight.
+
+    Errors are kept too, for preflight to report in its matrix; a Dockerfile that cannot
+    be read reads nothing (preflight says why).
+    """
+    reader = MemoReader(_default_client(settings))
+    try:
+        parsed = dockerfile.parse_file(settings.dockerfile, settings.build_args)
+        stages = parsed.reachable(settings.target)
+    except DockerfileError:
+        return reader
+    refs: list[ImageRef] = []
+    for text in [s.image for s in stages if s.image] + [u.image for u in parsed.uses]:
+        try:
+            ref = ImageRef.parse(text)
+        except ValueError:
+            continue
+        if ref not in refs:
+            refs.append(ref)
+
+    def read(ref: ImageRef) -> None:
+        with suppress(RegistryError):
+            _read_platforms(reader, ref)
+
+    reader.map(read, refs)
+    return reader
 
 
 def _check_base(client: ManifestReader, ref: ImageRef, uses: list[_Use]) -> BaseCheck:

@@ -9,24 +9,22 @@ says so; concurrent runs share no artefact (run-unique staging tags and metadata
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from multiarch_tasks import facts as facts_mod
-from multiarch_tasks.build import check_inputs, new_run_id, run_build, tag_per_arch
-from multiarch_tasks.builder import run_builder_step
-from multiarch_tasks.digests import write_digest_map
-from multiarch_tasks.errors import CheckFailedError, RunInterruptedError
-from multiarch_tasks.plan import Plan, make_plan, staging_tag
-from multiarch_tasks.platforms import Platform
-from multiarch_tasks.qemu import run_qemu_step
+from multiarch_tasks.errors import CheckFailedError, MultiarchError, RunInterruptedError
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import Runner, interruptible
 from multiarch_tasks.secrets import secret_runner
-from multiarch_tasks.settings import Settings
+from multiarch_tasks.settings import Settings, check_build_inputs
 
 if TYPE_CHECKING:
+    from multiarch_tasks.plan import Plan
+    from multiarch_tasks.platforms import Platform
+    from multiarch_tasks.preflight import MemoReader
     from multiarch_tasks.registry import RegistryClient
 
 
@@ -83,33 +81,103 @@ def _first_line(result: Any) -> str:
     return line.split(": ", 1)[-1]
 
 
-def plan_publish(settings: Settings, runner: Runner, *, run_id: str = "") -> Plan:
+def plan_publish(
+    settings: Settings,
+    runner: Runner,
+    *,
+    run_id: str = "",
+    probing: facts_mod.Probing | None = None,
+) -> Plan:
     """Gather the facts and decide the whole publish (read-only probes only)."""
-    facts = facts_mod.gather(settings, runner)
-    return make_plan(settings, facts, run_id=run_id or new_run_id())
+    # The planner is imported while the probes run (``probing`` started them).
+    probing = probing or facts_mod.probe(settings, runner)
+    from multiarch_tasks.build import new_run_id  # noqa: PLC0415
+    from multiarch_tasks.plan import make_plan  # noqa: PLC0415
+
+    return make_plan(settings, probing.facts(), run_id=run_id or new_run_id())
+
+
+class ReadAhead:
+    """Registry reads a run needs later, made in the background while the probes run.
+
+    The final tags' digests (what a failure leaves them at) and, with preflight, the base
+    images' indexes. What they raise is raised where the run reads them, as before.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.refs = tuple(str(settings.image_ref.with_tag(t)) for t in settings.tags)
+        self.bases: MemoReader | None = None
+        self._client: RegistryClient | None = None
+        self._tags: dict[str, str] | MultiarchError = {}
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        # The registry client is imported here too: off the main thread's path.
+        from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415
+
+        self._client = RegistryClient.from_settings(self.settings)
+        try:
+            self._tags = read_tags(self._client, list(self.refs))
+        except MultiarchError as err:
+            self._tags = err
+        if self.settings.preflight:
+            from multiarch_tasks.preflight import read_bases_ahead  # noqa: PLC0415
+
+            self.bases = read_bases_ahead(self.settings)
+
+    def client(self) -> RegistryClient:
+        """The registry client the reads used (its connections stay open for the run)."""
+        self._thread.join()
+        if self._client is None:  # the thread died before making one
+            from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415
+
+            self._client = RegistryClient.from_settings(self.settings)
+        return self._client
+
+    def tags(self, refs: tuple[str, ...]) -> dict[str, str]:
+        """Digest of each of ``refs`` that exists (read ahead when they were the ones read)."""
+        client = self.client()
+        if isinstance(self._tags, MultiarchError):
+            raise self._tags
+        if set(refs) != set(self.refs):
+            return read_tags(client, list(refs))
+        return self._tags
+
+
+def read_tags(client: RegistryClient, refs: list[str]) -> dict[str, str]:
+    """The digest each of ``refs`` points at, for those that exist."""
+    found = client.map(lambda r: client.head_manifest(ImageRef.parse(r)), refs)
+    return {r: d.digest for r, d in zip(refs, found, strict=True) if d is not None}
 
 
 def publish(settings: Settings, runner: Runner) -> PublishResult:
     """Print the plan, then run exactly its steps; ``--dry`` stops after printing."""
-    check_inputs(settings)
+    check_build_inputs(settings)
     runner = secret_runner(settings, runner)
-    plan = plan_publish(settings, runner)
+    probing = facts_mod.probe(settings, runner)
+    ahead = None if runner.dry else ReadAhead(settings)
+    plan = plan_publish(settings, runner, probing=probing)
     runner.say(plan.render(runner.secrets))
     if runner.dry:
         return PublishResult(
             plan.image, plan.tags, "", settings.platforms, (), dry=True, plan=plan.to_json()
         )
     with interruptible():
-        return _Run(plan, settings, runner).run()
+        return _Run(plan, settings, runner, ahead).run()
 
 
 class _Run:
     """One publish run: the steps in the plan's order, and what the tags did."""
 
-    def __init__(self, plan: Plan, settings: Settings, runner: Runner) -> None:
+    def __init__(
+        self, plan: Plan, settings: Settings, runner: Runner, ahead: ReadAhead | None = None
+    ) -> None:
         self.plan = plan
         self.settings = settings
         self.runner = runner
+        self.ahead = ahead
         self.steps: list[tuple[str, str]] = []
         self.promoted: list[str] = []
         self.before: dict[str, str] = {}
@@ -117,6 +185,8 @@ class _Run:
 
     @property
     def client(self) -> RegistryClient:
+        if self._client is None and self.ahead is not None:
+            self._client = self.ahead.client()
         if self._client is None:
             from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415
 
@@ -152,11 +222,20 @@ class _Run:
 
     def _run(self) -> PublishResult:
         plan, settings, runner = self.plan, self.settings, self.runner
-        self.before = self._read_tags()
+        from multiarch_tasks.build import run_build, tag_per_arch  # noqa: PLC0415
+        from multiarch_tasks.builder import run_builder_step  # noqa: PLC0415
+        from multiarch_tasks.digests import write_digest_map  # noqa: PLC0415
+        from multiarch_tasks.qemu import run_qemu_step  # noqa: PLC0415
+
+        if self.ahead is not None:
+            self.before = self.ahead.tags(plan.tags)
+        else:
+            self.before = read_tags(self.client, list(plan.tags))
         if plan.step("preflight") is not None:
             from multiarch_tasks.preflight import preflight  # noqa: PLC0415
 
-            checked = preflight(settings, runner, assignments=plan.assignments)
+            bases = self.ahead.bases if self.ahead is not None else None
+            checked = preflight(settings, runner, assignments=plan.assignments, client=bases)
             if not checked.ok:
                 runner.say(checked.render())
                 raise CheckFailedError(
@@ -202,16 +281,12 @@ class _Run:
         write_digest_map(settings.output_dir, built.digests, index=digest)
         return self._result(digest, report, "")
 
-    def _read_tags(self) -> dict[str, str]:
-        refs = list(self.plan.tags)
-        found = self.client.map(lambda r: self.client.head_manifest(ImageRef.parse(r)), refs)
-        return {r: d.digest for r, d in zip(refs, found, strict=True) if d is not None}
-
     def _index(self, digests: Mapping[Platform, str], index_digest: str) -> tuple[str, bytes, str]:
         """The index to verify and promote: merged now (per-arch) or built (multi-platform)."""
         plan = self.plan
         if plan.strategy == "per-arch":
             from multiarch_tasks.manifest import compose_index  # noqa: PLC0415
+            from multiarch_tasks.plan import staging_tag  # noqa: PLC0415
 
             composed = compose_index(
                 self.settings,

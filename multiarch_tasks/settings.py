@@ -479,6 +479,15 @@ def check_output_dir(settings: Settings) -> None:
         raise fail(f"{verb}: {err.strerror or err}") from err
 
 
+def check_build_inputs(settings: Settings) -> None:
+    """Fail early, naming the path, when the output dir, context or Dockerfile is unusable."""
+    check_output_dir(settings)
+    if not Path(settings.context).is_dir():
+        raise InvalidValueError(f"build context {settings.context!r} is not a directory")
+    if not Path(settings.dockerfile).is_file():
+        raise InvalidValueError(f"Dockerfile {settings.dockerfile!r} not found")
+
+
 def check_invoke_files(loaded: Mapping[str, tuple[Any, str]], declared: Mapping[str, Any]) -> None:
     """Refuse config file contents invoke would crash on while merging (AmbiguousMergeError).
 
