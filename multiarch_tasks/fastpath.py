@@ -209,8 +209,16 @@ def read(
     return Call(spec, values, section, options)
 
 
+VERSION_FLAGS = (["--version"], ["-V"])
+
+
 def run(argv: Sequence[str]) -> int | None:
     """Run ``argv`` without invoke and return the exit code; None: invoke must run it."""
+    if list(argv) in VERSION_FLAGS:
+        from multiarch_tasks import __version__  # noqa: PLC0415
+
+        print(f"multiarch {__version__}")  # as invoke's program prints it
+        return 0
     try:
         call = read(argv)
     except FallBack:

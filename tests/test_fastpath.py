@@ -130,7 +130,6 @@ FALLBACK_ARGVS = [
     ["-h", "inspect"],
     ["inspect", "--help"],
     ["--list"],
-    ["--version"],
     ["inspect"],
     ["--echo", "publish"],
     ["build", "merge"],
@@ -230,4 +229,24 @@ def test_the_script_runs_a_task_without_loading_invoke(dirs: tuple[Path, Path]) 
     )
     *document, last = done.stdout.splitlines()
     assert json.loads("\n".join(document))["ok"] is True
+    assert last == "NO-INVOKE 0"
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_is_what_invoke_prints_without_loading_invoke(
+    flag: str, dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    program().run(["multiarch", flag], exit=False)
+    by_invoke = capsys.readouterr().out
+    probe = (
+        "import sys\nfrom multiarch_tasks import fastpath\n"
+        f"code = fastpath.run([{flag!r}])\n"
+        "print('INVOKE' if 'invoke' in sys.modules else 'NO-INVOKE', code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    *printed, last = done.stdout.splitlines()
+    assert printed == by_invoke.splitlines()
+    assert printed[0].startswith("multiarch ")
     assert last == "NO-INVOKE 0"
