@@ -391,18 +391,9 @@ class Runner:
         self, func: Callable[[T], R], items: Sequence[T], jobs: int | None = None
     ) -> list[R | BaseException]:
         """Call ``func`` on each item concurrently; return results or the exception raised."""
-        workers = max(1, min(jobs or len(items) or 1, len(items) or 1))
+        from multiarch_tasks.threads import outcomes  # noqa: PLC0415
 
-        def guarded(item: T) -> R | BaseException:
-            try:
-                return func(item)
-            except Exception as err:  # noqa: BLE001 - collected and re-raised per item by callers
-                return err
-
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(guarded, items))
+        return outcomes(func, items, max(1, min(jobs or len(items) or 1, len(items) or 1)))
 
 
 def _last_line(text: str) -> str:

@@ -1,0 +1,63 @@
+"""The shared thread map: order, bounded concurrency, errors handed back or raised."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from multiarch_tasks.threads import outcomes, results
+
+
+def test_results_keep_the_items_order_whatever_finishes_first() -> None:
+    def slow_first(n: int) -> int:
+        time.sleep(0.02 if n == 0 else 0)
+        return n * 10
+
+    assert results(slow_first, [0, 1, 2, 3], workers=4) == [0, 10, 20, 30]
+
+
+def test_no_more_than_workers_items_run_at_once() -> None:
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+
+    def track(_: int) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+
+    results(track, list(range(12)), workers=3)
+    assert 1 < peak[0] <= 3
+
+
+def test_outcomes_hand_back_each_error_and_run_the_rest() -> None:
+    def odd_fails(n: int) -> int:
+        if n % 2:
+            raise ValueError(n)
+        return n
+
+    got = outcomes(odd_fails, [0, 1, 2, 3], workers=2)
+    assert [g if isinstance(g, int) else f"err {g}" for g in got] == [0, "err 1", 2, "err 3"]
+
+
+def test_results_raise_the_first_error_in_order() -> None:
+    def fails_from_two(n: int) -> int:
+        if n >= 2:
+            raise KeyError(n)
+        return n
+
+    with pytest.raises(KeyError) as caught:
+        results(fails_from_two, [0, 1, 2, 3], workers=4)
+    assert caught.value.args == (2,)
+
+
+def test_outcomes_never_run_an_item_on_the_calling_thread() -> None:
+    caller = threading.get_ident()
+    seen = outcomes(lambda _: threading.get_ident(), [1], workers=1)
+    assert seen != [caller]
+    assert results(lambda _: threading.get_ident(), [1], workers=1) == [caller]
