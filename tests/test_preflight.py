@@ -397,3 +397,22 @@ def test_exhausted_429_retries_say_rate_limit_and_suggest_mirror(
     assert "429 Too Many Requests" in problem.message
     assert "after 3 attempts" in problem.message
     assert "multiarch mirror" in problem.message
+
+
+@pytest.mark.usefixtures("usable_emulators")
+def test_read_ahead_memo_answers_preflight_without_reading_a_base_twice(
+    tmp_path: Path, registry: FakeRegistry
+) -> None:
+    registry.errors[str(ImageRef.parse("127.0.0.1:5000/gone/x:1"))] = RegistryError(
+        "manifest 127.0.0.1:5000/gone/x:1: not found", status=404
+    )
+    memo = preflight_module.MemoReader(registry)
+    text = f"FROM {FULL} AS a\nFROM 127.0.0.1:5000/gone/x:1\nCOPY --from=a /x /x\n"
+    first = _check(tmp_path, text, memo)
+    second = _check(tmp_path, text, memo)
+    assert first.render() == second.render()
+    assert not first.ok
+    assert "127.0.0.1:5000/gone/x:1" in first.render()
+    assert sorted(registry.asked) == sorted(
+        [str(ImageRef.parse(FULL)), str(ImageRef.parse("127.0.0.1:5000/gone/x:1"))]
+    )
