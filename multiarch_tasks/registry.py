@@ -310,6 +310,8 @@ class RegistryClient:
         self.backoff = backoff
         self.say = say or _say_stderr
         self.config_path = docker_config_path(docker_config)
+        # Keep-alive connections, shared by the threads of map().
+        self.session = wire.Transport()
         self._lock = threading.Lock()
         self._tentative: set[str] = set()
         # Held while config.json / a credential helper is read, so a helper runs once.
@@ -376,7 +378,7 @@ class RegistryClient:
             # (The user declared this registry insecure, or it is on loopback: like docker,
             # nothing is said about the unchecked certificate.)
             try:
-                wire.request(
+                self.session.request(
                     "GET", f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
                 ).close()
                 speaks_tls = True
@@ -698,7 +700,7 @@ class RegistryClient:
             auth = self._authorization(ref.registry, scopes)
             sent = {**(headers or {}), **({"Authorization": auth} if auth else {})}
             try:
-                resp = wire.request(
+                resp = self.session.request(
                     method,
                     url,
                     headers=sent,
@@ -832,7 +834,7 @@ class RegistryClient:
                     "scope": " ".join(scopes),
                     "client_id": "multiarch-tasks",
                 }
-                resp = wire.request(
+                resp = self.session.request(
                     "POST",
                     realm,
                     headers={"Content-Type": "application/x-www-form-urlencoded"},
@@ -841,7 +843,7 @@ class RegistryClient:
                 )
             else:
                 headers = {"Authorization": creds.basic} if creds and creds.username else {}
-                resp = wire.request(
+                resp = self.session.request(
                     "GET", realm, params=params, headers=headers, timeout=self.timeout
                 )
         except wire.TransportError as err:

@@ -31,9 +31,10 @@ import os
 import re
 import select
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 if TYPE_CHECKING:
@@ -244,12 +245,6 @@ class Response:
         """Give the connection back if the body was read, else close it."""
         self._done(reusable=self.raw.isclosed() and not self.raw.length)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
 
 _Key = tuple[str, str, int, bool, Proxy | None]
 
@@ -260,6 +255,8 @@ class Transport:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
+        # A transport dropped without close() still closes its idle sockets.
+        weakref.finalize(self, _close_all, self._idle)
 
     def request(
         self,
@@ -280,12 +277,14 @@ class Transport:
         for _ in range(MAX_REDIRECTS + 1):
             resp = self._send(method, url, sent, body, timeout=timeout, verify=verify)
             status, location = resp.status_code, resp.headers.get("Location")
-            replayable = body is None or isinstance(body, bytes)
-            if status not in _REDIRECTS or not location or (status > 303 and not replayable):  # noqa: PLR2004
+            # requests' rules: 303 (but HEAD), and 301/302 after a POST, turn into a GET.
+            to_get = (status == 303 and method != "HEAD") or (status < 303 and method == "POST")  # noqa: PLR2004
+            resend = not to_get and not (body is None or isinstance(body, bytes))
+            if status not in _REDIRECTS or not location or resend:  # a stream is sent once
                 if not stream:
                     resp.content  # noqa: B018 - read it all: the connection goes back now
                 return resp
-            if (status == 303 and method != "HEAD") or (status < 303 and method == "POST"):  # noqa: PLR2004
+            if to_get:
                 method, body = "GET", None
                 sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
             target = urljoin(url, location)
@@ -380,10 +379,15 @@ class Transport:
     def close(self) -> None:
         """Close every idle connection."""
         with self._lock:
-            idle, self._idle = self._idle, {}
-        for conns in idle.values():
-            for conn in conns:
-                conn.close()
+            idle = dict(self._idle)
+            self._idle.clear()
+        _close_all(idle)
+
+
+def _close_all(idle: Mapping[_Key, list[http.client.HTTPConnection]]) -> None:
+    for conns in idle.values():
+        for conn in conns:
+            conn.close()
 
 
 def _exchange(
@@ -438,30 +442,3 @@ def _origin(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     port = parts.port or 0
     return (parts.hostname or "", 0 if port == _DEFAULT_PORTS.get(parts.scheme) else port)
-
-
-_default = Transport()
-
-
-def request(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    params: Params | None = None,
-    body: Body = None,
-    stream: bool = False,
-    timeout: float | None = None,
-    verify: bool = True,
-) -> Response:
-    """:meth:`Transport.request` on the process's shared pool."""
-    return _default.request(
-        method,
-        url,
-        headers=headers,
-        params=params,
-        body=body,
-        stream=stream,
-        timeout=timeout,
-        verify=verify,
-    )
