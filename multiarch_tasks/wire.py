@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import http.client
 import ipaddress
 import json
 import os
 import re
 import select
+import socket
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
@@ -57,8 +59,8 @@ class TransportError(Exception):
     """No complete answer: refused, dropped, reset, timed out, cut short, TLS failure.
 
     ``kind`` names the cause (``ConnectionRefusedError``, ``RemoteDisconnected``,
-    ``TimeoutError``, ``IncompleteRead``...); ``refused`` is True only when nobody listens
-    at the server itself (not at a proxy).
+    ``TimeoutError``, ``IncompleteRead``...); ``refused`` is True only when nothing
+    answers at the server's address (refused, unknown name, unreachable), not at a proxy.
     """
 
     def __init__(self, kind: str, detail: str = "", *, refused: bool = False) -> None:
@@ -403,7 +405,12 @@ def _exchange(
         if conn.sock is None:
             conn.connect()
     except _Faults as err:
-        refused = isinstance(err, ConnectionRefusedError) and proxy is None
+        # Nothing at that address (as urllib3's NewConnectionError): refused, unknown name,
+        # unreachable; not a timeout, a TLS failure or a proxy's fault.
+        refused = proxy is None and (
+            isinstance(err, ConnectionRefusedError | socket.gaierror)
+            or getattr(err, "errno", None) in {errno.ENETUNREACH, errno.EHOSTUNREACH}
+        )
         via = f" (via proxy {proxy.host}:{proxy.port})" if proxy else ""
         raise TransportError(type(err).__name__, f"{err}{via}", refused=refused) from err
     try:

@@ -347,11 +347,14 @@ def _raw_server(reply: bytes | None, hold: float = 0.0) -> Iterator[str]:
         listener.close()
 
 
-def test_refused_dropped_and_timed_out_are_told_apart(transport) -> None:
+def test_refused_dropped_and_timed_out_are_told_apart(transport, no_proxy_env) -> None:
     with pytest.raises(wire.TransportError) as refused:
         transport.request("GET", f"http://127.0.0.1:{free_port()}/", timeout=5)
     assert refused.value.refused is True
     assert refused.value.kind == "ConnectionRefusedError"
+    with pytest.raises(wire.TransportError) as unknown:
+        transport.request("GET", "http://registry.invalid/", timeout=5)  # RFC 2606: never resolves
+    assert unknown.value.refused is True
     with _raw_server(b"") as url, pytest.raises(wire.TransportError) as dropped:
         transport.request("GET", url, timeout=5)
     assert dropped.value.refused is False
