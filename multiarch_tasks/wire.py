@@ -90,18 +90,23 @@ def proxy_for(
     if host == "localhost" or _is_loopback_ip(host):
         return None
     names = ("HTTPS_PROXY", "https_proxy") if scheme == "https" else ("HTTP_PROXY", "http_proxy")
-    value = next((env[n] for n in names if env.get(n)), "")
-    if not value or _no_proxy(host, port, env.get("NO_PROXY") or env.get("no_proxy") or ""):
+    name = next((n for n in names if env.get(n)), "")
+    if not name or _no_proxy(host, port, env.get("NO_PROXY") or env.get("no_proxy") or ""):
         return None
-    parts = urlsplit(value if "://" in value else f"http://{value}")
-    if parts.scheme != "http" or not parts.hostname:
-        # Only plain-HTTP proxies (what the test beds and most corporate ones speak).
-        raise TransportError("UnsupportedProxy", f"{parts.scheme}:// proxies are not supported")
+    parts = urlsplit(env[name] if "://" in env[name] else f"http://{env[name]}")
+    try:
+        proxy_port = parts.port or 80
+    except ValueError:
+        proxy_port = 0
+    if parts.scheme != "http" or not parts.hostname or not proxy_port:
+        # Only plain-HTTP proxies (what the test beds and most corporate ones speak). The
+        # value itself is never shown: it may hold credentials.
+        raise TransportError("UnsupportedProxy", f"${name} is not an http://HOST[:PORT] URL")
     auth = ""
     if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         auth = "Basic " + base64.b64encode(pair.encode()).decode()
-    return Proxy(parts.hostname, parts.port or 80, auth)
+    return Proxy(parts.hostname, proxy_port, auth)
 
 
 def _is_loopback_ip(host: str) -> bool:

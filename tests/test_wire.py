@@ -590,3 +590,12 @@ def test_proxy_for_puts_credentials_in_a_header_never_in_its_repr() -> None:
     assert (found.host, found.port) == ("p", 3128)
     assert found.authorization == _basic("a@b", "p/w")
     assert "p/w" not in repr(found)
+
+
+@pytest.mark.parametrize("value", ["socks5://u:pw@p:1080", "https://u:pw@p", "http://u:pw@p:port"])
+def test_a_proxy_url_that_is_not_plain_http_is_an_error_naming_the_variable_not_the_value(
+    value: str,
+) -> None:
+    with pytest.raises(wire.TransportError, match=r"\$HTTPS_PROXY is not an http://") as info:
+        wire.proxy_for("https", "r.io", 443, {"HTTPS_PROXY": value})
+    assert "pw" not in str(info.value)
