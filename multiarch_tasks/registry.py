@@ -1,8 +1,9 @@
 """The one OCI Distribution client: every HTTP request to a registry goes through here.
 
-Built on ``requests`` (see docs/verify.md for why not httpx or oras-py): one
-``requests.Session`` per :class:`RegistryClient`, shared by the worker threads of
-:meth:`RegistryClient.map`. The client
+Built on the standard library's ``http.client`` through :mod:`multiarch_tasks.wire`
+(pooled keep-alive connections shared by the worker threads of :meth:`RegistryClient.map`,
+streaming, redirects, proxies; see docs/verify.md for why not requests, httpx or oras-py).
+The client
 
 - speaks plain HTTP to loopback registries and to the configured insecure ones, HTTPS
   to everything else;
@@ -30,12 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-
+from multiarch_tasks import wire
 from multiarch_tasks.credentials import (
     Credentials,
     credentials_from_config,
@@ -79,6 +77,13 @@ class _Hasher(Protocol):
     def name(self) -> str: ...
     def update(self, data: bytes, /) -> None: ...
     def hexdigest(self) -> str: ...
+
+
+class _Chunked(Protocol):
+    """What :class:`BlobStream` uses of a streamed :class:`wire.Response`."""
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
 
 
 # --- credentials ---------------------------------------------------------------------
@@ -142,7 +147,7 @@ def compute_digest(data: bytes, like: str = "sha256:") -> str:
     return f"{hasher.name}:{hasher.hexdigest()}"
 
 
-def _error_detail(resp: requests.Response) -> str:
+def _error_detail(resp: wire.Response) -> str:
     """Extract the registry's own error code and message (Distribution's ``errors``)."""
     try:
         body = resp.json()
@@ -172,7 +177,7 @@ class BlobStream:
     ``digest``; a connection dropped mid-blob raises :class:`TransientError`.
     """
 
-    def __init__(self, resp: requests.Response, digest: str, url: str, size: int = -1) -> None:
+    def __init__(self, resp: _Chunked, digest: str, url: str, size: int = -1) -> None:
         self._resp = resp
         self._chunks = resp.iter_content(CHUNK)
         # A bytearray: appending and dropping its head are amortised O(1) per byte, where
@@ -200,10 +205,9 @@ class BlobStream:
             except StopIteration:
                 self._finish()
                 return b""
-            except requests.RequestException as err:
+            except wire.TransportError as err:
                 raise TransientError(
-                    f"reading blob {self.digest} failed after {self.bytes_read} bytes:"
-                    f" {type(err).__name__}",
+                    f"reading blob {self.digest} failed after {self.bytes_read} bytes: {err.kind}",
                     url=self.url,
                 ) from err
         self._hasher.update(chunk)
@@ -263,7 +267,7 @@ class BlobStream:
 
 
 class _SizedBody:
-    """An upload body requests sends with ``Content-Length`` (its ``len``), chunk by chunk."""
+    """An upload body wire sends with ``Content-Length`` (its ``len``), chunk by chunk."""
 
     def __init__(self, chunks: Iterable[bytes], size: int) -> None:
         self._chunks = chunks
@@ -306,10 +310,8 @@ class RegistryClient:
         self.backoff = backoff
         self.say = say or _say_stderr
         self.config_path = docker_config_path(docker_config)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=MAX_WORKERS, pool_maxsize=MAX_WORKERS)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        # Keep-alive connections, shared by the threads of map().
+        self.session = wire.Transport()
         self._lock = threading.Lock()
         self._tentative: set[str] = set()
         # Held while config.json / a credential helper is read, so a helper runs once.
@@ -354,7 +356,7 @@ class RegistryClient:
         return "http"
 
     def _settle_scheme(
-        self, registry: str, url: str, resp: requests.Response | None, err: Exception | None
+        self, registry: str, url: str, resp: wire.Response | None, err: wire.TransportError | None
     ) -> str:
         """After a first plain-HTTP request to ``registry``: the URL to try again, or "".
 
@@ -367,21 +369,20 @@ class RegistryClient:
             if registry not in self._tentative or not url.startswith("http://"):
                 return ""
             self._tentative.discard(registry)
-        # The user declared this registry insecure (or it is on loopback): like docker,
-        # say nothing about the unchecked certificate.
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if resp is not None:
             speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and "HTTPS" in resp.text.upper()
-        elif err is None or _refused(err):
+        elif err is None or err.refused:
             speaks_tls = False
         else:
             # Dropped: a TLS server hanging up on plain HTTP, or a transient fault. Ask.
+            # (The user declared this registry insecure, or it is on loopback: like docker,
+            # nothing is said about the unchecked certificate.)
             try:
-                self.session.get(
-                    f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
+                self.session.request(
+                    "GET", f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
                 ).close()
                 speaks_tls = True
-            except requests.RequestException:
+            except wire.TransportError:
                 speaks_tls = False
         if not speaks_tls:
             return ""
@@ -646,7 +647,7 @@ class RegistryClient:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _raise_for(self, resp: requests.Response, what: str, registry: str) -> None:
+    def _raise_for(self, resp: wire.Response, what: str, registry: str) -> None:
         if resp.status_code < 300:  # noqa: PLR2004
             return
         detail = _error_detail(resp)
@@ -680,7 +681,7 @@ class RegistryClient:
         data: bytes | Iterable[bytes] | None = None,
         stream: bool = False,
         retries: int | None = None,
-    ) -> requests.Response:
+    ) -> wire.Response:
         """Send one request with auth, answering one 401 challenge and retrying faults.
 
         Retried (``retries``, default the client's, with exponential backoff or the
@@ -704,22 +705,22 @@ class RegistryClient:
                     url,
                     headers=sent,
                     params=params,
-                    data=data,
+                    body=data,
                     stream=stream,
                     timeout=self.timeout,
                     verify=self._verify_tls(ref.registry),
                 )
-            except requests.RequestException as err:
+            except wire.TransportError as err:
                 if again := self._settle_scheme(ref.registry, url, None, err):
                     url = again
                     continue
                 if attempt < limit:
                     attempt += 1
-                    self._retrying(method, url, type(err).__name__, attempt, limit, None)
+                    self._retrying(method, url, err.kind, attempt, limit, None)
                     continue
                 raise TransientError(
                     f"{method} {_safe_url(url)}: cannot reach {ref.registry}"
-                    f" after {attempt + 1} attempt{'s' if attempt else ''} ({type(err).__name__})",
+                    f" after {attempt + 1} attempt{'s' if attempt else ''} ({err.kind})",
                     url=_safe_url(url),
                 ) from err
             if again := self._settle_scheme(ref.registry, url, resp, None):
@@ -833,13 +834,21 @@ class RegistryClient:
                     "scope": " ".join(scopes),
                     "client_id": "multiarch-tasks",
                 }
-                resp = self.session.post(realm, data=form, timeout=self.timeout)
+                resp = self.session.request(
+                    "POST",
+                    realm,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    body=urlencode(form).encode(),
+                    timeout=self.timeout,
+                )
             else:
                 headers = {"Authorization": creds.basic} if creds and creds.username else {}
-                resp = self.session.get(realm, params=params, headers=headers, timeout=self.timeout)
-        except requests.RequestException as err:
+                resp = self.session.request(
+                    "GET", realm, params=params, headers=headers, timeout=self.timeout
+                )
+        except wire.TransportError as err:
             raise RegistryError(
-                f"cannot reach the token service of {registry} ({type(err).__name__})",
+                f"cannot reach the token service of {registry} ({err.kind})",
                 url=_safe_url(realm),
             ) from err
         if resp.status_code != _HTTP_OK:
@@ -858,12 +867,6 @@ class RegistryClient:
             raise RegistryError(f"token service of {registry} answered without a token")
         # The spec's default lifetime is 60 seconds when expires_in is absent.
         return token, float(body.get("expires_in") or 60)
-
-
-def _refused(err: Exception) -> bool:
-    """True when nobody listens at all (connection refused), as opposed to a dropped one."""
-    reason = getattr(err.args[0], "reason", None) if err.args else None
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _say_stderr(line: str) -> None:

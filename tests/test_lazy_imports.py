@@ -13,6 +13,7 @@ import pytest
 
 HEAVY = (
     "requests",
+    "urllib3",
     "plumbum",
     "tarfile",
     "gzip",
@@ -48,9 +49,27 @@ def test_version_help_and_list_load_no_registry_client_plumbum_or_tar_reader(
     assert loaded_after(code) == []
 
 
-def test_inspect_loads_the_registry_client_but_no_plumbum_tar_reader_or_build() -> None:
+def test_inspect_loads_the_registry_client_but_no_requests_plumbum_tar_reader_or_build() -> None:
     code = "from multiarch_tasks import api\napi.inspect"
-    assert loaded_after(code) == ["requests", "multiarch_tasks.registry"]
+    assert loaded_after(code) == ["multiarch_tasks.registry"]
+
+
+def test_a_registry_request_loads_neither_requests_nor_urllib3() -> None:
+    # A real request (refused: nobody listens on a fresh port) runs the whole client.
+    code = (
+        "from multiarch_tasks.registry import RegistryClient\n"
+        "from multiarch_tasks.reference import ImageRef\n"
+        "from multiarch_tasks.errors import RegistryError\n"
+        "import socket\n"
+        "with socket.socket() as sock:\n"
+        "    sock.bind(('127.0.0.1', 0))\n"
+        "    port = sock.getsockname()[1]\n"
+        "try:\n"
+        "    RegistryClient(retries=0).list_tags(ImageRef.parse(f'127.0.0.1:{port}/a/b'))\n"
+        "except RegistryError:\n"
+        "    pass"
+    )
+    assert loaded_after(code) == ["multiarch_tasks.registry"]
 
 
 def test_package_names_resolve_on_first_use() -> None:

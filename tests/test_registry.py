@@ -668,7 +668,7 @@ def test_a_blob_cut_mid_stream_is_read_again(registry, repo, fault_proxy) -> Non
 
 
 class _Chunks:
-    """What BlobStream uses of a requests.Response: ``iter_content`` and ``close``."""
+    """What BlobStream uses of a streamed wire.Response: ``iter_content`` and ``close``."""
 
     def __init__(self, *chunks: bytes) -> None:
         self.chunks = chunks
@@ -682,7 +682,7 @@ class _Chunks:
 
 def test_blob_stream_takes_an_empty_chunk_for_a_pause_not_the_end() -> None:
     digest = oci.sha256_digest(b"abcdef")
-    stream = BlobStream(_Chunks(b"ab", b"", b"cd", b"", b"ef"), digest, "u")  # type: ignore[arg-type]
+    stream = BlobStream(_Chunks(b"ab", b"", b"cd", b"", b"ef"), digest, "u")
     assert stream.read(3) == b"abc"
     stream.drain()
     assert stream.verified
@@ -690,7 +690,7 @@ def test_blob_stream_takes_an_empty_chunk_for_a_pause_not_the_end() -> None:
 
 
 def test_blob_stream_refuses_bytes_that_do_not_hash_to_its_digest_at_the_end() -> None:
-    stream = BlobStream(_Chunks(b"ab", b"cd"), oci.sha256_digest(b"abce"), "u")  # type: ignore[arg-type]
+    stream = BlobStream(_Chunks(b"ab", b"cd"), oci.sha256_digest(b"abce"), "u")
     assert next(iter(stream)) == b"ab"
     with pytest.raises(DigestMismatchError, match="hashes to"):
         stream.drain()
