@@ -363,7 +363,7 @@ def _registry_row(settings: Settings, rows: list[Row], client: RegistryClient | 
         rows.append(Row("registry", FAIL, str(err), "fix the image setting"))
         return
     if client is None:
-        from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - requests is heavy
+        from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - the registry client is heavy
 
         # A quick look, as preflight's: one retry, a short timeout.
         client = RegistryClient(

@@ -80,7 +80,7 @@ class Source:
 
 
 def _client(settings: Settings, say: Callable[[str], None] | None = None) -> RegistryClient:
-    """A registry client for ``settings``; imported here, as requests is heavy."""
+    """A registry client for ``settings``; imported here, as the client is heavy."""
     from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415
 
     return RegistryClient.from_settings(settings, say=say)

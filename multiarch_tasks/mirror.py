@@ -274,7 +274,7 @@ def mirror(
     subset = platforms_given or not attestations
     chosen = choose_tool(tool, runner, subset=subset)
     if client is None:
-        from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - requests is heavy
+        from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - the registry client is heavy
 
         client = RegistryClient.from_settings(settings, say=runner.say)
     platforms = settings.platforms if platforms_given else None

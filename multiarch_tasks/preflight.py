@@ -584,7 +584,7 @@ def _assign(settings: Settings, runner: Runner) -> tuple[Assignment, ...]:
 
 
 def _default_client(settings: Settings) -> ManifestReader:
-    from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - requests is heavy
+    from multiarch_tasks.registry import RegistryClient  # noqa: PLC0415 - the registry client is heavy
 
     return RegistryClient(
         insecure=settings.insecure_registries,

@@ -26,10 +26,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlencode, urljoin
 
@@ -44,6 +42,7 @@ from multiarch_tasks.credentials import (
 from multiarch_tasks.errors import DigestMismatchError, RateLimitedError, RegistryError
 from multiarch_tasks.oci import ACCEPT, Descriptor, Document
 from multiarch_tasks.reference import ImageRef, is_loopback_host
+from multiarch_tasks.threads import results
 
 if TYPE_CHECKING:
     from multiarch_tasks.settings import Settings
@@ -119,6 +118,8 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     text = value.strip()
     if text.isdigit():
         return float(text)
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415 - only for an HTTP date
+
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
@@ -638,12 +639,7 @@ class RegistryClient:
         self, func: Callable[[T], R], items: Iterable[T], *, workers: int = MAX_WORKERS
     ) -> list[R]:
         """Call ``func`` on every item concurrently; results in order, first error re-raised."""
-        todo: Sequence[T] = list(items)
-        if len(todo) <= 1 or workers <= 1:
-            return [func(item) for item in todo]
-        with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-            futures = [pool.submit(func, item) for item in todo]
-            return [future.result() for future in futures]
+        return results(func, list(items), workers)
 
     # -- plumbing -------------------------------------------------------------------
 
