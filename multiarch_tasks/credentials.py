@@ -141,7 +141,7 @@ def _auths_entry(key: str, entry: Mapping[str, Any], source: str) -> Credentials
 
 def run_credential_helper(name: str, server_url: str) -> Credentials | None:
     """Ask ``docker-credential-NAME get`` for ``server_url`` (None when it knows none)."""
-    from multiarch_tasks.runner import Runner  # noqa: PLC0415 - runner imports plumbum
+    from multiarch_tasks.runner import Runner  # noqa: PLC0415 - only when a helper runs
 
     program = f"docker-credential-{name}"
     try:

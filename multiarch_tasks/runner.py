@@ -1,11 +1,15 @@
 """The one place that starts processes.
 
-Every external program runs here, from an argv list, without a shell, through plumbum
-(looked up at the last moment: ``local["docker"]`` raises when docker is absent, so no
-command object exists at import time). The runner honours invoke's ``--dry`` (print, run
-nothing, except read-only probes so the printed plan is true) and ``--echo``, prints
-commands shell-quoted with secrets redacted and URLs scrubbed, keeps the tail of what a
-command printed, and turns failures into :class:`~multiarch_tasks.errors.CommandError`.
+Every external program runs here, from an argv list, without a shell, through
+:class:`subprocess.Popen` (the program is looked up on PATH at the last moment: a missing
+one is a :class:`~multiarch_tasks.errors.ToolMissingError` naming it). Not through
+plumbum, whose import (it loads urllib.request, ssl, email and logging) cost ~70 ms before
+the first probe could start, on every run, for a PATH lookup and a Popen.
+
+The runner honours invoke's ``--dry`` (print, run nothing, except read-only probes so the
+printed plan is true) and ``--echo``, prints commands shell-quoted with secrets redacted
+and URLs scrubbed, keeps the tail of what a command printed, and turns failures into
+:class:`~multiarch_tasks.errors.CommandError`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from multiarch_tasks.errors import CommandError, RunInterruptedError, ToolMissingError
 from multiarch_tasks.redaction import scrub_urls
@@ -291,40 +295,16 @@ class Runner:
         stream_prefix: str | None,
         stdin: str | None,
     ) -> Result:
-        import shutil  # noqa: PLC0415
         import signal  # noqa: PLC0415
         from subprocess import PIPE, TimeoutExpired  # noqa: PLC0415
 
         if CHILDREN.signal:
             name = signal.Signals(CHILDREN.signal).name
             raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
-        # Imported here: plumbum costs ~25 ms, which `multiarch --version` need not pay.
-        from plumbum import local  # noqa: PLC0415
-        from plumbum.commands.processes import CommandNotFound  # noqa: PLC0415
-
-        try:
-            command: Any = local[argv[0]][argv[1:]]
-        except CommandNotFound as err:
-            raise ToolMissingError(
-                f"{argv[0]} is not installed (not found on PATH); scripts/engine-up installs it"
-            ) from err
-        # plumbum looks up bare names only; a path is taken as is and fails later in Popen.
-        if "/" in argv[0] and not shutil.which(argv[0]):
-            raise ToolMissingError(f"{argv[0]} is not installed (no such executable file)")
-        if env:
-            command = command.with_env(**env)
-        if cwd:
-            command = command.with_cwd(cwd)
+        program = _program(argv[0], env)
+        full_env = {**os.environ, **env} if env else None
         if stream_prefix is None:
-            # plumbum returns a subprocess.Popen; its stubs type a narrower object.
-            proc: Popen[str] = command.popen(
-                stdin=PIPE,
-                stdout=PIPE,
-                stderr=PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
+            proc = _popen([program, *argv[1:]], full_env, cwd, PIPE)
             CHILDREN.add(proc)
             try:
                 out, errout = proc.communicate(stdin, timeout=timeout)
@@ -337,22 +317,23 @@ class Runner:
             finally:
                 CHILDREN.discard(proc)
             return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(errout))
-        return self._stream(command, argv, timeout, stream_prefix)
+        return self._stream([program, *argv[1:]], argv, full_env, cwd, timeout, stream_prefix)
 
     def _stream(
-        self, command: object, argv: list[str], timeout: float | None, prefix: str
+        self,
+        command: list[str],
+        argv: list[str],
+        env: Mapping[str, str] | None,
+        cwd: str | None,
+        timeout: float | None,
+        prefix: str,
     ) -> Result:
-        from subprocess import PIPE, STDOUT  # noqa: PLC0415
+        from subprocess import STDOUT  # noqa: PLC0415
 
-        proc = command.popen(  # type: ignore[attr-defined]
-            stdin=PIPE,
-            stdout=PIPE,
-            stderr=STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
+        proc = _popen(command, env, cwd, STDOUT)
         CHILDREN.add(proc)
+        assert proc.stdin is not None  # noqa: S101 - opened as a pipe by _popen
+        assert proc.stdout is not None  # noqa: S101
         proc.stdin.close()
         timer = threading.Timer(timeout, proc.kill) if timeout else None
         if timer:
@@ -371,6 +352,7 @@ class Runner:
                     held.append(f"[{prefix}] {clean}")
             proc.wait()
         finally:
+            proc.stdout.close()
             CHILDREN.discard(proc)
             if timer:
                 timer.cancel()
@@ -406,3 +388,39 @@ def which(program: str) -> str | None:
     import shutil  # noqa: PLC0415
 
     return shutil.which(program)
+
+
+def _program(name: str, env: Mapping[str, str] | None) -> str:
+    """The executable ``name`` runs: a bare name looked up on PATH (the child's, if given)."""
+    import shutil  # noqa: PLC0415
+
+    if "/" in name:
+        if not shutil.which(name):
+            raise ToolMissingError(f"{name} is not installed (no such executable file)")
+        return name
+    path = (env or {}).get("PATH", os.environ.get("PATH", os.defpath))
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise ToolMissingError(
+            f"{name} is not installed (not found on PATH); scripts/engine-up installs it"
+        )
+    return found
+
+
+def _popen(
+    argv: list[str], env: Mapping[str, str] | None, cwd: str | None, stderr: int
+) -> Popen[str]:
+    """Start ``argv`` in a session of its own (stopped as a group), pipes in text mode."""
+    from subprocess import PIPE, Popen  # noqa: PLC0415
+
+    return Popen(
+        argv,
+        stdin=PIPE,
+        stdout=PIPE,
+        stderr=stderr,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        env=env,
+        cwd=cwd,
+    )

@@ -14,7 +14,6 @@ import pytest
 HEAVY = (
     "requests",
     "urllib3",
-    "plumbum",
     "tarfile",
     "gzip",
     "multiarch_tasks.registry",
@@ -38,7 +37,7 @@ def loaded_after(code: str) -> list[str]:
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["--list"]])
-def test_version_help_and_list_load_no_registry_client_plumbum_or_tar_reader(
+def test_version_help_and_list_load_no_registry_client_or_tar_reader(
     argv: list[str],
 ) -> None:
     code = (
@@ -49,7 +48,7 @@ def test_version_help_and_list_load_no_registry_client_plumbum_or_tar_reader(
     assert loaded_after(code) == []
 
 
-def test_inspect_loads_the_registry_client_but_no_requests_plumbum_tar_reader_or_build() -> None:
+def test_inspect_loads_the_registry_client_but_no_requests_tar_reader_or_build() -> None:
     code = "from multiarch_tasks import api\napi.inspect"
     assert loaded_after(code) == ["multiarch_tasks.registry"]
 
