@@ -326,7 +326,8 @@ class Transport:
         target += f"?{parts.query}" if parts.query else ""
         authority = f"[{host}]" if ":" in host else host
         authority += f":{port}" if port != _DEFAULT_PORTS[scheme] else ""
-        headers = {"Host": authority, **headers}
+        # identity: without Accept-Encoding a server may send gzip, which we do not decode.
+        headers = {"Host": authority, "Accept-Encoding": "identity", **headers}
         if proxy and scheme == "http":
             target = f"http://{parts.netloc.rpartition('@')[2]}{target}"
             if proxy.authorization:
