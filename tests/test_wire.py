@@ -402,14 +402,14 @@ def test_head_204_and_304_have_no_body_whatever_their_content_length_says(
     empty = b"HTTP/1.1 204 No Content\r\n\r\n"
     same = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
     with _scripted(keep(head), keep(empty), keep(same), keep(OK2)) as server:
-        resp = transport.request("HEAD", f"{server.url}/m")
+        resp = transport.request("HEAD", f"{server.url}/m", timeout=5)
         assert (resp.status_code, resp.content) == (200, b"")
         assert resp.headers.get("Content-Length") == "1000"
         assert resp.headers.get("docker-content-digest") == "sha256:1"
-        assert transport.request("DELETE", f"{server.url}/d").status_code == 204
-        assert transport.request("GET", f"{server.url}/n").status_code == 304
+        assert transport.request("DELETE", f"{server.url}/d", timeout=5).status_code == 204
+        assert transport.request("GET", f"{server.url}/n", timeout=5).status_code == 304
         # Had any of them waited for a body, this answer would have been taken as one.
-        assert transport.request("GET", f"{server.url}/x").content == b"ok"
+        assert transport.request("GET", f"{server.url}/x", timeout=5).content == b"ok"
     assert {number for number, _ in server.seen} == {0}
 
 
