@@ -173,24 +173,18 @@ class Connection:
         """Send a request; a bytes body goes with the head, an iterable chunk by chunk."""
         if self.sock is None:
             raise RemoteDisconnected("the connection is closed")
-        fields = dict(headers)
-        names = {k.lower() for k in fields}
-        chunked = False
-        if isinstance(body, bytes) or (body is None and method in _WITH_BODY):
-            fields.setdefault("Content-Length", str(len(body or b"")))
-        elif isinstance(body, Sized) and "content-length" not in names:
-            fields["Content-Length"] = str(len(body))
-        elif body is not None and "content-length" not in names:
-            fields["Transfer-Encoding"] = "chunked"
-            chunked = True
+        fields = {**headers, **_framing(method, headers, body)}
+        chunked = fields.get("Transfer-Encoding") == "chunked"
         lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in fields.items())]
         if any(_UNSAFE.search(line) for line in lines):
-            raise InvalidHeader(f"a line break in the request head of {method} {target!r}")
+            raise InvalidHeader(f"a line break in the head of a {method} request")
         head = "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n"
-        if body is None or isinstance(body, bytes):
-            self.sock.sendall(head + (body or b""))  # one write: no Nagle/delayed-ACK stall
+        if body is None or (isinstance(body, bytes) and len(body) <= _RECV):
+            self.sock.sendall(head + (body or b""))  # one write, one segment when small
             return
         self.sock.sendall(head)
+        if isinstance(body, bytes):
+            body = [body]
         for chunk in body:
             if chunk:  # an empty chunk would end a chunked body
                 self.sock.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
@@ -227,6 +221,19 @@ class Connection:
                 raise BadResponse(f"not a header field: {line[:80]!r}")
             fields.append((name, value.strip()))
         return Headers(fields)
+
+
+def _framing(
+    method: str, headers: Mapping[str, str], body: bytes | Iterable[bytes] | None
+) -> dict[str, str]:
+    """The field that frames the body: its length when known, else chunked; none if given."""
+    if any(k.lower() in {"content-length", "transfer-encoding"} for k in headers):
+        return {}
+    if isinstance(body, bytes) or (body is None and method in _WITH_BODY):
+        return {"Content-Length": str(len(body or b""))}  # a bodiless POST says 0, too
+    if isinstance(body, Sized):
+        return {"Content-Length": str(len(body))}
+    return {} if body is None else {"Transfer-Encoding": "chunked"}
 
 
 class Reply:

@@ -241,6 +241,14 @@ def test_a_generator_body_goes_chunked_and_a_sized_one_with_content_length(
     assert raw.headers["content-length"] == "3"
 
 
+def test_a_large_bytes_body_arrives_whole_with_its_length(origin, transport) -> None:
+    server = origin(ok())
+    data = os.urandom(300_000)
+    transport.request("PUT", f"{server.url}/big", body=data)
+    assert server.seen[0].headers["content-length"] == str(len(data))
+    assert server.seen[0].body == data
+
+
 def test_params_join_a_query_the_url_already_has(origin, transport) -> None:
     server = origin(ok())
     transport.request("PUT", f"{server.url}/up?_state=a%2Bb", params={"digest": "sha256:ab cd"})
