@@ -241,6 +241,14 @@ def test_a_generator_body_goes_chunked_and_a_sized_one_with_content_length(
     assert raw.headers["content-length"] == "3"
 
 
+def test_a_large_bytes_body_arrives_whole_with_its_length(origin, transport) -> None:
+    server = origin(ok())
+    data = os.urandom(300_000)
+    transport.request("PUT", f"{server.url}/big", body=data)
+    assert server.seen[0].headers["content-length"] == str(len(data))
+    assert server.seen[0].body == data
+
+
 def test_params_join_a_query_the_url_already_has(origin, transport) -> None:
     server = origin(ok())
     transport.request("PUT", f"{server.url}/up?_state=a%2Bb", params={"digest": "sha256:ab cd"})
@@ -312,6 +320,244 @@ def test_redirects_are_followed_and_authorization_stays_on_its_host(origin, tran
     assert resp.url == f"{storage.url}/b"
     assert [s.headers.get("authorization") for s in registry.seen] == ["Bearer t", "Bearer t"]
     assert "authorization" not in storage.seen[0].headers
+
+
+# --- response framing (RFC 9112 section 6.3), against a scripted raw server ----------------
+
+
+@dataclass
+class Script:
+    """What :func:`_scripted` saw: (connection number, request line) per request."""
+
+    url: str
+    seen: list[tuple[int, str]] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _scripted(*replies: tuple[bytes, bool]) -> Iterator[Script]:
+    """Answer the n-th request (bodiless, on any connection) with ``replies[n]``: its bytes
+    as they are, then hang up if its flag says so, else wait for the next request."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    script = Script(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    queue = list(replies)
+    lock = threading.Lock()
+
+    def serve(conn: socket.socket, number: int) -> None:
+        buf = b""
+        with conn, contextlib.suppress(OSError):
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                with lock:
+                    script.seen.append((number, head.split(b"\r\n")[0].decode()))
+                    script.heads.append(head)
+                    reply, hang_up = queue.pop(0)
+                conn.sendall(reply)
+                if hang_up:
+                    return
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            for number in range(len(replies)):
+                conn, _ = listener.accept()
+                conn.settimeout(5)
+                threading.Thread(target=serve, args=(conn, number), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield script
+    finally:
+        listener.close()
+
+
+def keep(raw: bytes) -> tuple[bytes, bool]:
+    return raw, False
+
+
+def close(raw: bytes) -> tuple[bytes, bool]:
+    return raw, True
+
+
+OK2 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_a_chunked_body_is_decoded_past_extensions_and_trailers_and_the_connection_kept(
+    transport, no_proxy_env
+) -> None:
+    body = (
+        b"5;name=value\r\nhello\r\n"
+        b'1A ; x="y"\r\n' + b"z" * 26 + b"\r\n"
+        b"0;last\r\nDigest: sha-256=abc\r\nX-Trailer: 1\r\n\r\n"
+    )
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    with _scripted(keep(chunked), keep(chunked), keep(OK2)) as server:
+        assert transport.request("GET", f"{server.url}/a").content == b"hello" + b"z" * 26
+        streamed = transport.request("GET", f"{server.url}/b", stream=True)
+        assert list(streamed.iter_content(4)) == [b"hell", b"ozzz", *[b"zzzz"] * 5, b"zzz"]
+        assert transport.request("GET", f"{server.url}/c").content == b"ok"
+    assert server.seen == [(0, "GET /a HTTP/1.1"), (0, "GET /b HTTP/1.1"), (0, "GET /c HTTP/1.1")]
+
+
+def test_head_204_and_304_have_no_body_whatever_their_content_length_says(
+    transport, no_proxy_env
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nDocker-Content-Digest: sha256:1\r\n\r\n"
+    empty = b"HTTP/1.1 204 No Content\r\n\r\n"
+    same = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
+    with _scripted(keep(head), keep(empty), keep(same), keep(OK2)) as server:
+        resp = transport.request("HEAD", f"{server.url}/m", timeout=5)
+        assert (resp.status_code, resp.content) == (200, b"")
+        assert resp.headers.get("Content-Length") == "1000"
+        assert resp.headers.get("docker-content-digest") == "sha256:1"
+        assert transport.request("DELETE", f"{server.url}/d", timeout=5).status_code == 204
+        assert transport.request("GET", f"{server.url}/n", timeout=5).status_code == 304
+        # Had any of them waited for a body, this answer would have been taken as one.
+        assert transport.request("GET", f"{server.url}/x", timeout=5).content == b"ok"
+    assert {number for number, _ in server.seen} == {0}
+
+
+def test_a_body_without_length_runs_until_the_server_closes_and_its_connection_goes(
+    transport, no_proxy_env
+) -> None:
+    unframed = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it\r\nand more"
+    with _scripted(close(unframed), keep(OK2)) as server:
+        assert transport.request("GET", f"{server.url}/a").content == b"all of it\r\nand more"
+        assert transport.request("GET", f"{server.url}/b").content == b"ok"
+    assert server.seen == [(0, "GET /a HTTP/1.1"), (1, "GET /b HTTP/1.1")]
+
+
+def test_a_100_continue_before_the_answer_is_skipped(transport, no_proxy_env) -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    created = b"HTTP/1.1 201 Created\r\nLocation: /v2/a/blobs/sha256:1\r\nContent-Length: 0\r\n\r\n"
+    with _scripted(keep(interim + created), keep(OK2)) as server:
+        resp = transport.request("PUT", f"{server.url}/up", body=b"")
+        assert (resp.status_code, resp.reason) == (201, "Created")
+        assert resp.headers.get("Location") == "/v2/a/blobs/sha256:1"
+        assert resp.links == {}  # the 103's fields are not the answer's
+        assert transport.request("GET", f"{server.url}/b").content == b"ok"
+    assert {number for number, _ in server.seen} == {0}
+
+
+def test_repeated_fields_join_with_commas_but_one_value_fields_keep_the_first(
+    transport, no_proxy_env
+) -> None:
+    reply = (
+        b"HTTP/1.1 401 Unauthorized\r\n"
+        b'WWW-Authenticate: Bearer realm="https://auth/token",service="r"\r\n'
+        b'www-authenticate: Basic realm="r"\r\n'
+        b"X-Many: a\r\nx-many: b\r\n"
+        b'Link: </a?last=1>; rel="next"\r\nLink: </z>; rel="prev"\r\n'
+        b"Content-Length: 0\r\n\r\n"
+    )
+    with _scripted(keep(reply)) as server:
+        resp = transport.request("GET", f"{server.url}/v2/")
+    assert resp.headers.get("x-many") == "a, b"
+    assert resp.headers.get("WWW-Authenticate") == 'Bearer realm="https://auth/token",service="r"'
+    assert resp.headers.get_all("www-authenticate")[1] == 'Basic realm="r"'
+    assert set(resp.links) == {"next", "prev"}
+    assert resp.headers.get("Retry-After") is None
+    assert resp.headers.get("Retry-After", "") == ""
+
+
+def test_a_status_line_without_a_reason_is_read(transport, no_proxy_env) -> None:
+    with _scripted(keep(b"HTTP/1.1 202\r\nContent-Length: 2\r\n\r\nok")) as server:
+        resp = transport.request("GET", server.url)
+    assert (resp.status_code, resp.reason, resp.content) == (202, "", b"ok")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    ],
+    ids=["http-1.0", "connection-close"],
+)
+def test_an_http_1_0_or_connection_close_answer_is_not_reused(
+    first: bytes, transport, no_proxy_env
+) -> None:
+    # The server keeps the connection open: only the client's reading of the answer counts.
+    with _scripted(keep(first), keep(OK2)) as server:
+        assert transport.request("GET", f"{server.url}/a").content == b"ok"
+        assert transport.request("GET", f"{server.url}/b").content == b"ok"
+    assert [number for number, _ in server.seen] == [0, 1]
+
+
+def test_http_1_0_with_keep_alive_is_reused(transport, no_proxy_env) -> None:
+    first = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"
+    with _scripted(keep(first), keep(OK2)) as server:
+        transport.request("GET", f"{server.url}/a")
+        transport.request("GET", f"{server.url}/b")
+    assert [number for number, _ in server.seen] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"".join(b"X-%d: v\r\n" % n for n in range(101)),
+        b"X-Big: " + b"v" * (1 << 16) + b"\r\n",
+        b"X-Big: " + b"v" * 40_000 + b"\r\nX-Big2: " + b"v" * 40_000 + b"\r\n",
+    ],
+    ids=["101-fields", "one-64k-field", "80k-of-fields"],
+)
+def test_an_oversized_response_head_is_a_transport_error(
+    head: bytes, transport, no_proxy_env
+) -> None:
+    reply = b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: 0\r\n\r\n"
+    with _scripted(keep(reply)) as server, pytest.raises(wire.TransportError) as info:
+        transport.request("GET", server.url, timeout=5)
+    assert info.value.kind == "BadResponse"
+    assert info.value.refused is False
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_chunked_body_cut_off_is_a_transport_error(stream: bool, transport, no_proxy_env) -> None:
+    cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nonly"
+    with _scripted(close(cut)) as server, pytest.raises(wire.TransportError) as info:
+        b"".join(transport.request("GET", server.url, stream=stream).iter_content(1024))
+    assert info.value.kind == "IncompleteRead"
+
+
+def test_a_chunked_body_cut_before_its_last_chunk_is_a_transport_error(
+    transport, no_proxy_env
+) -> None:
+    cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    with _scripted(close(cut)) as server, pytest.raises(wire.TransportError) as info:
+        transport.request("GET", server.url)
+    assert info.value.kind == "IncompleteRead"
+
+
+def test_the_request_head_has_host_with_its_port_and_asks_for_no_content_coding(
+    transport, no_proxy_env
+) -> None:
+    with _scripted(keep(OK2), keep(OK2)) as server:
+        transport.request("GET", f"{server.url}/a", headers={"Accept": "x/y"})
+        transport.request("POST", f"{server.url}/b")
+    port = urlsplit(server.url).port
+    get, post = (dict(_fields(head)) for head in server.heads)
+    assert get["host"] == f"127.0.0.1:{port}"
+    assert get["accept"] == "x/y"
+    assert get["accept-encoding"] == "identity"
+    assert "content-length" not in get
+    assert post["content-length"] == "0"  # a POST without a body still says so
+
+
+def _fields(head: bytes) -> Iterator[tuple[str, str]]:
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        yield name.lower(), value.strip()
+
+
+def test_a_line_break_in_a_header_value_is_never_sent(transport, no_proxy_env) -> None:
+    with _scripted(keep(OK2)) as server, pytest.raises(wire.TransportError) as info:
+        transport.request("GET", server.url, headers={"X-Evil": "a\r\nHost: other"})
+    assert info.value.kind == "InvalidHeader"
+    assert server.seen == []
 
 
 # --- faults --------------------------------------------------------------------------------
