@@ -6,7 +6,6 @@ component is a registry host when it contains ``.`` or ``:`` or is ``localhost``
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, replace
 
@@ -147,8 +146,12 @@ def is_loopback_host(host: str) -> bool:
     """Tell whether ``host[:port]`` is on the loopback interface."""
     bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     bare = bare.strip("[]")
-    if bare == "localhost":
+    if bare in ("localhost", "127.0.0.1"):
         return True
+    if not (":" in bare or bare[:1].isdigit()):
+        return False  # a name (other than localhost) is not an address
+    import ipaddress  # noqa: PLC0415 - only for an IP literal other than 127.0.0.1
+
     try:
         return ipaddress.ip_address(bare).is_loopback
     except ValueError:
