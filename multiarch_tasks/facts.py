@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multiarch_tasks import binfmt, commands, dockerfile
 from multiarch_tasks.errors import (
@@ -30,7 +31,9 @@ from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef, scrub_url
 from multiarch_tasks.runner import Result, Runner, which
 from multiarch_tasks.settings import Settings
-from multiarch_tasks.tools import BuildxInfo, parse_version
+
+if TYPE_CHECKING:
+    from multiarch_tasks.tools import BuildxInfo
 
 CONTAINERD_STORE = "containerd"
 CLASSIC_STORE = "classic"
@@ -390,7 +393,11 @@ def _docker_facts(
 ) -> tuple[Engine, BuildxInfo | None, Builder | None]:
     """The engine, buildx and builder from the first probes' answers (see :func:`gather`)."""
     info, inspected = results[:2]
-    buildx = BuildxInfo(parse_version(results[2].stdout.split(" ", 1)[-1])) if versions else None
+    buildx = None
+    if versions:  # doctor asks; packaging (~10 ms) is not loaded for a run
+        from multiarch_tasks.tools import BuildxInfo, parse_version  # noqa: PLC0415
+
+        buildx = BuildxInfo(parse_version(results[2].stdout.split(" ", 1)[-1]))
     if not info.ok:
         raise ToolMissingError(
             f"the Docker daemon is not running or not reachable: {info.stderr.strip()[-200:]}"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from multiarch_tasks import commands, oci, tools
+from multiarch_tasks import commands, oci
 from multiarch_tasks.digests import (
     check_shards,
     read_digest_map,
@@ -192,6 +192,8 @@ class ManifestResult:
 
 
 def _why(settings: Settings, runner: Runner, tool: str) -> str:
+    from multiarch_tasks import tools  # noqa: PLC0415 - packaging, only for manifest-create
+
     if tool == "native" and not tools.has_buildx(runner):
         return "per-arch pushes resolved to platform manifests through the registry API"
     info = tools.buildx_info(runner)
@@ -318,6 +320,8 @@ def _imagetools_dry_run(
 def _annotations(settings: Settings, runner: Runner, notes: list[str]) -> dict[str, str]:
     if not settings.annotations:
         return {}
+    from multiarch_tasks import tools  # noqa: PLC0415
+
     if not tools.buildx_info(runner).imagetools_annotations:
         raise MultiarchError(
             "index annotations need buildx >= 0.12 for imagetools; use manifest_tool native"
@@ -362,6 +366,8 @@ def manifest_push(
     tool, tags, sources = str(plan["tool"]), tuple(plan["tags"]), list(plan["sources"])
     client = client or _client(settings, runner.say)
     if tool == "imagetools":
+        from multiarch_tasks import tools  # noqa: PLC0415
+
         try:
             runner.run(
                 commands.imagetools_create(
