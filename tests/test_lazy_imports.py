@@ -156,3 +156,23 @@ def test_an_https_request_loads_ssl_and_still_neither_http_client_nor_email(
     loopback_servers: dict[str, str],
 ) -> None:
     assert _after_request(loopback_servers["https"]) == ["ssl"]
+
+
+def test_a_publish_loads_no_invoke_yaml_packaging_tar_reader_or_http_client() -> None:
+    # Every module a publish run imports, through the fast path's own entry; the work
+    # itself needs the engine (tests/e2e), the imports do not.
+    code = (
+        "import multiarch_tasks.fastpath, multiarch_tasks.publish, multiarch_tasks.plan,"
+        " multiarch_tasks.build, multiarch_tasks.builder, multiarch_tasks.qemu,"
+        " multiarch_tasks.digests, multiarch_tasks.preflight, multiarch_tasks.verify,"
+        " multiarch_tasks.manifest, multiarch_tasks.registry, multiarch_tasks.lint,"
+        " multiarch_tasks.backends.buildx\n"
+        "import sys, json\n"
+        "heavy = ('invoke', 'yaml', 'packaging', 'tarfile', 'http.client', 'email',"
+        " 'concurrent.futures', 'logging', 'plumbum')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == []
