@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from multiarch_tasks import facts as facts_mod
 from multiarch_tasks.backends import BuildOutcome, PlatformBuild, backend
@@ -20,6 +21,9 @@ from multiarch_tasks.platforms import Platform
 from multiarch_tasks.runner import Runner, interruptible
 from multiarch_tasks.secrets import secret_runner
 from multiarch_tasks.settings import Settings, check_build_inputs
+
+if TYPE_CHECKING:
+    from multiarch_tasks.registry import RegistryClient
 
 
 def new_run_id() -> str:
@@ -81,14 +85,16 @@ class BuildResult:
 check_inputs = check_build_inputs  # the name build and publish callers know
 
 
-def run_build(plan: Plan, settings: Settings, runner: Runner) -> BuildResult:
-    """Run the plan's build step; resolve the digests of every platform."""
+def run_build(
+    plan: Plan, settings: Settings, runner: Runner, client: RegistryClient | None = None
+) -> BuildResult:
+    """Run the plan's build step; resolve the digests of every platform (with ``client``)."""
     outcome: BuildOutcome = backend(settings.backend)(plan, settings, runner)
     digests = dict(outcome.digests)
     if outcome.index_digest and not runner.dry:
         from multiarch_tasks.manifest import platform_digests  # noqa: PLC0415 - registry client
 
-        digests = platform_digests(settings, settings.image_ref, outcome.index_digest)
+        digests = platform_digests(settings, settings.image_ref, outcome.index_digest, client)
     builds = tuple(
         PlatformBuild(b.step, digest=b.digest or digests.get(b.step.platforms[0], ""))
         if len(b.step.platforms) == 1

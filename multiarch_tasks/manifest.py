@@ -86,9 +86,11 @@ def _client(settings: Settings, say: Callable[[str], None] | None = None) -> Reg
     return RegistryClient.from_settings(settings, say=say)
 
 
-def platform_digests(settings: Settings, ref: ImageRef, digest: str) -> dict[Platform, str]:
+def platform_digests(
+    settings: Settings, ref: ImageRef, digest: str, client: RegistryClient | None = None
+) -> dict[Platform, str]:
     """The platform manifest digests inside the index ``ref@digest``."""
-    client = _client(settings)
+    client = client or _client(settings)
     doc = client.get_manifest(ref.with_digest(digest))
     return {d.platform: d.digest for d in doc.images if d.platform is not None}
 

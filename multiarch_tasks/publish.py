@@ -245,12 +245,13 @@ class _Run:
         self.record("qemu-setup", run_qemu_step(plan, runner))
         if plan.step("builder") is not None:
             self.record("builder-create", run_builder_step(plan, runner))
-        built = run_build(plan, settings, runner)
+        built = run_build(plan, settings, runner, self.client)
         self.record("build", built)
         digest, raw, media = self._index(built.digests, built.index_digest)
         report = None
         if settings.verify:
             from multiarch_tasks.lint import lint  # noqa: PLC0415
+            from multiarch_tasks.oci import Document  # noqa: PLC0415
             from multiarch_tasks.verify import verify  # noqa: PLC0415
 
             report = verify(
@@ -262,6 +263,8 @@ class _Run:
                 check_tags=False,
                 # --deep says which lint warning it confirmed (an amd64 binary in arm64).
                 findings=lint(settings).findings if settings.verify_deep else (),
+                client=self.client,
+                index=Document.parse(raw, media, digest),
             )
             if not report.ok:
                 return self._result(

@@ -321,6 +321,9 @@ class RegistryClient:
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._schemes: dict[str, str] = {}
+        # Manifests read by digest: content-addressed, so a second read (build, merge and
+        # verify all look at the same index) is answered from here.
+        self._by_digest: dict[tuple[str, str, str], Document] = {}
 
     @classmethod
     def from_settings(
@@ -414,6 +417,9 @@ class RegistryClient:
         """Fetch a manifest or index by tag or digest, its digest checked."""
         if not ref.reference:
             raise RegistryError(f"{ref} names no tag or digest")
+        key = (ref.registry, ref.repository, ref.digest or "")
+        if ref.digest and key in self._by_digest:
+            return self._by_digest[key]
         url = self.url(ref, "manifests", ref.reference)
         resp = self._request("GET", url, ref, headers={"Accept": ACCEPT})
         self._raise_for(resp, f"manifest {ref}", ref.registry)
@@ -424,7 +430,11 @@ class RegistryClient:
             raise DigestMismatchError(
                 f"manifest {ref} hashes to {got}, expected {expected}", url=url
             )
-        return Document.parse(raw, resp.headers.get("Content-Type", ""), got)
+        doc = Document.parse(raw, resp.headers.get("Content-Type", ""), got)
+        if ref.digest:
+            with self._lock:
+                self._by_digest[key] = doc
+        return doc
 
     def head_manifest(self, ref: ImageRef) -> Descriptor | None:
         """Describe a manifest (media type, digest, size) without its body; None if absent."""

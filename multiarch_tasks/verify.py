@@ -452,13 +452,15 @@ def verify(
     allow_single: bool = False,
     check_tags: bool = True,
     findings: Sequence[Finding] = (),
+    index: Document | None = None,
 ) -> VerifyReport:
     """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
 
     ``check_tags`` also asks that every tag of ``settings.tags`` points at it; publish
     verifies the index before any tag moves, so it turns that off (promotion reads back).
     ``findings`` (from :func:`multiarch_tasks.lint.lint`) are confirmed or cleared by the
-    ``deep`` scan: the report's ``lint`` lines say which.
+    ``deep`` scan: the report's ``lint`` lines say which. ``index`` is ``ref``'s document
+    when the caller holds it already (its digest checked), so it is not read again.
     """
     if run and not settings.verify_run:
         raise InvalidValueError(
@@ -466,7 +468,8 @@ def verify(
             ' verify_run = ["/bin/sh", "-c", "true"] under [tool.multiarch-tasks]'
         )
     client = client or RegistryClient.from_settings(settings, say=runner.say)
-    doc = client.get_manifest(ref)
+    held = index is not None and ref.digest is not None and index.digest == ref.digest
+    doc = index if held and index is not None else client.get_manifest(ref)
     if doc.is_index:
         images, attestations = doc.images, doc.attestations
         entries = read_entries(client, ref, images)

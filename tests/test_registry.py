@@ -694,3 +694,24 @@ def test_blob_stream_refuses_bytes_that_do_not_hash_to_its_digest_at_the_end() -
     assert next(iter(stream)) == b"ab"
     with pytest.raises(DigestMismatchError, match="hashes to"):
         stream.drain()
+
+
+def test_a_manifest_read_by_digest_is_read_once_per_repository_but_a_tag_every_time(
+    scripted,
+) -> None:
+    server = scripted(lambda *_: ok_manifest())
+    client = RegistryClient(retries=0)
+    digest = oci.sha256_digest(MANIFEST)
+    by_digest = ImageRef.parse(f"{server.host}/a/b@{digest}")
+    first = client.get_manifest(by_digest)
+    assert client.get_manifest(by_digest) is first
+    client.get_manifest(ImageRef.parse(f"{server.host}/other/repo@{digest}"))
+    client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    client.get_manifest(ImageRef.parse(f"{server.host}/a/b:c"))
+    gets = [path for method, path, _ in server.seen if method == "GET"]
+    assert gets == [
+        f"/v2/a/b/manifests/{digest}",
+        f"/v2/other/repo/manifests/{digest}",
+        "/v2/a/b/manifests/c",
+        "/v2/a/b/manifests/c",
+    ]
