@@ -269,8 +269,7 @@ class Runner:
             )
             time.sleep(delay)
         if memo and probe:
-            with self._lock:
-                self._facts[tuple(argv)] = result
+            self._remember(result)
         return self._checked(result, check, label)
 
     def _checked(self, result: Result, check: bool, label: str) -> Result:
@@ -286,6 +285,61 @@ class Runner:
             )
         return result
 
+    def start_probe(self, argv: Sequence[str], *, timeout: float | None = None) -> Probe:
+        """Start a read-only probe now and hand back its handle; :meth:`Probe.wait` reads it.
+
+        What ``run(argv, probe=True, memo=True, check=False)`` does, split in two: the
+        process starts on the calling thread, at once, so several probes run side by side
+        without a thread each competing to start them.
+        """
+        argv = [str(a) for a in argv]
+        known = self._facts.get(tuple(argv))
+        if known is not None:
+            return Probe(known.argv, lambda: known)
+        if self.echo:
+            self.say(self.echo_format.format(command=self.display(argv)))
+        proc = self._spawn(argv, None, None)
+
+        def finish() -> Result:
+            result = self._collect(proc, argv, timeout, None)
+            self._remember(result)
+            return result
+
+        return Probe(tuple(argv), finish)
+
+    def _spawn(self, argv: list[str], env: Mapping[str, str] | None, cwd: str | None) -> Popen[str]:
+        """Start ``argv`` with its output captured; tracked until collected."""
+        import signal  # noqa: PLC0415
+        from subprocess import PIPE  # noqa: PLC0415
+
+        if CHILDREN.signal:
+            name = signal.Signals(CHILDREN.signal).name
+            raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
+        program = _program(argv[0], env)
+        proc = _popen([program, *argv[1:]], {**os.environ, **env} if env else None, cwd, PIPE)
+        CHILDREN.add(proc)
+        return proc
+
+    def _collect(
+        self, proc: Popen[str], argv: Sequence[str], timeout: float | None, stdin: str | None
+    ) -> Result:
+        """Wait for a process :meth:`_spawn` started; what it printed, secrets hidden."""
+        from subprocess import TimeoutExpired  # noqa: PLC0415
+
+        try:
+            out, errout = proc.communicate(stdin, timeout=timeout)
+        except TimeoutExpired:
+            proc.kill()
+            out, errout = proc.communicate()
+            return Result(tuple(argv), -1, self._clean(out), self._clean(errout) + "\n(timed out)")
+        finally:
+            CHILDREN.discard(proc)
+        return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(errout))
+
+    def _remember(self, result: Result) -> None:
+        with self._lock:
+            self._facts[result.argv] = result
+
     def _run_once(
         self,
         argv: list[str],
@@ -295,28 +349,15 @@ class Runner:
         stream_prefix: str | None,
         stdin: str | None,
     ) -> Result:
+        if stream_prefix is None:
+            return self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
         import signal  # noqa: PLC0415
-        from subprocess import PIPE, TimeoutExpired  # noqa: PLC0415
 
         if CHILDREN.signal:
             name = signal.Signals(CHILDREN.signal).name
             raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
         program = _program(argv[0], env)
         full_env = {**os.environ, **env} if env else None
-        if stream_prefix is None:
-            proc = _popen([program, *argv[1:]], full_env, cwd, PIPE)
-            CHILDREN.add(proc)
-            try:
-                out, errout = proc.communicate(stdin, timeout=timeout)
-            except TimeoutExpired:
-                proc.kill()
-                out, errout = proc.communicate()
-                return Result(
-                    tuple(argv), -1, self._clean(out), self._clean(errout) + "\n(timed out)"
-                )
-            finally:
-                CHILDREN.discard(proc)
-            return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(errout))
         return self._stream([program, *argv[1:]], argv, full_env, cwd, timeout, stream_prefix)
 
     def _stream(
@@ -376,6 +417,21 @@ class Runner:
         from multiarch_tasks.threads import outcomes  # noqa: PLC0415
 
         return outcomes(func, items, max(1, min(jobs or len(items) or 1, len(items) or 1)))
+
+
+class Probe:
+    """A probe :meth:`Runner.start_probe` started; :meth:`wait` collects it, once."""
+
+    def __init__(self, argv: tuple[str, ...], finish: Callable[[], Result]) -> None:
+        self.argv = argv
+        self._finish = finish
+        self._result: Result | None = None
+
+    def wait(self) -> Result:
+        """Its result, once it exited (at once when it was known already)."""
+        if self._result is None:
+            self._result = self._finish()
+        return self._result
 
 
 def _last_line(text: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from multiarch_tasks.platforms import Platform
-from multiarch_tasks.runner import Result, Runner
+from multiarch_tasks.runner import Probe, Result, Runner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "buildx"
 BUILDX_VERSION = "github.com/docker/buildx v0.13.1 788433953af10f2a698f5c07611dcdeb2b2b2b2b\n"
@@ -120,6 +120,11 @@ class RecordingRunner(Runner):
         with self._record_lock:
             self.calls.append(call)
         return super().run(argv, **kwargs)
+
+    def start_probe(self, argv: Sequence[str], *, timeout: float | None = None) -> Probe:
+        """A probe answered at once from the script, recorded as ``run(probe=True)`` is."""
+        result = self.run(argv, probe=True, memo=True, check=False, timeout=timeout)
+        return Probe(result.argv, lambda: result)
 
     def _run_once(
         self,

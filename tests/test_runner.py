@@ -515,3 +515,35 @@ def test_map_parallel_collects_non_command_errors_and_handles_empty() -> None:
     assert isinstance(results[1], ToolMissingError)
     assert results[2] == "C"
     assert runner.map_parallel(work, []) == []
+
+
+def test_start_probe_starts_the_process_before_wait_and_remembers_its_answer(
+    tmp_path: Path,
+) -> None:
+    started = tmp_path / "started"
+    gate = tmp_path / "gate"
+    code = (
+        "import sys, pathlib, time\n"
+        "pathlib.Path(sys.argv[1]).open('a').write('x')\n"
+        "while not pathlib.Path(sys.argv[2]).exists(): time.sleep(0.01)\n"
+        "print('answer')"
+    )
+    runner, _ = make_runner()
+    argv = py(code, str(started), str(gate))
+    probe = runner.start_probe(argv, timeout=30)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started.read_text() == "x"  # running although nobody waits for it yet
+    gate.touch()
+    result = probe.wait()
+    assert (result.returncode, result.stdout) == (0, "answer\n")
+    again = runner.start_probe(argv, timeout=30).wait()
+    assert again is result
+    assert started.read_text() == "x"  # not started a second time
+
+
+def test_start_probe_names_a_missing_program_at_once() -> None:
+    runner, _ = make_runner()
+    with pytest.raises(ToolMissingError, match="no-such-probe-program"):
+        runner.start_probe(["no-such-probe-program", "--version"])
