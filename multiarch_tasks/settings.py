@@ -253,16 +253,35 @@ def load_pyproject(path: str | os.PathLike[str] = "pyproject.toml") -> dict[str,
     file = Path(path)
     if not file.is_file():
         return {}
-    import tomllib  # noqa: PLC0415 - only where a pyproject.toml exists
+    text = file.read_text()
+    if not may_hold_our_table(text):
+        return {}  # parsing it (tomllib, ~13 ms) could only find nothing of ours
+    import tomllib  # noqa: PLC0415 - only where a pyproject.toml may hold the table
 
     try:
-        data = tomllib.loads(file.read_text())
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError("pyproject.toml", str(file), f"not valid TOML: {err}") from err
     table = data.get("tool", {}).get("multiarch-tasks", {})
     if not isinstance(table, dict):
         raise ConfigError(PYPROJECT_TABLE, str(file), "must be a table")
     return table
+
+
+_KEY_STARTS = ("[", "tool", "multiarch-tasks", '"multiarch-tasks', "'multiarch-tasks")
+
+
+def may_hold_our_table(text: str) -> bool:
+    """False only when no line of ``text`` can define ``tool.multiarch-tasks`` in TOML.
+
+    A TOML key starts its line (a table header, a dotted key, a key under ``[tool]``) or
+    sits in a one-line inline table (``tool = { multiarch-tasks = {...} }``); a mention
+    elsewhere (``name = "multiarch-tasks"``, a dependency) defines nothing.
+    """
+    for line in text.splitlines():
+        if "multiarch-tasks" in line and (line.lstrip().startswith(_KEY_STARTS) or "{" in line):
+            return True
+    return False
 
 
 Layer = tuple[str, Mapping[str, Any] | None] | tuple[str, Mapping[str, Any] | None, Spelling]

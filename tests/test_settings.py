@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from multiarch_tasks.settings import (
     check_output_dir,
     env_overrides,
     load_pyproject,
+    may_hold_our_table,
     resolve,
     settings_from,
     settings_from_invoke,
@@ -804,3 +806,42 @@ def test_output_dir_check_races_no_other_run_and_leaves_nothing(tmp_path: Path) 
         results = list(pool.map(lambda _: check_output_dir(settings), range(64)))
     assert results == [None] * 64
     assert list(tmp_path.iterdir()) == []  # nothing created, nothing left behind
+
+
+PYPROJECTS = {
+    "header": '[tool.multiarch-tasks]\nimage = "r.example/a"\n',
+    "quoted header": '[ tool . "multiarch-tasks" ]\nimage = "r.example/a"\n',
+    "sub-table header": '[tool.multiarch-tasks.build_args]\nA = "1"\n',
+    "dotted key": 'tool.multiarch-tasks.image = "r.example/a"\n',
+    "under [tool]": '[tool]\nmultiarch-tasks.image = "r.example/a"\n',
+    "quoted under [tool]": '[tool]\n"multiarch-tasks" = { image = "r.example/a" }\n',
+    "inline table": 'tool = { multiarch-tasks = { image = "r.example/a" } }\n',
+    "array of tables": '[[tool.multiarch-tasks]]\nimage = "r.example/a"\n',
+    "named only": '[project]\nname = "multiarch-tasks"\n',
+    "dependency": '[project]\ndependencies = ["multiarch-tasks>=0.1", "invoke"]\n',
+    "dependency lines": '[project]\ndependencies = [\n  "multiarch-tasks[zstd]",\n]\n',
+    "no mention": '[project]\nname = "app"\n[tool.ruff]\nline-length = 100\n',
+}
+
+
+@pytest.mark.parametrize("name", PYPROJECTS)
+def test_pyproject_skipped_unparsed_only_where_toml_finds_no_table_of_ours(
+    name: str, tmp_path: Path
+) -> None:
+    text = PYPROJECTS[name]
+    data = tomllib.loads(text)
+    ours = data.get("tool", {}).get("multiarch-tasks")
+    if ours is not None:
+        assert may_hold_our_table(text)
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    if isinstance(ours, dict) or ours is None:
+        assert load_pyproject(path) == (ours or {})
+    else:
+        with pytest.raises(ConfigError, match="must be a table"):
+            load_pyproject(path)
+
+
+def test_pyproject_that_only_names_the_package_is_not_parsed() -> None:
+    for name in ("named only", "dependency", "no mention"):
+        assert not may_hold_our_table(PYPROJECTS[name])
