@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import Version
 
 from multiarch_tasks import binfmt, commands, decide, facts, tools
+from multiarch_tasks.entries import table
 from multiarch_tasks.errors import (
     CommandError,
     InvalidReferenceError,
@@ -29,7 +30,6 @@ from multiarch_tasks.errors import (
 )
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.runner import which
-from multiarch_tasks.verify import table
 
 if TYPE_CHECKING:
     from multiarch_tasks.facts import Facts

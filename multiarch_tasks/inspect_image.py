@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from multiarch_tasks.entries import Entry, read_entries, short, single_platform, table
 from multiarch_tasks.errors import InvalidValueError, RegistryError
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
-from multiarch_tasks.verify import Entry, read_entries, short, single_platform, table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

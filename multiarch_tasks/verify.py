@@ -5,8 +5,8 @@ there (no missing, no unexpected ones), that its config names the same os/archit
 variant as the index does, that no two platforms share one manifest, and optionally
 (``deep``) that the ELF programs in its layers are built for it and (``run``) that it
 starts. Attestation manifests are listed apart; one pointing at nothing is a problem.
-The reading helpers here (``read_entries``, ``table``) also serve
-:mod:`multiarch_tasks.inspect_image`.
+What each platform holds is read by :mod:`multiarch_tasks.entries` (which ``inspect``
+shares).
 
 Independent requests (every platform's manifest, every config, every tag) go out at
 once through :meth:`~multiarch_tasks.registry.RegistryClient.map`.
@@ -14,20 +14,27 @@ once through :meth:`~multiarch_tasks.registry.RegistryClient.map`.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multiarch_tasks import commands
-from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError, RegistryError
+from multiarch_tasks.entries import (
+    Entry,
+    config_platform,
+    read_entries,
+    short,
+    single_platform,
+    table,
+)
+from multiarch_tasks.errors import InvalidValueError, RegistryError
 from multiarch_tasks.oci import Descriptor, Document
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from multiarch_tasks.elf import ScanResult
     from multiarch_tasks.lint import Finding
@@ -37,21 +44,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 EXEC_FORMAT_ERROR = "exec format error"
-
-
-def short(digest: str) -> str:
-    """``sha256:0123456789ab`` (12 hex digits) for tables."""
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}:{hexpart[:12]}" if hexpart else digest
-
-
-def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
-    """Left-aligned columns, two spaces apart, header first."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-        for row in [header, *rows]
-    ]
 
 
 # --- results -------------------------------------------------------------------------
@@ -184,86 +176,6 @@ class VerifyReport:
 
 
 # --- verify --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One platform image of the index, with what was read about it."""
-
-    platform: Platform
-    descriptor: Descriptor
-    manifest: Document | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
-    problems: tuple[str, ...] = ()
-
-
-def attempt(func: Callable[[T], R]) -> Callable[[T], R | RegistryError]:
-    """Wrap ``func`` so a registry error becomes a value (reported per platform)."""
-
-    def call(item: T) -> R | RegistryError:
-        try:
-            return func(item)
-        except RegistryError as err:
-            return err
-
-    return call
-
-
-def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]) -> list[Entry]:
-    """Fetch every platform's manifest and then its config, the platforms concurrently.
-
-    One pass per platform (manifest, then config, on one thread) rather than all manifests
-    and then all configs: no platform waits for the slowest manifest of another.
-    """
-
-    def get(desc: Descriptor) -> Document:
-        return client.get_manifest(ref.with_digest(desc.digest))
-
-    fetch = attempt(get)
-
-    def read(desc: Descriptor) -> Entry:
-        plat = desc.platform or Platform("unknown", "unknown")
-        got = fetch(desc)
-        if isinstance(got, RegistryError):
-            return Entry(plat, desc, problems=(f"{plat}: manifest unreadable: {got}",))
-        if got.is_index:
-            problem = f"{plat}: points at another index, not at an image manifest"
-            return Entry(plat, desc, problems=(problem,))
-        return read_config(Entry(plat, desc, manifest=got))
-
-    def read_config(entry: Entry) -> Entry:
-        if entry.manifest is None:
-            return entry
-        config = entry.manifest.config
-        try:
-            raw = client.get_blob(ref, config.digest)
-        except RegistryError as err:
-            return Entry(
-                entry.platform,
-                entry.descriptor,
-                entry.manifest,
-                problems=(f"{entry.platform}: config unreadable: {err}",),
-            )
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            problem = f"{entry.platform}: config {short(config.digest)} is not a JSON object"
-            return Entry(entry.platform, entry.descriptor, entry.manifest, problems=(problem,))
-        return Entry(entry.platform, entry.descriptor, entry.manifest, data)
-
-    return client.map(read, images)
-
-
-def config_platform(config: Mapping[str, Any]) -> tuple[Platform | None, str]:
-    """Return the platform a config names, and its raw ``os/architecture[/variant]`` text."""
-    parts = [str(config.get(k) or "") for k in ("os", "architecture", "variant")]
-    raw = "/".join(p for p in parts if p)
-    try:
-        return Platform.from_oci(dict(config)), raw
-    except InvalidPlatformError:
-        return None, raw
 
 
 def config_problem(claimed: Platform, config: Mapping[str, Any]) -> str | None:
@@ -547,16 +459,6 @@ def _ordered(
 
 def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
-
-
-def single_platform(entry: Entry) -> Entry:
-    """Give a lone manifest (no index descriptor) the platform its config names."""
-    found, _ = config_platform(entry.config)
-    plat = found or Platform("unknown", "unknown")
-    desc = Descriptor(
-        entry.descriptor.media_type, entry.descriptor.digest, entry.descriptor.size, plat
-    )
-    return Entry(plat, desc, entry.manifest, entry.config, entry.problems)
 
 
 def _confirmed(findings: Sequence[Finding], scans: Mapping[Platform, ScanResult]) -> Any:
