@@ -15,11 +15,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def outcomes(func: Callable[[T], R], items: Sequence[T], workers: int) -> list[R | BaseException]:
+def outcomes(
+    func: Callable[[T], R], items: Sequence[T], workers: int, *, caller_works: bool = False
+) -> list[R | BaseException]:
     """``func`` of each item, at most ``workers`` at once; each result or what it raised.
 
-    In the items' order, always on worker threads: the calling thread only waits, so a
-    signal handler's exception reaches it, not one of the items.
+    In the items' order. On worker threads only, unless ``caller_works``: then the calling
+    thread takes items too (one thread fewer to start, and the connection it just used is
+    reused). By default the calling thread only waits, so a signal handler's exception
+    reaches it, not one of the items.
     """
     out: list[R | BaseException] = [RuntimeError("not run")] * len(items)
     lock = threading.Lock()
@@ -33,10 +37,12 @@ def outcomes(func: Callable[[T], R], items: Sequence[T], workers: int) -> list[R
                 return
             out[index] = _outcome(func, items[index])
 
-    count = max(1, min(workers, len(items)))
+    count = max(1, min(workers, len(items))) - caller_works
     threads = [threading.Thread(target=work, daemon=True) for _ in range(count)]
     for thread in threads:
         thread.start()
+    if caller_works:
+        work()
     for thread in threads:
         thread.join()
     return out
@@ -52,11 +58,11 @@ def _outcome(func: Callable[[T], R], item: T) -> R | BaseException:
 def results(func: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
     """``func`` of each item, at most ``workers`` at once; the first error (in order) raised.
 
-    One item, or one worker, runs on the calling thread.
+    The calling thread works too; one item, or one worker, runs on it alone.
     """
     if len(items) <= 1 or workers <= 1:
         return [func(item) for item in items]
-    done = outcomes(func, items, workers)
+    done = outcomes(func, items, workers, caller_works=True)
     for value in done:
         if isinstance(value, BaseException):
             raise value

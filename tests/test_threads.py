@@ -61,3 +61,24 @@ def test_outcomes_never_run_an_item_on_the_calling_thread() -> None:
     seen = outcomes(lambda _: threading.get_ident(), [1], workers=1)
     assert seen != [caller]
     assert results(lambda _: threading.get_ident(), [1], workers=1) == [caller]
+
+
+def test_results_let_the_calling_thread_work_too_within_the_limit() -> None:
+    caller = threading.get_ident()
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+
+    def where(_: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return threading.get_ident()
+
+    idents = results(where, list(range(8)), workers=3)
+    assert caller in idents
+    assert len(set(idents)) <= 3
+    assert peak[0] <= 3
