@@ -18,21 +18,28 @@ def test_results_keep_the_items_order_whatever_finishes_first() -> None:
     assert results(slow_first, [0, 1, 2, 3], workers=4) == [0, 10, 20, 30]
 
 
+class Tracker:
+    """A function that records how many of its calls run at once, and on which thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    def __call__(self, _: int) -> int:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(0.02)
+        with self.lock:
+            self.running -= 1
+        return threading.get_ident()
+
+
 def test_no_more_than_workers_items_run_at_once() -> None:
-    lock = threading.Lock()
-    running = [0]
-    peak = [0]
-
-    def track(_: int) -> None:
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.01)
-        with lock:
-            running[0] -= 1
-
+    track = Tracker()
     results(track, list(range(12)), workers=3)
-    assert 1 < peak[0] <= 3
+    assert 1 < track.peak <= 3
 
 
 def test_outcomes_hand_back_each_error_and_run_the_rest() -> None:
@@ -65,20 +72,8 @@ def test_outcomes_never_run_an_item_on_the_calling_thread() -> None:
 
 def test_results_let_the_calling_thread_work_too_within_the_limit() -> None:
     caller = threading.get_ident()
-    lock = threading.Lock()
-    running = [0]
-    peak = [0]
-
-    def where(_: int) -> int:
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.02)
-        with lock:
-            running[0] -= 1
-        return threading.get_ident()
-
-    idents = results(where, list(range(8)), workers=3)
+    track = Tracker()
+    idents = results(track, list(range(8)), workers=3)
     assert caller in idents
     assert len(set(idents)) <= 3
-    assert peak[0] <= 3
+    assert track.peak <= 3
