@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from multiarch_tasks import binfmt, commands, dockerfile
+from multiarch_tasks import binfmt, commands
 from multiarch_tasks.errors import (
     CommandError,
     DockerfileError,
@@ -486,6 +486,9 @@ def base_registries(settings: Settings) -> tuple[str, ...]:
     Read with the project's Dockerfile parser, so ``ARG BASE=...`` / ``FROM ${BASE}`` is
     expanded as BuildKit does; () when the Dockerfile cannot be read (preflight says why).
     """
+    # Imported here: the parser is not needed before the probes are started.
+    from multiarch_tasks import dockerfile  # noqa: PLC0415
+
     try:
         parsed = dockerfile.parse_file(settings.dockerfile, settings.build_args)
         stages = parsed.reachable(settings.target)
