@@ -82,9 +82,6 @@ class BuildResult:
         }
 
 
-check_inputs = check_build_inputs  # the name build and publish callers know
-
-
 def run_build(
     plan: Plan, settings: Settings, runner: Runner, client: RegistryClient | None = None
 ) -> BuildResult:
@@ -125,7 +122,7 @@ def tag_per_arch(plan: Plan, settings: Settings, digests: Mapping[Platform, str]
 
 def build(settings: Settings, runner: Runner) -> BuildResult:
     """Build and push every platform (no final tag moves); write digests.json."""
-    check_inputs(settings)
+    check_build_inputs(settings)
     runner = secret_runner(settings, runner)
     facts = facts_mod.gather(settings, runner)
     if settings.backend == "buildx" and facts.builder is None:

@@ -494,4 +494,3 @@ SPECS = (
         check=True,
     ),
 )
-SPEC_BY_NAME: dict[str, TaskSpec] = {spec.name: spec for spec in SPECS}
