@@ -379,7 +379,7 @@ def _docker_facts(
     results: list[Result], name: str, *, versions: bool
 ) -> tuple[Engine, BuildxInfo | None, Builder | None]:
     """The engine, buildx and builder from the first probes' answers (see :func:`gather`)."""
-    info, inspected = results[:2]
+    inspected, info = results[:2]  # the order Probing starts them in
     buildx = None
     if versions:  # doctor asks; packaging (~10 ms) is not loaded for a run
         from multiarch_tasks.tools import BuildxInfo, parse_version  # noqa: PLC0415
@@ -436,8 +436,6 @@ class Probing:
         """Wait for the probes; the facts they and the host's files tell."""
         results = [p.wait() for p in self._probes]
         settings, name = self.settings, self.name
-        if self.need_docker:  # in _docker_facts' order
-            results[:2] = results[1::-1]
         engine = buildx = builder = None
         if self.need_docker:
             engine, buildx, builder = _docker_facts(results, name, versions=self.versions)

@@ -251,7 +251,6 @@ class _Run:
         report = None
         if settings.verify:
             from multiarch_tasks.lint import lint  # noqa: PLC0415
-            from multiarch_tasks.oci import Document  # noqa: PLC0415
             from multiarch_tasks.verify import verify  # noqa: PLC0415
 
             report = verify(
@@ -263,8 +262,7 @@ class _Run:
                 check_tags=False,
                 # --deep says which lint warning it confirmed (an amd64 binary in arm64).
                 findings=lint(settings).findings if settings.verify_deep else (),
-                client=self.client,
-                index=Document.parse(raw, media, digest),
+                client=self.client,  # it holds the index read by digest already
             )
             if not report.ok:
                 return self._result(

@@ -309,13 +309,9 @@ class Runner:
 
     def _spawn(self, argv: list[str], env: Mapping[str, str] | None, cwd: str | None) -> Popen[str]:
         """Start ``argv`` with its output captured; tracked until collected."""
-        import signal  # noqa: PLC0415
         from subprocess import PIPE  # noqa: PLC0415
 
-        if CHILDREN.signal:
-            name = signal.Signals(CHILDREN.signal).name
-            raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
-        program = _program(argv[0], env)
+        program = _startable(argv[0], env)
         proc = _popen([program, *argv[1:]], {**os.environ, **env} if env else None, cwd, PIPE)
         CHILDREN.add(proc)
         return proc
@@ -351,12 +347,7 @@ class Runner:
     ) -> Result:
         if stream_prefix is None:
             return self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
-        import signal  # noqa: PLC0415
-
-        if CHILDREN.signal:
-            name = signal.Signals(CHILDREN.signal).name
-            raise RunInterruptedError(f"interrupted by {name}", 128 + CHILDREN.signal)
-        program = _program(argv[0], env)
+        program = _startable(argv[0], env)
         full_env = {**os.environ, **env} if env else None
         return self._stream([program, *argv[1:]], argv, full_env, cwd, timeout, stream_prefix)
 
@@ -444,6 +435,16 @@ def which(program: str) -> str | None:
     import shutil  # noqa: PLC0415
 
     return shutil.which(program)
+
+
+def _startable(name: str, env: Mapping[str, str] | None) -> str:
+    """The executable to start for ``name``; nothing starts once the run was interrupted."""
+    if CHILDREN.signal:
+        import signal  # noqa: PLC0415
+
+        signame = signal.Signals(CHILDREN.signal).name
+        raise RunInterruptedError(f"interrupted by {signame}", 128 + CHILDREN.signal)
+    return _program(name, env)
 
 
 def _program(name: str, env: Mapping[str, str] | None) -> str:

@@ -28,7 +28,7 @@ from multiarch_tasks.entries import (
     table,
 )
 from multiarch_tasks.errors import InvalidValueError, RegistryError
-from multiarch_tasks.oci import Descriptor, Document
+from multiarch_tasks.oci import Descriptor
 from multiarch_tasks.platforms import Platform
 from multiarch_tasks.reference import ImageRef
 from multiarch_tasks.registry import RegistryClient
@@ -364,15 +364,13 @@ def verify(
     allow_single: bool = False,
     check_tags: bool = True,
     findings: Sequence[Finding] = (),
-    index: Document | None = None,
 ) -> VerifyReport:
     """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
 
     ``check_tags`` also asks that every tag of ``settings.tags`` points at it; publish
     verifies the index before any tag moves, so it turns that off (promotion reads back).
     ``findings`` (from :func:`multiarch_tasks.lint.lint`) are confirmed or cleared by the
-    ``deep`` scan: the report's ``lint`` lines say which. ``index`` is ``ref``'s document
-    when the caller holds it already (its digest checked), so it is not read again.
+    ``deep`` scan: the report's ``lint`` lines say which.
     """
     if run and not settings.verify_run:
         raise InvalidValueError(
@@ -380,8 +378,7 @@ def verify(
             ' verify_run = ["/bin/sh", "-c", "true"] under [tool.multiarch-tasks]'
         )
     client = client or RegistryClient.from_settings(settings, say=runner.say)
-    held = index is not None and ref.digest is not None and index.digest == ref.digest
-    doc = index if held and index is not None else client.get_manifest(ref)
+    doc = client.get_manifest(ref)
     if doc.is_index:
         images, attestations = doc.images, doc.attestations
         entries = read_entries(client, ref, images)
