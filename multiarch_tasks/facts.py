@@ -478,8 +478,8 @@ def gather(
     return probe(settings, runner, docker=docker, versions=versions).facts()
 
 
-def base_registries(settings: Settings) -> tuple[str, ...]:
-    """The registries the build pulls from: every stage's base and ``COPY --from`` image.
+def base_images(settings: Settings) -> tuple[ImageRef, ...]:
+    """Every image the build pulls: each reachable stage's base and ``COPY --from`` image.
 
     Read with the project's Dockerfile parser, so ``ARG BASE=...`` / ``FROM ${BASE}`` is
     expanded as BuildKit does; () when the Dockerfile cannot be read (preflight says why).
@@ -492,13 +492,17 @@ def base_registries(settings: Settings) -> tuple[str, ...]:
         stages = parsed.reachable(settings.target)
     except DockerfileError:
         return ()
-    images = [s.image for s in stages if s.image] + [u.image for u in parsed.uses]
-    hosts: list[str] = []
-    for image in images:
+    refs: list[ImageRef] = []
+    for image in [s.image for s in stages if s.image] + [u.image for u in parsed.uses]:
         try:
-            host = ImageRef.parse(image).registry
+            ref = ImageRef.parse(image)
         except ValueError:
             continue
-        if host not in hosts:
-            hosts.append(host)
-    return tuple(hosts)
+        if ref not in refs:
+            refs.append(ref)
+    return tuple(refs)
+
+
+def base_registries(settings: Settings) -> tuple[str, ...]:
+    """The registries the build pulls from (:func:`base_images`' hosts, in order)."""
+    return tuple(dict.fromkeys(ref.registry for ref in base_images(settings)))

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from multiarch_tasks import binfmt, dockerfile, lint
 from multiarch_tasks.decide import EMULATED, IMPOSSIBLE, NATIVE, Assignment
 from multiarch_tasks.errors import (
-    DockerfileError,
     InvalidPlatformError,
     InvalidReferenceError,
     RateLimitedError,
@@ -367,26 +366,15 @@ def read_bases_ahead(settings: Settings) -> MemoReader:
     Errors are kept too, for preflight to report in its matrix; a Dockerfile that cannot
     be read reads nothing (preflight says why).
     """
+    from multiarch_tasks.facts import base_images  # noqa: PLC0415
+
     reader = MemoReader(_default_client(settings))
-    try:
-        parsed = dockerfile.parse_file(settings.dockerfile, settings.build_args)
-        stages = parsed.reachable(settings.target)
-    except DockerfileError:
-        return reader
-    refs: list[ImageRef] = []
-    for text in [s.image for s in stages if s.image] + [u.image for u in parsed.uses]:
-        try:
-            ref = ImageRef.parse(text)
-        except ValueError:
-            continue
-        if ref not in refs:
-            refs.append(ref)
 
     def read(ref: ImageRef) -> None:
         with suppress(RegistryError):
             _read_platforms(reader, ref)
 
-    reader.map(read, refs)
+    reader.map(read, list(base_images(settings)))
     return reader
 
 

@@ -106,7 +106,7 @@ class ReadAhead:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.refs = tuple(str(settings.image_ref.with_tag(t)) for t in settings.tags)
+        self.refs = tuple(str(settings.ref(t)) for t in settings.tags)  # as the plan names them
         self.bases: MemoReader | None = None
         self._client: RegistryClient | None = None
         self._tags: dict[str, str] | MultiarchError = {}
