@@ -43,10 +43,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from multiarch_tasks import oci
-from multiarch_tasks.platforms import Platform
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
+from multiarch_tasks.model import oci
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
 from testbed.base_images import FULL_PLATFORMS, build_base
 from testbed.registry import Registry, RegistryConfig
 

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from multiarch_tasks import api
-    from multiarch_tasks.platforms import Platform
-    from multiarch_tasks.reference import ImageRef
-    from multiarch_tasks.settings import Settings
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.model.reference import ImageRef
+    from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.tasks import multiarch
 
 __all__ = ["ImageRef", "Platform", "Settings", "__version__", "api", "multiarch"]
 
 _LAZY = {
-    "ImageRef": "multiarch_tasks.reference",
-    "Platform": "multiarch_tasks.platforms",
-    "Settings": "multiarch_tasks.settings",
+    "ImageRef": "multiarch_tasks.model.reference",
+    "Platform": "multiarch_tasks.model.platforms",
+    "Settings": "multiarch_tasks.config.settings",
     "multiarch": "multiarch_tasks.tasks",
 }
 

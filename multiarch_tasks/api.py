@@ -1,7 +1,7 @@
 """The plain functions behind the tasks, for Python callers and nox sessions.
 
-Each takes a :class:`~multiarch_tasks.settings.Settings` first (see ``settings_from``).
-Those that start processes also take a :class:`~multiarch_tasks.runner.Runner`: second
+Each takes a :class:`~multiarch_tasks.config.settings.Settings` first (see ``settings_from``).
+Those that start processes also take a :class:`~multiarch_tasks.engine.runner.Runner`: second
 for ``build``, ``builder_create``, ``manifest_create``, ``manifest_push``, ``merge``,
 ``mirror``, ``preflight``, ``publish`` and ``qemu_setup``; as ``runner=`` for ``verify``,
 which, like ``inspect`` (no runner: registry reads only), takes the image reference
@@ -17,47 +17,47 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from multiarch_tasks.build import build
-    from multiarch_tasks.builder import builder_create
-    from multiarch_tasks.ci import ci_template
-    from multiarch_tasks.doctor import doctor
-    from multiarch_tasks.gittags import tags_from_git
-    from multiarch_tasks.inspect_image import inspect
-    from multiarch_tasks.lint import lint
-    from multiarch_tasks.manifest import (
+    from multiarch_tasks.steps.build import build
+    from multiarch_tasks.steps.builder import builder_create
+    from multiarch_tasks.ci.templates import ci_template
+    from multiarch_tasks.checks.doctor import doctor
+    from multiarch_tasks.planning.gittags import tags_from_git
+    from multiarch_tasks.checks.inspect import inspect
+    from multiarch_tasks.checks.lint import lint
+    from multiarch_tasks.steps.manifest import (
         manifest_create,
         manifest_push,
         merge,
     )
-    from multiarch_tasks.mirror import mirror
-    from multiarch_tasks.preflight import preflight
-    from multiarch_tasks.publish import publish
-    from multiarch_tasks.qemu import qemu_setup
-    from multiarch_tasks.rehearse import rehearse as ci_rehearse
-    from multiarch_tasks.runner import Runner
-    from multiarch_tasks.settings import Settings, settings_from
-    from multiarch_tasks.verify import verify
+    from multiarch_tasks.steps.mirror import mirror
+    from multiarch_tasks.checks.preflight import preflight
+    from multiarch_tasks.steps.publish import publish
+    from multiarch_tasks.steps.qemu import qemu_setup
+    from multiarch_tasks.ci.rehearse import rehearse as ci_rehearse
+    from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.config.settings import Settings, settings_from
+    from multiarch_tasks.checks.verify import verify
 
 _WHERE = {
-    "Runner": "runner",
-    "Settings": "settings",
-    "build": "build",
-    "builder_create": "builder",
-    "ci_template": "ci",
-    "ci_rehearse": "rehearse",
-    "doctor": "doctor",
-    "lint": "lint",
-    "tags_from_git": "gittags",
-    "inspect": "inspect_image",
-    "manifest_create": "manifest",
-    "manifest_push": "manifest",
-    "merge": "manifest",
-    "mirror": "mirror",
-    "preflight": "preflight",
-    "publish": "publish",
-    "qemu_setup": "qemu",
-    "settings_from": "settings",
-    "verify": "verify",
+    "Runner": "engine.runner",
+    "Settings": "config.settings",
+    "build": "steps.build",
+    "builder_create": "steps.builder",
+    "ci_template": "ci.templates",
+    "ci_rehearse": "ci.rehearse",
+    "doctor": "checks.doctor",
+    "lint": "checks.lint",
+    "tags_from_git": "planning.gittags",
+    "inspect": "checks.inspect",
+    "manifest_create": "steps.manifest",
+    "manifest_push": "steps.manifest",
+    "merge": "steps.manifest",
+    "mirror": "steps.mirror",
+    "preflight": "checks.preflight",
+    "publish": "steps.publish",
+    "qemu_setup": "steps.qemu",
+    "settings_from": "config.settings",
+    "verify": "checks.verify",
 }
 __all__ = [
     "Runner",

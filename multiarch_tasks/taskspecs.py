@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from multiarch_tasks import api
-from multiarch_tasks.errors import MultiarchError, RunInterruptedError
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings, settings_from_invoke
+from multiarch_tasks.model.errors import MultiarchError, RunInterruptedError
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.config.settings import Settings, settings_from_invoke
 
 T = TypeVar("T")
 # invoke's default `run.echo_format`: what --echo prints on a terminal.
@@ -200,7 +200,7 @@ def make_runner(options: RunOptions, *, json_output: bool = False) -> Runner:
 
     With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
     """
-    from multiarch_tasks.cioutput import detect  # noqa: PLC0415
+    from multiarch_tasks.ci.output import detect  # noqa: PLC0415
 
     out = sys.stderr if json_output else sys.stdout
     return Runner(
@@ -237,7 +237,7 @@ def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
             traceback.print_exc()
         if as_json:
             print(json.dumps({"ok": False, "error": str(err)}))
-        from multiarch_tasks.cioutput import detect, error_lines  # noqa: PLC0415
+        from multiarch_tasks.ci.output import detect, error_lines  # noqa: PLC0415
 
         failures = getattr(err, "failures", None)
         for line in error_lines(detect(), str(err), failures):
@@ -246,7 +246,7 @@ def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
         code = err.code if isinstance(err, RunInterruptedError) else 1
         if code != 1:
             raise TaskExit(f"multiarch: {err}", code=code) from err
-        from multiarch_tasks.diagnose import explained  # noqa: PLC0415
+        from multiarch_tasks.checks.diagnose import explained  # noqa: PLC0415
 
         # A known failure names its cause and the fix: `...; base image X has no ...`.
         raise TaskExit(f"multiarch: error: {explained(err)}", code=1) from err
@@ -304,7 +304,7 @@ def run_task(spec: TaskSpec, section: Any, options: RunOptions, values: Args) ->
     runner = make_runner(options, json_output=as_json)
     if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
         # Tags from git and CI variables: every shard and the merge compute the same list.
-        from multiarch_tasks.gittags import with_git_tags  # noqa: PLC0415
+        from multiarch_tasks.planning.gittags import with_git_tags  # noqa: PLC0415
 
         settings = guarded(
             lambda: with_git_tags(settings, settings.tag_rules, runner), as_json=as_json
@@ -313,7 +313,7 @@ def run_task(spec: TaskSpec, section: Any, options: RunOptions, values: Args) ->
     result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
     emit(result, as_json)
     if runner.ci:
-        from multiarch_tasks.cioutput import error_lines, write_summary  # noqa: PLC0415
+        from multiarch_tasks.ci.output import error_lines, write_summary  # noqa: PLC0415
 
         write_summary(runner.ci, result)
         message = str(getattr(result, "message", "") or "")
@@ -361,7 +361,7 @@ def _mirror(s: Settings, r: Runner, a: Args) -> Any:
 def _publish(s: Settings, r: Runner, a: Args) -> Any:
     if a["registry"]:
         # Zero-config publish: what was inferred is printed before anything runs.
-        from multiarch_tasks.infer import infer  # noqa: PLC0415
+        from multiarch_tasks.planning.infer import infer  # noqa: PLC0415
 
         inferred = infer(s, r, registry=a["registry"])
         r.say(inferred.render())
@@ -378,7 +378,7 @@ def _ci_template(s: Settings, _: Runner, a: Args) -> str:
     text = api.ci_template(s, a["provider"] or "github", **options)
     if not a["output"]:
         return text
-    from multiarch_tasks.ci import write_template  # noqa: PLC0415
+    from multiarch_tasks.ci.templates import write_template  # noqa: PLC0415
 
     write_template(a["output"], text)
     return ""

@@ -10,9 +10,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from multiarch_tasks import oci
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
+from multiarch_tasks.model import oci
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.binfmt import (
+from multiarch_tasks.engine.binfmt import (
     Handler,
     handler_for,
     is_mounted,
@@ -14,7 +14,7 @@ from multiarch_tasks.binfmt import (
     parse_handler,
     read_handler,
 )
-from multiarch_tasks.platforms import Platform
+from multiarch_tasks.model.platforms import Platform
 
 AARCH64_F = """\
 enabled

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from multiarch_tasks.cioutput import GITHUB, GITLAB, detect, error_lines, group, summary_markdown
+from multiarch_tasks.ci.output import GITHUB, GITLAB, detect, error_lines, group, summary_markdown
 
 
 @pytest.mark.parametrize(

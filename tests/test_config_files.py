@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.config_files import (
+from multiarch_tasks.config.files import (
     find_toml_key,
     find_yaml_key,
     find_yaml_section,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks import diagnose
-from multiarch_tasks.diagnose import Context
-from multiarch_tasks.errors import BuildFailedError, CommandError, RegistryError
+from multiarch_tasks.checks import diagnose
+from multiarch_tasks.checks.diagnose import Context
+from multiarch_tasks.model.errors import BuildFailedError, CommandError, RegistryError
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
 

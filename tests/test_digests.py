@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.digests import (
+from multiarch_tasks.model.digests import (
     FILENAME,
     INDEX_KEY,
     merge_digest_maps,
     read_digest_map,
     write_digest_map,
 )
-from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError
-from multiarch_tasks.platforms import Platform
+from multiarch_tasks.model.errors import InvalidPlatformError, InvalidValueError
+from multiarch_tasks.model.platforms import Platform
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks.dockerfile import BUILD, FIXED, TARGET, expand, parse, parse_file
-from multiarch_tasks.errors import DockerfileError, InvalidValueError
+from multiarch_tasks.model.dockerfile import BUILD, FIXED, TARGET, expand, parse, parse_file
+from multiarch_tasks.model.errors import DockerfileError, InvalidValueError
 
 if TYPE_CHECKING:
     from pathlib import Path

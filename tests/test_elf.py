@@ -14,7 +14,7 @@ import tarfile
 import pytest
 import zstandard
 
-from multiarch_tasks.elf import (
+from multiarch_tasks.checks.elf import (
     ElfHeader,
     LayerChanges,
     LayerFormatError,
@@ -25,8 +25,8 @@ from multiarch_tasks.elf import (
     open_tar,
     scan_tar,
 )
-from multiarch_tasks.errors import ToolMissingError
-from multiarch_tasks.platforms import Platform
+from multiarch_tasks.model.errors import ToolMissingError
+from multiarch_tasks.model.platforms import Platform
 from testbed.base_images import busybox_binary
 from tests.conftest import unavailable
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks import gittags
-from multiarch_tasks.errors import InvalidValueError
-from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings
+from multiarch_tasks.planning import gittags
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.config.settings import Settings
 
 SEMVER = [
     "type=semver,pattern={{version}}",

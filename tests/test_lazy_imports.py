@@ -23,12 +23,12 @@ HEAVY = (
     "urllib3",
     "tarfile",
     "gzip",
-    "multiarch_tasks.registry",
-    "multiarch_tasks.elf",
-    "multiarch_tasks.build",
-    "multiarch_tasks.publish",
-    "multiarch_tasks.preflight",
-    "multiarch_tasks.mirror",
+    "multiarch_tasks.registry.client",
+    "multiarch_tasks.checks.elf",
+    "multiarch_tasks.steps.build",
+    "multiarch_tasks.steps.publish",
+    "multiarch_tasks.checks.preflight",
+    "multiarch_tasks.steps.mirror",
 )
 
 
@@ -57,15 +57,15 @@ def test_version_help_and_list_load_no_registry_client_or_tar_reader(
 
 def test_inspect_loads_the_registry_client_but_no_requests_tar_reader_or_build() -> None:
     code = "from multiarch_tasks import api\napi.inspect"
-    assert loaded_after(code) == ["multiarch_tasks.registry"]
+    assert loaded_after(code) == ["multiarch_tasks.registry.client"]
 
 
 def test_a_registry_request_loads_neither_requests_nor_urllib3() -> None:
     # A real request (refused: nobody listens on a fresh port) runs the whole client.
     code = (
-        "from multiarch_tasks.registry import RegistryClient\n"
-        "from multiarch_tasks.reference import ImageRef\n"
-        "from multiarch_tasks.errors import RegistryError\n"
+        "from multiarch_tasks.registry.client import RegistryClient\n"
+        "from multiarch_tasks.model.reference import ImageRef\n"
+        "from multiarch_tasks.model.errors import RegistryError\n"
         "import socket\n"
         "with socket.socket() as sock:\n"
         "    sock.bind(('127.0.0.1', 0))\n"
@@ -75,7 +75,7 @@ def test_a_registry_request_loads_neither_requests_nor_urllib3() -> None:
         "except RegistryError:\n"
         "    pass"
     )
-    assert loaded_after(code) == ["multiarch_tasks.registry"]
+    assert loaded_after(code) == ["multiarch_tasks.registry.client"]
 
 
 def test_package_names_resolve_on_first_use() -> None:
@@ -85,7 +85,7 @@ def test_package_names_resolve_on_first_use() -> None:
         "assert callable(m.api.verify) and m.multiarch.name == 'multiarch'"
     )
     # The asserts run in the child (check=True fails on them); verify needs the client.
-    assert "multiarch_tasks.registry" in loaded_after(code)
+    assert "multiarch_tasks.registry.client" in loaded_after(code)
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +162,11 @@ def test_a_publish_loads_no_invoke_yaml_packaging_tar_reader_or_http_client() ->
     # Every module a publish run imports, through the fast path's own entry; the work
     # itself needs the engine (tests/e2e), the imports do not.
     code = (
-        "import multiarch_tasks.fastpath, multiarch_tasks.publish, multiarch_tasks.plan,"
-        " multiarch_tasks.build, multiarch_tasks.builder, multiarch_tasks.qemu,"
-        " multiarch_tasks.digests, multiarch_tasks.preflight, multiarch_tasks.verify,"
-        " multiarch_tasks.manifest, multiarch_tasks.registry, multiarch_tasks.lint,"
-        " multiarch_tasks.backends.buildx\n"
+        "import multiarch_tasks.fastpath, multiarch_tasks.steps.publish, multiarch_tasks.planning.plan,"
+        " multiarch_tasks.steps.build, multiarch_tasks.steps.builder, multiarch_tasks.steps.qemu,"
+        " multiarch_tasks.model.digests, multiarch_tasks.checks.preflight, multiarch_tasks.checks.verify,"
+        " multiarch_tasks.steps.manifest, multiarch_tasks.registry.client, multiarch_tasks.checks.lint,"
+        " multiarch_tasks.steps.backends.buildx\n"
         "import sys, json\n"
         "heavy = ('invoke', 'yaml', 'packaging', 'tarfile', 'http.client', 'email',"
         " 'concurrent.futures', 'logging', 'plumbum')\n"

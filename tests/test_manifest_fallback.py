@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.errors import CommandError
-from multiarch_tasks.manifest import transient_failure
+from multiarch_tasks.model.errors import CommandError
+from multiarch_tasks.steps.manifest import transient_failure
 
 
 @pytest.mark.parametrize(

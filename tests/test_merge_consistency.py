@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.digests import (
+from multiarch_tasks.model.digests import (
     ShardMeta,
     check_shards,
     read_shard_meta,
@@ -13,8 +13,8 @@ from multiarch_tasks.digests import (
     write_digest_map,
     write_shard_meta,
 )
-from multiarch_tasks.errors import InvalidValueError
-from multiarch_tasks.platforms import Platform
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.model.platforms import Platform
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")

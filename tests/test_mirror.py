@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks import mirror as mirror_module
-from multiarch_tasks.commands import imagetools_create, skopeo_copy
-from multiarch_tasks.errors import InvalidValueError
-from multiarch_tasks.mirror import (
+from multiarch_tasks.steps import mirror as mirror_module
+from multiarch_tasks.engine.commands import imagetools_create, skopeo_copy
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.steps.mirror import (
     Copy,
     MirrorResult,
     choose_tool,
@@ -23,7 +23,7 @@ from multiarch_tasks.mirror import (
     parse_mirror_file,
     select_children,
 )
-from multiarch_tasks.oci import (
+from multiarch_tasks.model.oci import (
     ATTESTATION,
     OCI_MANIFEST,
     REF_DIGEST,
@@ -31,10 +31,10 @@ from multiarch_tasks.oci import (
     Descriptor,
     Document,
 )
-from multiarch_tasks.platforms import Platform, parse_platforms
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings
+from multiarch_tasks.model.platforms import Platform, parse_platforms
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.config.settings import Settings
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from multiarch_tasks.errors import RegistryError
-from multiarch_tasks.oci import (
+from multiarch_tasks.model.errors import RegistryError
+from multiarch_tasks.model.oci import (
     ACCEPT,
     DOCKER_CONFIG,
     DOCKER_LIST,
@@ -23,7 +23,7 @@ from multiarch_tasks.oci import (
     build_index,
     sha256_digest,
 )
-from multiarch_tasks.platforms import Platform
+from multiarch_tasks.model.platforms import Platform
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")

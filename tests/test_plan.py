@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.binfmt import Handler
-from multiarch_tasks.errors import PlanError
-from multiarch_tasks.facts import Engine, Facts, parse_inspect
-from multiarch_tasks.plan import (
+from multiarch_tasks.engine.binfmt import Handler
+from multiarch_tasks.model.errors import PlanError
+from multiarch_tasks.engine.facts import Engine, Facts, parse_inspect
+from multiarch_tasks.planning.plan import (
     EMULATED,
     IMPOSSIBLE,
     NATIVE,
@@ -24,8 +24,8 @@ from multiarch_tasks.plan import (
     decide_strategy,
     make_plan,
 )
-from multiarch_tasks.platforms import Platform
-from multiarch_tasks.settings import Settings, settings_from
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.config.settings import Settings, settings_from
 
 FIXTURES = Path(__file__).parent / "fixtures" / "buildx"
 AMD64 = Platform("linux", "amd64")

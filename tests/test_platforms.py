@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.errors import InvalidPlatformError, InvalidValueError, MultiarchError
-from multiarch_tasks.platforms import COMMON_PLATFORMS, Platform, parse_platforms
+from multiarch_tasks.model.errors import InvalidPlatformError, InvalidValueError, MultiarchError
+from multiarch_tasks.model.platforms import COMMON_PLATFORMS, Platform, parse_platforms
 
 ARM64 = Platform("linux", "arm64")
 AMD64 = Platform("linux", "amd64")

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from multiarch_tasks import binfmt
-from multiarch_tasks import preflight as preflight_module
-from multiarch_tasks.binfmt import Handler
-from multiarch_tasks.errors import DockerfileError, RateLimitedError, RegistryError
-from multiarch_tasks.oci import OCI_CONFIG, OCI_MANIFEST, Descriptor, Document, build_index
-from multiarch_tasks.platforms import Platform, parse_platforms
-from multiarch_tasks.preflight import compatible, preflight
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings
+from multiarch_tasks.engine import binfmt
+from multiarch_tasks.checks import preflight as preflight_module
+from multiarch_tasks.engine.binfmt import Handler
+from multiarch_tasks.model.errors import DockerfileError, RateLimitedError, RegistryError
+from multiarch_tasks.model.oci import OCI_CONFIG, OCI_MANIFEST, Descriptor, Document, build_index
+from multiarch_tasks.model.platforms import Platform, parse_platforms
+from multiarch_tasks.checks.preflight import compatible, preflight
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.config.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

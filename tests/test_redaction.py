@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.redaction import looks_secret, name_parts, scrub_url, scrub_urls
+from multiarch_tasks.model.redaction import looks_secret, name_parts, scrub_url, scrub_urls
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.errors import InvalidReferenceError, InvalidValueError
-from multiarch_tasks.reference import (
+from multiarch_tasks.model.errors import InvalidReferenceError, InvalidValueError
+from multiarch_tasks.model.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
     ImageRef,

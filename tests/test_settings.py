@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from multiarch_tasks.errors import ConfigError, InvalidValueError
-from multiarch_tasks.platforms import Platform
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.settings import (
+from multiarch_tasks.model.errors import ConfigError, InvalidValueError
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.config.settings import (
     CHOICES,
     DEFAULT_BINFMT_IMAGE,
     KEYS,
@@ -798,7 +798,7 @@ def test_output_dir_check_races_no_other_run_and_leaves_nothing(tmp_path: Path) 
     probe must not create (or remove) that directory, or one run fails "File exists"."""
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-    from multiarch_tasks.settings import check_output_dir  # noqa: PLC0415
+    from multiarch_tasks.config.settings import check_output_dir  # noqa: PLC0415
 
     target = tmp_path / "shared" / "out"
     settings = Settings(output_dir=str(target))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from multiarch_tasks.threads import outcomes, results
+from multiarch_tasks.engine.threads import outcomes, results
 
 
 def test_results_keep_the_items_order_whatever_finishes_first() -> None:

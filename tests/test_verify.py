@@ -14,15 +14,15 @@ import tarfile
 import pytest
 import zstandard
 
-from multiarch_tasks import oci
-from multiarch_tasks.errors import InvalidValueError
-from multiarch_tasks.inspect_image import inspect
-from multiarch_tasks.platforms import Platform, parse_platforms
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
-from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings
-from multiarch_tasks.verify import (
+from multiarch_tasks.model import oci
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.checks.inspect import inspect
+from multiarch_tasks.model.platforms import Platform, parse_platforms
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.checks.verify import (
     AttestationCheck,
     PlatformCheck,
     VerifyReport,

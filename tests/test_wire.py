@@ -1,4 +1,4 @@
-"""multiarch_tasks.wire against real loopback servers: pooling, bodies, streaming, TLS, proxies.
+"""multiarch_tasks.registry.wire against real loopback servers: pooling, bodies, streaming, TLS, proxies.
 
 Every server here is a real socket server started by the test (``http.server`` threads, a
 small CONNECT/forwarding proxy); nothing is mocked.
@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from multiarch_tasks import wire
-from multiarch_tasks.errors import RegistryError
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
+from multiarch_tasks.registry import wire
+from multiarch_tasks.model.errors import RegistryError
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
 from testbed.registry import free_port, self_signed_cert
 
 PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy")

@@ -1,7 +1,7 @@
 """diagnose on real failures: each signature the test bed can produce, produced for real.
 
 Every test runs the real program through the Runner, catches the CommandError it raises
-and checks that :func:`multiarch_tasks.diagnose.explain` names the cause and the fix.
+and checks that :func:`multiarch_tasks.checks.diagnose.explain` names the cause and the fix.
 The signatures the bed cannot produce are tested from recorded logs in
 tests/test_diagnose.py (docs/traps.md lists which is which).
 """
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks import diagnose
-from multiarch_tasks.backends.buildx import transient
-from multiarch_tasks.diagnose import Context, Diagnosis
-from multiarch_tasks.errors import CommandError
-from multiarch_tasks.runner import Runner
+from multiarch_tasks.checks import diagnose
+from multiarch_tasks.steps.backends.buildx import transient
+from multiarch_tasks.checks.diagnose import Context, Diagnosis
+from multiarch_tasks.model.errors import CommandError
+from multiarch_tasks.engine.runner import Runner
 from testbed.base_images import busybox_binary
 
 if TYPE_CHECKING:

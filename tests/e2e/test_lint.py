@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks import lint
-from multiarch_tasks.platforms import parse_platforms
-from multiarch_tasks.preflight import preflight
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.runner import Runner
-from multiarch_tasks.settings import Settings
-from multiarch_tasks.verify import verify
+from multiarch_tasks.checks import lint
+from multiarch_tasks.model.platforms import parse_platforms
+from multiarch_tasks.checks.preflight import preflight
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.checks.verify import verify
 from testbed.base_images import busybox_binary
 from tests.conftest import EXAMPLE, BaseImage, buildx_push, run_cli
 

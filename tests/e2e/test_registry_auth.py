@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks.errors import RegistryError
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
+from multiarch_tasks.model.errors import RegistryError
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
 from testbed import images
 from testbed.registry import Registry, RegistryConfig, htpasswd_file
 

@@ -7,8 +7,8 @@ import gzip
 
 import pytest
 
-from multiarch_tasks.reference import ImageRef
-from multiarch_tasks.registry import RegistryClient
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
 from testbed import images
 from testbed.registry import Registry, RegistryConfig, self_signed_cert
 

@@ -1,0 +1,251 @@
+"""The GitLab CI pipeline: docker (dind, parallel matrix), kaniko or buildah, then merge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from multiarch_tasks.engine import commands
+from multiarch_tasks.ci.shards import (
+    AMD64,
+    BUILDAH_IMAGE,
+    DOCKER_IMAGE,
+    GITLAB_RUNNERS,
+    KANIKO_IMAGE,
+    MERGE_IMAGE,
+    MERGE_JSON,
+    OUT,
+    VERIFY,
+    CiOptions,
+    Shard,
+    install_spec,
+    login_line,
+    registry_for,
+    sh_join,
+    sh_word,
+    shards,
+    uses_token,
+)
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.config.settings import Settings
+
+
+def _gitlab_login(
+    registry: str, options: CiOptions, program: str = "docker", flags: Sequence[str] = ()
+) -> list[str]:
+    """The login line: the provider's token or named variables, via --password-stdin."""
+    if options.login == "none":
+        return []
+    if uses_token(registry, options):
+        token = ("$CI_REGISTRY_USER", "$CI_REGISTRY_PASSWORD")
+        return [login_line("$CI_REGISTRY", *token, program, flags)]
+    user, password = f"${options.username_secret}", f"${options.password_secret}"
+    return [login_line(registry, user, password, program, flags)]
+
+
+def _gitlab_install(options: CiOptions, packages: str) -> list[str]:
+    return [
+        packages,
+        "python3 -m venv /opt/multiarch",
+        f"/opt/multiarch/bin/pip install {sh_word(install_spec(options))}",
+        'export PATH="/opt/multiarch/bin:$PATH"',
+    ]
+
+
+def _gitlab_merge(options: CiOptions, registry: str, plan: list[Shard]) -> dict[str, Any]:
+    dirs = ",".join(f"{OUT}/{s.name}" for s in plan)
+    tool = "" if options.variant == "docker" else " --manifest-tool native"
+    script = [
+        f"multiarch merge --from {dirs}{tool} --output-dir {OUT}/merge --json > {MERGE_JSON}",
+        VERIFY.format(python="python3", file=MERGE_JSON),
+    ]
+    if options.variant == "docker":
+        return {
+            "extends": ".multiarch",
+            "stage": "merge",
+            "tags": [GITLAB_RUNNERS[AMD64]],
+            "script": [*_gitlab_login(registry, options), *script],
+        }
+    # No docker here: the registry client reads the credentials from DOCKER_CONFIG.
+    return {
+        "stage": "merge",
+        "image": MERGE_IMAGE,
+        "tags": [GITLAB_RUNNERS[AMD64]],
+        "variables": {"DOCKER_CONFIG": "$CI_PROJECT_DIR/.docker"},
+        "before_script": [
+            "python3 -m venv /opt/multiarch",
+            f"/opt/multiarch/bin/pip install {sh_word(install_spec(options))}",
+            'export PATH="/opt/multiarch/bin:$PATH"',
+        ],
+        "script": [*_auth_file(registry, options, '"$DOCKER_CONFIG"'), *script],
+    }
+
+
+def _auth_file(registry: str, options: CiOptions, directory: str) -> list[str]:
+    """A docker config.json for kaniko and the registry client, from masked variables."""
+    if options.login == "none":
+        return [f"mkdir -p {directory}"]
+    if uses_token(registry, options):
+        host, user, password = "$CI_REGISTRY", "$CI_REGISTRY_USER", "$CI_REGISTRY_PASSWORD"
+    else:
+        host, user, password = (
+            registry,
+            f"${options.username_secret}",
+            f"${options.password_secret}",
+        )
+    return [
+        f"mkdir -p {directory}",
+        (
+            'printf \'{"auths":{"%s":{"auth":"%s"}}}\' '
+            f'"{host}" "$(printf \'%s:%s\' "{user}" "{password}" | base64 | tr -d \'\\n\')"'
+            f" > {directory}/config.json"
+        ),
+    ]
+
+
+def _shard_files(shard: Shard) -> list[str]:
+    """digests.json and shard.json for a shard built without multiarch (kaniko, buildah)."""
+    out = f"{OUT}/{shard.name}"
+    return [
+        f'printf \'{{"%s": "%s"}}\\n\' {shard.platform} "$(cat {out}/digest)" > {out}/digests.json',
+        (
+            f'printf \'{{"commit": "%s", "platforms": ["%s"]}}\\n\' "$CI_COMMIT_SHA"'
+            f" {shard.platform} > {out}/shard.json"
+        ),
+    ]
+
+
+def _per_arch_destination(settings: Settings, shard: Shard) -> str:
+    # Unique per pipeline: concurrent pipelines never share a per-arch tag.
+    return f"{settings.image_ref.name}:ci-$CI_PIPELINE_ID-{shard.name}"
+
+
+def _kaniko_job(
+    settings: Settings, options: CiOptions, registry: str, shard: Shard
+) -> dict[str, Any]:
+    out = f"{OUT}/{shard.name}"
+    context = (
+        "$CI_PROJECT_DIR"
+        if settings.context in {"", "."}
+        else f"$CI_PROJECT_DIR/{settings.context}"
+    )
+    argv = commands.kaniko_executor(
+        context=context,
+        dockerfile=f"$CI_PROJECT_DIR/{settings.dockerfile}",
+        platform=shard.platform,
+        destinations=[_per_arch_destination(settings, shard)],
+        digest_file=f"{out}/digest",
+        build_args=settings.build_args,
+        labels={**settings.labels, "org.opencontainers.image.revision": "$CI_COMMIT_SHA"},
+        target=settings.target,
+        insecure_registries=settings.insecure_registries,
+    )
+    return {
+        "stage": "build",
+        "image": {"name": KANIKO_IMAGE, "entrypoint": [""]},
+        "tags": [shard.runner],
+        "script": [
+            *_auth_file(registry, options, "/kaniko/.docker"),
+            f"mkdir -p {out}",
+            sh_join(argv),
+            *_shard_files(shard),
+        ],
+        "artifacts": {"paths": [f"{out}/"], "expire_in": "1 day"},
+    }
+
+
+def _buildah_job(
+    settings: Settings, options: CiOptions, registry: str, shard: Shard
+) -> dict[str, Any]:
+    out = f"{OUT}/{shard.name}"
+    # A local list of this pipeline only: a persistent runner's storage outlives the job.
+    local = f"localhost/multiarch-$CI_PIPELINE_ID-{shard.name}"
+    tls = settings.image_ref.registry not in settings.insecure_registries
+    build = commands.buildah_build(
+        context=settings.context or ".",
+        platforms=(shard.platform,),
+        manifest=local,
+        file=settings.file,
+        build_args=settings.build_args,
+        labels={**settings.labels, "org.opencontainers.image.revision": "$CI_COMMIT_SHA"},
+        target=settings.target,
+        tls_verify=tls,
+    )
+    push = commands.buildah_push(
+        local,
+        _per_arch_destination(settings, shard),
+        all_=True,
+        digestfile=f"{out}/digest",
+        tls_verify=tls,
+    )
+    return {
+        "stage": "build",
+        "image": BUILDAH_IMAGE,
+        "tags": [shard.runner],
+        # vfs + chroot: buildah inside an unprivileged job container.
+        "variables": {"STORAGE_DRIVER": "vfs", "BUILDAH_ISOLATION": "chroot"},
+        "script": [
+            *_gitlab_login(registry, options, "buildah", () if tls else ("--tls-verify=false",)),
+            f"mkdir -p {out}",
+            f"{sh_join(commands.buildah_rm_manifest(local))} || true",
+            sh_join(build),
+            sh_join(push),
+            *_shard_files(shard),
+        ],
+        "artifacts": {"paths": [f"{out}/"], "expire_in": "1 day"},
+    }
+
+
+def gitlab_pipeline(settings: Settings, options: CiOptions) -> dict[str, Any]:
+    """The GitLab CI pipeline as data."""
+    registry = registry_for(settings, options)
+    plan = shards(settings, options)
+    doc: dict[str, Any] = {
+        "stages": ["build", "merge"],
+        # Full history and tags: tag rules read `git describe` and the version tags.
+        "variables": {"GIT_DEPTH": "0", "PIP_CACHE_DIR": "$CI_PROJECT_DIR/.cache/pip"},
+    }
+    if options.variant != "docker":
+        emulated = [str(s.platform) for s in plan if s.emulate]
+        if emulated:
+            raise InvalidValueError(
+                f"ci-template: {options.variant} runs RUN steps on the runner's own CPU and"
+                f" GitLab has no native runner for {', '.join(emulated)}: use the docker"
+                " variant (QEMU) or map a runner with runner_labels"
+            )
+        job = _kaniko_job if options.variant == "kaniko" else _buildah_job
+        for shard in plan:
+            doc[f"build-{shard.name}"] = job(settings, options, registry, shard)
+        doc["merge"] = _gitlab_merge(options, registry, plan)
+        return doc
+    doc[".multiarch"] = {
+        "image": DOCKER_IMAGE,
+        "services": [f"{DOCKER_IMAGE}-dind"],
+        "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
+        "cache": {"key": "pip", "paths": [".cache/pip"]},
+        "before_script": _gitlab_install(options, "apk add --no-cache python3 py3-pip git"),
+    }
+    doc["build"] = {
+        "extends": ".multiarch",
+        "stage": "build",
+        "parallel": {
+            "matrix": [
+                {
+                    "PLATFORM": str(s.platform),
+                    "SHARD": s.name,
+                    "RUNNER": s.runner,
+                    "EMULATE": "true" if s.emulate else "false",
+                }
+                for s in plan
+            ]
+        },
+        "tags": ["$RUNNER"],
+        "script": [
+            *_gitlab_login(registry, options),
+            'if [ "$EMULATE" = true ]; then multiarch qemu-setup --platforms "$PLATFORM"; fi',
+            f'multiarch build --platforms "$PLATFORM" --output-dir "{OUT}/$SHARD"',
+        ],
+        "artifacts": {"paths": [f"{OUT}/"], "expire_in": "1 day"},
+    }
+    doc["merge"] = _gitlab_merge(options, registry, plan)
+    return doc

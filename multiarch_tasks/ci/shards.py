@@ -1,0 +1,156 @@
+"""The pipeline's shape, shared by the GitHub and GitLab writers: options, shards, shell words.
+
+A shard is one platform's build job: a native runner where the provider has one for its
+architecture, QEMU on an amd64 runner otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.config.settings import Settings
+
+PROVIDERS = ("github", "gitlab")
+RUNNER_MODES = ("native", "qemu")
+VARIANTS = {"github": ("docker",), "gitlab": ("docker", "kaniko", "buildah")}
+LOGINS = ("auto", "token", "secrets", "none")
+AMD64 = Platform("linux", "amd64")
+ARM64 = Platform("linux", "arm64")
+# Hosted runners per architecture. GitHub's arm64 runners (Cobalt 100) cannot run 32-bit arm.
+GITHUB_RUNNERS = {AMD64: "ubuntu-24.04", ARM64: "ubuntu-24.04-arm"}
+GITLAB_RUNNERS = {AMD64: "saas-linux-small-amd64", ARM64: "saas-linux-small-arm64"}
+DOCKER_IMAGE = "docker:27"
+KANIKO_IMAGE = "gcr.io/kaniko-project/executor:v1.23.2-debug"
+BUILDAH_IMAGE = "quay.io/buildah/stable:v1.38"
+MERGE_IMAGE = "python:3.12-slim"
+OUT = "out"
+MERGE_JSON = "merge.json"
+# The merge job verifies the first tag it pushed, read from its own --json result.
+VERIFY = (
+    'multiarch verify "$({python} -c \'import json; print(json.load(open("{file}"))["tags"][0])\')"'
+)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One build job: its platform, the runner that runs it, and whether it emulates."""
+
+    platform: Platform
+    runner: str
+    emulate: bool
+
+    @property
+    def name(self) -> str:
+        """``linux-arm64``: the artifact and directory name."""
+        return self.platform.tag_suffix
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    """How the pipeline is laid out; every field is a ``ci-template`` option."""
+
+    provider: str = "github"
+    runners: str = "native"
+    runner_labels: Mapping[str, str] = field(default_factory=dict)
+    variant: str = "docker"
+    registry: str = ""
+    login: str = "auto"
+    username_secret: str = "REGISTRY_USERNAME"  # noqa: S105 - a name, not a value
+    password_secret: str = "REGISTRY_PASSWORD"  # noqa: S105 - a name, not a value
+    python: str = "3.12"
+    install: str = ""
+    branches: tuple[str, ...] = ("main",)
+
+    def check(self) -> None:
+        """Refuse an unknown provider, runner mode, variant or login, naming the choices."""
+        for name, value, choices in (
+            ("provider", self.provider, PROVIDERS),
+            ("runners", self.runners, RUNNER_MODES),
+            ("login", self.login, LOGINS),
+        ):
+            if value not in choices:
+                raise InvalidValueError(
+                    f"ci-template: unknown {name} {value!r} (choose {' or '.join(choices)})"
+                )
+        if self.variant not in VARIANTS[self.provider]:
+            raise InvalidValueError(
+                f"ci-template: variant {self.variant!r} is not available for {self.provider}"
+                f" (choose {' or '.join(VARIANTS[self.provider])})"
+            )
+
+
+def package_version() -> str:
+    """The version of multiarch-tasks, which the install step pins (as installed)."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("multiarch-tasks")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "0+unknown"
+
+
+def shards(settings: Settings, options: CiOptions) -> list[Shard]:
+    """Where each platform builds: its own label, a native runner, or QEMU on amd64."""
+    hosted = GITHUB_RUNNERS if options.provider == "github" else GITLAB_RUNNERS
+    labels = {Platform.parse(k): v for k, v in options.runner_labels.items()}
+    out = []
+    for platform in settings.platforms:
+        if platform in labels:
+            out.append(Shard(platform, labels[platform], emulate=False))
+        elif options.runners == "native" and platform in hosted:
+            out.append(Shard(platform, hosted[platform], emulate=False))
+        else:
+            out.append(Shard(platform, hosted[AMD64], emulate=platform != AMD64))
+    return out
+
+
+def registry_for(settings: Settings, options: CiOptions) -> str:
+    """The registry the jobs log in to: the option, else the image's."""
+    if options.registry:
+        return options.registry
+    if settings.image:
+        return settings.image_ref.registry
+    return "ghcr.io" if options.provider == "github" else "$CI_REGISTRY"
+
+
+def uses_token(registry: str, options: CiOptions) -> bool:
+    """Log in with the provider's own token (ghcr.io, the GitLab registry) or named secrets."""
+    if options.login != "auto":
+        return options.login == "token"
+    if options.provider == "github":
+        return registry == "ghcr.io"
+    return registry in {"$CI_REGISTRY", "registry.gitlab.com"}
+
+
+def sh_word(arg: str) -> str:
+    """Quote one argv element for a POSIX shell, keeping ``$VAR`` references live."""
+    if "$" not in arg:
+        return shlex.quote(arg)
+    return '"' + re.sub(r'(["\\`])', r"\\\1", arg) + '"'
+
+
+def sh_join(argv: Sequence[str]) -> str:
+    """An argv list as one shell line (``$VAR`` expanded by the CI's shell)."""
+    return " ".join(sh_word(a) for a in argv)
+
+
+def login_line(
+    registry: str, user: str, password: str, program: str = "docker", flags: Sequence[str] = ()
+) -> str:
+    """``PROGRAM login`` reading the password from stdin: the value never is in argv."""
+    extra = "".join(f" {flag}" for flag in flags)
+    # Options before the registry: buildah stops reading options at the first argument.
+    return (
+        f"printf '%s' \"{password}\" | {program} login{extra}"
+        f' --username "{user}" --password-stdin {sh_word(registry)}'
+    )
+
+
+def install_spec(options: CiOptions) -> str:
+    """What the install step pip-installs: this very version, unless told otherwise."""
+    return options.install or f"multiarch-tasks=={package_version()}"

@@ -1,0 +1,483 @@
+"""The one place that starts processes.
+
+Every external program runs here, from an argv list, without a shell, through
+:class:`subprocess.Popen` (the program is looked up on PATH at the last moment: a missing
+one is a :class:`~multiarch_tasks.model.errors.ToolMissingError` naming it). Not through
+plumbum, whose import (it loads urllib.request, ssl, email and logging) cost ~70 ms before
+the first probe could start, on every run, for a PATH lookup and a Popen.
+
+The runner honours invoke's ``--dry`` (print, run nothing, except read-only probes so the
+printed plan is true) and ``--echo``, prints commands shell-quoted with secrets redacted
+and URLs scrubbed, keeps the tail of what a command printed, and turns failures into
+:class:`~multiarch_tasks.model.errors.CommandError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO, TypeVar
+
+from multiarch_tasks.model.errors import CommandError, RunInterruptedError, ToolMissingError
+from multiarch_tasks.model.redaction import scrub_urls
+
+if TYPE_CHECKING:
+    from subprocess import Popen
+
+# subprocess, signal, shlex, shutil and concurrent.futures are imported where used: a
+# command that starts no process (inspect, verify) need not load them (~15 ms).
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+REDACTED = "***"
+TAIL_LINES = 30
+# Options whose next argv element is a secret, in the CLIs we drive.
+_SECRET_OPTIONS = frozenset(
+    {"--password", "-p", "--creds", "--src-creds", "--dest-creds", "--registry-token", "--token"}
+)
+# Options whose value is `K=SECRET`, where only the part after "=" is hidden.
+_SECRET_ASSIGN_PREFIXES = ("--password=", "--creds=", "--src-creds=", "--dest-creds=")
+
+
+def _hidden(secrets: Iterable[str]) -> list[str]:
+    # Longest first, so a secret that contains another is hidden whole.
+    return sorted({s for s in secrets if s}, key=len, reverse=True)
+
+
+class _Children:
+    """Every process the runners started and that still runs, by process group.
+
+    Each child starts in a session of its own, so it and whatever it starts (buildx's
+    helpers) can be stopped together; a terminal's Ctrl-C reaches only us and we pass it on.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: set[Popen[str]] = set()
+        self.signal = 0  # the signal that interrupted the run, or 0
+
+    def add(self, proc: Popen[str]) -> None:
+        with self.lock:
+            self.live.add(proc)
+
+    def discard(self, proc: Popen[str]) -> None:
+        with self.lock:
+            self.live.discard(proc)
+
+    def stop_all(self, grace: float = 5.0) -> None:
+        """SIGTERM every child's group, then SIGKILL what is left after ``grace``."""
+        import signal  # noqa: PLC0415
+        from subprocess import TimeoutExpired  # noqa: PLC0415
+
+        with self.lock:
+            procs = list(self.live)
+        for proc in procs:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            with suppress(TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+CHILDREN = _Children()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into :class:`RunInterruptedError` after stopping every child.
+
+    Only the main thread can own signal handlers; elsewhere this does nothing. No new
+    process starts once the run was interrupted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import signal  # noqa: PLC0415
+
+    def handler(signum: int, _frame: object) -> None:
+        first = not CHILDREN.signal
+        CHILDREN.signal = signum
+        if first:
+            CHILDREN.stop_all()
+            name = signal.Signals(signum).name
+            raise RunInterruptedError(f"interrupted by {name}", 128 + signum)
+
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in old:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
+    """Return ``argv`` for display: secret values replaced by ``***``, URLs scrubbed.
+
+    A secret is hidden wherever it appears in an element (``--build-arg K=SECRET``); URLs
+    lose ``user:password@`` and token-like query parameters.
+    """
+    hidden = _hidden(secrets)
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        shown = arg
+        for prefix in _SECRET_ASSIGN_PREFIXES:
+            if shown.startswith(prefix):
+                shown = prefix + REDACTED
+        for secret in hidden:
+            shown = shown.replace(secret, REDACTED)
+        hide_next = arg in _SECRET_OPTIONS
+        out.append(scrub_urls(shown))
+    return out
+
+
+def redact_text(text: str, secrets: Iterable[str] = (), *, urls: bool = True) -> str:
+    """Hide every occurrence of each secret in ``text``; scrub the URLs in it too (``urls``)."""
+    for secret in _hidden(secrets):
+        text = text.replace(secret, REDACTED)
+    return scrub_urls(text) if urls else text
+
+
+def display(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
+    """Shell-quoted, redacted command line, as a user could paste it."""
+    import shlex  # noqa: PLC0415
+
+    return shlex.join(redact(argv, secrets))
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished command left behind (stdout/stderr already redacted)."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    dry: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0 (or did not run because of ``--dry``)."""
+        return self.returncode == 0
+
+
+@dataclass
+class Runner:
+    """Runs argv lists; configured from invoke's ``c.config.run`` by the tasks.
+
+    ``secrets`` are values never to print; ``out`` is where echoed commands and streamed
+    output go (stdout by default).
+    """
+
+    dry: bool = False
+    echo: bool = False
+    echo_format: str = "{command}"
+    secrets: tuple[str, ...] = ()
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    ci: str = ""  # "github" / "gitlab": build logs in collapsible groups
+    retry_delay: float = 1.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
+
+    def with_secrets(self, *secrets: str) -> Runner:
+        """Return a runner that also hides ``secrets`` (same output, lock and probe memo).
+
+        A shallow copy: a subclass keeps its type and state (a recording runner its log).
+        """
+        other = copy.copy(self)
+        other.secrets = tuple(dict.fromkeys([*self.secrets, *filter(None, secrets)]))
+        return other
+
+    def redact(self, text: str) -> str:
+        """``text`` with this runner's secrets hidden and URLs scrubbed, for any print."""
+        return redact_text(text, self.secrets)
+
+    def display(self, argv: Sequence[str]) -> str:
+        """The redacted, shell-quoted form of ``argv``."""
+        return display(argv, self.secrets)
+
+    def say(self, line: str) -> None:
+        """Print one line of progress (thread-safe, redacted)."""
+        with self._lock:
+            print(redact_text(line, self.secrets), file=self.out, flush=True)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        probe: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+        stream_prefix: str | None = None,
+        stdin: str | None = None,
+        check: bool = True,
+        label: str = "",
+        memo: bool = False,
+        retry_if: Callable[[Result], bool] | None = None,
+    ) -> Result:
+        """Run ``argv``; raise :class:`CommandError` on failure when ``check``.
+
+        ``probe`` marks a read-only command that runs even under ``--dry``; ``memo`` (a
+        probe whose answer cannot change during one task: tool versions, daemon up, git
+        revision) runs it once per runner and hands out the same result afterwards;
+        ``stream_prefix`` prints each output line as it arrives, prefixed (parallel builds);
+        ``retries`` re-runs a failed command with exponential backoff (only the failures
+        ``retry_if`` accepts, when given: transient registry errors, not build errors).
+        """
+        argv = [str(a) for a in argv]
+        if not argv:
+            msg = "empty command"
+            raise ValueError(msg)
+        if self.dry and not probe:
+            self.say(self.echo_format.format(command=self.display(argv)))
+            return Result(tuple(argv), 0, "", "", dry=True)
+        known = self._facts.get(tuple(argv)) if memo and probe else None
+        if known is not None:
+            return self._checked(known, check, label)
+        if self.echo or (stream_prefix is not None and not probe):
+            self.say(self.echo_format.format(command=self.display(argv)))
+        attempt = 0
+        while True:
+            result = self._run_once(argv, env, cwd, timeout, stream_prefix, stdin)
+            if result.ok or attempt >= retries or (retry_if is not None and not retry_if(result)):
+                break
+            attempt += 1
+            delay = self.retry_delay * 2 ** (attempt - 1)
+            why = _last_line(result.stderr or result.stdout)
+            self.say(
+                f"retrying in {delay:g}s ({attempt}/{retries}) after: {why}: {self.display(argv)}"
+            )
+            time.sleep(delay)
+        if memo and probe:
+            self._remember(result)
+        return self._checked(result, check, label)
+
+    def _checked(self, result: Result, check: bool, label: str) -> Result:
+        argv = list(result.argv)
+        if check and not result.ok:
+            tail = "\n".join((result.stderr or result.stdout).splitlines()[-TAIL_LINES:])
+            tail = redact_text(tail, self.secrets)
+            raise CommandError(
+                redact(argv, self.secrets),
+                None if result.returncode < 0 else result.returncode,
+                tail,
+                label=label,
+            )
+        return result
+
+    def start_probe(self, argv: Sequence[str], *, timeout: float | None = None) -> Probe:
+        """Start a read-only probe now and hand back its handle; :meth:`Probe.wait` reads it.
+
+        What ``run(argv, probe=True, memo=True, check=False)`` does, split in two: the
+        process starts on the calling thread, at once, so several probes run side by side
+        without a thread each competing to start them.
+        """
+        argv = [str(a) for a in argv]
+        known = self._facts.get(tuple(argv))
+        if known is not None:
+            return Probe(known.argv, lambda: known)
+        if self.echo:
+            self.say(self.echo_format.format(command=self.display(argv)))
+        proc = self._spawn(argv, None, None)
+
+        def finish() -> Result:
+            result = self._collect(proc, argv, timeout, None)
+            self._remember(result)
+            return result
+
+        return Probe(tuple(argv), finish)
+
+    def _spawn(self, argv: list[str], env: Mapping[str, str] | None, cwd: str | None) -> Popen[str]:
+        """Start ``argv`` with its output captured; tracked until collected."""
+        from subprocess import PIPE  # noqa: PLC0415
+
+        program = _startable(argv[0], env)
+        proc = _popen([program, *argv[1:]], {**os.environ, **env} if env else None, cwd, PIPE)
+        CHILDREN.add(proc)
+        return proc
+
+    def _collect(
+        self, proc: Popen[str], argv: Sequence[str], timeout: float | None, stdin: str | None
+    ) -> Result:
+        """Wait for a process :meth:`_spawn` started; what it printed, secrets hidden."""
+        from subprocess import TimeoutExpired  # noqa: PLC0415
+
+        try:
+            out, errout = proc.communicate(stdin, timeout=timeout)
+        except TimeoutExpired:
+            proc.kill()
+            out, errout = proc.communicate()
+            return Result(tuple(argv), -1, self._clean(out), self._clean(errout) + "\n(timed out)")
+        finally:
+            CHILDREN.discard(proc)
+        return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(errout))
+
+    def _remember(self, result: Result) -> None:
+        with self._lock:
+            self._facts[result.argv] = result
+
+    def _run_once(
+        self,
+        argv: list[str],
+        env: Mapping[str, str] | None,
+        cwd: str | None,
+        timeout: float | None,
+        stream_prefix: str | None,
+        stdin: str | None,
+    ) -> Result:
+        if stream_prefix is None:
+            return self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
+        program = _startable(argv[0], env)
+        full_env = {**os.environ, **env} if env else None
+        return self._stream([program, *argv[1:]], argv, full_env, cwd, timeout, stream_prefix)
+
+    def _stream(
+        self,
+        command: list[str],
+        argv: list[str],
+        env: Mapping[str, str] | None,
+        cwd: str | None,
+        timeout: float | None,
+        prefix: str,
+    ) -> Result:
+        from subprocess import STDOUT  # noqa: PLC0415
+
+        proc = _popen(command, env, cwd, STDOUT)
+        CHILDREN.add(proc)
+        assert proc.stdin is not None  # noqa: S101 - opened as a pipe by _popen
+        assert proc.stdout is not None  # noqa: S101
+        proc.stdin.close()
+        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        if timer:
+            timer.start()
+        tail: deque[str] = deque(maxlen=200)
+        # In CI each build's log is held and printed at its end as one collapsible group
+        # (concurrent builds would otherwise interleave inside a group).
+        held: list[str] | None = [] if self.ci else None
+        try:
+            for line in proc.stdout:
+                clean = self._clean(line.rstrip("\n"))
+                tail.append(clean)
+                if held is None:
+                    self.say(f"[{prefix}] {clean}")
+                else:
+                    held.append(f"[{prefix}] {clean}")
+            proc.wait()
+        finally:
+            proc.stdout.close()
+            CHILDREN.discard(proc)
+            if timer:
+                timer.cancel()
+            if held is not None:
+                from multiarch_tasks.ci.output import group  # noqa: PLC0415
+
+                status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
+                self.say("\n".join(group(self.ci, f"{prefix}: {status}", held)))
+        text = "\n".join(tail)
+        return Result(tuple(argv), proc.returncode, text, text)
+
+    def _clean(self, text: str | None) -> str:
+        # Captured output is data (a probe's answer may hold ssh://user@host endpoints), so
+        # only the secrets go here; URLs are scrubbed where text is printed or raised.
+        return redact_text(text or "", self.secrets, urls=False)
+
+    def map_parallel(
+        self, func: Callable[[T], R], items: Sequence[T], jobs: int | None = None
+    ) -> list[R | BaseException]:
+        """Call ``func`` on each item concurrently; return results or the exception raised."""
+        from multiarch_tasks.engine.threads import outcomes  # noqa: PLC0415
+
+        return outcomes(func, items, max(1, min(jobs or len(items) or 1, len(items) or 1)))
+
+
+class Probe:
+    """A probe :meth:`Runner.start_probe` started; :meth:`wait` collects it, once."""
+
+    def __init__(self, argv: tuple[str, ...], finish: Callable[[], Result]) -> None:
+        self.argv = argv
+        self._finish = finish
+        self._result: Result | None = None
+
+    def wait(self) -> Result:
+        """Its result, once it exited (at once when it was known already)."""
+        if self._result is None:
+            self._result = self._finish()
+        return self._result
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def which(program: str) -> str | None:
+    """Full path of ``program`` on PATH, or None (no process is started)."""
+    import shutil  # noqa: PLC0415
+
+    return shutil.which(program)
+
+
+def _startable(name: str, env: Mapping[str, str] | None) -> str:
+    """The executable to start for ``name``; nothing starts once the run was interrupted."""
+    if CHILDREN.signal:
+        import signal  # noqa: PLC0415
+
+        signame = signal.Signals(CHILDREN.signal).name
+        raise RunInterruptedError(f"interrupted by {signame}", 128 + CHILDREN.signal)
+    return _program(name, env)
+
+
+def _program(name: str, env: Mapping[str, str] | None) -> str:
+    """The executable ``name`` runs: a bare name looked up on PATH (the child's, if given)."""
+    import shutil  # noqa: PLC0415
+
+    if "/" in name:
+        if not shutil.which(name):
+            raise ToolMissingError(f"{name} is not installed (no such executable file)")
+        return name
+    path = (env or {}).get("PATH", os.environ.get("PATH", os.defpath))
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise ToolMissingError(
+            f"{name} is not installed (not found on PATH); scripts/engine-up installs it"
+        )
+    return found
+
+
+def _popen(
+    argv: list[str], env: Mapping[str, str] | None, cwd: str | None, stderr: int
+) -> Popen[str]:
+    """Start ``argv`` in a session of its own (stopped as a group), pipes in text mode."""
+    from subprocess import PIPE, Popen  # noqa: PLC0415
+
+    return Popen(
+        argv,
+        stdin=PIPE,
+        stdout=PIPE,
+        stderr=stderr,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        env=env,
+        cwd=cwd,
+    )

@@ -1,0 +1,5 @@
+"""The values everything else talks in: errors, platforms, image references, OCI types,
+digest maps, the Dockerfile as parsed, and the redaction of secrets from text.
+
+Pure data and pure functions; imports nothing else of this package.
+"""

@@ -1,0 +1,158 @@
+"""Image references after the Distribution reference grammar.
+
+``ImageRef.parse("busybox")`` is ``docker.io/library/busybox:latest``; the first path
+component is a registry host when it contains ``.`` or ``:`` or is ``localhost``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from multiarch_tasks.model.errors import InvalidReferenceError
+
+# One URL scrubber for labels and printed lines; kept importable from here.
+from multiarch_tasks.model.redaction import scrub_url
+
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_API",
+    "ImageRef",
+    "is_loopback_host",
+    "scrub_url",
+    "validate_tag",
+]
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}")
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?"
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """``registry/repository[:tag][@digest]`` with Docker Hub defaults applied."""
+
+    registry: str
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    @classmethod
+    def parse(cls, text: str, *, default_tag: str = "latest") -> ImageRef:  # noqa: C901, PLR0912 - the grammar, in order
+        """Parse a reference; a missing tag becomes ``default_tag`` unless a digest is given."""
+        raw = text.strip()
+        if not raw or raw != text or any(c.isspace() for c in raw):
+            raise InvalidReferenceError(f"invalid image reference {text!r}: empty or has spaces")
+        name, at, digest = raw.partition("@")
+        if at and not _DIGEST.fullmatch(digest):
+            raise InvalidReferenceError(f"invalid digest {digest!r} in image reference {text!r}")
+        tag = ""
+        last_slash = name.rfind("/")
+        colon = name.rfind(":")
+        if colon > last_slash:
+            name, tag = name[:colon], name[colon + 1 :]
+            if last_slash < 0 and _looks_like_host(name, tag):
+                raise InvalidReferenceError(
+                    f"{raw!r} is a registry host with no repository: add one, e.g. {raw}/app"
+                )
+            if not _TAG.fullmatch(tag):
+                raise InvalidReferenceError(f"invalid tag {tag!r} in image reference {text!r}")
+        first, sep, rest = name.partition("/")
+        if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+            if not _HOST.fullmatch(first):
+                raise InvalidReferenceError(f"invalid registry host {first!r} in {text!r}")
+            registry, repository = first, rest
+        else:
+            registry, repository = DOCKER_HUB, name
+            if "/" not in repository:
+                repository = f"library/{repository}"
+        if registry in {"index.docker.io", "registry-1.docker.io"}:
+            registry = DOCKER_HUB
+        if registry == DOCKER_HUB and "/" not in repository:
+            repository = f"library/{repository}"  # docker.io/busybox is docker.io/library/busybox
+        for component in repository.split("/"):
+            if not _COMPONENT.fullmatch(component):
+                raise InvalidReferenceError(
+                    f"invalid repository name {repository!r} in image reference {text!r}"
+                    " (lower case letters, digits and separators . _ __ -)"
+                )
+        if len(registry) + len(repository) > 255:  # noqa: PLR2004
+            raise InvalidReferenceError(f"image reference {text!r} is longer than 255 characters")
+        if not tag and not digest:
+            tag = default_tag
+        return cls(registry, repository, tag, digest)
+
+    def __str__(self) -> str:
+        out = f"{self.registry}/{self.repository}"
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    @property
+    def name(self) -> str:
+        """``registry/repository`` without tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def reference(self) -> str:
+        """What the registry API calls the reference: the digest if set, else the tag."""
+        return self.digest or self.tag
+
+    @property
+    def api_host(self) -> str:
+        """The host the Distribution API lives on (Docker Hub's differs from its name)."""
+        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def is_loopback(self) -> bool:
+        """True for ``localhost``/``127.x``/``[::1]`` registries, which speak plain HTTP."""
+        return is_loopback_host(self.registry)
+
+    def with_tag(self, tag: str) -> ImageRef:
+        """The same repository with another tag and no digest."""
+        return replace(self, tag=tag, digest="")
+
+    def with_digest(self, digest: str) -> ImageRef:
+        """The same repository pinned to ``digest`` (the tag is dropped)."""
+        return replace(self, tag="", digest=digest)
+
+
+def validate_tag(tag: str) -> str:
+    """Return ``tag`` when it is a valid tag; else name it and say what a tag may hold."""
+    if not _TAG.fullmatch(tag):
+        raise InvalidReferenceError(
+            f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.' and '-', not starting"
+            " with '.' or '-'"
+        )
+    return tag
+
+
+def _looks_like_host(name: str, tag: str) -> bool:
+    # `127.0.0.1:5000` or `localhost:5000` alone: a port, not a tag (docker would push
+    # docker.io/library/127.0.0.1:5000, which nobody means).
+    return tag.isdigit() and ("." in name or name == "localhost" or name.startswith("["))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Tell whether ``host[:port]`` is on the loopback interface."""
+    bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    bare = bare.strip("[]")
+    if bare in ("localhost", "127.0.0.1"):
+        return True
+    if not (":" in bare or bare[:1].isdigit()):
+        return False  # a name (other than localhost) is not an address
+    import ipaddress  # noqa: PLC0415 - only for an IP literal other than 127.0.0.1
+
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False

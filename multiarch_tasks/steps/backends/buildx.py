@@ -1,0 +1,114 @@
+"""The buildx backend: run the plan's ``docker buildx build`` steps.
+
+Per-arch builds run concurrently, each output line prefixed with its platform. A push that
+failed on a transient registry error (5xx, 429, a reset connection) is retried by running
+the same, now cached, build again; build errors and 401/403/404 are not retried. Each
+push's digest comes from buildx's ``--metadata-file``, which is checked: the pushed digest
+must be this build's own export (``containerimage.descriptor.digest``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
+from multiarch_tasks.model.errors import BuildFailedError, CommandError, MultiarchError
+from multiarch_tasks.engine.facts import read_metadata
+from multiarch_tasks.planning.plan import BuildStep, Plan
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.engine.runner import Result, Runner
+from multiarch_tasks.config.settings import Settings
+
+LOG_TAIL = 15
+# What buildx prints when a registry failed for a moment, not because the build is wrong.
+_TRANSIENT = re.compile(
+    r"unexpected status[^\n]*: (?:5\d\d|429)\b|\b(?:500 Internal Server Error|502 Bad Gateway"
+    r"|503 Service Unavailable|504 Gateway Timeout|429 Too Many Requests)\b|toomanyrequests"
+    r"|connection reset by peer|broken pipe|i/o timeout|unexpected EOF|TLS handshake timeout",
+    re.IGNORECASE,
+)
+
+
+def transient(result: Result) -> bool:
+    """True when a failed build's last lines show a passing registry fault."""
+    tail = "\n".join((result.stderr or result.stdout).splitlines()[-LOG_TAIL:])
+    return bool(_TRANSIENT.search(tail))
+
+
+_FAILED_STEP = re.compile(r"^\s*> \[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[ \]]", re.MULTILINE)
+
+
+def failed_platforms(step: BuildStep, log_tail: str) -> list[str]:
+    """Which of a step's platforms failed.
+
+    BuildKit prints ``> [linux/s390x 2/2] RUN ...`` for the failing step of a
+    multi-platform build; a one-platform step is that platform.
+    """
+    if len(step.platforms) == 1:
+        return [step.label]
+    named = [str(p) for p in step.platforms]
+    found = [m.group("platform") for m in _FAILED_STEP.finditer(log_tail)]
+    return [p for p in named if p in found] or [step.label]
+
+
+def _last_error_line(tail: str) -> str:
+    for line in reversed(tail.splitlines()):
+        text = line.strip()
+        if text.startswith("ERROR:") or "error" in text.lower():
+            return text
+    return tail.strip().splitlines()[-1] if tail.strip() else ""
+
+
+def _raise_failures(builds: tuple[PlatformBuild, ...], runner: Runner) -> None:
+    failed = {
+        name: b.error for b in builds if not b.ok for name in failed_platforms(b.step, b.log_tail)
+    }
+    if not failed:
+        return
+    for b in builds:
+        if not b.ok:
+            runner.say(f"--- {b.step.label} FAILED; last lines of its log:")
+            runner.say("\n".join(f"    {line}" for line in b.log_tail.splitlines()))
+    raise BuildFailedError(failed)
+
+
+def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
+    """Run every build step; raise :class:`BuildFailedError` naming failed platforms."""
+    Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
+
+    def run_step(step: BuildStep) -> PlatformBuild:
+        try:
+            runner.run(
+                step.argv,
+                env=step.env,
+                stream_prefix=step.label,
+                timeout=settings.timeout or None,
+                label=f"build {step.label}",
+                retries=settings.retries,
+                retry_if=transient,
+            )
+        except CommandError as err:
+            tail = "\n".join(err.stderr_tail.splitlines()[-LOG_TAIL:])
+            return PlatformBuild(step, error=_last_error_line(tail) or str(err), log_tail=tail)
+        if runner.dry or not settings.push:
+            return PlatformBuild(step)
+        meta = read_metadata(step.metadata_file)
+        if not meta.consistent:
+            raise MultiarchError(
+                f"build {step.label}: buildx pushed {meta.digest} but this build exported"
+                f" {meta.descriptor_digest}: another build retagged {', '.join(step.tags)}"
+                " between export and push; run again"
+            )
+        return PlatformBuild(step, digest=meta.digest)
+
+    outcomes = runner.map_parallel(run_step, list(plan.builds), settings.jobs or None)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    builds = tuple(o for o in outcomes if isinstance(o, PlatformBuild))
+    _raise_failures(builds, runner)
+    if plan.strategy == "multi-platform":
+        return BuildOutcome(builds, {}, builds[0].digest)
+    digests: dict[Platform, str] = {b.step.platforms[0]: b.digest for b in builds}
+    return BuildOutcome(builds, digests)

@@ -1,0 +1,323 @@
+"""publish: facts -> plan -> run, and the final tags move last.
+
+The plan is printed first and is what runs: preflight, qemu-setup, builder, build, merge
+(an index pushed by digest, or to a run-unique staging tag), verify of that index, and only
+then promotion: the index written to each final tag in a fixed order, then the per-arch
+tags. A failed build or verify, or SIGINT/SIGTERM, leaves every final tag where it was and
+says so; concurrent runs share no artefact (run-unique staging tags and metadata files).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from multiarch_tasks.engine import facts as facts_mod
+from multiarch_tasks.model.errors import CheckFailedError, MultiarchError, RunInterruptedError
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.engine.runner import Runner, interruptible
+from multiarch_tasks.config.secrets import secret_runner
+from multiarch_tasks.config.settings import Settings, check_build_inputs
+
+if TYPE_CHECKING:
+    from multiarch_tasks.planning.plan import Plan
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.checks.preflight import MemoReader
+    from multiarch_tasks.registry.client import RegistryClient
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What each step did; ``ok`` when everything pushed, verified and was promoted."""
+
+    image: str
+    tags: tuple[str, ...]
+    digest: str
+    platforms: tuple[Platform, ...]
+    steps: tuple[tuple[str, str], ...]
+    verify: Any = None
+    dry: bool = False
+    promoted: tuple[str, ...] = ()
+    message: str = ""
+    plan: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the index verified and every final tag points at it (or a dry run)."""
+        return self.dry or (len(self.promoted) == len(self.tags) and not self.message)
+
+    def render(self) -> str:
+        """A summary line per step, the verify report, and what happened to the tags."""
+        head = "publish (dry run)" if self.dry else f"publish: {', '.join(self.tags)}"
+        lines = [f"{head} {self.digest}".rstrip()]
+        lines += [f"  {name}: {summary}" for name, summary in self.steps]
+        if self.verify is not None:
+            lines.append(self.verify.render())
+        if self.message:
+            lines.append(self.message)
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON (verify's JSON nested under ``verify``)."""
+        return {
+            "ok": self.ok,
+            "image": self.image,
+            "tags": list(self.tags),
+            "digest": self.digest,
+            "promoted": list(self.promoted),
+            "platforms": [str(p) for p in self.platforms],
+            "steps": dict(self.steps),
+            "verify": self.verify.to_json() if self.verify is not None else None,
+            "error": self.message,
+            "plan": self.plan,
+        }
+
+
+def _first_line(result: Any) -> str:
+    text = str(result.render()).strip().splitlines()
+    line = text[0] if text else ""
+    return line.split(": ", 1)[-1]
+
+
+def plan_publish(
+    settings: Settings,
+    runner: Runner,
+    *,
+    run_id: str = "",
+    probing: facts_mod.Probing | None = None,
+) -> Plan:
+    """Gather the facts and decide the whole publish (read-only probes only)."""
+    # The planner is imported while the probes run (``probing`` started them).
+    probing = probing or facts_mod.probe(settings, runner)
+    from multiarch_tasks.steps.build import new_run_id  # noqa: PLC0415
+    from multiarch_tasks.planning.plan import make_plan  # noqa: PLC0415
+
+    return make_plan(settings, probing.facts(), run_id=run_id or new_run_id())
+
+
+class ReadAhead:
+    """Registry reads a run needs later, made in the background while the probes run.
+
+    The final tags' digests (what a failure leaves them at) and, with preflight, the base
+    images' indexes. What they raise is raised where the run reads them, as before.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.refs = tuple(str(settings.ref(t)) for t in settings.tags)  # as the plan names them
+        self.bases: MemoReader | None = None
+        self._client: RegistryClient | None = None
+        self._tags: dict[str, str] | MultiarchError = {}
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        # The registry client is imported here too: off the main thread's path.
+        from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
+
+        self._client = RegistryClient.from_settings(self.settings)
+        try:
+            self._tags = read_tags(self._client, list(self.refs))
+        except MultiarchError as err:
+            self._tags = err
+        if self.settings.preflight:
+            from multiarch_tasks.checks.preflight import read_bases_ahead  # noqa: PLC0415
+
+            self.bases = read_bases_ahead(self.settings)
+
+    def client(self) -> RegistryClient:
+        """The registry client the reads used (its connections stay open for the run)."""
+        self._thread.join()
+        if self._client is None:  # the thread died before making one
+            from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
+
+            self._client = RegistryClient.from_settings(self.settings)
+        return self._client
+
+    def tags(self, refs: tuple[str, ...]) -> dict[str, str]:
+        """Digest of each of ``refs`` that exists (read ahead when they were the ones read)."""
+        client = self.client()
+        if isinstance(self._tags, MultiarchError):
+            raise self._tags
+        if set(refs) != set(self.refs):
+            return read_tags(client, list(refs))
+        return self._tags
+
+
+def read_tags(client: RegistryClient, refs: list[str]) -> dict[str, str]:
+    """The digest each of ``refs`` points at, for those that exist."""
+    found = client.map(lambda r: client.head_manifest(ImageRef.parse(r)), refs)
+    return {r: d.digest for r, d in zip(refs, found, strict=True) if d is not None}
+
+
+def publish(settings: Settings, runner: Runner) -> PublishResult:
+    """Print the plan, then run exactly its steps; ``--dry`` stops after printing."""
+    check_build_inputs(settings)
+    runner = secret_runner(settings, runner)
+    probing = facts_mod.probe(settings, runner)
+    ahead = None if runner.dry else ReadAhead(settings)
+    plan = plan_publish(settings, runner, probing=probing)
+    runner.say(plan.render(runner.secrets))
+    if runner.dry:
+        return PublishResult(
+            plan.image, plan.tags, "", settings.platforms, (), dry=True, plan=plan.to_json()
+        )
+    with interruptible():
+        return _Run(plan, settings, runner, ahead).run()
+
+
+class _Run:
+    """One publish run: the steps in the plan's order, and what the tags did."""
+
+    def __init__(
+        self, plan: Plan, settings: Settings, runner: Runner, ahead: ReadAhead | None = None
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.runner = runner
+        self.ahead = ahead
+        self.steps: list[tuple[str, str]] = []
+        self.promoted: list[str] = []
+        self.before: dict[str, str] = {}
+        self._client: RegistryClient | None = None
+
+    @property
+    def client(self) -> RegistryClient:
+        if self._client is None and self.ahead is not None:
+            self._client = self.ahead.client()
+        if self._client is None:
+            from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
+
+            self._client = RegistryClient.from_settings(self.settings)
+        return self._client
+
+    def record(self, name: str, result: Any) -> None:
+        self.runner.say(result.render())
+        self.steps.append((name, _first_line(result)))
+
+    def where_tags_are(self) -> str:
+        """``IMAGE:TAG still at DIGEST`` for each final tag not promoted by this run."""
+        parts = [
+            f"{tag} still at {self.before[tag]}" if self.before.get(tag) else f"{tag} not created"
+            for tag in self.plan.tags
+            if tag not in self.promoted
+        ]
+        return "; ".join(parts)
+
+    def run(self) -> PublishResult:
+        try:
+            return self._run()
+        except RunInterruptedError as err:
+            if self.promoted:
+                rest = [t for t in self.plan.tags if t not in self.promoted]
+                line = (
+                    f"{err}: promoted {', '.join(self.promoted)}; not moved:"
+                    f" {', '.join(rest) or 'none'}; rerun the same publish to finish"
+                )
+            else:
+                line = f"{err}: nothing promoted; {self.where_tags_are()}"
+            raise RunInterruptedError(line, err.code) from err
+
+    def _run(self) -> PublishResult:
+        plan, settings, runner = self.plan, self.settings, self.runner
+        from multiarch_tasks.steps.build import run_build, tag_per_arch  # noqa: PLC0415
+        from multiarch_tasks.steps.builder import run_builder_step  # noqa: PLC0415
+        from multiarch_tasks.model.digests import write_digest_map  # noqa: PLC0415
+        from multiarch_tasks.steps.qemu import run_qemu_step  # noqa: PLC0415
+
+        if self.ahead is not None:
+            self.before = self.ahead.tags(plan.tags)
+        else:
+            self.before = read_tags(self.client, list(plan.tags))
+        if plan.step("preflight") is not None:
+            from multiarch_tasks.checks.preflight import preflight  # noqa: PLC0415
+
+            bases = self.ahead.bases if self.ahead is not None else None
+            checked = preflight(settings, runner, assignments=plan.assignments, client=bases)
+            if not checked.ok:
+                runner.say(checked.render())
+                raise CheckFailedError(
+                    "preflight failed: nothing was built or pushed (see the matrix above)"
+                )
+            self.record("preflight", checked)
+        self.record("qemu-setup", run_qemu_step(plan, runner))
+        if plan.step("builder") is not None:
+            self.record("builder-create", run_builder_step(plan, runner))
+        built = run_build(plan, settings, runner, self.client)
+        self.record("build", built)
+        digest, raw, media = self._index(built.digests, built.index_digest)
+        report = None
+        if settings.verify:
+            from multiarch_tasks.checks.lint import lint  # noqa: PLC0415
+            from multiarch_tasks.checks.verify import verify  # noqa: PLC0415
+
+            report = verify(
+                settings,
+                settings.image_ref.with_digest(digest),
+                runner=runner,
+                deep=settings.verify_deep,
+                run=bool(settings.verify_run),
+                check_tags=False,
+                # --deep says which lint warning it confirmed (an amd64 binary in arm64).
+                findings=lint(settings).findings if settings.verify_deep else (),
+                client=self.client,  # it holds the index read by digest already
+            )
+            if not report.ok:
+                return self._result(
+                    digest,
+                    report,
+                    f"verify failed: nothing promoted; the unpromoted index is"
+                    f" {plan.image}@{digest}; {self.where_tags_are()}",
+                )
+        from multiarch_tasks.steps.manifest import promote  # noqa: PLC0415
+
+        for ref in plan.tags:
+            promote(self.client, [ref], raw, media)
+            self.promoted.append(ref)
+        tag_per_arch(plan, settings, built.digests)
+        self.steps.append(("promote", f"{', '.join(self.promoted)} -> {digest}"))
+        runner.say(f"promote: {', '.join(self.promoted)} -> {digest}")
+        write_digest_map(settings.output_dir, built.digests, index=digest)
+        return self._result(digest, report, "")
+
+    def _index(self, digests: Mapping[Platform, str], index_digest: str) -> tuple[str, bytes, str]:
+        """The index to verify and promote: merged now (per-arch) or built (multi-platform)."""
+        plan = self.plan
+        if plan.strategy == "per-arch":
+            from multiarch_tasks.steps.manifest import compose_index  # noqa: PLC0415
+            from multiarch_tasks.planning.plan import staging_tag  # noqa: PLC0415
+
+            composed = compose_index(
+                self.settings,
+                self.runner,
+                self.client,
+                digests,
+                tool=plan.tool,
+                staging=str(
+                    self.settings.image_ref.with_tag(
+                        staging_tag(self.settings.tags[0], plan.run_id)
+                    )
+                ),
+            )
+            self.runner.say(
+                f"merge ({composed.tool}): {plan.image}@{composed.digest} (no tag moved yet)"
+            )
+            self.steps.append(("merge", f"{composed.tool} {composed.digest}"))
+            return composed.digest, composed.raw, composed.media_type
+        doc = self.client.get_manifest(self.settings.image_ref.with_digest(index_digest))
+        return doc.digest, doc.raw, doc.media_type
+
+    def _result(self, digest: str, report: Any, message: str) -> PublishResult:
+        return PublishResult(
+            self.plan.image,
+            self.plan.tags,
+            digest,
+            self.settings.platforms,
+            tuple(self.steps),
+            report,
+            promoted=tuple(self.promoted),
+            message=message,
+            plan=self.plan.to_json(),
+        )
