@@ -6,6 +6,8 @@ Run nox from .venv (scripts/venv), where this package is installed: the noxfile 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 from multiarch_tasks.nox import publish_session, verify_session
@@ -30,10 +32,13 @@ def unit(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff lint and format check."""
-    session.install("ruff==0.17.6")  # pinned: new rules must not break CI by surprise
+    """Ruff lint and format check; the layer contract (import-linter, pyproject.toml)."""
+    # pinned: new rules must not break CI by surprise
+    session.install("ruff==0.17.6", "import-linter==2.16")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # lint-imports imports nothing of the package; PYTHONPATH lets it find the source.
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": str(Path.cwd())})
 
 
 @nox.session

@@ -27,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from multiarch_tasks.checks.verify import verify
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model import oci
 from multiarch_tasks.model.platforms import Platform, parse_platforms
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.client import RegistryClient
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
-from multiarch_tasks.checks.verify import verify
 from testbed import images
 from testbed.registry import Registry, RegistryConfig
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from multiarch_tasks import api
+    from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
-    from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.tasks import multiarch
 
 __all__ = ["ImageRef", "Platform", "Settings", "__version__", "api", "multiarch"]

@@ -17,26 +17,26 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from multiarch_tasks.steps.build import build
-    from multiarch_tasks.steps.builder import builder_create
-    from multiarch_tasks.ci.templates import ci_template
     from multiarch_tasks.checks.doctor import doctor
-    from multiarch_tasks.planning.gittags import tags_from_git
     from multiarch_tasks.checks.inspect import inspect
     from multiarch_tasks.checks.lint import lint
+    from multiarch_tasks.checks.preflight import preflight
+    from multiarch_tasks.checks.verify import verify
+    from multiarch_tasks.ci.rehearse import rehearse as ci_rehearse
+    from multiarch_tasks.ci.templates import ci_template
+    from multiarch_tasks.config.settings import Settings, settings_from
+    from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.planning.gittags import tags_from_git
+    from multiarch_tasks.steps.build import build
+    from multiarch_tasks.steps.builder import builder_create
     from multiarch_tasks.steps.manifest import (
         manifest_create,
         manifest_push,
         merge,
     )
     from multiarch_tasks.steps.mirror import mirror
-    from multiarch_tasks.checks.preflight import preflight
     from multiarch_tasks.steps.publish import publish
     from multiarch_tasks.steps.qemu import qemu_setup
-    from multiarch_tasks.ci.rehearse import rehearse as ci_rehearse
-    from multiarch_tasks.engine.runner import Runner
-    from multiarch_tasks.config.settings import Settings, settings_from
-    from multiarch_tasks.checks.verify import verify
 
 _WHERE = {
     "Runner": "engine.runner",

@@ -20,8 +20,8 @@ from invoke.exceptions import Exit
 from invoke.program import Program
 from invoke.vendor.yaml import MarkedYAMLError, YAMLError
 
-from multiarch_tasks.model.errors import ConfigError
 from multiarch_tasks.config.settings import INVOKE_SECTION, check_invoke_files
+from multiarch_tasks.model.errors import ConfigError
 from multiarch_tasks.tasks import multiarch
 
 CONFIG_FILES = ("system", "user", "project", "runtime")

@@ -19,8 +19,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import Task
 
-from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.taskspecs import (
     FLAGS,
     SPECS,

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from multiarch_tasks import api
+from multiarch_tasks.config.settings import Settings, settings_from_invoke
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import MultiarchError, RunInterruptedError
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings, settings_from_invoke
 
 T = TypeVar("T")
 # invoke's default `run.echo_format`: what --echo prints on a terminal.
@@ -200,15 +200,19 @@ def make_runner(options: RunOptions, *, json_output: bool = False) -> Runner:
 
     With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
     """
-    from multiarch_tasks.ci.output import detect  # noqa: PLC0415
+    from functools import partial  # noqa: PLC0415
+
+    from multiarch_tasks.ci.output import detect, group  # noqa: PLC0415
 
     out = sys.stderr if json_output else sys.stdout
+    ci = detect()
     return Runner(
         dry=options.dry,
         echo=options.echo,
         echo_format=options.echo_format if out.isatty() else "{command}",
         out=out,
-        ci=detect(),
+        ci=ci,
+        group_log=partial(group, ci) if ci else None,
     )
 
 

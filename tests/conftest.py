@@ -280,8 +280,8 @@ def buildx_push(argv: list[str], attempts: int = 3) -> subprocess.CompletedProce
     """Run a ``docker buildx build ... --push`` a test makes by hand, as the product would:
     again (from cache) after a passing registry fault (the loopback Distribution 2.8
     answers a HEAD with 500 now and then during a multi-platform push)."""
-    from multiarch_tasks.steps.backends.buildx import transient  # noqa: PLC0415
     from multiarch_tasks.engine.runner import Result  # noqa: PLC0415
+    from multiarch_tasks.steps.backends.buildx import transient  # noqa: PLC0415
 
     for _ in range(attempts):
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=1200)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.engine.runner import Probe, Result, Runner
+from multiarch_tasks.model.platforms import Platform
 
 FIXTURES = Path(__file__).parent / "fixtures" / "buildx"
 BUILDX_VERSION = "github.com/docker/buildx v0.13.1 788433953af10f2a698f5c07611dcdeb2b2b2b2b\n"

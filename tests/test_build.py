@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.steps.backends.buildx import failed_platforms, transient
-from multiarch_tasks.planning.plan import BuildStep
+from multiarch_tasks.engine.runner import Result
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import scrub_url
-from multiarch_tasks.engine.runner import Result
+from multiarch_tasks.planning.plan import BuildStep
+from multiarch_tasks.steps.backends.buildx import failed_platforms, transient
 
 ARM64 = Platform.parse("linux/arm64")
 ARMV7 = Platform.parse("linux/arm/v7")

@@ -13,13 +13,13 @@ import jsonschema
 import pytest
 import yaml
 
-from multiarch_tasks.ci import templates as ci
-from multiarch_tasks.engine import commands
 from multiarch_tasks.ci import rehearse
+from multiarch_tasks.ci import templates as ci
+from multiarch_tasks.config.settings import settings_from
+from multiarch_tasks.engine import commands
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import settings_from
 
 VENDOR = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor"
 SCHEMAS = {"github": "github-workflows.json", "gitlab": "gitlab-ci.json"}

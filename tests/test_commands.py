@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from multiarch_tasks.engine import commands
-from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.engine.runner import REDACTED, display
+from multiarch_tasks.model.platforms import Platform
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")

@@ -11,15 +11,15 @@ import pytest
 from packaging.version import Version
 
 from multiarch_tasks.checks import doctor
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import facts
 from multiarch_tasks.engine.binfmt import Handler
-from multiarch_tasks.registry.credentials import Credentials
+from multiarch_tasks.engine.runner import Result, Runner
+from multiarch_tasks.engine.tools import BuildxInfo
 from multiarch_tasks.model.errors import RegistryError
 from multiarch_tasks.model.platforms import Platform, parse_platforms
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Result, Runner
-from multiarch_tasks.config.settings import Settings
-from multiarch_tasks.engine.tools import BuildxInfo
+from multiarch_tasks.registry.credentials import Credentials
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.facts import (
     CLASSIC_STORE,
     CONTAINERD_STORE,
@@ -22,8 +22,8 @@ from multiarch_tasks.engine.facts import (
     parse_metadata,
     requested_builder,
 )
+from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.config.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # shared/ sits beside the checkout (CI: beside the fresh clone; worktrees: further up).

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.planning import gittags
-from multiarch_tasks.model.errors import InvalidValueError
-from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.config import tagrules
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.planning import gittags
 
 SEMVER = [
     "type=semver,pattern={{version}}",
@@ -148,7 +149,7 @@ def test_github_default_branch_comes_from_the_event_file(tmp_path):
     )
     assert state is not None
     assert state.is_default_branch
-    assert gittags.compute_tags(gittags.parse_rules(["type=edge"]), state) == ["edge"]
+    assert gittags.compute_tags(tagrules.parse_rules(["type=edge"]), state) == ["edge"]
 
 
 def test_no_tag_from_the_rules_is_an_error_naming_the_state(tmp_path):
@@ -169,18 +170,18 @@ def test_no_tag_from_the_rules_is_an_error_naming_the_state(tmp_path):
 )
 def test_bad_rules_are_refused_with_the_reason(spec, message):
     with pytest.raises(InvalidValueError, match=message):
-        gittags.parse_rules([spec])
+        tagrules.parse_rules([spec])
 
 
 def test_pattern_with_an_unknown_placeholder_is_refused():
     state = gittags.GitState(sha=CI_SHA, tag="v1.0.0")
     with pytest.raises(InvalidValueError, match="unknown placeholder"):
-        gittags.compute_tags(gittags.parse_rules(["type=semver,pattern={{mayor}}"]), state)
+        gittags.compute_tags(tagrules.parse_rules(["type=semver,pattern={{mayor}}"]), state)
 
 
 def test_single_brace_placeholders_work_like_double():
     state = gittags.GitState(sha=CI_SHA, tag="v1.2.3")
-    rules = gittags.parse_rules(["type=semver,pattern={major}.{minor}"])
+    rules = tagrules.parse_rules(["type=semver,pattern={major}.{minor}"])
     assert gittags.compute_tags(rules, state, latest="false") == ["1.2"]
 
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks.model.errors import InvalidValueError
-from multiarch_tasks.planning.infer import image_from_remote, infer, infer_platforms
-from multiarch_tasks.model.platforms import parse_platforms
-from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.model.platforms import parse_platforms
+from multiarch_tasks.planning.infer import image_from_remote, infer, infer_platforms
 from tests.test_preflight import FULL, PARTIAL, FakeRegistry
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from invoke.config import Config
 
-from multiarch_tasks.program import MultiarchConfig
 from multiarch_tasks.config.settings import settings_from_invoke
+from multiarch_tasks.program import MultiarchConfig
 from multiarch_tasks.tasks import multiarch
 
 MULTIARCH = Path(sys.executable).parent / "multiarch"

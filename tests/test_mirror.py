@@ -10,19 +10,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks.steps import mirror as mirror_module
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.commands import imagetools_create, skopeo_copy
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import InvalidValueError
-from multiarch_tasks.steps.mirror import (
-    Copy,
-    MirrorResult,
-    choose_tool,
-    dest_ref,
-    filtered_index,
-    jobs_for,
-    parse_mirror_file,
-    select_children,
-)
 from multiarch_tasks.model.oci import (
     ATTESTATION,
     OCI_MANIFEST,
@@ -33,8 +24,17 @@ from multiarch_tasks.model.oci import (
 )
 from multiarch_tasks.model.platforms import Platform, parse_platforms
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.steps import mirror as mirror_module
+from multiarch_tasks.steps.mirror import (
+    Copy,
+    MirrorResult,
+    choose_tool,
+    dest_ref,
+    filtered_index,
+    jobs_for,
+    parse_mirror_file,
+    select_children,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,25 +20,25 @@ from pathlib import Path
 
 import pytest
 
+from multiarch_tasks.config.settings import Settings, settings_from
 from multiarch_tasks.engine import binfmt
-from multiarch_tasks.model import oci
-from multiarch_tasks.steps import build as build_mod
 from multiarch_tasks.engine import facts as facts_mod
 from multiarch_tasks.engine.binfmt import Handler
-from multiarch_tasks.steps.build import build
-from multiarch_tasks.steps.builder import builder_create
+from multiarch_tasks.engine.facts import Engine, Facts
+from multiarch_tasks.engine.runner import display
+from multiarch_tasks.model import oci
 from multiarch_tasks.model.digests import read_digest_map
 from multiarch_tasks.model.errors import BuildFailedError, MultiarchError
-from multiarch_tasks.engine.facts import Engine, Facts
-from multiarch_tasks.steps.manifest import manifest_create
-from multiarch_tasks.planning.plan import Plan, make_plan
 from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.planning.plan import Plan, make_plan
+from multiarch_tasks.registry.client import RegistryClient
+from multiarch_tasks.steps import build as build_mod
+from multiarch_tasks.steps.build import build
+from multiarch_tasks.steps.builder import builder_create
+from multiarch_tasks.steps.manifest import manifest_create
 from multiarch_tasks.steps.publish import publish
 from multiarch_tasks.steps.qemu import run_qemu_step
-from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.registry.client import RegistryClient
-from multiarch_tasks.engine.runner import display
-from multiarch_tasks.config.settings import Settings, settings_from
 from testbed import images
 from tests.recording import Answer, RecordingRunner, Script, digest_for, inspect_text, option
 

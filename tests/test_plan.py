@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from multiarch_tasks.config.settings import Settings, settings_from
 from multiarch_tasks.engine.binfmt import Handler
-from multiarch_tasks.model.errors import PlanError
 from multiarch_tasks.engine.facts import Engine, Facts, parse_inspect
+from multiarch_tasks.model.errors import PlanError
+from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.planning.plan import (
     EMULATED,
     IMPOSSIBLE,
@@ -24,8 +26,6 @@ from multiarch_tasks.planning.plan import (
     decide_strategy,
     make_plan,
 )
-from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.config.settings import Settings, settings_from
 
 FIXTURES = Path(__file__).parent / "fixtures" / "buildx"
 AMD64 = Platform("linux", "amd64")

@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from multiarch_tasks.engine import binfmt
 from multiarch_tasks.checks import preflight as preflight_module
+from multiarch_tasks.checks.preflight import preflight
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine import binfmt
 from multiarch_tasks.engine.binfmt import Handler
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import DockerfileError, RateLimitedError, RegistryError
 from multiarch_tasks.model.oci import OCI_CONFIG, OCI_MANIFEST, Descriptor, Document, build_index
-from multiarch_tasks.model.platforms import Platform, parse_platforms
-from multiarch_tasks.checks.preflight import compatible, preflight
+from multiarch_tasks.model.platforms import Platform, compatible, parse_platforms
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.registry.bases import MemoReader
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -406,7 +407,7 @@ def test_read_ahead_memo_answers_preflight_without_reading_a_base_twice(
     registry.errors[str(ImageRef.parse("127.0.0.1:5000/gone/x:1"))] = RegistryError(
         "manifest 127.0.0.1:5000/gone/x:1: not found", status=404
     )
-    memo = preflight_module.MemoReader(registry)
+    memo = MemoReader(registry)
     text = f"FROM {FULL} AS a\nFROM 127.0.0.1:5000/gone/x:1\nCOPY --from=a /x /x\n"
     first = _check(tmp_path, text, memo)
     second = _check(tmp_path, text, memo)

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.model import oci
-from multiarch_tasks.registry.credentials import Credentials, credentials_from_config
 from multiarch_tasks.model.errors import DigestMismatchError, RateLimitedError, RegistryError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
@@ -36,7 +36,7 @@ from multiarch_tasks.registry.client import (
     compute_digest,
     retry_after_seconds,
 )
-from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.registry.credentials import Credentials, credentials_from_config
 from testbed import images
 from testbed.fault_proxy import Rule
 from testbed.registry import Registry, RegistryConfig, free_port

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.model.errors import CommandError, MultiarchError, ToolMissingError
-from multiarch_tasks.engine.runner import REDACTED, TAIL_LINES, Runner, display, redact, redact_text
 from multiarch_tasks.config.secrets import secret_values
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import REDACTED, TAIL_LINES, Runner, display, redact, redact_text
+from multiarch_tasks.model.errors import CommandError, MultiarchError, ToolMissingError
 
 PY = sys.executable
 

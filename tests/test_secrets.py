@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.engine.runner import REDACTED, Runner
 from multiarch_tasks.config.secrets import (
     secret_build_args,
-    secret_runner,
     secret_spec,
     secret_values,
     secret_warnings,
 )
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import REDACTED, Runner
+from multiarch_tasks.steps.build import secret_runner
 
 
 def test_secret_build_args_are_picked_by_name() -> None:

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-from multiarch_tasks.model.errors import ConfigError, InvalidValueError
-from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.config.settings import (
     CHOICES,
     DEFAULT_BINFMT_IMAGE,
@@ -29,6 +26,9 @@ from multiarch_tasks.config.settings import (
     settings_from,
     settings_from_invoke,
 )
+from multiarch_tasks.model.errors import ConfigError, InvalidValueError
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import ImageRef
 
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")

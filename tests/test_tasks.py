@@ -21,8 +21,8 @@ from invoke import Config, Context
 
 from multiarch_tasks import api, tasks
 from multiarch_tasks.cli import program
-from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.model.platforms import Platform
 
 BIN = Path(sys.executable).parent
 

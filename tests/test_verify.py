@@ -14,14 +14,7 @@ import tarfile
 import pytest
 import zstandard
 
-from multiarch_tasks.model import oci
-from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.checks.inspect import inspect
-from multiarch_tasks.model.platforms import Platform, parse_platforms
-from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.registry.client import RegistryClient
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.checks.verify import (
     AttestationCheck,
     PlatformCheck,
@@ -30,6 +23,13 @@ from multiarch_tasks.checks.verify import (
     short,
     verify,
 )
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model import oci
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.model.platforms import Platform, parse_platforms
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
 from testbed import images
 
 MACHINES = {"amd64": 62, "arm64": 183, "s390x": 22, "ppc64le": 21, "arm": 40}

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from multiarch_tasks.registry import wire
 from multiarch_tasks.model.errors import RegistryError
 from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry import wire
 from multiarch_tasks.registry.client import RegistryClient
 from testbed.registry import free_port, self_signed_cert
 

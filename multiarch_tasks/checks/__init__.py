@@ -1,5 +1,6 @@
-"""What is checked before and after a build: preflight (base images x platforms, host),
-verify (index, configs, ELF machines), inspect, Dockerfile lint, doctor and diagnose.
+"""What is checked before and after a build.
 
-May import every layer below: model, config, engine, registry, planning.
+Preflight (base images x platforms, the host), verify (index, configs, ELF machines),
+inspect, Dockerfile lint, doctor and diagnose. May import every layer below: model,
+config, engine, registry, planning.
 """

@@ -5,7 +5,8 @@ manifest list``, ``exec format error``, ``no match for platform in manifest``...
 :data:`SIGNATURES` table maps a regular expression over a failed command's output to a
 one-line cause and a fix (a setting, a task or a command). :func:`diagnose` finds the
 first signature that matches; :func:`explain` does it for a raised error
-(:class:`~multiarch_tasks.model.errors.CommandError`, :class:`~multiarch_tasks.model.errors.BuildFailedError`).
+(:class:`~multiarch_tasks.model.errors.CommandError`,
+:class:`~multiarch_tasks.model.errors.BuildFailedError`).
 
 Pure: text in, a :class:`Diagnosis` out. ``Context`` carries what the caller knows (the
 image, the platform being built) so the message can name them.

@@ -19,12 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from multiarch_tasks.engine import binfmt
-from multiarch_tasks.engine import commands
-from multiarch_tasks.planning import decide
-from multiarch_tasks.engine import facts
-from multiarch_tasks.engine import tools
-from multiarch_tasks.registry.entries import table
+from multiarch_tasks.engine import binfmt, commands, facts, tools
+from multiarch_tasks.engine.runner import which
 from multiarch_tasks.model.errors import (
     CommandError,
     InvalidReferenceError,
@@ -33,14 +29,15 @@ from multiarch_tasks.model.errors import (
     ToolMissingError,
 )
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import which
+from multiarch_tasks.planning import decide
+from multiarch_tasks.registry.entries import table
 
 if TYPE_CHECKING:
+    from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.engine.facts import Facts
+    from multiarch_tasks.engine.runner import Runner
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.registry.client import RegistryClient
-    from multiarch_tasks.engine.runner import Runner
-    from multiarch_tasks.config.settings import Settings
 
 OK = "ok"
 WARN = "warn"

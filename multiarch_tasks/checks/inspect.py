@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from multiarch_tasks.registry.entries import Entry, read_entries, short, single_platform, table
 from multiarch_tasks.model.errors import InvalidValueError, RegistryError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.client import RegistryClient
+from multiarch_tasks.registry.entries import Entry, read_entries, short, single_platform, table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -23,17 +23,12 @@ and ``publish`` look at ``ok``). A missing Dockerfile raises
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from multiarch_tasks.checks import lint
 from multiarch_tasks.engine import binfmt
 from multiarch_tasks.model import dockerfile
-from multiarch_tasks.checks import lint
-from multiarch_tasks.planning.decide import EMULATED, IMPOSSIBLE, NATIVE, Assignment
 from multiarch_tasks.model.errors import (
     InvalidPlatformError,
     InvalidReferenceError,
@@ -41,35 +36,20 @@ from multiarch_tasks.model.errors import (
     RegistryError,
     ToolMissingError,
 )
-from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.platforms import Platform, compatible
 from multiarch_tasks.model.reference import DOCKER_HUB, ImageRef
+from multiarch_tasks.planning.decide import EMULATED, IMPOSSIBLE, NATIVE, Assignment
+from multiarch_tasks.registry.bases import ManifestReader, quick_client, read_platforms
 
 if TYPE_CHECKING:
-    from multiarch_tasks.model.oci import Document
-    from multiarch_tasks.engine.runner import Runner
     from multiarch_tasks.config.settings import Settings
+    from multiarch_tasks.engine.runner import Runner
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 ERROR = "error"
 WARNING = "warning"
-# Preflight is a quick look: wait less between retries than a copy or a build would.
-PREFLIGHT_BACKOFF = 0.25
-PREFLIGHT_TIMEOUT = 10.0
-
-
-class ManifestReader(Protocol):
-    """The part of :class:`~multiarch_tasks.registry.client.RegistryClient` preflight uses."""
-
-    def get_manifest(self, ref: ImageRef) -> Document:
-        """Fetch a manifest or index."""
-
-    def get_blob(self, ref: ImageRef, digest: str) -> bytes:
-        """Fetch a blob (an image config)."""
-
-    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """Call ``func`` on every item concurrently."""
 
 
 @dataclass(frozen=True)
@@ -228,21 +208,6 @@ def _host_text(check: HostCheck) -> str:
     return text
 
 
-def compatible(wanted: Platform, offered: Platform) -> bool:
-    """Tell whether an image for ``offered`` satisfies a build for ``wanted``.
-
-    As containerd's matcher: same OS and architecture; an ``arm/v7`` build may use
-    ``arm/v6`` or ``arm/v5`` images, an ``amd64/v3`` build ``amd64`` (v1) or ``v2``.
-    """
-    if (wanted.os, wanted.architecture) != (offered.os, offered.architecture):
-        return False
-    if wanted.variant == offered.variant or not offered.variant:
-        return True
-    if wanted.architecture in {"arm", "amd64"} and wanted.variant and offered.variant:
-        return offered.variant <= wanted.variant
-    return False
-
-
 # --- what the Dockerfile needs -------------------------------------------------------
 
 
@@ -305,88 +270,13 @@ def _uses(
 # --- reading the registry -------------------------------------------------------------
 
 
-def _read_platforms(client: ManifestReader, ref: ImageRef) -> tuple[str, tuple[Platform, ...]]:
-    """(digest, platforms) of ``ref``: an index's entries, or a manifest's config platform."""
-    doc = client.get_manifest(ref)
-    if doc.is_index:
-        return doc.digest, tuple(d.platform for d in doc.images if d.platform is not None)
-    config = client.get_blob(ref, doc.config.digest)
-    try:
-        data = json.loads(config)
-    except ValueError as err:
-        raise RegistryError(f"config {doc.config.digest} of {ref} is not JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise RegistryError(f"config {doc.config.digest} of {ref} is not a JSON object")
-    return doc.digest, (Platform.from_oci(data),)
-
-
-class MemoReader:
-    """A :class:`ManifestReader` that keeps every answer (or registry error) it got.
-
-    publish reads its base images' indexes ahead, while the probes run
-    (:func:`read_bases_ahead`); preflight then reads them from here, not twice.
-    """
-
-    def __init__(self, client: ManifestReader) -> None:
-        self.client = client
-        self._lock = threading.Lock()
-        self._seen: dict[tuple[str, ...], object] = {}
-
-    def _once(self, key: tuple[str, ...], read: Callable[[], R]) -> R:
-        with self._lock:
-            if key in self._seen:
-                found = self._seen[key]
-                if isinstance(found, RegistryError):
-                    raise found
-                return found  # type: ignore[return-value] # stored by read() below
-        try:
-            value: object = read()
-        except RegistryError as err:
-            value = err
-        with self._lock:
-            self._seen[key] = value
-        if isinstance(value, RegistryError):
-            raise value
-        return value  # type: ignore[return-value]
-
-    def get_manifest(self, ref: ImageRef) -> Document:
-        """The manifest or index of ``ref``, read once."""
-        return self._once(("manifest", str(ref)), lambda: self.client.get_manifest(ref))
-
-    def get_blob(self, ref: ImageRef, digest: str) -> bytes:
-        """A blob of ``ref``'s repository, read once."""
-        return self._once(("blob", ref.name, digest), lambda: self.client.get_blob(ref, digest))
-
-    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """Call ``func`` on every item concurrently (the client's threads)."""
-        return self.client.map(func, items)
-
-
-def read_bases_ahead(settings: Settings) -> MemoReader:
-    """Read the platforms of every image the Dockerfile names; keep the answers for preflight.
-
-    Errors are kept too, for preflight to report in its matrix; a Dockerfile that cannot
-    be read reads nothing (preflight says why).
-    """
-    from multiarch_tasks.engine.facts import base_images  # noqa: PLC0415
-
-    reader = MemoReader(_default_client(settings))
-
-    def read(ref: ImageRef) -> None:
-        with suppress(RegistryError):
-            _read_platforms(reader, ref)
-
-    reader.map(read, list(base_images(settings)))
-    return reader
-
-
 def _check_base(client: ManifestReader, ref: ImageRef, uses: list[_Use]) -> BaseCheck:
     required: list[Platform] = []
     for use in uses:
         required += [p for p in use.platforms if p not in required]
     lines = tuple(sorted({u.line for u in uses}))
     try:
-        digest, available = _read_platforms(client, ref)
+        digest, available = read_platforms(client, ref)
     except RegistryError as err:
         return BaseCheck(str(ref), lines, tuple(required), error=_registry_error_text(err))
     return BaseCheck(str(ref), lines, tuple(required), available, digest)
@@ -535,7 +425,7 @@ def preflight(
     grouped: dict[ImageRef, list[_Use]] = {}
     for use in uses:
         grouped.setdefault(use.ref, []).append(use)
-    reader = client if client is not None else _default_client(settings)
+    reader = client if client is not None else quick_client(settings)
     refs = list(grouped)
     bases = reader.map(lambda ref: _check_base(reader, ref, grouped[ref]), refs) if refs else []
     for ref, base in zip(refs, bases, strict=True):
@@ -573,21 +463,10 @@ def _assign(settings: Settings, runner: Runner) -> tuple[Assignment, ...]:
     return tuple(assign(p, settings, found) for p in settings.platforms)
 
 
-def _default_client(settings: Settings) -> ManifestReader:
-    from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415 - the registry client is heavy
-
-    return RegistryClient(
-        insecure=settings.insecure_registries,
-        retries=settings.retries,
-        timeout=min(settings.timeout or PREFLIGHT_TIMEOUT, PREFLIGHT_TIMEOUT),
-        backoff=PREFLIGHT_BACKOFF,
-    )
-
-
 def _lint_problems(
     parsed: dockerfile.Dockerfile, settings: Settings, host: Platform
 ) -> list[Problem]:
-    """The Dockerfile's hazards (:mod:`multiarch_tasks.checks.lint`): errors fail, warnings print."""
+    """The Dockerfile's hazards (:mod:`.lint`): errors fail, warnings print."""
     found = lint.check(
         parsed,
         settings.platforms,

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multiarch_tasks.engine import commands
+from multiarch_tasks.model.errors import InvalidValueError, RegistryError
+from multiarch_tasks.model.oci import Descriptor
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.registry.client import RegistryClient
 from multiarch_tasks.registry.entries import (
     Entry,
     config_platform,
@@ -27,19 +32,14 @@ from multiarch_tasks.registry.entries import (
     single_platform,
     table,
 )
-from multiarch_tasks.model.errors import InvalidValueError, RegistryError
-from multiarch_tasks.model.oci import Descriptor
-from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.registry.client import RegistryClient
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from multiarch_tasks.checks.elf import ScanResult
     from multiarch_tasks.checks.lint import Finding
-    from multiarch_tasks.engine.runner import Result, Runner
     from multiarch_tasks.config.settings import Settings
+    from multiarch_tasks.engine.runner import Result, Runner
 
 T = TypeVar("T")
 R = TypeVar("R")

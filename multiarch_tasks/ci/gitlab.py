@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from multiarch_tasks.engine import commands
 from multiarch_tasks.ci.shards import (
     AMD64,
     BUILDAH_IMAGE,
@@ -26,8 +25,9 @@ from multiarch_tasks.ci.shards import (
     shards,
     uses_token,
 )
-from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine import commands
+from multiarch_tasks.model.errors import InvalidValueError
 
 
 def _gitlab_login(

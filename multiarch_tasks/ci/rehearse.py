@@ -26,10 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from multiarch_tasks.model.errors import CommandError
 from multiarch_tasks.ci.rehearse_plan import detect_provider, github_jobs, gitlab_jobs
 from multiarch_tasks.ci.rehearse_steps import Context, GitHead, Job, RehearsalError, git_head, slug
 from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.errors import CommandError
 
 __all__ = [
     "DEFAULT_SECRETS",

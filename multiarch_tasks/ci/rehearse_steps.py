@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from multiarch_tasks.model.errors import MultiarchError
 from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.errors import MultiarchError
 
 COPY_IGNORE = shutil.ignore_patterns(".multiarch", ".nox", ".venv", "__pycache__", ".mypy_cache")
 

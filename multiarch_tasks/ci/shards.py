@@ -11,9 +11,9 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.config.settings import Settings
 
 PROVIDERS = ("github", "gitlab")
 RUNNER_MODES = ("native", "qemu")

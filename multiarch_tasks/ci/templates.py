@@ -26,8 +26,8 @@ import yaml
 from multiarch_tasks.ci.github import github_workflow
 from multiarch_tasks.ci.gitlab import gitlab_pipeline
 from multiarch_tasks.ci.shards import CiOptions, Shard, package_version, sh_join, sh_word, shards
-from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.model.errors import InvalidValueError
 
 __all__ = [
     "CiOptions",

@@ -1,5 +1,5 @@
-"""Settings: one frozen object per task, resolved from defaults, pyproject.toml, invoke
-config and flags; value coercion, config files, tag rules and secret specs.
+"""Settings: one frozen object per task, resolved once.
 
-May import :mod:`multiarch_tasks.model` only.
+Defaults < pyproject.toml < invoke config < flags; value coercion, config files, tag rules
+and secret specs. May import :mod:`multiarch_tasks.model` only.
 """

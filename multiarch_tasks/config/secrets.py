@@ -3,7 +3,8 @@
 Build args end up in the image history (``docker history`` shows ``RUN |1 PASSWORD=...``)
 and in provenance attestations; BuildKit's ``--secret`` mounts do not. So a secret-looking
 build arg gets a warning naming the ``secrets`` form, and both kinds of values are handed to
-:meth:`~multiarch_tasks.engine.runner.Runner.with_secrets` so nothing printed shows them.
+:meth:`~multiarch_tasks.engine.runner.Runner.with_secrets` (through
+:func:`multiarch_tasks.steps.build.secret_runner`) so nothing printed shows them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from multiarch_tasks.model.redaction import looks_secret
-from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.model.redaction import looks_secret
 
 _MIN_LINE = 8
 
@@ -80,16 +80,3 @@ def secret_values(settings: Settings, environ: Mapping[str, str] | None = None) 
         if len(lines) > 1:
             out += [line for line in lines if len(line) >= _MIN_LINE]
     return tuple(dict.fromkeys(v for v in out if v))
-
-
-def secret_runner(
-    settings: Settings, runner: Runner, environ: Mapping[str, str] | None = None
-) -> Runner:
-    """Print the secret-build-arg warnings; return ``runner`` hiding every secret value.
-
-    Call it once per task before any step (publish, build), and run every step with the
-    runner it returns.
-    """
-    for warning in secret_warnings(settings):
-        runner.say(warning)
-    return runner.with_secrets(*secret_values(settings, environ))

@@ -177,7 +177,7 @@ def _nodes(value: Any) -> tuple[Node, ...]:
 
 
 def _tag_rules(value: Any) -> tuple[Any, ...]:
-    from multiarch_tasks.planning.gittags import parse_rules  # noqa: PLC0415 - only when configured
+    from multiarch_tasks.config.tagrules import parse_rules  # noqa: PLC0415 - only when configured
 
     return parse_rules(value) if value else ()
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from multiarch_tasks.engine import binfmt
-from multiarch_tasks.engine import commands
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine import binfmt, commands
+from multiarch_tasks.engine.runner import Result, Runner, which
 from multiarch_tasks.model.errors import (
     CommandError,
     DockerfileError,
@@ -29,8 +30,6 @@ from multiarch_tasks.model.errors import (
 )
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef, scrub_url
-from multiarch_tasks.engine.runner import Result, Runner, which
-from multiarch_tasks.config.settings import Settings
 
 if TYPE_CHECKING:
     from multiarch_tasks.engine.tools import BuildxInfo

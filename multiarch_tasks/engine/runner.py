@@ -192,7 +192,11 @@ class Runner:
     echo_format: str = "{command}"
     secrets: tuple[str, ...] = ()
     out: TextIO = field(default_factory=lambda: sys.stdout)
-    ci: str = ""  # "github" / "gitlab": build logs in collapsible groups
+    ci: str = ""  # "github" / "gitlab", for the task's summary and annotations
+    # In CI, each streamed command's log is held and handed here at its end (title, lines)
+    # for the CI's collapsible group (multiarch_tasks.ci.output.group): concurrent builds
+    # would otherwise interleave inside one group.
+    group_log: Callable[[str, list[str]], list[str]] | None = None
     retry_delay: float = 1.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
@@ -371,9 +375,7 @@ class Runner:
         if timer:
             timer.start()
         tail: deque[str] = deque(maxlen=200)
-        # In CI each build's log is held and printed at its end as one collapsible group
-        # (concurrent builds would otherwise interleave inside a group).
-        held: list[str] | None = [] if self.ci else None
+        held: list[str] | None = [] if self.group_log else None
         try:
             for line in proc.stdout:
                 clean = self._clean(line.rstrip("\n"))
@@ -388,11 +390,9 @@ class Runner:
             CHILDREN.discard(proc)
             if timer:
                 timer.cancel()
-            if held is not None:
-                from multiarch_tasks.ci.output import group  # noqa: PLC0415
-
+            if held is not None and self.group_log is not None:
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
-                self.say("\n".join(group(self.ci, f"{prefix}: {status}", held)))
+                self.say("\n".join(self.group_log(f"{prefix}: {status}", held)))
         text = "\n".join(tail)
         return Result(tuple(argv), proc.returncode, text, text)
 

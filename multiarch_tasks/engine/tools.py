@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from packaging.version import InvalidVersion, Version
 
 from multiarch_tasks.engine import commands
-from multiarch_tasks.model.errors import ToolMissingError
 from multiarch_tasks.engine.runner import Runner, which
+from multiarch_tasks.model.errors import ToolMissingError
 
 BUILDX_ATTESTS_BY_DEFAULT = Version("0.10")
 BUILDX_IMAGETOOLS_ANNOTATIONS = Version("0.12")

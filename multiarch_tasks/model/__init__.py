@@ -1,5 +1,6 @@
-"""The values everything else talks in: errors, platforms, image references, OCI types,
-digest maps, the Dockerfile as parsed, and the redaction of secrets from text.
+"""The values everything else talks in.
 
-Pure data and pure functions; imports nothing else of this package.
+Errors, platforms, image references, OCI types, digest maps, the Dockerfile as parsed,
+and the redaction of secrets from text. Pure data and pure functions; imports nothing
+else of this package.
 """

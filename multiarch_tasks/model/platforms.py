@@ -189,3 +189,18 @@ def parse_platforms(value: str | Iterable[str]) -> tuple[Platform, ...]:
         if plat not in out:
             out.append(plat)
     return tuple(out)
+
+
+def compatible(wanted: Platform, offered: Platform) -> bool:
+    """Tell whether an image for ``offered`` satisfies a build for ``wanted``.
+
+    As containerd's matcher: same OS and architecture; an ``arm/v7`` build may use
+    ``arm/v6`` or ``arm/v5`` images, an ``amd64/v3`` build ``amd64`` (v1) or ``v2``.
+    """
+    if (wanted.os, wanted.architecture) != (offered.os, offered.architecture):
+        return False
+    if wanted.variant == offered.variant or not offered.variant:
+        return True
+    if wanted.architecture in {"arm", "amd64"} and wanted.variant and offered.variant:
+        return offered.variant <= wanted.variant
+    return False

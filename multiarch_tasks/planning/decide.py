@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from multiarch_tasks.model.errors import PlanError
-from multiarch_tasks.engine.facts import Builder, Facts, Node
-from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.facts import Builder, Facts, Node
+from multiarch_tasks.model.errors import PlanError
+from multiarch_tasks.model.platforms import Platform
 
 NATIVE = "native"
 EMULATED = "emulated"

@@ -25,17 +25,19 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from multiarch_tasks.model import dockerfile
-from multiarch_tasks.planning import gittags
-from multiarch_tasks.model.errors import InvalidReferenceError, InvalidValueError, RegistryError
-from multiarch_tasks.checks.preflight import _default_client, _read_platforms, compatible
-from multiarch_tasks.model.reference import ImageRef, scrub_url
+from multiarch_tasks.config import tagrules
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.model import dockerfile
+from multiarch_tasks.model.errors import InvalidReferenceError, InvalidValueError, RegistryError
+from multiarch_tasks.model.platforms import compatible
+from multiarch_tasks.model.reference import ImageRef, scrub_url
+from multiarch_tasks.planning import gittags
+from multiarch_tasks.registry.bases import quick_client, read_platforms
 
 if TYPE_CHECKING:
-    from multiarch_tasks.model.platforms import Platform
-    from multiarch_tasks.checks.preflight import ManifestReader
     from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.registry.bases import ManifestReader
 
 _DEFAULTS = Settings()
 
@@ -120,7 +122,7 @@ def infer_tags(settings: Settings, runner: Runner) -> tuple[tuple[str, ...], str
     """(tags, explanation) from git or the CI's variables; ``sha-<short>`` as the last resort."""
     cwd = settings.context or "."
     state = gittags.read_state(runner, cwd)
-    rules = gittags.parse_rules(settings.tag_rules or None)
+    rules = tagrules.parse_rules(settings.tag_rules or None)
     tags = gittags.compute_tags(rules, state)
     source = state.source.split(" in ", 1)[0]
     if tags:
@@ -167,7 +169,7 @@ def infer_platforms(settings: Settings, client: ManifestReader) -> tuple[tuple[P
 
     def read(ref: ImageRef) -> tuple[Platform, ...] | RegistryError:
         try:
-            return _read_platforms(client, ref)[1]
+            return read_platforms(client, ref)[1]
         except RegistryError as err:
             return err
 
@@ -225,7 +227,7 @@ def infer(
     if tags == _DEFAULTS.tags:
         tags, line = infer_tags(settings, runner)
         lines.append(line)
-    reader = client if client is not None else _default_client(settings)
+    reader = client if client is not None else quick_client(settings)
     platforms, line = infer_platforms(settings, reader)
     lines.append(line)
     return Inferred(replace(settings, image=image, tags=tags, platforms=platforms), tuple(lines))

@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
+from multiarch_tasks.engine.facts import Facts
+from multiarch_tasks.engine.runner import display
+from multiarch_tasks.model.errors import PlanError
+from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.planning.decide import (
     EMULATED,
     IMPOSSIBLE,
@@ -28,11 +33,6 @@ from multiarch_tasks.planning.decide import (
     merge_tool,
     push_by_digest,
 )
-from multiarch_tasks.model.errors import PlanError
-from multiarch_tasks.engine.facts import Facts
-from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.engine.runner import display
-from multiarch_tasks.config.settings import Settings
 
 # --- steps ----------------------------------------------------------------------------
 

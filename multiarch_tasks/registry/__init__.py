@@ -1,7 +1,6 @@
-"""The OCI Distribution client: the only code that speaks HTTP to registries (transport,
-auth, credentials, retries, limits), and the reads built on it (each platform's
-manifest and config, a base image's platforms).
+"""The OCI Distribution client: the only code that speaks HTTP to registries.
 
-May import :mod:`~multiarch_tasks.model`, :mod:`~multiarch_tasks.config` and
-:mod:`~multiarch_tasks.engine` (credential helpers run through the runner).
+Transport, auth, credentials, retries and limits, and the reads built on them (each
+platform's manifest and config, the platforms a base image offers). May import the
+model, config and engine layers (credential helpers run through the runner).
 """

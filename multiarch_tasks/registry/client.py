@@ -31,6 +31,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlencode, urljoin
 
+from multiarch_tasks.engine.threads import results
+from multiarch_tasks.model.errors import DigestMismatchError, RateLimitedError, RegistryError
+from multiarch_tasks.model.oci import ACCEPT, Descriptor, Document
+from multiarch_tasks.model.reference import ImageRef, is_loopback_host
 from multiarch_tasks.registry import wire
 from multiarch_tasks.registry.credentials import (
     Credentials,
@@ -39,10 +43,6 @@ from multiarch_tasks.registry.credentials import (
     load_docker_config,
     run_credential_helper,
 )
-from multiarch_tasks.model.errors import DigestMismatchError, RateLimitedError, RegistryError
-from multiarch_tasks.model.oci import ACCEPT, Descriptor, Document
-from multiarch_tasks.model.reference import ImageRef, is_loopback_host
-from multiarch_tasks.engine.threads import results
 
 if TYPE_CHECKING:
     from multiarch_tasks.config.settings import Settings

@@ -1,5 +1,6 @@
-"""The steps a plan runs: qemu setup, builder, build (through a backend), manifest and
-merge, promotion, mirror, and publish, which runs them in order.
+"""The steps a plan runs.
 
-May import every layer below, checks included (publish verifies before it promotes).
+QEMU setup, builder, build (through a backend), manifest and merge, promotion, mirror,
+and publish, which runs them in order. May import every layer below, checks included
+(publish verifies before it promotes).
 """

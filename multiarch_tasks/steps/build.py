@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from multiarch_tasks.config.secrets import secret_values, secret_warnings
+from multiarch_tasks.config.settings import Settings, check_build_inputs
 from multiarch_tasks.engine import facts as facts_mod
-from multiarch_tasks.steps.backends import BuildOutcome, PlatformBuild, backend
+from multiarch_tasks.engine.runner import Runner, interruptible
 from multiarch_tasks.model.digests import shard_meta, write_digest_map, write_shard_meta
 from multiarch_tasks.model.errors import MultiarchError
-from multiarch_tasks.planning.plan import Plan, make_plan
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.engine.runner import Runner, interruptible
-from multiarch_tasks.config.secrets import secret_runner
-from multiarch_tasks.config.settings import Settings, check_build_inputs
+from multiarch_tasks.planning.plan import Plan, make_plan
+from multiarch_tasks.steps.backends import BuildOutcome, PlatformBuild, backend
 
 if TYPE_CHECKING:
     from multiarch_tasks.registry.client import RegistryClient
@@ -148,3 +148,16 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
     return BuildResult(
         result.image, result.strategy, result.builds, digests, path, result.index_digest
     )
+
+
+def secret_runner(
+    settings: Settings, runner: Runner, environ: Mapping[str, str] | None = None
+) -> Runner:
+    """Print the secret-build-arg warnings; return ``runner`` hiding every secret value.
+
+    Call it once per task before any step (publish, build), and run every step with the
+    runner it returns.
+    """
+    for warning in secret_warnings(settings):
+        runner.say(warning)
+    return runner.with_secrets(*secret_values(settings, environ))

@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import facts as facts_mod
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import InvalidValueError, MultiarchError
 from multiarch_tasks.planning.plan import Assignment, Plan, make_plan
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
+from multiarch_tasks.engine.runner import Result, Runner
 from multiarch_tasks.model import oci
 from multiarch_tasks.model.digests import (
     check_shards,
@@ -38,8 +40,6 @@ from multiarch_tasks.model.errors import (
 )
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Result, Runner
-from multiarch_tasks.config.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -438,8 +438,8 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
         manifest_create(settings, runner, digests=digests)
         return manifest_push(settings, runner)
     # As publish does: the index goes in by digest, is verified, and only then moves tags.
-    from multiarch_tasks.planning.plan import staging_tag  # noqa: PLC0415
     from multiarch_tasks.checks.verify import verify  # noqa: PLC0415
+    from multiarch_tasks.planning.plan import staging_tag  # noqa: PLC0415
 
     tool = choose_tool(settings, runner)
     tags = tuple(str(settings.ref(t)) for t in settings.tags)

@@ -24,21 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multiarch_tasks.engine import commands
-from multiarch_tasks.engine import tools
+from multiarch_tasks.engine import commands, tools
+from multiarch_tasks.engine.runner import which
 from multiarch_tasks.model.errors import InvalidValueError, MultiarchError, RegistryError
 from multiarch_tasks.model.oci import sha256_digest
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import which
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from multiarch_tasks.config.settings import Settings
+    from multiarch_tasks.engine.runner import Runner
     from multiarch_tasks.model.oci import Descriptor, Document
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.registry.client import RegistryClient
-    from multiarch_tasks.engine.runner import Runner
-    from multiarch_tasks.config.settings import Settings
 
 TOOLS = ("auto", "skopeo", "imagetools", "native")
 COPIED = "copied"

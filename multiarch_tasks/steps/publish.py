@@ -14,17 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from multiarch_tasks.config.settings import Settings, check_build_inputs
 from multiarch_tasks.engine import facts as facts_mod
+from multiarch_tasks.engine.runner import Runner, interruptible
 from multiarch_tasks.model.errors import CheckFailedError, MultiarchError, RunInterruptedError
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Runner, interruptible
-from multiarch_tasks.config.secrets import secret_runner
-from multiarch_tasks.config.settings import Settings, check_build_inputs
+from multiarch_tasks.steps.build import secret_runner
 
 if TYPE_CHECKING:
-    from multiarch_tasks.planning.plan import Plan
     from multiarch_tasks.model.platforms import Platform
-    from multiarch_tasks.checks.preflight import MemoReader
+    from multiarch_tasks.planning.plan import Plan
+    from multiarch_tasks.registry.bases import MemoReader
     from multiarch_tasks.registry.client import RegistryClient
 
 
@@ -91,8 +91,8 @@ def plan_publish(
     """Gather the facts and decide the whole publish (read-only probes only)."""
     # The planner is imported while the probes run (``probing`` started them).
     probing = probing or facts_mod.probe(settings, runner)
-    from multiarch_tasks.steps.build import new_run_id  # noqa: PLC0415
     from multiarch_tasks.planning.plan import make_plan  # noqa: PLC0415
+    from multiarch_tasks.steps.build import new_run_id  # noqa: PLC0415
 
     return make_plan(settings, probing.facts(), run_id=run_id or new_run_id())
 
@@ -123,7 +123,7 @@ class ReadAhead:
         except MultiarchError as err:
             self._tags = err
         if self.settings.preflight:
-            from multiarch_tasks.checks.preflight import read_bases_ahead  # noqa: PLC0415
+            from multiarch_tasks.registry.bases import read_bases_ahead  # noqa: PLC0415
 
             self.bases = read_bases_ahead(self.settings)
 
@@ -222,9 +222,9 @@ class _Run:
 
     def _run(self) -> PublishResult:
         plan, settings, runner = self.plan, self.settings, self.runner
+        from multiarch_tasks.model.digests import write_digest_map  # noqa: PLC0415
         from multiarch_tasks.steps.build import run_build, tag_per_arch  # noqa: PLC0415
         from multiarch_tasks.steps.builder import run_builder_step  # noqa: PLC0415
-        from multiarch_tasks.model.digests import write_digest_map  # noqa: PLC0415
         from multiarch_tasks.steps.qemu import run_qemu_step  # noqa: PLC0415
 
         if self.ahead is not None:
@@ -286,8 +286,8 @@ class _Run:
         """The index to verify and promote: merged now (per-arch) or built (multi-platform)."""
         plan = self.plan
         if plan.strategy == "per-arch":
-            from multiarch_tasks.steps.manifest import compose_index  # noqa: PLC0415
             from multiarch_tasks.planning.plan import staging_tag  # noqa: PLC0415
+            from multiarch_tasks.steps.manifest import compose_index  # noqa: PLC0415
 
             composed = compose_index(
                 self.settings,

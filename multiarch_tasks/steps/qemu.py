@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import binfmt
 from multiarch_tasks.engine import facts as facts_mod
-from multiarch_tasks.planning.decide import EMULATED, NATIVE
-from multiarch_tasks.model.errors import MultiarchError
-from multiarch_tasks.planning.plan import Plan, make_plan
-from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.model.errors import MultiarchError
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.planning.decide import EMULATED, NATIVE
+from multiarch_tasks.planning.plan import Plan, make_plan
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from multiarch_tasks.checks.verify import verify
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.platforms import parse_platforms
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
-from multiarch_tasks.checks.verify import verify
 from testbed.base_images import FULL_PLATFORMS, busybox_binary
 from tests.conftest import BaseImage, buildx_push
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from multiarch_tasks.checks import diagnose
-from multiarch_tasks.steps.backends.buildx import transient
 from multiarch_tasks.checks.diagnose import Context, Diagnosis
-from multiarch_tasks.model.errors import CommandError
 from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.errors import CommandError
+from multiarch_tasks.steps.backends.buildx import transient
 from testbed.base_images import busybox_binary
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from multiarch_tasks.checks.doctor import doctor
-from multiarch_tasks.model.platforms import parse_platforms
-from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.platforms import parse_platforms
 from testbed.registry import Registry, RegistryConfig, htpasswd_file
 from tests.conftest import run_cli, unavailable
 

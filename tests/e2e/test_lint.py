@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from multiarch_tasks.checks import lint
-from multiarch_tasks.model.platforms import parse_platforms
 from multiarch_tasks.checks.preflight import preflight
-from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.checks.verify import verify
+from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.platforms import parse_platforms
+from multiarch_tasks.model.reference import ImageRef
 from testbed.base_images import busybox_binary
 from tests.conftest import EXAMPLE, BaseImage, buildx_push, run_cli
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks.steps.mirror import mirror
-from multiarch_tasks.model.platforms import parse_platforms
-from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.platforms import parse_platforms
+from multiarch_tasks.steps.mirror import mirror
 from tests.conftest import run_cli
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.model.platforms import parse_platforms
 from multiarch_tasks.checks.preflight import PreflightReport, preflight
-from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.platforms import parse_platforms
 from testbed.base_images import build_base
 from tests.conftest import BaseImage, run_cli, unavailable
 

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from multiarch_tasks.planning.plan import BuildStep
 from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.planning.plan import BuildStep
 
 if TYPE_CHECKING:
-    from multiarch_tasks.planning.plan import Plan
-    from multiarch_tasks.engine.runner import Runner
     from multiarch_tasks.config.settings import Settings
+    from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.planning.plan import Plan
 
 
 @dataclass(frozen=True)

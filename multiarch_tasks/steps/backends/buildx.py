@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
-from multiarch_tasks.model.errors import BuildFailedError, CommandError, MultiarchError
-from multiarch_tasks.engine.facts import read_metadata
-from multiarch_tasks.planning.plan import BuildStep, Plan
-from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.engine.runner import Result, Runner
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine.facts import read_metadata
+from multiarch_tasks.engine.runner import Result, Runner
+from multiarch_tasks.model.errors import BuildFailedError, CommandError, MultiarchError
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.planning.plan import BuildStep, Plan
+from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
 
 LOG_TAIL = 15
 # What buildx prints when a registry failed for a moment, not because the build is wrong.
