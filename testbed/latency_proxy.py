@@ -12,10 +12,20 @@ multiarch, skopeo (``--tls-verify=false``) and dockerd all accept as an insecure
 
 Connections themselves cost nothing extra: a client that opens a new connection per
 request pays the same delay per request as one that keeps a connection alive.
+
+:func:`latency_proxy_process` runs one in a process of its own
+(``python -m testbed.latency_proxy UPSTREAM MS``): the bench uses that, so the proxy's
+work and memory stay out of the process that times the tools (a child's peak RSS, as
+``wait4`` reports it, starts at its parent's).
 """
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -45,3 +55,40 @@ class LatencyProxy(FaultProxy):
         trace: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def latency_proxy_process(upstream: str, delay_ms: float) -> Iterator[str]:
+    """Run a :class:`LatencyProxy` in a child process; yield its ``127.0.0.1:PORT``."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "testbed.latency_proxy", upstream, str(delay_ms)],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            host = proc.stdout.readline().strip() if proc.stdout else ""
+            if not host:
+                msg = f"the latency proxy in front of {upstream} did not start"
+                raise RuntimeError(msg)
+            yield host
+        finally:
+            if proc.stdin:
+                proc.stdin.close()  # the child stops when its stdin closes
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def main(argv: list[str]) -> None:
+    """``UPSTREAM MS``: print the proxy's host, serve until stdin closes."""
+    upstream, delay_ms = argv[0], float(argv[1])
+    with LatencyProxy(upstream, delay_ms) as proxy:
+        print(proxy.host, flush=True)
+        sys.stdin.read()  # the proxy serves on its own thread meanwhile
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from testbed.latency_proxy import LatencyProxy
+from testbed.latency_proxy import LatencyProxy, latency_proxy_process
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -135,3 +135,14 @@ def test_a_blob_pushed_and_pulled_through_the_proxy_keeps_its_digest(
         conn.close()
     assert proxy.requests == len(proxy.log)
     assert {"POST", "PATCH", "PUT", "HEAD", "GET"} <= {seen.method for seen in proxy.log}
+
+
+def test_the_proxy_in_a_process_of_its_own_delays_and_forwards(registry: Registry) -> None:
+    with latency_proxy_process(registry.host, DELAY_MS) as host:
+        conn = http.client.HTTPConnection(host, timeout=30)
+        try:
+            resp, body, took = _request(conn, "GET", "/v2/")
+        finally:
+            conn.close()
+    assert resp.status == 200, body
+    assert took >= DELAY_MS / 1000
