@@ -10,19 +10,28 @@ Flows, each cold (a fresh cache-busting build arg) and warm (the same inputs aga
 Rounds interleave the flows (the order rotates each round) so none always runs on a
 warmer machine. The Dockerfile's RUN hashes 64 MiB, under QEMU on foreign platforms.
 
-    .venv/bin/python bench/publish_vs_buildx.py [--rounds 5] [--platforms ...]
+    .venv/bin/python bench/publish_vs_buildx.py [--rounds 5] [--platforms ...] [--latency 0,20]
+
+``--latency MS`` (repeatable or a comma list; default 0, the registry directly) runs every
+flow again at each latency, with the registry behind a testbed/latency_proxy.py that waits
+that long before forwarding each request (the base is pulled and every push goes through
+it: dockerd, buildx and ``docker manifest --insecure`` treat ``127.0.0.1:PORT`` as an
+insecure registry). Ratios are taken between flows measured at the same latency.
 
 A sample that met a registry fault (a retried push, in either flow) is kept in
 results.json but left out of the medians.
 
 Prints a table and merges ``{"publish": {...}}`` into bench/results.json: every figure,
 the ratios publish(auto)/buildx and publish(per-arch)/makefile, cold and warm, with the
-versions of docker, buildx and python and the core count. No figure is asserted anywhere.
+versions of docker, buildx and python and the core count; the top-level figures are those
+of the first latency (0 if measured: the old layout), ``by_latency_ms`` holds each
+latency's. No figure is asserted anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -39,6 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from testbed.base_images import FULL_PLATFORMS, build_base
+from testbed.latency_proxy import latency_proxy_process
 from testbed.registry import Registry, RegistryConfig
 
 DOCKERFILE = """\
@@ -153,47 +163,48 @@ def merge_results(key: str, data: dict[str, object]) -> None:
     RESULTS.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--platforms", default="linux/amd64,linux/arm64,linux/s390x,linux/ppc64le")
-    args = parser.parse_args()
-    platforms = args.platforms.split(",")
-    names = ["buildx", "makefile", "auto", "per_arch"]
-    times: dict[str, dict[str, list[float]]] = {n: {"cold": [], "warm": []} for n in names}
-    faults: dict[str, dict[str, list[bool]]] = {n: {"cold": [], "warm": []} for n in names}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        registry = Registry(RegistryConfig(root=root / "registry"))
-        try:
-            base = f"{registry.host}/bench/busybox:base"
-            build_base(base, FULL_PLATFORMS, root / "base")
-            context = root / "ctx"
-            context.mkdir()
-            (context / "Dockerfile").write_text(DOCKERFILE.format(base=base))
-            flows = Flows(f"{registry.host}/bench/app", context, platforms, root / "out")
-            for n in range(args.rounds):
-                order = names[n % len(names) :] + names[: n % len(names)]
-                for name in order:
-                    bust = str(uuid.uuid4())
-                    flow = getattr(flows, name)
-                    cold, cold_fault = timed(lambda f=flow, b=bust, t=f"{name}-{n}-c": f(t, b))
-                    warm, warm_fault = timed(lambda f=flow, b=bust, t=f"{name}-{n}-w": f(t, b))
-                    times[name]["cold"].append(cold)
-                    times[name]["warm"].append(warm)
-                    faults[name]["cold"].append(cold_fault)
-                    faults[name]["warm"].append(warm_fault)
-                    marks = "".join(
-                        f" ({k} met a registry fault)"
-                        for k, f in (("cold", cold_fault), ("warm", warm_fault))
-                        if f
-                    )
-                    print(
-                        f"round {n} {name:<9} cold {cold:6.2f}s warm {warm:6.2f}s{marks}",
-                        flush=True,
-                    )
-        finally:
-            registry.stop()
+Times = dict[str, dict[str, list[float]]]
+Faults = dict[str, dict[str, list[bool]]]
+NAMES = ["buildx", "makefile", "auto", "per_arch"]
+
+
+def latencies(values: list[str] | None) -> list[int]:
+    """``--latency`` values (repeatable, comma lists) as sorted distinct milliseconds."""
+    found = {int(part) for value in values or ["0"] for part in value.split(",") if part.strip()}
+    if any(ms < 0 for ms in found):
+        raise ValueError("must be >= 0")
+    return sorted(found)
+
+
+def measure(flows: Flows, rounds: int, ms: int) -> tuple[Times, Faults]:
+    """Every flow, cold then warm, ``rounds`` times in rotating order."""
+    times: Times = {n: {"cold": [], "warm": []} for n in NAMES}
+    faults: Faults = {n: {"cold": [], "warm": []} for n in NAMES}
+    for n in range(rounds):
+        order = NAMES[n % len(NAMES) :] + NAMES[: n % len(NAMES)]
+        for name in order:
+            bust = str(uuid.uuid4())
+            flow = getattr(flows, name)
+            cold, cold_fault = timed(lambda f=flow, b=bust, t=f"{name}-{ms}-{n}-c": f(t, b))
+            warm, warm_fault = timed(lambda f=flow, b=bust, t=f"{name}-{ms}-{n}-w": f(t, b))
+            times[name]["cold"].append(cold)
+            times[name]["warm"].append(warm)
+            faults[name]["cold"].append(cold_fault)
+            faults[name]["warm"].append(warm_fault)
+            marks = "".join(
+                f" ({k} met a registry fault)"
+                for k, f in (("cold", cold_fault), ("warm", warm_fault))
+                if f
+            )
+            print(
+                f"+{ms}ms round {n} {name:<9} cold {cold:6.2f}s warm {warm:6.2f}s{marks}",
+                flush=True,
+            )
+    return times, faults
+
+
+def summary(times: Times, faults: Faults) -> dict[str, object]:
+    """Medians (leaving faulted samples out) and ratios of one latency's figures."""
     med = {n: {k: clean_median(v, faults[n][k]) for k, v in t.items()} for n, t in times.items()}
     ratios = {
         f"publish_auto/buildx_{k}": med["auto"][k] / med["buildx"][k] for k in ("cold", "warm")
@@ -202,16 +213,58 @@ def main() -> None:
         f"publish_per_arch/makefile_{k}": med["per_arch"][k] / med["makefile"][k]
         for k in ("cold", "warm")
     }
-    print("\nflow       cold (median)  warm (median)")
-    for name in names:
-        print(f"{name:<10} {med[name]['cold']:10.2f}s  {med[name]['warm']:12.2f}s")
-    for key, value in ratios.items():
-        print(f"{key:<32} {value:.2f}")
+    return {"seconds": times, "medians": med, "ratios": ratios, "met_a_registry_fault": faults}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--platforms", default="linux/amd64,linux/arm64,linux/s390x,linux/ppc64le")
+    parser.add_argument(
+        "--latency",
+        action="append",
+        metavar="MS",
+        help="milliseconds a proxy adds to every registry request; repeatable or a comma"
+        " list, 0 = the registry directly (default 0)",
+    )
+    args = parser.parse_args()
+    try:
+        lat = latencies(args.latency)
+    except ValueError as err:
+        parser.error(f"--latency: {err}")
+    platforms = args.platforms.split(",")
+    by_latency: dict[int, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        registry = Registry(RegistryConfig(root=root / "registry"))
+        try:
+            build_base(f"{registry.host}/bench/busybox:base", FULL_PLATFORMS, root / "base")
+            for ms in lat:
+                with contextlib.ExitStack() as stack:
+                    host = registry.host
+                    if ms:
+                        host = stack.enter_context(latency_proxy_process(registry.host, ms))
+                    context = root / f"ctx-{ms}"
+                    context.mkdir()
+                    base = f"{host}/bench/busybox:base"
+                    (context / "Dockerfile").write_text(DOCKERFILE.format(base=base))
+                    flows = Flows(f"{host}/bench/app", context, platforms, root / "out")
+                    by_latency[ms] = summary(*measure(flows, args.rounds, ms))
+        finally:
+            registry.stop()
+    for ms, figures in by_latency.items():
+        med: dict[str, dict[str, float]] = figures["medians"]  # type: ignore[assignment]
+        print(f"\n+{ms}ms latency\nflow       cold (median)  warm (median)")
+        for name in NAMES:
+            print(f"{name:<10} {med[name]['cold']:10.2f}s  {med[name]['warm']:12.2f}s")
+        for key, value in figures["ratios"].items():  # type: ignore[attr-defined]
+            print(f"{key:<32} {value:.2f}")
+    first = by_latency[lat[0]]
     merge_results(
         "publish",
-        {"platforms": platforms, "rounds": args.rounds, "seconds": times, "medians": med,
-         "ratios": ratios, "versions": versions(), "retried_after_registry_fault": RETRIES,
-         "met_a_registry_fault": faults,
+        {"platforms": platforms, "rounds": args.rounds, **first, "versions": versions(),
+         "retried_after_registry_fault": RETRIES, "latencies_ms": lat,
+         "by_latency_ms": {str(ms): figures for ms, figures in by_latency.items()},
          "medians_leave_out": "samples that met a registry fault (of all, if every one did)"},
     )  # fmt: skip
 

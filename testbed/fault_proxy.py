@@ -9,6 +9,9 @@ URLs point back at the proxy) unless a :class:`Rule` matches it; a matching rule
 - forward the request but cut the answer's body in half and close (``cut=True``),
 - wait first (``delay`` seconds), then do any of the above or forward.
 
+Bodies are streamed both ways in 1 MiB pieces (a 300 MB blob is never held in memory);
+a request body sent chunked goes on chunked, an answer without a length goes back chunked.
+
 Which of the matching requests are hit: the first ``first`` of them, every ``every``-th,
 or (neither set) all of them; with ``per_path`` the count is kept per request path (the
 first PUT of *each* manifest). ``127.0.0.1:PORT/repo:tag`` works as an image name for
@@ -22,12 +25,14 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 # Headers that describe one hop, not the message: never forwarded as they came.
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})
+CHUNK = 1 << 20  # bodies are copied in pieces of this size, never held whole
 
 
 @dataclass
@@ -83,6 +88,13 @@ class Seen:
     fault: str = ""
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: clients opening many connections at once
+    # would see SYNs dropped and retried a second later.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FaultProxy:
     """A running proxy on ``127.0.0.1:PORT`` in front of ``upstream`` (``host:port``)."""
 
@@ -92,8 +104,7 @@ class FaultProxy:
         self.log: list[Seen] = []
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"proxy": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
@@ -158,22 +169,31 @@ class _Handler(BaseHTTPRequestHandler):
             return
         super().handle_one_request()
 
-    def _body(self) -> bytes:
+    def _body_chunks(self) -> Iterator[bytes]:
+        """The request body, as it arrives (chunked transfer decoded), in pieces."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
                         pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
+                    return
+                while size:
+                    piece = self.rfile.read(min(size, CHUNK))
+                    if not piece:
+                        return
+                    size -= len(piece)
+                    yield piece
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        left = int(self.headers.get("Content-Length") or 0)
+        while left:
+            piece = self.rfile.read(min(left, CHUNK))
+            if not piece:
+                return
+            left -= len(piece)
+            yield piece
 
     def _handle(self) -> None:
-        body = self._body()
         rule = self.proxy.choose(self.command, self.path)
         if rule is not None and rule.delay:
             time.sleep(rule.delay)
@@ -183,9 +203,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if rule is not None and rule.status:
+            for _ in self._body_chunks():  # read what the client sent before answering
+                pass
             self._answer_fault(rule)
             return
-        self._forward(body, cut=rule is not None and rule.cut, delayed=rule is not None)
+        self._forward(cut=rule is not None and rule.cut, delayed=rule is not None)
 
     def _answer_fault(self, rule: Rule) -> None:
         payload = b'{"errors":[{"code":"INJECTED","message":"fault injected by the test proxy"}]}'
@@ -201,40 +223,78 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         self.proxy.record(Seen(self.command, self.path, rule.status, f"status {rule.status}"))
 
-    def _forward(self, body: bytes, *, cut: bool, delayed: bool) -> None:
+    def _forward(self, *, cut: bool, delayed: bool) -> None:
+        """Forward the request and its answer, both bodies streamed (never held whole)."""
         conn = http.client.HTTPConnection(self.proxy.upstream, timeout=120)
         try:
             # docker sends one Accept header per media type: keep them all (comma-joined).
             headers: dict[str, str] = {}
             for key, value in self.headers.items():
-                if key.lower() not in _HOP:
-                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
-            if body or self.command in {"PUT", "POST", "PATCH"}:
-                headers["Content-Length"] = str(len(body))
-            conn.request(self.command, self.path, body=body or None, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            self.send_response(resp.status, resp.reason)
-            for key, value in resp.getheaders():
                 if key.lower() not in _HOP and key.lower() != "content-length":
-                    self.send_header(key, value)
-            # HEAD answers carry the length of the body they do not send.
-            length = resp.getheader("Content-Length") if self.command == "HEAD" else None
-            self.send_header("Content-Length", length or str(len(data)))
-            self.end_headers()
-            if self.command == "HEAD":
-                pass
-            elif cut:
-                self.wfile.write(data[: len(data) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-            else:
-                self.wfile.write(data)
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+            length = self.headers.get("Content-Length")
+            body: Iterator[bytes] | None = None
+            if chunked:
+                body = self._body_chunks()
+            elif length and int(length):
+                headers["Content-Length"] = length
+                body = self._body_chunks()
+            elif self.command in {"PUT", "POST", "PATCH"}:
+                headers["Content-Length"] = "0"
+            # A body without Content-Length goes on chunked (http.client's own choice).
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            self._answer(resp, cut=cut)
             fault = "cut" if cut else ("delay" if delayed else "")
             self.proxy.record(Seen(self.command, self.path, resp.status, fault))
         finally:
             conn.close()
+
+    def _answer(self, resp: http.client.HTTPResponse, *, cut: bool) -> None:
+        """Send the registry's answer on, with its length if known, else chunked."""
+        self.send_response(resp.status, resp.reason)
+        for key, value in resp.getheaders():
+            if key.lower() not in _HOP and key.lower() != "content-length":
+                self.send_header(key, value)
+        if self.command == "HEAD":
+            # HEAD answers carry the length of the body they do not send.
+            self.send_header("Content-Length", resp.getheader("Content-Length") or "0")
+            self.end_headers()
+            return
+        size = resp.length
+        if size is None and cut:
+            data = resp.read()  # no length to cut in half: a small answer, read it whole
+            size = len(data)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            self._cut(data[: size // 2])
+            return
+        if size is None:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while piece := resp.read1(CHUNK):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        left = size // 2 if cut else size
+        while left:
+            piece = resp.read(min(left, CHUNK))
+            if not piece:
+                break
+            self.wfile.write(piece)
+            left -= len(piece)
+        if cut:
+            self._cut(b"")
+
+    def _cut(self, data: bytes) -> None:
+        """Write ``data`` and close the connection mid-body."""
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     # http.server dispatches on do_<METHOD>.
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle  # noqa: N815
