@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from multiarch_tasks.checks.elf import EXPECTED_ELF, expected_arch
+from multiarch_tasks.checks.elf_header import EXPECTED_ELF, expected_arch
 from multiarch_tasks.model import dockerfile
 from multiarch_tasks.model.errors import InvalidPlatformError
 from multiarch_tasks.model.platforms import Platform
@@ -38,7 +38,7 @@ from multiarch_tasks.model.platforms import Platform
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from multiarch_tasks.checks.elf import ScanResult
+    from multiarch_tasks.checks.layers import ScanResult
     from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.engine.runner import Runner
 

@@ -36,7 +36,7 @@ from multiarch_tasks.registry.entries import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from multiarch_tasks.checks.elf import ScanResult
+    from multiarch_tasks.checks.layers import ScanResult
     from multiarch_tasks.checks.lint import Finding
     from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.engine.runner import Result, Runner
@@ -282,7 +282,7 @@ def _deep_problems(
     def scan(entry: Entry) -> ScanResult | RegistryError:
         layers = entry.manifest.layers if entry.manifest is not None else []
         try:
-            from multiarch_tasks.checks.elf import scan_image  # noqa: PLC0415 - tar readers, --deep only
+            from multiarch_tasks.checks.layers import scan_image  # noqa: PLC0415 - tar readers, --deep only
 
             return client.with_retries(
                 lambda: scan_image(client, ref, layers), f"reading the layers of {entry.platform}"
@@ -402,7 +402,7 @@ def verify(
     scans: dict[Platform, ScanResult] = {}
     if deep:
         found.append(_deep_problems(client, ref, entries, scans))
-        from multiarch_tasks.checks.elf import shared_layer_notes  # noqa: PLC0415 - --deep only
+        from multiarch_tasks.checks.layers import shared_layer_notes  # noqa: PLC0415 - --deep only
 
         layers = {e.platform: [d.digest for d in e.manifest.layers] for e in entries if e.manifest}
         notes_of = shared_layer_notes(layers, scans)
