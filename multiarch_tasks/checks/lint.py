@@ -20,7 +20,6 @@ line, why it breaks the other platforms, and the fix:
   ``$BUILDPLATFORM`` (or a pinned platform), compiles something, and shows no
   cross-compile setting (``TARGETARCH``, ``GOARCH``, ``--target``, tonistiigi/xx...).
 
-
 Pure: a parsed :class:`~multiarch_tasks.model.dockerfile.Dockerfile` in, a :class:`LintResult`
 out. ``verify --deep`` takes the findings and says which one its ELF scan confirmed.
 
