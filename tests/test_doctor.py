@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from multiarch_tasks.checks import doctor
+from multiarch_tasks.checks import doctor, doctor_engine
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import facts
 from multiarch_tasks.engine.binfmt import Handler
@@ -95,7 +95,7 @@ class FakeClient:
 
 @pytest.fixture(autouse=True)
 def _docker_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(doctor_engine, "which", lambda name: f"/usr/bin/{name}")
 
 
 def run(

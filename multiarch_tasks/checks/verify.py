@@ -10,347 +10,45 @@ shares).
 
 Independent requests (every platform's manifest, every config, every tag) go out at
 once through :meth:`~multiarch_tasks.registry.client.RegistryClient.map`.
+
+Here: :func:`verify`, which runs the checks and assembles the report. The checks live in
+:mod:`.verify_index` (index, configs, attestations, tags), :mod:`.verify_deep` (ELF
+programs) and :mod:`.verify_run` (``--run``); the report in :mod:`.verify_report`
+(re-exported here).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-from multiarch_tasks.engine import commands
-from multiarch_tasks.model.errors import InvalidValueError, RegistryError
-from multiarch_tasks.model.oci import Descriptor
-from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.checks import verify_deep, verify_index, verify_run
+from multiarch_tasks.checks.verify_index import config_problem
+from multiarch_tasks.checks.verify_report import AttestationCheck, PlatformCheck, VerifyReport
+from multiarch_tasks.checks.verify_run import EXEC_FORMAT_ERROR, RUN_TIMEOUT
+from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.registry.client import RegistryClient
-from multiarch_tasks.registry.entries import (
-    Entry,
-    config_platform,
-    read_entries,
-    short,
-    single_platform,
-    table,
-)
+from multiarch_tasks.registry.entries import read_entries, short, single_platform
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
-    from multiarch_tasks.checks.elf import ScanResult
+    from multiarch_tasks.checks.layers import ScanResult
     from multiarch_tasks.checks.lint import Finding
     from multiarch_tasks.config.settings import Settings
-    from multiarch_tasks.engine.runner import Result, Runner
+    from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.model.reference import ImageRef
 
-T = TypeVar("T")
-R = TypeVar("R")
-EXEC_FORMAT_ERROR = "exec format error"
-
-
-# --- results -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlatformCheck:
-    """What verify found for one platform; ``notes`` are shown but are not problems."""
-
-    platform: str
-    digest: str
-    problems: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when this platform has no problem."""
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        """Return ``{"platform", "digest", "ok", "problems"}``."""
-        return {
-            "platform": self.platform,
-            "digest": self.digest,
-            "ok": self.ok,
-            "problems": list(self.problems),
-        }
-
-
-@dataclass(frozen=True)
-class AttestationCheck:
-    """An attestation manifest of the index and the image it describes."""
-
-    digest: str
-    attests: str
-    platform: str = ""
-    problems: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when the attestation points at an image of the index."""
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        """Return ``{"digest", "attests", "platform", "ok", "problems"}``."""
-        return {
-            "digest": self.digest,
-            "attests": self.attests,
-            "platform": self.platform,
-            "ok": self.ok,
-            "problems": list(self.problems),
-        }
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """The outcome of :func:`verify`; index-level problems are in ``problems``."""
-
-    ref: str
-    digest: str
-    media_type: str = ""
-    platforms: tuple[PlatformCheck, ...] = ()
-    attestations: tuple[AttestationCheck, ...] = ()
-    problems: tuple[str, ...] = ()
-    # What --deep made of the lint findings it was given: confirmed or not (not problems).
-    lint: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing anywhere is wrong."""
-        return (
-            not self.problems
-            and all(p.ok for p in self.platforms)
-            and all(a.ok for a in self.attestations)
-        )
-
-    @property
-    def all_problems(self) -> list[str]:
-        """Every problem, index-level first."""
-        out = list(self.problems)
-        out += [p for check in self.platforms for p in check.problems]
-        out += [p for check in self.attestations for p in check.problems]
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the ``verify --json`` document (see docs/verify.md)."""
-        out = {
-            "ok": self.ok,
-            "ref": self.ref,
-            "digest": self.digest,
-            "platforms": [p.to_json() for p in self.platforms],
-            "attestations": [a.to_json() for a in self.attestations],
-            "problems": list(self.problems),
-        }
-        if self.lint:
-            out["lint"] = list(self.lint)
-        return out
-
-    def render(self) -> str:
-        """Return a plain-text table of platforms, then attestations and problems."""
-        verdict = "OK" if self.ok else "FAILED"
-        lines = [f"verify {self.ref} ({short(self.digest)}): {verdict}"]
-        rows = [
-            (c.platform, short(c.digest) or "-", "ok" if c.ok else "FAIL", "; ".join(c.notes))
-            for c in self.platforms
-        ]
-        if rows:
-            lines += table(("PLATFORM", "DIGEST", "RESULT", "NOTES"), rows)
-        if self.attestations:
-            lines.append("attestations:")
-            lines += [
-                f"  {short(a.digest)} -> {a.platform or short(a.attests) or '?'}"
-                f"{'' if a.ok else '  FAIL'}"
-                for a in self.attestations
-            ]
-        # The index-level summaries of missing/unexpected platforms restate rows above.
-        summaries = {f"{c.platform} is missing" for c in self.platforms}
-        problems = [
-            p
-            for p in self.all_problems
-            if p not in summaries and not p.startswith("unexpected platforms:")
-        ]
-        if problems:
-            lines.append("problems:")
-            lines += [f"  - {p}" for p in problems]
-        if self.lint:
-            lines.append("lint findings:")
-            lines += [f"  - {line}" for line in self.lint]
-        return "\n".join(lines)
-
-
-# --- verify --------------------------------------------------------------------------
-
-
-def config_problem(claimed: Platform, config: Mapping[str, Any]) -> str | None:
-    """Compare the index's platform with the config's; None when they agree.
-
-    The variant is compared only when the config states one (many configs omit it).
-    """
-    found, raw = config_platform(config)
-    if found is None:
-        return f"{claimed}: config says {raw or 'nothing about its platform'}"
-    same = found.os == claimed.os and found.architecture == claimed.architecture
-    if same and (not config.get("variant") or found.variant == claimed.variant):
-        return None
-    what = str(found) if found.os != claimed.os else str(found).partition("/")[2]
-    return f"{claimed}: config says {what}"
-
-
-def _platform_set_problems(
-    entries: list[Entry], expected: tuple[Platform, ...]
-) -> tuple[dict[Platform, list[str]], list[PlatformCheck], list[str]]:
-    """Problems about which platforms are present: per platform, missing ones, index-level."""
-    per: dict[Platform, list[str]] = {e.platform: [] for e in entries}
-    seen: dict[Platform, int] = {}
-    for entry in entries:
-        seen[entry.platform] = seen.get(entry.platform, 0) + 1
-    index_level = [f"{p} is listed {n} times in the index" for p, n in seen.items() if n > 1]
-    wanted = ", ".join(str(p) for p in expected)
-    for plat, problems in per.items():
-        if plat not in expected:
-            problems.append(f"{plat}: unexpected platform (expected only {wanted})")
-    missing = [
-        PlatformCheck(str(p), "", (f"{p}: missing from the index",))
-        for p in expected
-        if p not in per
-    ]
-    index_level += [f"{m.platform} is missing" for m in missing]
-    unexpected = [str(p) for p in per if p not in expected]
-    if unexpected:
-        index_level.append(f"unexpected platforms: {', '.join(unexpected)}")
-    return per, missing, index_level
-
-
-def _duplicate_problems(entries: list[Entry]) -> dict[Platform, list[str]]:
-    by_digest: dict[str, list[Platform]] = {}
-    for entry in entries:
-        by_digest.setdefault(entry.descriptor.digest, []).append(entry.platform)
-    out: dict[Platform, list[str]] = {}
-    for plats in by_digest.values():
-        if len(plats) < 2:  # noqa: PLR2004
-            continue
-        for plat in plats:
-            others = ", ".join(str(p) for p in plats if p != plat) or str(plat)
-            out.setdefault(plat, []).append(
-                f"{plat}: same manifest as {others} (one image pushed under several platforms)"
-            )
-    return out
-
-
-def _attestation_checks(
-    attestations: list[Descriptor], entries: list[Entry]
-) -> list[AttestationCheck]:
-    by_digest = {e.descriptor.digest: e.platform for e in entries}
-    checks = []
-    for att in attestations:
-        target = by_digest.get(att.attests)
-        problems: tuple[str, ...] = ()
-        if target is None:
-            what = short(att.attests) if att.attests else "no image (no reference digest)"
-            problems = (
-                f"attestation {short(att.digest)} describes {what}, which is not in the index",
-            )
-        checks.append(AttestationCheck(att.digest, att.attests, str(target or ""), problems))
-    return checks
-
-
-def _tag_problems(
-    settings: Settings, client: RegistryClient, ref: ImageRef, digest: str
-) -> list[str]:
-    """Every tag of ``settings.tags`` must point at ``digest`` (when REF is that image)."""
-    if not settings.image:
-        return []
-    image = ImageRef.parse(settings.image, default_tag="")
-    if (image.registry, image.repository) != (ref.registry, ref.repository):
-        return []
-    found = client.map(lambda tag: client.head_manifest(ref.with_tag(tag)), settings.tags)
-    problems = []
-    for tag, desc in zip(settings.tags, found, strict=True):
-        if desc is None:
-            problems.append(f"tag {tag} does not exist")
-        elif desc.digest != digest:
-            problems.append(f"tag {tag} points at {short(desc.digest)}, not at {short(digest)}")
-    return problems
-
-
-def _deep_problems(
-    client: RegistryClient,
-    ref: ImageRef,
-    entries: list[Entry],
-    scans: dict[Platform, ScanResult] | None = None,
-) -> dict[Platform, tuple[list[str], str]]:
-    """Scan every platform's layers; (problems, note) per platform; fill ``scans``."""
-    todo = [e for e in entries if e.manifest is not None]
-
-    def scan(entry: Entry) -> ScanResult | RegistryError:
-        layers = entry.manifest.layers if entry.manifest is not None else []
-        try:
-            from multiarch_tasks.checks.elf import scan_image  # noqa: PLC0415 - tar readers, --deep only
-
-            return client.with_retries(
-                lambda: scan_image(client, ref, layers), f"reading the layers of {entry.platform}"
-            )
-        except RegistryError as err:
-            return err
-
-    results = client.map(scan, todo)
-    out: dict[Platform, tuple[list[str], str]] = {}
-    for entry, result in zip(todo, results, strict=True):
-        plat = entry.platform
-        if isinstance(result, RegistryError):
-            out[plat] = ([f"{plat}: cannot read layers: {result}"], "")
-            continue
-        if scans is not None:
-            scans[plat] = result
-        foreign = [f"{plat}: {line}" for line in result.foreign(plat)]
-        note = f"{len(result.programs)} ELF programs checked"
-        out[plat] = (foreign, note)
-    return out
-
-
-RUN_TIMEOUT = 120.0  # seconds a verify --run command may take (the timeout setting wins)
-
-
-def _run_problems(
-    settings: Settings, runner: Runner, ref: ImageRef, digest: str, plats: list[Platform]
-) -> dict[Platform, tuple[list[str], str]]:
-    """Run each platform's image with ``settings.verify_run``; (problems, note) each."""
-    pinned = f"{ref.name}@{digest}"
-    timeout = settings.timeout or RUN_TIMEOUT
-
-    def run(plat: Platform) -> Result:
-        name = f"multiarch-verify-{os.urandom(6).hex()}"
-        argv = commands.docker_run(pinned, plat, settings.verify_run, name=name)
-        result = runner.run(argv, check=False, label=f"verify --run {plat}", timeout=timeout)
-        if result.returncode == -1 and not result.dry:
-            # A program that dies of a signal under QEMU as the container's PID 1 never
-            # exits (the kernel ignores default-action signals sent to init): remove it.
-            runner.run(commands.docker_rm_force(name), check=False, timeout=60)
-        return result
-
-    results = runner.map_parallel(run, plats)
-    out: dict[Platform, tuple[list[str], str]] = {}
-    for plat, result in zip(plats, results, strict=True):
-        if isinstance(result, BaseException):
-            raise result
-        command = runner.display(settings.verify_run)
-        if result.dry:
-            out[plat] = ([], "not run (--dry)")
-        elif result.ok:
-            out[plat] = ([], f"`{command}` ran")
-        elif result.returncode == -1:
-            hung = (
-                f"{plat}: `{command}` did not finish in {timeout:g}s (a program killed by a"
-                " signal as the container's PID 1 under QEMU hangs: look for a crash)"
-            )
-            out[plat] = ([hung], "")
-        elif EXEC_FORMAT_ERROR in f"{result.stdout}\n{result.stderr}".lower():
-            out[plat] = (
-                [f"{plat}: exec format error: its programs are not built for {plat}"],
-                "",
-            )
-        else:
-            last = (result.stderr or result.stdout).strip().splitlines()
-            tail = f": {last[-1]}" if last else ""
-            out[plat] = ([f"{plat}: `{command}` exited {result.returncode}{tail}"], "")
-    return out
+__all__ = [
+    "EXEC_FORMAT_ERROR",
+    "RUN_TIMEOUT",
+    "AttestationCheck",
+    "PlatformCheck",
+    "VerifyReport",
+    "config_problem",
+    "short",
+    "verify",
+]
 
 
 def verify(
@@ -393,29 +91,29 @@ def verify(
         )
         return VerifyReport(str(ref), doc.digest, doc.media_type, problems=(problem,))
 
-    per, missing, index_level = _platform_set_problems(entries, settings.platforms)
+    per, missing, index_level = verify_index.platform_set_problems(entries, settings.platforms)
     notes: dict[Platform, list[str]] = {e.platform: [] for e in entries}
     found: list[dict[Platform, tuple[list[str], str]]] = [
-        {p: (problems, "") for p, problems in _duplicate_problems(entries).items()},
-        _config_problems(entries),
+        {p: (problems, "") for p, problems in verify_index.duplicate_problems(entries).items()},
+        verify_index.config_problems(entries),
     ]
     scans: dict[Platform, ScanResult] = {}
     if deep:
-        found.append(_deep_problems(client, ref, entries, scans))
-        from multiarch_tasks.checks.elf import shared_layer_notes  # noqa: PLC0415 - --deep only
+        found.append(verify_deep.deep_problems(client, ref, entries, scans))
+        from multiarch_tasks.checks.layers import shared_layer_notes  # noqa: PLC0415 - --deep only
 
         layers = {e.platform: [d.digest for d in e.manifest.layers] for e in entries if e.manifest}
         notes_of = shared_layer_notes(layers, scans)
         found.append({plat: ([], note) for plat, note in notes_of.items()})
     if run:
         plats = [e.platform for e in entries if e.manifest is not None]
-        found.append(_run_problems(settings, runner, ref, doc.digest, plats))
+        found.append(verify_run.run_problems(settings, runner, ref, doc.digest, plats))
     for results in found:
         for plat, (problems, note) in results.items():
             per[plat] += problems
             notes[plat] += [note] if note else []
     if check_tags:
-        index_level += _tag_problems(settings, client, ref, doc.digest)
+        index_level += verify_index.tag_problems(settings, client, ref, doc.digest)
     checks = [
         PlatformCheck(
             str(e.platform),
@@ -430,20 +128,10 @@ def verify(
         doc.digest,
         doc.media_type,
         _ordered([*checks, *missing], settings.platforms),
-        tuple(_attestation_checks(attestations, entries)),
+        tuple(verify_index.attestation_checks(attestations, entries)),
         tuple(index_level),
-        _confirmed(findings, scans) if deep else (),
+        verify_deep.confirmed(findings, scans) if deep else (),
     )
-
-
-def _config_problems(entries: list[Entry]) -> dict[Platform, tuple[list[str], str]]:
-    """Compare each config's platform with its index descriptor's."""
-    out: dict[Platform, tuple[list[str], str]] = {}
-    for entry in entries:
-        problem = config_problem(entry.platform, entry.config) if entry.config else None
-        if problem:
-            out[entry.platform] = ([problem], "")
-    return out
 
 
 def _ordered(
@@ -456,9 +144,3 @@ def _ordered(
 
 def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
-
-
-def _confirmed(findings: Sequence[Finding], scans: Mapping[Platform, ScanResult]) -> Any:
-    from multiarch_tasks.checks.lint import confirmed_by  # noqa: PLC0415 - only with findings
-
-    return confirmed_by(findings, scans) if findings else ()
