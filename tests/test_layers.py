@@ -65,7 +65,7 @@ def test_a_planted_upward_import_under_type_checking_breaks_the_layer_contract(
 def test_a_planted_cycle_between_two_modules_of_a_package_breaks_the_cycle_contract(
     copy_of_the_package: Path,
 ) -> None:
-    # settings imports coerce; coerce importing settings (for types only) closes a cycle.
+    # settings imports coerce (through keys); coerce importing settings closes a cycle.
     plant(
         copy_of_the_package / "multiarch_tasks" / "config" / "coerce.py",
         "from multiarch_tasks.config import settings",

@@ -10,21 +10,24 @@ per-arch tag; attestation manifests are kept (OCI index) or dropped per ``attest
 (``docker manifest create --amend`` + ``push --purge``, the article's), ``native`` (this
 package writes the index through the registry API), ``auto`` (imagetools when buildx is
 there, else native). Nothing moves a tag before ``manifest_push``.
+
+Here: ``manifest-create``, ``manifest-push`` and ``merge`` (several shards' digest maps
+into one index). What they share is :mod:`.manifest_sources`'; publish's compose-by-digest
+and promote are :mod:`.manifest_compose`'. Their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
-from multiarch_tasks.engine.runner import Result, Runner
+from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model import oci
 from multiarch_tasks.model.digests import (
     check_shards,
@@ -35,119 +38,30 @@ from multiarch_tasks.model.digests import (
 from multiarch_tasks.model.errors import (
     CommandError,
     InvalidValueError,
-    MultiarchError,
     RegistryError,
 )
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.steps.manifest_compose import Composed, compose_index, promote
+from multiarch_tasks.steps.manifest_sources import (
+    Source,
+    choose_tool,
+    client_for,
+    fallback_note,
+    imagetools_sources,
+    index_annotations,
+    index_children,
+    plain_http,
+    platform_digests,
+    resolve_sources,
+    transient_failure,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from multiarch_tasks.registry.client import RegistryClient
 
 PLAN_FILE = "manifest-plan.json"
 INDEX_FILE = "index.json"
-# What buildx prints when a registry, not the input, made imagetools fail (issue 9).
-_TRANSIENT = re.compile(
-    r"\b(?:500|502|503|504|429)\b|too many requests|connection reset|connection refused"
-    r"|broken pipe|unexpected EOF|\bEOF\b|timeout",
-    re.IGNORECASE,
-)
-
-
-def transient_failure(err: CommandError) -> bool:
-    """True when a registry command failed on a fault worth another path: 5xx, 429, I/O."""
-    return bool(_TRANSIENT.search(err.stderr_tail or str(err)))
-
-
-def _fallback_note(step: str, err: CommandError, retries: int) -> str:
-    last = (err.stderr_tail.strip().splitlines() or ["no output"])[-1]
-    return (
-        f"{step}: imagetools still failed on a transient registry error after {retries}"
-        f" retries ({last}); merging through the registry API instead (native, which"
-        " retries each request)"
-    )
-
-
-@dataclass(frozen=True)
-class Source:
-    """One platform's image in the registry, resolved from its per-arch push."""
-
-    platform: Platform
-    pushed: str  # what the build pushed: the image manifest, or an index around it
-    image: oci.Descriptor
-    attestations: tuple[oci.Descriptor, ...] = ()
-
-
-def _client(settings: Settings, say: Callable[[str], None] | None = None) -> RegistryClient:
-    """A registry client for ``settings``; imported here, as the client is heavy."""
-    from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
-
-    return RegistryClient.from_settings(settings, say=say)
-
-
-def platform_digests(
-    settings: Settings, ref: ImageRef, digest: str, client: RegistryClient | None = None
-) -> dict[Platform, str]:
-    """The platform manifest digests inside the index ``ref@digest``."""
-    client = client or _client(settings)
-    doc = client.get_manifest(ref.with_digest(digest))
-    return {d.platform: d.digest for d in doc.images if d.platform is not None}
-
-
-def resolve_sources(
-    settings: Settings, digests: dict[Platform, str], client: RegistryClient
-) -> list[Source]:
-    """Fetch each per-arch push; an index is resolved to its platform manifest."""
-    image = settings.image_ref
-    platforms = list(digests)
-
-    def fetch(platform: Platform) -> Source:
-        pushed = digests[platform]
-        doc = client.get_manifest(image.with_digest(pushed))
-        if not doc.is_index:
-            return Source(platform, pushed, doc.descriptor(platform))
-        matches = [d for d in doc.images if d.platform == platform]
-        if len(matches) != 1:
-            found = ", ".join(str(d.platform) for d in doc.images) or "nothing"
-            raise MultiarchError(
-                f"per-arch push {image.name}@{pushed} for {platform} holds {found}, not exactly"
-                f" one {platform} image"
-            )
-        chosen = matches[0]
-        attests = tuple(a for a in doc.attestations if a.attests in {"", chosen.digest})
-        return Source(platform, pushed, chosen, attests)
-
-    return client.map(fetch, platforms)
-
-
-def index_children(settings: Settings, sources: Sequence[Source]) -> list[oci.Descriptor]:
-    """The descriptors of the final index, attestations kept or dropped on purpose."""
-    keep = settings.attestations != "off" and settings.media_type == "oci"
-    children: list[oci.Descriptor] = []
-    for source in sources:
-        image = source.image
-        if image.platform != source.platform:
-            image = oci.Descriptor(
-                image.media_type, image.digest, image.size, source.platform, image.annotations
-            )
-        children.append(image)
-        if keep:
-            children += source.attestations
-    return children
-
-
-def _insecure(settings: Settings) -> bool:
-    return settings.is_insecure(settings.image_ref.registry)
-
-
-def choose_tool(settings: Settings, runner: Runner) -> str:
-    """The merge tool: decided once, by the plan (``auto`` -> native, no process)."""
-    from multiarch_tasks.planning.decide import merge_tool  # noqa: PLC0415
-
-    del runner  # the choice no longer depends on probes
-    return merge_tool(settings)
 
 
 @dataclass(frozen=True)
@@ -240,7 +154,7 @@ def manifest_create(  # noqa: C901, PLR0912 - one branch per tool, kept side by 
             f"no digest for {', '.join(missing)} in {out}: build those platforms first"
         )
     digests = {p: digests[p] for p in settings.platforms}
-    client = client or _client(settings, runner.say)
+    client = client or client_for(settings, runner.say)
     sources = resolve_sources(settings, digests, client)
     children = index_children(settings, sources)
     if tool == "docker":
@@ -263,7 +177,7 @@ def manifest_create(  # noqa: C901, PLR0912 - one branch per tool, kept side by 
         for tag in tags:
             runner.run(commands.docker_manifest_rm(tag), check=False)
             runner.run(
-                commands.docker_manifest_create(tag, srcs, insecure=_insecure(settings)),
+                commands.docker_manifest_create(tag, srcs, insecure=plain_http(settings)),
                 label="manifest-create",
             )
     else:
@@ -283,17 +197,6 @@ def manifest_create(  # noqa: C901, PLR0912 - one branch per tool, kept side by 
     return ManifestResult(tool, tags, tuple(children), digest, notes=tuple(notes))
 
 
-def _imagetools_sources(settings: Settings, sources: Sequence[Source]) -> list[str]:
-    """``IMAGE@digest`` per platform: the pushed index (attestations kept) or the image."""
-    keep_indexes = settings.attestations != "off" and settings.media_type == "oci"
-    name = settings.image_ref.name
-    return [f"{name}@{s.pushed if keep_indexes else s.image.digest}" for s in sources]
-
-
-def _transient_result(result: Result) -> bool:
-    return bool(_TRANSIENT.search(result.stderr or result.stdout))
-
-
 def _imagetools_dry_run(
     settings: Settings,
     runner: Runner,
@@ -306,31 +209,18 @@ def _imagetools_dry_run(
     A failure that is the registry's (5xx, 429, dropped connection) after ``retries``
     sends the merge down the native path, which retries each request on its own.
     """
-    srcs = _imagetools_sources(settings, sources)
+    srcs = imagetools_sources(settings, sources)
     argv = commands.imagetools_create(
-        tags, srcs, annotations=_annotations(settings, runner, notes), dry_run=True
+        tags, srcs, annotations=index_annotations(settings, runner, notes), dry_run=True
     )
     try:
         runner.run(argv, probe=True, label="manifest-create", retries=settings.retries)
     except CommandError as err:
         if not transient_failure(err):
             raise
-        notes.append(_fallback_note("manifest-create", err, settings.retries))
+        notes.append(fallback_note("manifest-create", err, settings.retries))
         return []
     return srcs
-
-
-def _annotations(settings: Settings, runner: Runner, notes: list[str]) -> dict[str, str]:
-    if not settings.annotations:
-        return {}
-    from multiarch_tasks.engine import tools  # noqa: PLC0415
-
-    if not tools.buildx_info(runner).imagetools_annotations:
-        raise MultiarchError(
-            "index annotations need buildx >= 0.12 for imagetools; use manifest_tool native"
-        )
-    notes.append("index annotations applied at merge time")
-    return dict(settings.annotations)
 
 
 def _dry_commands(
@@ -340,8 +230,8 @@ def _dry_commands(
         runner.run(commands.imagetools_create(tags, sources, annotations=settings.annotations))
     elif tool == "docker":
         for tag in tags:
-            runner.run(commands.docker_manifest_create(tag, sources, insecure=_insecure(settings)))
-            runner.run(commands.docker_manifest_push(tag, insecure=_insecure(settings)))
+            runner.run(commands.docker_manifest_create(tag, sources, insecure=plain_http(settings)))
+            runner.run(commands.docker_manifest_push(tag, insecure=plain_http(settings)))
     else:
         for tag in tags:
             runner.say(f"PUT {tag} (index over {', '.join(sources)})")
@@ -367,7 +257,7 @@ def manifest_push(
             f"no index in {out}: run `multiarch manifest-create` first"
         ) from err
     tool, tags, sources = str(plan["tool"]), tuple(plan["tags"]), list(plan["sources"])
-    client = client or _client(settings, runner.say)
+    client = client or client_for(settings, runner.say)
     if tool == "imagetools":
         from multiarch_tasks.engine import tools  # noqa: PLC0415
 
@@ -386,14 +276,14 @@ def manifest_push(
         except CommandError as err:
             if not transient_failure(err):
                 raise
-            runner.say(_fallback_note("manifest-push", err, settings.retries))
+            runner.say(fallback_note("manifest-push", err, settings.retries))
             tool = "native"
             for tag in tags:
                 client.put_manifest(ImageRef.parse(tag), raw, str(plan["media_type"]))
     elif tool == "docker":
         for tag in tags:
             runner.run(
-                commands.docker_manifest_push(tag, insecure=_insecure(settings)),
+                commands.docker_manifest_push(tag, insecure=plain_http(settings)),
                 label="manifest-push",
                 retries=settings.retries,
             )
@@ -443,7 +333,7 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
 
     tool = choose_tool(settings, runner)
     tags = tuple(str(settings.ref(t)) for t in settings.tags)
-    client = _client(settings, runner.say)
+    client = client_for(settings, runner.say)
     staging = settings.image_ref.with_tag(staging_tag(settings.tags[0], uuid.uuid4().hex[:10]))
     composed = compose_index(settings, runner, client, digests, tool=tool, staging=str(staging))
     report = verify(
@@ -464,85 +354,20 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     return ManifestResult(tool, tags, composed.children, composed.digest, pushed=True)
 
 
-# --- publish's merge: an index pushed by digest, promoted only after verify ------------
-
-
-@dataclass(frozen=True)
-class Composed:
-    """An index in the registry under its digest only (no tag moved yet)."""
-
-    tool: str
-    digest: str
-    raw: bytes
-    media_type: str
-    children: tuple[oci.Descriptor, ...] = ()
-
-
-def compose_index(
-    settings: Settings,
-    runner: Runner,
-    client: RegistryClient,
-    digests: Mapping[Platform, str],
-    *,
-    tool: str,
-    staging: str,
-) -> Composed:
-    """Merge the per-arch pushes into one index and push it by digest (or to ``staging``)."""
-    image = settings.image_ref
-    sources = resolve_sources(settings, {p: digests[p] for p in settings.platforms}, client)
-    children = index_children(settings, sources)
-    media = oci.OCI_INDEX if settings.media_type == "oci" else oci.DOCKER_LIST
-    if tool == "imagetools":
-        argv = commands.imagetools_create(
-            [str(settings.ref())],
-            _imagetools_sources(settings, sources),
-            annotations=_annotations(settings, runner, []),
-            dry_run=True,
-        )
-        try:
-            result = runner.run(
-                argv, label="merge", retries=settings.retries, retry_if=_transient_result
-            )
-        except CommandError as err:
-            if not transient_failure(err):
-                raise
-            runner.say(_fallback_note("merge", err, settings.retries))
-        else:
-            raw = result.stdout.strip().encode()
-            doc = oci.Document.parse(raw)
-            client.put_manifest(image.with_digest(doc.digest), raw, doc.media_type)
-            return Composed(tool, doc.digest, raw, doc.media_type, tuple(doc.descriptors))
-        tool = "native"
-    if tool == "docker":
-        if settings.annotations:
-            raise InvalidValueError(
-                "annotations cannot be set with manifest_tool docker (docker manifest has no"
-                " index annotations); use imagetools or native"
-            )
-        srcs = [f"{image.name}@{s.image.digest}" for s in sources]
-        insecure = _insecure(settings)
-        runner.run(commands.docker_manifest_create(staging, srcs, insecure=insecure), label="merge")
-        runner.run(
-            commands.docker_manifest_push(staging, insecure=insecure),
-            label="merge",
-            retries=settings.retries,
-        )
-        doc = client.get_manifest(ImageRef.parse(staging))
-        return Composed(tool, doc.digest, doc.raw, doc.media_type, tuple(doc.descriptors))
-    raw = oci.build_index(children, media_type=media, annotations=settings.annotations)
-    digest = client.put_manifest(image.with_digest(oci.sha256_digest(raw)), raw, media)
-    return Composed(tool, digest, raw, media, tuple(children))
-
-
-def promote(client: RegistryClient, refs: Sequence[str], raw: bytes, media_type: str) -> list[str]:
-    """Write the index to each final tag, in the given order; return the tags moved.
-
-    Each PUT is checked by the digest the registry answers with (``put_manifest``); the
-    tags are not read back, because a concurrent run may rightly promote after this one:
-    the last promotion wins, and each run reports its own digest (issue 9).
-    """
-    moved: list[str] = []
-    for ref in refs:
-        client.put_manifest(ImageRef.parse(ref), raw, media_type)
-        moved.append(ref)
-    return moved
+__all__ = [
+    "INDEX_FILE",
+    "PLAN_FILE",
+    "Composed",
+    "ManifestResult",
+    "Source",
+    "choose_tool",
+    "compose_index",
+    "index_children",
+    "manifest_create",
+    "manifest_push",
+    "merge",
+    "platform_digests",
+    "promote",
+    "resolve_sources",
+    "transient_failure",
+]

@@ -1,0 +1,138 @@
+"""What can be set: the frozen :class:`Settings`, its builder :class:`Node` s, the choices.
+
+One field per config key, with its built-in default; the enumerated keys' allowed values
+(:data:`CHOICES`). How a raw value becomes a field's value is :mod:`.keys`'; where the
+values come from and how they are merged is :mod:`.settings`'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import ImageRef
+
+# Pinned: binfmt's `latest` has shipped segfaulting QEMU builds more than once.
+DEFAULT_BINFMT_IMAGE = "tonistiigi/binfmt:qemu-v8.1.5"
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "strategy": ("auto", "per-arch", "multi-platform"),
+    "backend": ("buildx", "buildah"),
+    "manifest_tool": ("auto", "imagetools", "docker", "native"),
+    "attestations": ("auto", "on", "off"),
+    "attestation_artifacts": ("auto", "on", "off"),
+    "qemu_mode": ("auto", "docker", "host", "off"),
+    # "" = not set: use the builder buildx would use, with whatever driver it has.
+    "driver": ("", "docker", "docker-container", "remote"),
+    "per_arch_tags": ("auto", "always"),
+    "media_type": ("oci", "docker"),
+    "cache": ("none", "registry", "inline"),
+}
+
+
+@dataclass(frozen=True)
+class Node:
+    """A builder node appended to the builder (e.g. a native arm64 box over ssh)."""
+
+    endpoint: str
+    platforms: tuple[Platform, ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option of every step; built by :func:`resolve`, never mutated."""
+
+    image: str = ""
+    tags: tuple[str, ...] = ("latest",)
+    platforms: tuple[Platform, ...] = (Platform("linux", "amd64"), Platform("linux", "arm64"))
+    context: str = "."
+    file: str = ""
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    target: str = ""
+    secrets: tuple[str, ...] = ()
+    strategy: str = "auto"
+    # auto: per-arch tags only where the builder cannot push by digest; always: every time.
+    per_arch_tags: str = "auto"
+    backend: str = "buildx"
+    jobs: int = 0
+    output_dir: str = ".multiarch"
+    push: bool = True
+    # attestations
+    attestations: str = "auto"
+    attestation_artifacts: str = "auto"
+    # cache
+    cache: str = "none"
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    # builder
+    builder: str = ""
+    driver: str = ""
+    driver_opts: tuple[str, ...] = ()
+    buildkitd_config: str = ""
+    nodes: tuple[Node, ...] = ()
+    use_builder: bool = False
+    bootstrap: bool = True
+    # QEMU
+    qemu_mode: str = "auto"
+    binfmt_image: str = DEFAULT_BINFMT_IMAGE
+    # registries
+    insecure_registries: tuple[str, ...] = ()
+    registry_mirrors: Mapping[str, str] = field(default_factory=dict)
+    retries: int = 3
+    timeout: float = 0.0
+    # manifest
+    manifest_tool: str = "auto"
+    media_type: str = "oci"
+    # checks
+    preflight: bool = True
+    allow_unreachable: bool = False
+    allow_buildplatform_final: bool = False
+    verify: bool = True
+    verify_deep: bool = False
+    verify_run: tuple[str, ...] = ()
+    # tags from git: metadata-action-style rules (multiarch_tasks.planning.gittags), applied by the
+    # tasks before any step when set and no --tag is given
+    tag_rules: tuple[Any, ...] = ()
+    # Where each key's value came from ("command line", "invoke.yaml:3"), so checks made
+    # later (check_output_dir) can say so; not a config key, not compared.
+    sources: Mapping[str, str] = field(
+        default_factory=dict, compare=False, repr=False, metadata={"config": False}
+    )
+
+    @property
+    def image_ref(self) -> ImageRef:
+        """The image repository as a reference (tag-less); error when unset."""
+        if not self.image:
+            raise InvalidValueError(
+                "no image set: pass --image REGISTRY/REPO or set multiarch.image"
+            )
+        ref = ImageRef.parse(self.image, default_tag="")
+        if ref.tag or ref.digest:
+            raise InvalidValueError(
+                f"image {self.image!r} must not carry a tag or digest; use --tag for tags"
+            )
+        return ref
+
+    def ref(self, tag: str | None = None) -> ImageRef:
+        """``image:tag`` (the first tag by default)."""
+        return self.image_ref.with_tag(tag or self.tags[0])
+
+    def per_arch_ref(self, platform: Platform, tag: str | None = None) -> ImageRef:
+        """``IMAGE:TAG-<os>-<arch>[-<variant>]``, the article's per-arch tag."""
+        return self.image_ref.with_tag(f"{tag or self.tags[0]}-{platform.tag_suffix}")
+
+    @property
+    def dockerfile(self) -> str:
+        """The Dockerfile path: ``file`` or ``CONTEXT/Dockerfile``."""
+        return self.file or str(Path(self.context) / "Dockerfile")
+
+    def is_insecure(self, registry: str) -> bool:
+        """Plain HTTP for loopback registries and those listed in ``insecure_registries``."""
+        return ImageRef(registry, "x").is_loopback or registry in self.insecure_registries
