@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from multiarch_tasks._version import __version__
+
 if TYPE_CHECKING:
     from multiarch_tasks import api
     from multiarch_tasks.config.settings import Settings
@@ -28,13 +30,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-        try:
-            return version("multiarch-tasks")  # pyproject's, as installed
-        except PackageNotFoundError:  # a checkout that was never installed
-            return "0+unknown"
     if name == "api":
         return import_module("multiarch_tasks.api")
     module = _LAZY.get(name)

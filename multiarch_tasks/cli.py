@@ -1,9 +1,9 @@
-"""The ``multiarch`` console script.
+"""The ``multiarch`` console script: invoke's ``Program`` over the ``multiarch`` collection.
 
-A plain task call (``multiarch inspect REF``, ``multiarch publish --tag v1``) runs
-straight from the flag table (:mod:`multiarch_tasks.fastpath`); everything else (help,
-``--list``, invoke's own flags, several tasks) goes to invoke's program
-(:mod:`multiarch_tasks.program`), which reads the same table.
+The command line, help, ``--list`` and invoke's own switches (``--dry``, ``--echo``, ``-f``)
+are invoke's, read by :mod:`multiarch_tasks.program` from the same tasks ``inv multiarch.*``
+runs. ``multiarch --version`` alone is answered here from the static version string,
+before invoke is imported.
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from multiarch_tasks._version import __version__
+
 if TYPE_CHECKING:
     from invoke.program import Program
+
+VERSION_FLAGS = (["--version"], ["-V"])
 
 
 def program() -> Program:
@@ -24,11 +28,9 @@ def program() -> Program:
 
 def main() -> None:
     """Entry point of the ``multiarch`` console script."""
-    from multiarch_tasks import fastpath  # noqa: PLC0415
-
-    code = fastpath.run(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
+    if sys.argv[1:] in VERSION_FLAGS:
+        print(f"multiarch {__version__}")  # what invoke's Program.print_version prints
+        return
     program().run()
 
 

@@ -1,30 +1,31 @@
-"""invoke's ``Program`` over the tasks: what ``multiarch`` runs when the fast path cannot.
+"""invoke's ``Program`` over the tasks: what the ``multiarch`` console script runs.
 
 Invoke's own switches work as invoke users expect (``--dry``, ``--echo``, ``--list``,
 ``--help TASK``, ``--debug``). ``invoke.yaml`` in the current directory is read as project
 config, as ``inv`` would read the one beside a tasks.py. A config file invoke cannot read
 or merge (bad YAML, ``multiarch:`` holding a list) is one error line, not a traceback.
+Only invoke's public hooks are overridden (``create_config``, ``update_config``,
+``normalize_argv``, ``execute``, ``Config.load_shell_env``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from invoke.config import AmbiguousMergeError, Config
-from invoke.env import Environment
 from invoke.exceptions import Exit
 from invoke.program import Program
 from invoke.vendor.yaml import MarkedYAMLError, YAMLError
 
-from multiarch_tasks.config.settings import INVOKE_SECTION, check_invoke_files
+from multiarch_tasks._version import __version__
+from multiarch_tasks.config.settings import INVOKE_SECTION
 from multiarch_tasks.model.errors import ConfigError
 from multiarch_tasks.tasks import multiarch
 
-CONFIG_FILES = ("system", "user", "project", "runtime")
 HELP_FLAGS = ("--help", "-h")
 
 
@@ -64,32 +65,28 @@ def _config_errors() -> Iterator[None]:
 
 
 def _merge_exit(err: AmbiguousMergeError) -> Exit:
-    # Only for files check_invoke_files did not see (a Python config file); invoke's message
-    # holds both whole values, so it is cut short.
+    # A key that is a mapping in one file and a value in another; invoke's message holds
+    # both whole values, so it is cut short.
     return Exit(f"multiarch: error: config files cannot be merged: {str(err)[:200]}", code=1)
 
 
 class MultiarchConfig(Config):
-    """invoke's ``Config``, whose env loader skips the keys invoke.yaml gives as lists.
+    """invoke's ``Config``, whose env loader leaves ``INVOKE_MULTIARCH_*`` to the settings.
 
-    invoke refuses to set such a key from the environment (``UncastableEnvVar``:
-    ``tags: [a]`` with ``INVOKE_MULTIARCH_TAGS=b``); the settings read
-    ``INVOKE_MULTIARCH_*`` themselves (lists in docker's comma form), so invoke need not.
+    invoke casts an env variable to the type of the value a config file gave the key, and
+    refuses a list (``UncastableEnvVar``: ``tags: [a]`` with ``INVOKE_MULTIARCH_TAGS=b``).
+    The settings read ``INVOKE_MULTIARCH_*`` themselves (lists and maps in docker's comma
+    form, above every config file), so invoke's loader runs without them.
     """
 
     def load_shell_env(self) -> None:
-        """Load ``INVOKE_*`` variables as invoke does, minus our list-valued keys."""
-        self.merge()
-        view = dict(self._config)
-        section = view.get(INVOKE_SECTION)
-        if isinstance(section, dict):
-            view[INVOKE_SECTION] = {
-                k: v for k, v in section.items() if not isinstance(v, list | tuple)
-            }
-        # Environment only crawls `config` as a mapping; a plain dict serves.
-        loader = Environment(config=view, prefix=self._env_prefix)  # type: ignore[arg-type]
-        self._set(_env=loader.load())
-        self.merge()
+        """Load ``INVOKE_*`` variables as invoke does, minus ``INVOKE_MULTIARCH_*``."""
+        ours = f"{(self.env_prefix or self.prefix).upper()}_{INVOKE_SECTION.upper()}_"
+        hidden = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith(ours)}
+        try:
+            super().load_shell_env()
+        finally:
+            os.environ.update(hidden)
 
 
 class MultiarchProgram(Program):
@@ -120,17 +117,6 @@ class MultiarchProgram(Program):
             self.config.set_project_location(str(Path.cwd()))
             self.config.load_project(merge=False)
             super().update_config(merge=merge)
-            check_invoke_files(self._loaded_files(), self.collection.configuration())
-
-    def _loaded_files(self) -> dict[str, tuple[Any, str]]:
-        # invoke keeps each file's data and path per layer (`_project`, `_project_path`)
-        # without a public accessor; read them to check before invoke merges them.
-        out: dict[str, tuple[Any, str]] = {}
-        for layer in CONFIG_FILES:
-            path = getattr(self.config, f"_{layer}_path", None)
-            if path:
-                out[layer] = (getattr(self.config, f"_{layer}", None), str(path))
-        return out
 
     def execute(self) -> None:
         """Run the tasks; a config merge invoke still refuses becomes one line."""
@@ -142,8 +128,6 @@ class MultiarchProgram(Program):
 
 def program() -> Program:
     """The ``multiarch`` program (``program().run(argv, exit=False)`` in tests)."""
-    from multiarch_tasks import __version__  # noqa: PLC0415 - avoid a cycle at import
-
     return MultiarchProgram(
         name="multiarch",
         binary="multiarch",

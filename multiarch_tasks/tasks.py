@@ -6,7 +6,8 @@ from ``[tool.multiarch-tasks]`` in pyproject.toml, then invoke config under
 ``multiarch:``, then these flags.
 
 The tasks themselves are data (:mod:`multiarch_tasks.taskspecs`); this module makes
-each one an invoke task whose flags, help and short letters come from that table.
+each one an invoke task whose flags, help and short letters come from that table, and
+whose body is :func:`multiarch_tasks.taskbody.run_task`.
 """
 
 from __future__ import annotations
@@ -15,41 +16,13 @@ import inspect as pyinspect
 from typing import Any
 
 from invoke.collection import Collection
-from invoke.context import Context
-from invoke.exceptions import Exit
 from invoke.tasks import Task
 
-from multiarch_tasks.config.settings import Settings
-from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.taskspecs import (
-    FLAGS,
-    SPECS,
-    Args,
-    RunOptions,
-    TaskExit,
-    TaskSpec,
-    make_runner,
-    run_task,
-    settings_from_config,
-)
+from multiarch_tasks.taskbody import run_task, runner_for, settings_for
+from multiarch_tasks.taskspecs import FLAGS, SPECS, TaskSpec
 
-# --- the seams other code uses ------------------------------------------------------------
-
-
-def run_options(c: Context) -> RunOptions:
-    """The ``--dry``, ``--echo`` and ``run.echo_format`` of invoke's config."""
-    run = c.config.run
-    return RunOptions(dry=bool(run.dry), echo=bool(run.echo), echo_format=str(run.echo_format))
-
-
-def settings_for(c: Context, **flags: Any) -> Settings:
-    """Resolve the settings of one task call (defaults < pyproject < invoke config < flags)."""
-    return settings_from_config(c.config.get("multiarch"), flags)
-
-
-def runner_for(c: Context, *, json_output: bool = False) -> Runner:
-    """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``."""
-    return make_runner(run_options(c), json_output=json_output)
+# The seams other code uses: settings and a runner from an invoke context.
+__all__ = ["TASKS", "make_task", "multiarch", "ns", "runner_for", "settings_for"]
 
 
 # --- tasks: generated from the flag table ------------------------------------------------
@@ -73,14 +46,6 @@ class _FlagTask(Task[Any]):
         return opts
 
 
-def _run(spec: TaskSpec, c: Context, values: Args) -> None:
-    """:func:`~multiarch_tasks.taskspecs.run_task` with invoke's config; its exit an ``Exit``."""
-    try:
-        run_task(spec, c.config.get("multiarch"), run_options(c), values)
-    except TaskExit as done:
-        raise Exit(done.message, code=done.code) from done
-
-
 def make_task(spec: TaskSpec) -> Task[Any]:
     """The invoke task for ``spec``: its signature lists exactly the spec's flags."""
     flags = [FLAGS[n] for n in spec.flags]
@@ -95,7 +60,7 @@ def make_task(spec: TaskSpec) -> Task[Any]:
         bound.apply_defaults()
         values = dict(bound.arguments)
         c = values.pop("c")
-        _run(spec, c, values)
+        run_task(spec, c, values)
 
     body.__name__ = body.__qualname__ = spec.name
     body.__doc__ = spec.doc

@@ -1,49 +1,24 @@
-"""The tasks as data: every flag, every task, and the body they all share, free of invoke.
+"""The tasks as data: every flag and every task, each declared once.
 
-``tasks.py`` turns each :class:`TaskSpec` into an invoke task (``inv multiarch.publish``);
-``cli.py`` runs the same specs without loading invoke when the command line and the
-config files are ones it reads the same way (see :mod:`multiarch_tasks.fastpath`). Both
-end in :func:`run_task`: flags -> settings -> one step -> print -> exit code.
+:class:`Flag` rows give each flag's name, help, short letter and the settings key it sets;
+:class:`TaskSpec` rows give each task's docstring, flags and the step it calls (an
+``api`` function, through a small adapter where the flags need translating).
+:mod:`multiarch_tasks.tasks` makes each row an invoke task, and every task runs the body
+in :mod:`multiarch_tasks.taskbody`. The file is long because the two tables are: the code
+besides them is the two row types and the adapters.
 """
 
 from __future__ import annotations
 
 import inspect as pyinspect
-import json
-import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from multiarch_tasks import api
-from multiarch_tasks.config.settings import Settings, settings_from_invoke
+from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.model.errors import MultiarchError, RunInterruptedError
 from multiarch_tasks.model.reference import ImageRef
-
-T = TypeVar("T")
-# invoke's default `run.echo_format`: what --echo prints on a terminal.
-ECHO_FORMAT = "\033[1;37m{command}\033[0m"
-
-
-class TaskExit(Exception):  # noqa: N818 - named after invoke's Exit, which it becomes
-    """End the task with ``code``, printing ``message`` (if any) on stderr."""
-
-    def __init__(self, message: str | None = None, code: int = 0) -> None:
-        super().__init__(message or "")
-        self.message = message
-        self.code = code
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """invoke's ``run.dry``, ``run.echo`` and ``run.echo_format`` (``--dry``, ``--echo``)."""
-
-    dry: bool = False
-    echo: bool = False
-    echo_format: str = ECHO_FORMAT
-
 
 # --- flags: each declared once ----------------------------------------------------------
 
@@ -184,86 +159,7 @@ BUILD_FLAGS = (
 PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflight", "registry")
 
 
-# --- the body every task shares ------------------------------------------------------------
-
-
-def settings_from_config(section: Any, flags: Mapping[str, Any]) -> Settings:
-    """Resolve the settings of one task call (defaults < pyproject < invoke config < flags).
-
-    ``section`` is the ``multiarch:`` section of invoke's merged config (None if absent).
-    """
-    return settings_from_invoke(section, flags, os.environ)
-
-
-def make_runner(options: RunOptions, *, json_output: bool = False) -> Runner:
-    """A runner honouring ``--dry``, ``--echo`` and ``run.echo_format``.
-
-    With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
-    """
-    from functools import partial  # noqa: PLC0415
-
-    from multiarch_tasks.ci.output import detect, group  # noqa: PLC0415
-
-    out = sys.stderr if json_output else sys.stdout
-    ci = detect()
-    return Runner(
-        dry=options.dry,
-        echo=options.echo,
-        echo_format=options.echo_format if out.isatty() else "{command}",
-        out=out,
-        ci=ci,
-        group_log=partial(group, ci) if ci else None,
-    )
-
-
-def _debug() -> bool:
-    if os.environ.get("INVOKE_DEBUG"):
-        return True
-    if "invoke" not in sys.modules:
-        return False  # only invoke's --debug turns its logger on
-    import logging  # noqa: PLC0415
-
-    return logging.getLogger("invoke").isEnabledFor(logging.DEBUG)
-
-
-def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
-    """Run ``call``; our errors become a one-line :class:`TaskExit` (traceback with --debug).
-
-    With ``as_json`` the error is also printed on stdout as ``{"ok": false, "error": ...}``,
-    so a caller reading the JSON document always gets one.
-    """
-    try:
-        return call()
-    except MultiarchError as err:
-        if _debug():
-            import traceback  # noqa: PLC0415
-
-            traceback.print_exc()
-        if as_json:
-            print(json.dumps({"ok": False, "error": str(err)}))
-        from multiarch_tasks.ci.output import detect, error_lines  # noqa: PLC0415
-
-        failures = getattr(err, "failures", None)
-        for line in error_lines(detect(), str(err), failures):
-            print(line, file=sys.stderr)
-        # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
-        code = err.code if isinstance(err, RunInterruptedError) else 1
-        if code != 1:
-            raise TaskExit(f"multiarch: {err}", code=code) from err
-        from multiarch_tasks.checks.diagnose import explained  # noqa: PLC0415
-
-        # A known failure names its cause and the fix: `...; base image X has no ...`.
-        raise TaskExit(f"multiarch: error: {explained(err)}", code=1) from err
-
-
-def emit(result: Any, as_json: bool) -> None:
-    """Print a step result as JSON or as its text rendering."""
-    if as_json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        text = result if isinstance(result, str) else result.render()
-        if text:
-            print(text)
+# --- tasks: each declared once ---------------------------------------------------------
 
 
 Args = Mapping[str, Any]
@@ -285,68 +181,22 @@ class TaskSpec:
     check: bool = False
 
 
-def _settings_flags(spec: TaskSpec, values: Args) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in spec.flags:
-        flag = FLAGS[name]
-        value = flag.setting(values[name])
-        if flag.key and value is not None:
-            out[flag.key] = value
-    return out
-
-
-def run_task(spec: TaskSpec, section: Any, options: RunOptions, values: Args) -> None:
-    """The body of every task: flags -> settings -> one step -> print -> exit code.
-
-    ``section`` is invoke config's ``multiarch:`` (None if absent), ``values`` every flag
-    of ``spec`` as the task received it. Raises :class:`TaskExit` to end with an error.
-    """
-    as_json = bool(values.get("json"))
-    settings = guarded(
-        lambda: settings_from_config(section, _settings_flags(spec, values)), as_json=as_json
-    )
-    runner = make_runner(options, json_output=as_json)
-    if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
-        # Tags from git and CI variables: every shard and the merge compute the same list.
-        from multiarch_tasks.planning.gittags import with_git_tags  # noqa: PLC0415
-
-        settings = guarded(
-            lambda: with_git_tags(settings, settings.tag_rules, runner), as_json=as_json
-        )
-        runner.say(f"tags from git: {', '.join(settings.tags)}")
-    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
-    emit(result, as_json)
-    if runner.ci:
-        from multiarch_tasks.ci.output import error_lines, write_summary  # noqa: PLC0415
-
-        write_summary(runner.ci, result)
-        message = str(getattr(result, "message", "") or "")
-        if spec.check and not result.ok and message:
-            for line in error_lines(runner.ci, message):
-                print(line, file=sys.stderr)
-    if spec.check and not result.ok:
-        raise TaskExit(code=1)
-
-
 def _api(name: str) -> Step:
     """A step that calls ``api.<name>(settings, runner)``, looked up when the task runs."""
     return lambda s, r, _: getattr(api, name)(s, r)
 
 
 def _merge(s: Settings, r: Runner, a: Args) -> Any:
-    dirs = [d for d in (a["from_"] or "").split(",") if d]
-    return api.merge(s, r, dirs or [s.output_dir])
+    return api.merge(s, r, directories=[d for d in (a["from_"] or "").split(",") if d])
 
 
 def _verify(s: Settings, r: Runner, a: Args) -> Any:
     ref = ImageRef.parse(a["ref"])
-    return api.verify(
-        s, ref, runner=r, deep=s.verify_deep, run=a["run"], allow_single=a["allow_single"]
-    )
+    return api.verify(s, ref, r, deep=s.verify_deep, run=a["run"], allow_single=a["allow_single"])
 
 
-def _inspect(s: Settings, _: Runner, a: Args) -> Any:
-    return api.inspect(s, ImageRef.parse(a["ref"]), platform=a["platform"])
+def _inspect(s: Settings, r: Runner, a: Args) -> Any:
+    return api.inspect(s, ImageRef.parse(a["ref"]), r, platform=a["platform"])
 
 
 def _mirror(s: Settings, r: Runner, a: Args) -> Any:
@@ -373,13 +223,13 @@ def _publish(s: Settings, r: Runner, a: Args) -> Any:
     return api.publish(s, r)
 
 
-def _ci_template(s: Settings, _: Runner, a: Args) -> str:
+def _ci_template(s: Settings, r: Runner, a: Args) -> str:
     options: dict[str, Any] = {
         k: a[k] for k in ("runners", "variant", "registry", "login") if a[k] is not None
     }
     if a["runner_label"]:
         options["runner_labels"] = dict(item.split("=", 1) for item in a["runner_label"])
-    text = api.ci_template(s, a["provider"] or "github", **options)
+    text = api.ci_template(s, a["provider"] or "github", r, **options)
     if not a["output"]:
         return text
     from multiarch_tasks.ci.templates import write_template  # noqa: PLC0415
@@ -388,8 +238,9 @@ def _ci_template(s: Settings, _: Runner, a: Args) -> str:
     return ""
 
 
-def _ci_rehearse(_: Settings, r: Runner, a: Args) -> Any:
+def _ci_rehearse(s: Settings, r: Runner, a: Args) -> Any:
     return api.ci_rehearse(
+        s,
         a["pipeline"],
         r,
         project=a["project"] or ".",

@@ -1,0 +1,148 @@
+"""The body every task shares: invoke's context -> settings -> runner -> one step -> output.
+
+:mod:`multiarch_tasks.tasks` makes one invoke task per row of the flag table
+(:mod:`multiarch_tasks.taskspecs`); each calls :func:`run_task` here, which resolves the
+settings, builds the runner from invoke's ``run.dry``/``run.echo``/``run.echo_format``,
+calls the row's step, prints its result (text or ``--json``) and turns our errors into
+invoke's ``Exit``: one line, exit 1 (130/143 after a signal).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from multiarch_tasks.config.settings import Settings, settings_from_invoke
+from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.errors import MultiarchError, RunInterruptedError
+from multiarch_tasks.taskspecs import FLAGS, Args, TaskSpec
+
+T = TypeVar("T")
+
+
+def settings_for(c: Context, **flags: Any) -> Settings:
+    """Resolve the settings of one task call (defaults < pyproject < invoke config < flags).
+
+    ``flags`` are settings keys (``tags=...``), above invoke's ``multiarch:`` section and
+    the ``INVOKE_MULTIARCH_*`` variables.
+    """
+    return settings_from_invoke(c.config.get("multiarch"), flags, os.environ)
+
+
+def runner_for(c: Context, *, json_output: bool = False) -> Runner:
+    """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``.
+
+    With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
+    """
+    from functools import partial  # noqa: PLC0415
+
+    from multiarch_tasks.ci.output import detect, group  # noqa: PLC0415
+
+    run = c.config.run
+    out = sys.stderr if json_output else sys.stdout
+    ci = detect()
+    return Runner(
+        dry=bool(run.dry),
+        echo=bool(run.echo),
+        # The colour escapes of invoke's default format are for a terminal only.
+        echo_format=str(run.echo_format) if out.isatty() else "{command}",
+        out=out,
+        ci=ci,
+        group_log=partial(group, ci) if ci else None,
+    )
+
+
+def _debug() -> bool:
+    # invoke's --debug (or INVOKE_DEBUG) turns its logger on: then show the traceback too.
+    return bool(os.environ.get("INVOKE_DEBUG")) or logging.getLogger("invoke").isEnabledFor(
+        logging.DEBUG
+    )
+
+
+def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
+    """Run ``call``; our errors become a one-line ``Exit`` (with a traceback under --debug).
+
+    With ``as_json`` the error is also printed on stdout as ``{"ok": false, "error": ...}``,
+    so a caller reading the JSON document always gets one.
+    """
+    try:
+        return call()
+    except MultiarchError as err:
+        if _debug():
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        if as_json:
+            print(json.dumps({"ok": False, "error": str(err)}))
+        from multiarch_tasks.ci.output import detect, error_lines  # noqa: PLC0415
+
+        failures = getattr(err, "failures", None)
+        for line in error_lines(detect(), str(err), failures):
+            print(line, file=sys.stderr)
+        # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
+        code = err.code if isinstance(err, RunInterruptedError) else 1
+        if code != 1:
+            raise Exit(f"multiarch: {err}", code=code) from err
+        from multiarch_tasks.checks.diagnose import explained  # noqa: PLC0415
+
+        # A known failure names its cause and the fix: `...; base image X has no ...`.
+        raise Exit(f"multiarch: error: {explained(err)}", code=1) from err
+
+
+def emit(result: Any, as_json: bool) -> None:
+    """Print a step result as JSON or as its text rendering."""
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        text = result if isinstance(result, str) else result.render()
+        if text:
+            print(text)
+
+
+def _settings_flags(spec: TaskSpec, values: Args) -> dict[str, Any]:
+    """The settings keys the given flags set (``--tag v1`` -> ``tags``)."""
+    out: dict[str, Any] = {}
+    for name in spec.flags:
+        flag = FLAGS[name]
+        value = flag.setting(values[name])
+        if flag.key and value is not None:
+            out[flag.key] = value
+    return out
+
+
+def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
+    """The body of every task: flags -> settings -> one step -> print -> exit code.
+
+    ``values`` holds every flag of ``spec`` as the task received it. Raises invoke's
+    ``Exit`` to end with an error, or with 1 when a checking step's result is not ok.
+    """
+    as_json = bool(values.get("json"))
+    settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
+    runner = runner_for(c, json_output=as_json)
+    if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
+        # Tags from git and CI variables: every shard and the merge compute the same list.
+        from multiarch_tasks.planning.gittags import with_git_tags  # noqa: PLC0415
+
+        settings = guarded(
+            lambda: with_git_tags(settings, settings.tag_rules, runner), as_json=as_json
+        )
+        runner.say(f"tags from git: {', '.join(settings.tags)}")
+    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
+    emit(result, as_json)
+    if runner.ci:
+        from multiarch_tasks.ci.output import error_lines, write_summary  # noqa: PLC0415
+
+        write_summary(runner.ci, result)
+        message = str(getattr(result, "message", "") or "")
+        if spec.check and not result.ok and message:
+            for line in error_lines(runner.ci, message):
+                print(line, file=sys.stderr)
+    if spec.check and not result.ok:
+        raise Exit(code=1)
