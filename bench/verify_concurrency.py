@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from multiarch_tasks.checks.verify import verify
+from multiarch_tasks.checks.verify.check import verify
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model import oci

@@ -28,20 +28,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from multiarch_tasks.checks.doctor import DoctorResult
+    from multiarch_tasks.checks.doctor.check import DoctorResult
     from multiarch_tasks.checks.inspect import InspectResult
-    from multiarch_tasks.checks.lint import LintResult
-    from multiarch_tasks.checks.preflight import PreflightReport
-    from multiarch_tasks.checks.verify import VerifyReport
-    from multiarch_tasks.ci.rehearse import RehearsalResult
+    from multiarch_tasks.checks.lint.checker import LintResult
+    from multiarch_tasks.checks.preflight.check import PreflightReport
+    from multiarch_tasks.checks.verify.check import VerifyReport
+    from multiarch_tasks.ci.rehearse.run import RehearsalResult
     from multiarch_tasks.config.settings import Settings, settings_from
     from multiarch_tasks.engine.runner import Runner
     from multiarch_tasks.model.reference import ImageRef
     from multiarch_tasks.planning.gittags import tags_from_git
     from multiarch_tasks.steps.build import BuildResult
     from multiarch_tasks.steps.builder import BuilderResult
-    from multiarch_tasks.steps.manifest import ManifestResult
-    from multiarch_tasks.steps.mirror import MirrorResult
+    from multiarch_tasks.steps.manifest.lists import ManifestResult
+    from multiarch_tasks.steps.mirror.copy import MirrorResult
     from multiarch_tasks.steps.publish import PublishResult
     from multiarch_tasks.steps.qemu import QemuResult
 
@@ -102,14 +102,14 @@ def builder_create(settings: Settings, runner: Runner | None = None) -> BuilderR
 
 def doctor(settings: Settings, runner: Runner | None = None, **options: Any) -> DoctorResult:
     """Check this machine can publish; ``options``: ``client``, ``found`` (test seams)."""
-    from multiarch_tasks.checks.doctor import doctor as impl
+    from multiarch_tasks.checks.doctor.check import doctor as impl
 
     return impl(settings, _runner(runner), **options)
 
 
 def lint(settings: Settings, runner: Runner | None = None) -> LintResult:
     """Find Dockerfile hazards that ship one architecture to every platform."""
-    from multiarch_tasks.checks.lint import lint as impl
+    from multiarch_tasks.checks.lint.checker import lint as impl
 
     return impl(settings, runner)
 
@@ -118,7 +118,7 @@ def manifest_create(
     settings: Settings, runner: Runner | None = None, **options: Any
 ) -> ManifestResult:
     """Assemble the index from the per-arch images; ``options``: ``digests``, ``client``."""
-    from multiarch_tasks.steps.manifest import manifest_create as impl
+    from multiarch_tasks.steps.manifest.lists import manifest_create as impl
 
     return impl(settings, _runner(runner), **options)
 
@@ -127,7 +127,7 @@ def manifest_push(
     settings: Settings, runner: Runner | None = None, **options: Any
 ) -> ManifestResult:
     """Push the index manifest_create assembled to every tag; ``options``: ``client``."""
-    from multiarch_tasks.steps.manifest import manifest_push as impl
+    from multiarch_tasks.steps.manifest.lists import manifest_push as impl
 
     return impl(settings, _runner(runner), **options)
 
@@ -136,7 +136,7 @@ def merge(
     settings: Settings, runner: Runner | None = None, *, directories: Sequence[str] = ()
 ) -> ManifestResult:
     """Merge the digest maps in ``directories`` (default: the output dir) into one index."""
-    from multiarch_tasks.steps.manifest import merge as impl
+    from multiarch_tasks.steps.manifest.lists import merge as impl
 
     return impl(settings, _runner(runner), list(directories) or [settings.output_dir])
 
@@ -154,7 +154,7 @@ def mirror(
     **options: Any,
 ) -> MirrorResult:
     """Copy a multi-arch image (or each ``SRC DEST`` line of ``from_file``) with all platforms."""
-    from multiarch_tasks.steps.mirror import mirror as impl
+    from multiarch_tasks.steps.mirror.copy import mirror as impl
 
     return impl(
         settings,
@@ -171,7 +171,7 @@ def mirror(
 
 def preflight(settings: Settings, runner: Runner | None = None, **options: Any) -> PreflightReport:
     """Check every base image has every target platform, and the host can build them."""
-    from multiarch_tasks.checks.preflight import preflight as impl
+    from multiarch_tasks.checks.preflight.check import preflight as impl
 
     return impl(settings, _runner(runner), **options)
 
@@ -204,7 +204,7 @@ def verify(
     **options: Any,
 ) -> VerifyReport:
     """Prove every platform of ``ref`` is what it claims: index, configs, binaries."""
-    from multiarch_tasks.checks.verify import verify as impl
+    from multiarch_tasks.checks.verify.check import verify as impl
 
     return impl(
         settings,
@@ -254,7 +254,7 @@ def ci_rehearse(
     jobs: int = 0,
 ) -> RehearsalResult:
     """Run a generated ``pipeline`` here: each shard in its own workspace, then the merge."""
-    from multiarch_tasks.ci.rehearse import rehearse as impl
+    from multiarch_tasks.ci.rehearse.run import rehearse as impl
 
     return impl(
         pipeline,

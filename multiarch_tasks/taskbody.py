@@ -90,7 +90,7 @@ def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
         code = err.code if isinstance(err, RunInterruptedError) else 1
         if code != 1:
             raise Exit(f"multiarch: {err}", code=code) from err
-        from multiarch_tasks.checks.diagnose import explained  # noqa: PLC0415
+        from multiarch_tasks.checks.diagnose.diagnosis import explained  # noqa: PLC0415
 
         # A known failure names its cause and the fix: `...; base image X has no ...`.
         raise Exit(f"multiarch: error: {explained(err)}", code=1) from err

@@ -8,7 +8,7 @@ import pytest
 from multiarch_tasks.engine.runner import Result
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import scrub_url
-from multiarch_tasks.planning.plan import BuildStep
+from multiarch_tasks.planning.plan.make import BuildStep
 from multiarch_tasks.steps.backends.buildx import failed_platforms, transient
 
 ARM64 = Platform.parse("linux/arm64")

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from multiarch_tasks.ci import rehearse
 from multiarch_tasks.ci import templates as ci
+from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine import commands
 from multiarch_tasks.engine.runner import Runner

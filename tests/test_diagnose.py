@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.checks import diagnose
-from multiarch_tasks.checks.diagnose import Context
+from multiarch_tasks.checks.diagnose import diagnosis as diagnose
+from multiarch_tasks.checks.diagnose.diagnosis import Context
 from multiarch_tasks.model.errors import BuildFailedError, CommandError, RegistryError
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks.model.dockerfile import BUILD, FIXED, TARGET, expand, parse, parse_file
+from multiarch_tasks.model.dockerfile.parser import BUILD, FIXED, TARGET, expand, parse, parse_file
 from multiarch_tasks.model.errors import DockerfileError, InvalidValueError
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from multiarch_tasks.checks import doctor, doctor_engine
+from multiarch_tasks.checks.doctor import check as doctor
+from multiarch_tasks.checks.doctor import engine as doctor_engine
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import facts
 from multiarch_tasks.engine.binfmt import Handler

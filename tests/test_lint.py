@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.checks import lint
+from multiarch_tasks.checks.lint import checker as lint
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.model import dockerfile
+from multiarch_tasks.model.dockerfile import parser as dockerfile
 from multiarch_tasks.model.platforms import Platform, parse_platforms
 
 TWO = parse_platforms("linux/amd64,linux/arm64")

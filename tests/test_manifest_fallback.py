@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from multiarch_tasks.model.errors import CommandError
-from multiarch_tasks.steps.manifest import transient_failure
+from multiarch_tasks.steps.manifest.lists import transient_failure
 
 
 @pytest.mark.parametrize(

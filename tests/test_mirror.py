@@ -24,8 +24,8 @@ from multiarch_tasks.model.oci import (
 )
 from multiarch_tasks.model.platforms import Platform, parse_platforms
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.steps import mirror as mirror_module
-from multiarch_tasks.steps.mirror import (
+from multiarch_tasks.steps.mirror import copy as mirror_module
+from multiarch_tasks.steps.mirror.copy import (
     Copy,
     MirrorResult,
     choose_tool,

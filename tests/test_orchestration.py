@@ -31,12 +31,12 @@ from multiarch_tasks.model.digests import read_digest_map
 from multiarch_tasks.model.errors import BuildFailedError, MultiarchError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.planning.plan import Plan, make_plan
+from multiarch_tasks.planning.plan.make import Plan, make_plan
 from multiarch_tasks.registry.client import RegistryClient
 from multiarch_tasks.steps import build as build_mod
 from multiarch_tasks.steps.build import build
 from multiarch_tasks.steps.builder import builder_create
-from multiarch_tasks.steps.manifest import manifest_create
+from multiarch_tasks.steps.manifest.lists import manifest_create
 from multiarch_tasks.steps.publish import publish
 from multiarch_tasks.steps.qemu import run_qemu_step
 from testbed import images

@@ -16,7 +16,7 @@ from multiarch_tasks.engine.binfmt import Handler
 from multiarch_tasks.engine.facts import Engine, Facts, parse_inspect
 from multiarch_tasks.model.errors import PlanError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.planning.plan import (
+from multiarch_tasks.planning.plan.make import (
     EMULATED,
     IMPOSSIBLE,
     NATIVE,

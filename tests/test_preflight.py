@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from multiarch_tasks.checks import preflight as preflight_module
-from multiarch_tasks.checks.preflight import preflight
+from multiarch_tasks.checks.preflight import check as preflight_module
+from multiarch_tasks.checks.preflight.check import preflight
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import binfmt
 from multiarch_tasks.engine.binfmt import Handler

@@ -15,7 +15,7 @@ import pytest
 import zstandard
 
 from multiarch_tasks.checks.inspect import inspect
-from multiarch_tasks.checks.verify import (
+from multiarch_tasks.checks.verify.check import (
     AttestationCheck,
     PlatformCheck,
     VerifyReport,

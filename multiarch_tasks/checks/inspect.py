@@ -1,7 +1,7 @@
 """inspect: show an index as a table, or one platform's config summary.
 
 Columns: platform, digest, size, created, attestation. Reads through the same helpers as
-:mod:`multiarch_tasks.checks.verify`.
+:mod:`multiarch_tasks.checks.verify.check`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ index it pushed. Image, tags and build args come from the project's own
 
 GitLab variants: ``docker`` (docker:dind), ``kaniko`` and ``buildah`` (one job per platform,
 native runners only; the merge job merges their digests natively). ``multiarch ci-rehearse``
-(:mod:`multiarch_tasks.ci.rehearse`) runs a generated pipeline on this machine.
+(:mod:`multiarch_tasks.ci.rehearse.run`) runs a generated pipeline on this machine.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ binfmt_misc handlers, which helper programs exist, and the git labels of the con
 Independent probes run concurrently; all are read-only, so they also run under ``--dry``.
 Every parser here is tested on the real outputs in ``shared/fixtures/buildx/``.
 
-Nothing here decides anything: :mod:`multiarch_tasks.planning.plan` does, from these values.
+Nothing here decides anything: :mod:`multiarch_tasks.planning.plan.make` does, from these values.
 """
 
 from __future__ import annotations
@@ -485,7 +485,7 @@ def base_images(settings: Settings) -> tuple[ImageRef, ...]:
     expanded as BuildKit does; () when the Dockerfile cannot be read (preflight says why).
     """
     # Imported here: the parser is not needed before the probes are started.
-    from multiarch_tasks.model import dockerfile  # noqa: PLC0415
+    from multiarch_tasks.model.dockerfile import parser as dockerfile  # noqa: PLC0415
 
     try:
         parsed = dockerfile.parse_file(settings.dockerfile, settings.build_args)

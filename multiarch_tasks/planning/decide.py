@@ -2,7 +2,8 @@
 
 Where and how each platform builds (:func:`assign`: buildx's node rule, native / emulated
 by which handler / cannot build), the strategy, push-by-digest, the cache mode and the
-merge tool. :mod:`multiarch_tasks.planning.plan` turns them into steps; nothing else decides these.
+merge tool. :mod:`multiarch_tasks.planning.plan` turns them into steps; nothing else decides
+these.
 """
 
 from __future__ import annotations

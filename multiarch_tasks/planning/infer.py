@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from multiarch_tasks.config import tagrules
 from multiarch_tasks.config.settings import Settings
-from multiarch_tasks.model import dockerfile
+from multiarch_tasks.model.dockerfile import parser as dockerfile
 from multiarch_tasks.model.errors import InvalidReferenceError, InvalidValueError, RegistryError
 from multiarch_tasks.model.platforms import compatible
 from multiarch_tasks.model.reference import ImageRef, scrub_url

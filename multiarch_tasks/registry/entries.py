@@ -1,6 +1,6 @@
 """Read what an index says about each platform image: its manifest and its config.
 
-Shared by :mod:`multiarch_tasks.checks.verify` (which judges them) and
+Shared by :mod:`multiarch_tasks.checks.verify.check` (which judges them) and
 :mod:`multiarch_tasks.checks.inspect` (which shows them), so ``inspect`` loads none of
 verify's checks. Independent requests (every platform's manifest, then its config) go out
 at once through :meth:`~multiarch_tasks.registry.client.RegistryClient.map`.

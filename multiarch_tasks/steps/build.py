@@ -19,7 +19,7 @@ from multiarch_tasks.engine.runner import Runner, interruptible
 from multiarch_tasks.model.digests import shard_meta, write_digest_map, write_shard_meta
 from multiarch_tasks.model.errors import MultiarchError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.planning.plan import Plan, make_plan
+from multiarch_tasks.planning.plan.make import Plan, make_plan
 from multiarch_tasks.steps.backends import BuildOutcome, PlatformBuild, backend
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def run_build(
     outcome: BuildOutcome = backend(settings.backend)(plan, settings, runner)
     digests = dict(outcome.digests)
     if outcome.index_digest and not runner.dry:
-        from multiarch_tasks.steps.manifest import platform_digests  # noqa: PLC0415 - registry client
+        from multiarch_tasks.steps.manifest.lists import platform_digests  # noqa: PLC0415 - registry client
 
         digests = platform_digests(settings, settings.image_ref, outcome.index_digest, client)
     builds = tuple(

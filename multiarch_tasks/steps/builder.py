@@ -19,7 +19,7 @@ from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import facts as facts_mod
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import InvalidValueError, MultiarchError
-from multiarch_tasks.planning.plan import Assignment, Plan, make_plan
+from multiarch_tasks.planning.plan.make import Assignment, Plan, make_plan
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from multiarch_tasks.steps.build import secret_runner
 
 if TYPE_CHECKING:
     from multiarch_tasks.model.platforms import Platform
-    from multiarch_tasks.planning.plan import Plan
+    from multiarch_tasks.planning.plan.make import Plan
     from multiarch_tasks.registry.bases import MemoReader
     from multiarch_tasks.registry.client import RegistryClient
 
@@ -91,7 +91,7 @@ def plan_publish(
     """Gather the facts and decide the whole publish (read-only probes only)."""
     # The planner is imported while the probes run (``probing`` started them).
     probing = probing or facts_mod.probe(settings, runner)
-    from multiarch_tasks.planning.plan import make_plan  # noqa: PLC0415
+    from multiarch_tasks.planning.plan.make import make_plan  # noqa: PLC0415
     from multiarch_tasks.steps.build import new_run_id  # noqa: PLC0415
 
     return make_plan(settings, probing.facts(), run_id=run_id or new_run_id())
@@ -232,7 +232,7 @@ class _Run:
         else:
             self.before = read_tags(self.client, list(plan.tags))
         if plan.step("preflight") is not None:
-            from multiarch_tasks.checks.preflight import preflight  # noqa: PLC0415
+            from multiarch_tasks.checks.preflight.check import preflight  # noqa: PLC0415
 
             bases = self.ahead.bases if self.ahead is not None else None
             checked = preflight(settings, runner, assignments=plan.assignments, client=bases)
@@ -250,8 +250,8 @@ class _Run:
         digest, raw, media = self._index(built.digests, built.index_digest)
         report = None
         if settings.verify:
-            from multiarch_tasks.checks.lint import lint  # noqa: PLC0415
-            from multiarch_tasks.checks.verify import verify  # noqa: PLC0415
+            from multiarch_tasks.checks.lint.checker import lint  # noqa: PLC0415
+            from multiarch_tasks.checks.verify.check import verify  # noqa: PLC0415
 
             report = verify(
                 settings,
@@ -271,7 +271,7 @@ class _Run:
                     f"verify failed: nothing promoted; the unpromoted index is"
                     f" {plan.image}@{digest}; {self.where_tags_are()}",
                 )
-        from multiarch_tasks.steps.manifest import promote  # noqa: PLC0415
+        from multiarch_tasks.steps.manifest.lists import promote  # noqa: PLC0415
 
         for ref in plan.tags:
             promote(self.client, [ref], raw, media)
@@ -286,8 +286,8 @@ class _Run:
         """The index to verify and promote: merged now (per-arch) or built (multi-platform)."""
         plan = self.plan
         if plan.strategy == "per-arch":
-            from multiarch_tasks.planning.plan import staging_tag  # noqa: PLC0415
-            from multiarch_tasks.steps.manifest import compose_index  # noqa: PLC0415
+            from multiarch_tasks.planning.plan.make import staging_tag  # noqa: PLC0415
+            from multiarch_tasks.steps.manifest.lists import compose_index  # noqa: PLC0415
 
             composed = compose_index(
                 self.settings,

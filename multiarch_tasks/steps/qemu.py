@@ -18,7 +18,7 @@ from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import MultiarchError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.planning.decide import EMULATED, NATIVE
-from multiarch_tasks.planning.plan import Plan, make_plan
+from multiarch_tasks.planning.plan.make import Plan, make_plan
 
 
 @dataclass(frozen=True)

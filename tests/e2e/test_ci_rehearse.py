@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.ci import rehearse
 from multiarch_tasks.ci import templates as ci
+from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
 from tests.conftest import EXAMPLE, index_platforms, run_cli, tag_digest

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.checks.verify import verify
+from multiarch_tasks.checks.verify.check import verify
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.platforms import parse_platforms

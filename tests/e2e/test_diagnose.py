@@ -1,7 +1,7 @@
 """diagnose on real failures: each signature the test bed can produce, produced for real.
 
 Every test runs the real program through the Runner, catches the CommandError it raises
-and checks that :func:`multiarch_tasks.checks.diagnose.explain` names the cause and the fix.
+and checks that :func:`multiarch_tasks.checks.diagnose.diagnosis` names the cause and the fix.
 The signatures the bed cannot produce are tested from recorded logs in
 tests/test_diagnose.py (docs/traps.md lists which is which).
 """
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multiarch_tasks.checks import diagnose
-from multiarch_tasks.checks.diagnose import Context, Diagnosis
+from multiarch_tasks.checks.diagnose import diagnosis as diagnose
+from multiarch_tasks.checks.diagnose.diagnosis import Context, Diagnosis
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import CommandError
 from multiarch_tasks.steps.backends.buildx import transient

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.checks.doctor import doctor
+from multiarch_tasks.checks.doctor.check import doctor
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.platforms import parse_platforms

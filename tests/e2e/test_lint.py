@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.checks import lint
-from multiarch_tasks.checks.preflight import preflight
-from multiarch_tasks.checks.verify import verify
+from multiarch_tasks.checks.lint import checker as lint
+from multiarch_tasks.checks.preflight.check import preflight
+from multiarch_tasks.checks.verify.check import verify
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.platforms import parse_platforms

@@ -11,7 +11,7 @@ import pytest
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.platforms import parse_platforms
-from multiarch_tasks.steps.mirror import mirror
+from multiarch_tasks.steps.mirror.copy import mirror
 from tests.conftest import run_cli
 
 if TYPE_CHECKING:

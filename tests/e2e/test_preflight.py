@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_tasks.checks.preflight import PreflightReport, preflight
+from multiarch_tasks.checks.preflight.check import PreflightReport, preflight
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.platforms import parse_platforms

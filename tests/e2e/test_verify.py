@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from multiarch_tasks.checks.inspect import inspect
-from multiarch_tasks.checks.verify import verify
+from multiarch_tasks.checks.verify.check import verify
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model import oci

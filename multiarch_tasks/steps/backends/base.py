@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.planning.plan import BuildStep
+from multiarch_tasks.planning.plan.make import BuildStep
 
 if TYPE_CHECKING:
     from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.engine.runner import Runner
-    from multiarch_tasks.planning.plan import Plan
+    from multiarch_tasks.planning.plan.make import Plan
 
 
 @dataclass(frozen=True)

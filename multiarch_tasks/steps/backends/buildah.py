@@ -13,7 +13,7 @@ from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import BuildFailedError, CommandError
-from multiarch_tasks.planning.plan import Plan, buildah_manifest, buildah_push_argv
+from multiarch_tasks.planning.plan.make import Plan, buildah_manifest, buildah_push_argv
 from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
 
 

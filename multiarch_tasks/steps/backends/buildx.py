@@ -17,7 +17,7 @@ from multiarch_tasks.engine.facts import read_metadata
 from multiarch_tasks.engine.runner import Result, Runner
 from multiarch_tasks.model.errors import BuildFailedError, CommandError, MultiarchError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.planning.plan import BuildStep, Plan
+from multiarch_tasks.planning.plan.make import BuildStep, Plan
 from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
 
 LOG_TAIL = 15

@@ -1,0 +1,148 @@
+"""Prove that every platform of a published image is what its index claims.
+
+``verify`` reads the index over the registry API and checks, per platform: that it is
+there (no missing, no unexpected ones), that its config names the same os/architecture/
+variant as the index does, that no two platforms share one manifest, and optionally
+(``deep``) that the ELF programs in its layers are built for it and (``run``) that it
+starts. Attestation manifests are listed apart; one pointing at nothing is a problem.
+What each platform holds is read by :mod:`multiarch_tasks.registry.entries` (which ``inspect``
+shares).
+
+Independent requests (every platform's manifest, every config, every tag) go out at
+once through :meth:`~multiarch_tasks.registry.client.RegistryClient.map`.
+
+Here: :func:`verify`, which runs the checks and assembles the report. The checks live in
+:mod:`.verify_index` (index, configs, attestations, tags), :mod:`.verify_deep` (ELF
+programs) and :mod:`.verify_run` (``--run``); the report in :mod:`.verify_report`
+(re-exported here).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from multiarch_tasks.checks.verify import deep as verify_deep
+from multiarch_tasks.checks.verify import index as verify_index
+from multiarch_tasks.checks.verify import run as verify_run
+from multiarch_tasks.checks.verify.index import config_problem
+from multiarch_tasks.checks.verify.report import AttestationCheck, PlatformCheck, VerifyReport
+from multiarch_tasks.checks.verify.run import EXEC_FORMAT_ERROR, RUN_TIMEOUT
+from multiarch_tasks.model.errors import InvalidValueError
+from multiarch_tasks.registry.client import RegistryClient
+from multiarch_tasks.registry.entries import read_entries, short, single_platform
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from multiarch_tasks.checks.elf.layers import ScanResult
+    from multiarch_tasks.checks.lint.checker import Finding
+    from multiarch_tasks.config.settings import Settings
+    from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.model.reference import ImageRef
+
+__all__ = [
+    "EXEC_FORMAT_ERROR",
+    "RUN_TIMEOUT",
+    "AttestationCheck",
+    "PlatformCheck",
+    "VerifyReport",
+    "config_problem",
+    "short",
+    "verify",
+]
+
+
+def verify(
+    settings: Settings,
+    ref: ImageRef,
+    *,
+    runner: Runner,
+    client: RegistryClient | None = None,
+    deep: bool = False,
+    run: bool = False,
+    allow_single: bool = False,
+    check_tags: bool = True,
+    findings: Sequence[Finding] = (),
+) -> VerifyReport:
+    """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
+
+    ``check_tags`` also asks that every tag of ``settings.tags`` points at it; publish
+    verifies the index before any tag moves, so it turns that off (promotion reads back).
+    ``findings`` (from :func:`multiarch_tasks.checks.lint.lint`) are confirmed or cleared by the
+    ``deep`` scan: the report's ``lint`` lines say which.
+    """
+    if run and not settings.verify_run:
+        raise InvalidValueError(
+            "--run needs a command to run in each image: set verify_run, e.g."
+            ' verify_run = ["/bin/sh", "-c", "true"] under [tool.multiarch-tasks]'
+        )
+    client = client or RegistryClient.from_settings(settings, say=runner.say)
+    doc = client.get_manifest(ref)
+    if doc.is_index:
+        images, attestations = doc.images, doc.attestations
+        entries = read_entries(client, ref, images)
+    elif allow_single:
+        attestations = []
+        entries = read_entries(client, ref, [doc.descriptor()])
+        entries = [single_platform(e) for e in entries]
+    else:
+        problem = (
+            f"{ref} is a single image manifest, not a multi-platform index"
+            " (pass --allow-single to accept one)"
+        )
+        return VerifyReport(str(ref), doc.digest, doc.media_type, problems=(problem,))
+
+    per, missing, index_level = verify_index.platform_set_problems(entries, settings.platforms)
+    notes: dict[Platform, list[str]] = {e.platform: [] for e in entries}
+    found: list[dict[Platform, tuple[list[str], str]]] = [
+        {p: (problems, "") for p, problems in verify_index.duplicate_problems(entries).items()},
+        verify_index.config_problems(entries),
+    ]
+    scans: dict[Platform, ScanResult] = {}
+    if deep:
+        found.append(verify_deep.deep_problems(client, ref, entries, scans))
+        from multiarch_tasks.checks.elf.layers import shared_layer_notes  # noqa: PLC0415 - --deep only
+
+        layers = {e.platform: [d.digest for d in e.manifest.layers] for e in entries if e.manifest}
+        notes_of = shared_layer_notes(layers, scans)
+        found.append({plat: ([], note) for plat, note in notes_of.items()})
+    if run:
+        plats = [e.platform for e in entries if e.manifest is not None]
+        found.append(verify_run.run_problems(settings, runner, ref, doc.digest, plats))
+    for results in found:
+        for plat, (problems, note) in results.items():
+            per[plat] += problems
+            notes[plat] += [note] if note else []
+    if check_tags:
+        index_level += verify_index.tag_problems(settings, client, ref, doc.digest)
+    checks = [
+        PlatformCheck(
+            str(e.platform),
+            e.descriptor.digest,
+            _dedupe([*e.problems, *per[e.platform]]),
+            tuple(notes[e.platform]),
+        )
+        for e in entries
+    ]
+    return VerifyReport(
+        str(ref),
+        doc.digest,
+        doc.media_type,
+        _ordered([*checks, *missing], settings.platforms),
+        tuple(verify_index.attestation_checks(attestations, entries)),
+        tuple(index_level),
+        verify_deep.confirmed(findings, scans) if deep else (),
+    )
+
+
+def _ordered(
+    checks: list[PlatformCheck], expected: tuple[Platform, ...]
+) -> tuple[PlatformCheck, ...]:
+    """Sort checks: expected platforms in their configured order, then the others."""
+    order = {str(p): i for i, p in enumerate(expected)}
+    return tuple(sorted(checks, key=lambda c: (order.get(c.platform, len(order)), c.platform)))
+
+
+def _dedupe(items: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

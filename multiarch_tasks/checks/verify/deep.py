@@ -1,0 +1,64 @@
+"""``verify --deep``: scan every platform's layers for foreign ELF programs.
+
+The layers are read by :mod:`.layers` (imported when a scan starts: the tar readers are
+for --deep only). The lint findings verify was given are then confirmed or cleared by
+what the scan found (:func:`multiarch_tasks.checks.lint.confirmed_by`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from multiarch_tasks.model.errors import RegistryError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from multiarch_tasks.checks.elf.layers import ScanResult
+    from multiarch_tasks.checks.lint.checker import Finding
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.model.reference import ImageRef
+    from multiarch_tasks.registry.client import RegistryClient
+    from multiarch_tasks.registry.entries import Entry
+
+
+def deep_problems(
+    client: RegistryClient,
+    ref: ImageRef,
+    entries: list[Entry],
+    scans: dict[Platform, ScanResult] | None = None,
+) -> dict[Platform, tuple[list[str], str]]:
+    """Scan every platform's layers; (problems, note) per platform; fill ``scans``."""
+    todo = [e for e in entries if e.manifest is not None]
+
+    def scan(entry: Entry) -> ScanResult | RegistryError:
+        layers = entry.manifest.layers if entry.manifest is not None else []
+        try:
+            from multiarch_tasks.checks.elf.layers import scan_image  # noqa: PLC0415 - tar readers, --deep only
+
+            return client.with_retries(
+                lambda: scan_image(client, ref, layers), f"reading the layers of {entry.platform}"
+            )
+        except RegistryError as err:
+            return err
+
+    results = client.map(scan, todo)
+    out: dict[Platform, tuple[list[str], str]] = {}
+    for entry, result in zip(todo, results, strict=True):
+        plat = entry.platform
+        if isinstance(result, RegistryError):
+            out[plat] = ([f"{plat}: cannot read layers: {result}"], "")
+            continue
+        if scans is not None:
+            scans[plat] = result
+        foreign = [f"{plat}: {line}" for line in result.foreign(plat)]
+        note = f"{len(result.programs)} ELF programs checked"
+        out[plat] = (foreign, note)
+    return out
+
+
+def confirmed(findings: Sequence[Finding], scans: Mapping[Platform, ScanResult]) -> Any:
+    """What the scan made of the lint ``findings`` (one line each); empty without any."""
+    from multiarch_tasks.checks.lint.checker import confirmed_by  # noqa: PLC0415 - only with findings
+
+    return confirmed_by(findings, scans) if findings else ()

@@ -1,0 +1,181 @@
+"""mirror: copy a multi-arch image, every platform of it, to another registry or repository.
+
+The article's trap is mirroring with ``docker pull/tag/push``, which keeps only the host's
+platform; the fix is a copier that moves the whole index. Three paths, one result:
+
+- ``skopeo``: ``skopeo copy --multi-arch=all --preserve-digests`` (well kept, the
+  article's own fix);
+- ``imagetools``: ``docker buildx imagetools create --tag DEST SRC``;
+- ``native``: this package's registry client. Each child manifest's config and layers
+  are copied (mounted across repositories of the same registry, skipped when DEST
+  already has them, several at once), then each child manifest by digest, then the index
+  byte for byte, so the index digest does not change.
+
+``auto`` takes skopeo, then imagetools (when ``docker buildx version`` answers), then
+native. Copying a subset (``--platforms``) or dropping attestations needs a new index,
+whose digest differs from the source's: only the native path does that. After every
+copy DEST's digest is read back and compared with SRC's when everything was copied.
+
+Here: the tool choice, the skopeo and imagetools paths and the loop over the jobs. What
+to copy and the results are :mod:`.mirror_jobs`', the native copy :mod:`.mirror_native`';
+their public names are importable from here too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from multiarch_tasks.engine import commands, tools
+from multiarch_tasks.engine.runner import which
+from multiarch_tasks.model.errors import InvalidValueError, MultiarchError, RegistryError
+from multiarch_tasks.steps.mirror.jobs import (
+    COPIED,
+    MOUNTED,
+    SKIPPED,
+    Copy,
+    Job,
+    MirrorResult,
+    dest_ref,
+    filtered_index,
+    jobs_for,
+    parse_mirror_file,
+    select_children,
+)
+from multiarch_tasks.steps.mirror.native import BLOB_WORKERS, copy_native
+
+if TYPE_CHECKING:
+    from multiarch_tasks.config.settings import Settings
+    from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.registry.client import RegistryClient
+
+TOOLS = ("auto", "skopeo", "imagetools", "native")
+
+
+def choose_tool(tool: str, runner: Runner, *, subset: bool) -> str:
+    """Pick the copier: ``tool``, or for ``auto`` skopeo > imagetools > native."""
+    if tool not in TOOLS:
+        raise InvalidValueError(f"unknown mirror tool {tool!r} (choose from {', '.join(TOOLS)})")
+    if subset and tool in {"skopeo", "imagetools"}:
+        raise InvalidValueError(
+            f"{tool} copies every platform and attestation as they are; use --tool native"
+            " (or auto) to copy a subset of platforms or drop attestations"
+        )
+    if tool != "auto":
+        return tool
+    if subset:
+        return "native"
+    if which("skopeo"):
+        return "skopeo"
+    if tools.has_buildx(runner):
+        return "imagetools"
+    return "native"
+
+
+def mirror(
+    settings: Settings,
+    runner: Runner,
+    *,
+    src: str | None,
+    dest: str | None,
+    tool: str = "auto",
+    from_file: str | None = None,
+    platforms_given: bool = False,
+    attestations: bool = True,
+    client: RegistryClient | None = None,
+) -> MirrorResult:
+    """Copy SRC to DEST (and/or every ``SRC DEST`` line of ``from_file``) with all platforms.
+
+    ``platforms_given`` copies only ``settings.platforms`` (a new index: its digest
+    differs); ``attestations=False`` drops attestation manifests. Each copy's failure is
+    reported in its :class:`Copy`; the others still run.
+    """
+    jobs = jobs_for(src, dest, from_file)
+    subset = platforms_given or not attestations
+    chosen = choose_tool(tool, runner, subset=subset)
+    if client is None:
+        from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415 - the registry client is heavy
+
+        client = RegistryClient.from_settings(settings, say=runner.say)
+    platforms = settings.platforms if platforms_given else None
+    copies = []
+    for job in jobs:
+        try:
+            copies.append(
+                _copy(
+                    settings,
+                    runner,
+                    client,
+                    job,
+                    tool=chosen,
+                    platforms=platforms,
+                    attestations=attestations,
+                )
+            )
+        except MultiarchError as err:
+            where = f"{job.where}: " if job.where else ""
+            copies.append(Copy(str(job.src), str(job.dest), chosen, error=f"{where}{err}"))
+    return MirrorResult(tuple(copies))
+
+
+def _copy(
+    settings: Settings,
+    runner: Runner,
+    client: RegistryClient,
+    job: Job,
+    *,
+    tool: str,
+    platforms: tuple[Platform, ...] | None,
+    attestations: bool,
+) -> Copy:
+    src, dest = str(job.src), str(job.dest)
+    if runner.dry and tool == "native":
+        runner.say(f"would copy {src} -> {dest} through the registry API (native)")
+        return Copy(src, dest, tool, note="dry run")
+    if tool == "native":
+        return copy_native(client, job, platforms, attestations=attestations)
+    source = client.head_manifest(job.src)
+    if source is None:
+        raise RegistryError(f"source {src} not found", status=404)
+    argv = (
+        commands.skopeo_copy(
+            src,
+            dest,
+            src_insecure=settings.is_insecure(job.src.registry),
+            dest_insecure=settings.is_insecure(job.dest.registry),
+            retries=settings.retries,
+        )
+        if tool == "skopeo"
+        else commands.imagetools_create([dest], [src], builder=settings.builder)
+    )
+    runner.run(argv, label=f"mirror {src}")
+    if runner.dry:
+        return Copy(src, dest, tool, src_digest=source.digest, note="dry run")
+    back = client.head_manifest(job.dest)
+    if back is None:
+        raise RegistryError(f"{dest} is missing after the copy by {tool}")
+    if back.digest != source.digest:
+        raise RegistryError(
+            f"{dest} has digest {back.digest}, but {src} has {source.digest}: {tool} rewrote"
+            " the index; mirror again with --tool native (or skopeo) to keep the digest"
+        )
+    return Copy(src, dest, tool, back.digest, source.digest, note="same index digest as the source")
+
+
+__all__ = [
+    "BLOB_WORKERS",
+    "COPIED",
+    "MOUNTED",
+    "SKIPPED",
+    "TOOLS",
+    "Copy",
+    "Job",
+    "MirrorResult",
+    "choose_tool",
+    "dest_ref",
+    "filtered_index",
+    "jobs_for",
+    "mirror",
+    "parse_mirror_file",
+    "select_children",
+]

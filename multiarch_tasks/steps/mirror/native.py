@@ -1,0 +1,138 @@
+"""mirror's native path: the copy through this package's registry client.
+
+Each child manifest's config and layers are copied (mounted across repositories of the
+same registry, skipped when DEST already has them, several at once), then each child
+manifest by digest, then the index byte for byte, so the index digest does not change; a
+subset of platforms or dropped attestations make a new index.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from multiarch_tasks.model.errors import InvalidValueError, RegistryError
+from multiarch_tasks.model.oci import sha256_digest
+from multiarch_tasks.steps.mirror.jobs import (
+    COPIED,
+    MOUNTED,
+    SKIPPED,
+    Copy,
+    Job,
+    filtered_index,
+    select_children,
+)
+
+if TYPE_CHECKING:
+    from multiarch_tasks.model.oci import Descriptor, Document
+    from multiarch_tasks.model.platforms import Platform
+    from multiarch_tasks.registry.client import RegistryClient
+
+# Layers registries do not serve (Windows base layers): they stay where they are.
+_FOREIGN_MARKERS = ("nondistributable", "foreign")
+# Blobs copied at once (skopeo's default too): a few streams keep a link busy, memory
+# stays at a few MiB per stream.
+BLOB_WORKERS = 6
+
+
+def copy_native(
+    client: RegistryClient,
+    job: Job,
+    platforms: tuple[Platform, ...] | None,
+    *,
+    attestations: bool,
+) -> Copy:
+    """Copy through the registry API: blobs, then child manifests, then the index.
+
+    What DEST already holds is not read from SRC at all: the index when DEST's tag
+    already has SRC's digest (a registry accepts an index only once its children exist,
+    and a manifest only once its blobs do), a child manifest present by digest, a blob
+    present (HEAD) or mountable from SRC's repository on the same registry.
+    """
+    src, dest = str(job.src), str(job.dest)
+    top = client.get_manifest(job.src)
+    subset = platforms is not None or not attestations
+    if not top.is_index:
+        if platforms is not None:
+            raise InvalidValueError(
+                f"{job.src} is a single-platform image: --platforms needs an index"
+            )
+        children: list[Descriptor] = []
+        docs = [top]
+    else:
+        children = select_children(top, platforms, attestations)
+        docs = []
+    raw = filtered_index(top, children) if subset and top.is_index else top.raw
+    want = top.digest if raw is top.raw else sha256_digest(raw)
+    copied = tuple(str(d.platform) for d in children if d.platform and not d.is_attestation)
+    there = client.head_manifest(job.dest)
+    if there is not None and there.digest == want:
+        note = "already there: DEST's tag holds this digest"
+        return Copy(src, dest, "native", want, top.digest, copied, {}, note)
+    if top.is_index:
+        docs = _missing_children(client, job, children)
+    counts = _copy_blobs(client, job, docs)
+    if top.is_index:
+        client.map(
+            lambda d: client.put_manifest(job.dest.with_digest(d.digest), d.raw, d.media_type),
+            docs,
+        )
+    digest = client.put_manifest(job.dest, raw, top.media_type)
+    back = client.head_manifest(job.dest)
+    if back is None:
+        raise RegistryError(f"{dest} is missing after the copy")
+    if back.digest != digest:
+        raise RegistryError(f"{dest} reads back as {back.digest}, not the {digest} pushed")
+    note = (
+        f"new index (source index {top.digest}): a subset changes the digest"
+        if subset
+        else "same index digest as the source"
+    )
+    if len(docs) < max(len(children), 1):
+        note += f"; {max(len(children), 1) - len(docs)} manifest(s) already there"
+    return Copy(src, dest, "native", digest, top.digest, copied, counts, note)
+
+
+def _missing_children(
+    client: RegistryClient, job: Job, children: list[Descriptor]
+) -> list[Document]:
+    """The child manifests DEST lacks, read from SRC (HEAD and GET per child, concurrently)."""
+
+    def missing(child: Descriptor) -> Document | None:
+        if client.head_manifest(job.dest.with_digest(child.digest)) is not None:
+            return None
+        return client.get_manifest(job.src.with_digest(child.digest))
+
+    docs = [d for d in client.map(missing, children) if d is not None]
+    nested = [d for d in docs if d.is_index]
+    if nested:
+        raise InvalidValueError(
+            f"{job.src} holds nested indexes ({nested[0].digest}); use --tool skopeo for it"
+        )
+    return docs
+
+
+def _copy_blobs(client: RegistryClient, job: Job, docs: list[Document]) -> dict[str, int]:
+    blobs: dict[str, Descriptor] = {}
+    for doc in docs:
+        for blob in [doc.config, *doc.layers]:
+            if not any(marker in blob.media_type for marker in _FOREIGN_MARKERS):
+                blobs.setdefault(blob.digest, blob)
+    todo = list(blobs.values())
+    # HEADs are cheap: all at once; the copies stream, so only a few at a time.
+    there = client.map(lambda blob: client.blob_exists(job.dest, blob.digest), todo)
+    missing = [blob for blob, have in zip(todo, there, strict=True) if not have]
+    outcomes = client.map(lambda blob: _copy_blob(client, job, blob), missing, workers=BLOB_WORKERS)
+    counts = {kind: outcomes.count(kind) for kind in (COPIED, MOUNTED)}
+    return {**counts, SKIPPED: len(todo) - len(missing)}
+
+
+def _copy_blob(client: RegistryClient, job: Job, blob: Descriptor) -> str:
+    same_registry = job.src.registry == job.dest.registry
+    if (
+        same_registry
+        and job.src.repository != job.dest.repository
+        and client.mount_blob(job.dest, blob.digest, job.src.repository)
+    ):
+        return MOUNTED
+    client.copy_blob(job.src, job.dest, blob.digest, blob.size)
+    return COPIED
