@@ -14,7 +14,7 @@ import tarfile
 import pytest
 import zstandard
 
-from multiarch_tasks.checks.elf.check import (
+from multiarch_tasks.checks.elf import (
     ElfHeader,
     LayerChanges,
     LayerFormatError,
