@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import shlex
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -440,6 +442,34 @@ def test_timeout_stops_the_grandchildren_of_a_streamed_command() -> None:
     assert time.monotonic() - start < 30
     assert info.value.returncode is None  # killed
     pids = [int(p) for p in out.getvalue().split("[arm64] ", 1)[1].split()]
+    assert len(pids) == 2
+    assert _left_behind(pids) == []
+
+
+INTERRUPTED_RUN = """
+import sys
+from multiarch_tasks.engine.runner import Runner, interruptible
+from multiarch_tasks.model.errors import RunInterruptedError
+try:
+    with interruptible():
+        Runner().run(sys.argv[1:], stream_prefix="x")
+except RunInterruptedError as err:
+    sys.exit(err.code)
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_grandchildren_and_exits_128_plus_its_number(signame: str) -> None:
+    sig = getattr(signal, signame)
+    proc = subprocess.Popen(
+        [PY, "-c", INTERRUPTED_RUN, *GRANDCHILD], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the echoed command
+    pids = [int(p) for p in proc.stdout.readline().removeprefix("[x] ").split()]
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 128 + sig
+    proc.stdout.close()
     assert len(pids) == 2
     assert _left_behind(pids) == []
 
