@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
 import shlex
+import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -339,6 +343,16 @@ def test_streamed_build_hides_build_arg_and_secret_values_everywhere(tmp_path: P
     assert f"retrying API_TOKEN={REDACTED} with {REDACTED}" in printed
 
 
+def test_no_secret_reaches_a_debug_log(caplog: pytest.LogCaptureFixture) -> None:
+    # invoke --debug sets the root logger to DEBUG: whatever starts the process logs nothing
+    # of its argv.
+    runner, _ = make_runner()
+    with caplog.at_level(logging.DEBUG):
+        runner.run(py("pass", "--password", "pw-in-argv"))
+        runner.run(py("pass", "--password", "pw-in-argv"), stream_prefix="amd64")
+    assert "pw-in-argv" not in caplog.text
+
+
 def test_printed_commands_and_tails_scrub_urls_but_probe_data_keeps_them() -> None:
     runner, out = make_runner(echo=True)
     url = "https://ci:glpat-SECRET@gitlab.example/g/app.git?private_token=T2&ref=main"
@@ -380,6 +394,84 @@ def test_timeout_kills_a_streamed_process() -> None:
     assert time.monotonic() - start < 30
     assert info.value.returncode is None
     assert "[arm64] started" in out.getvalue()
+
+
+# The shell leads the new session; it prints its pid and its background child's, then waits.
+GRANDCHILD = ["sh", "-c", "sleep 60 & echo $$ $!; sleep 60"]
+
+
+def _alive_in_session(sid: int) -> list[int]:
+    """Pids of the processes (zombies excepted) whose session is ``sid``, from /proc."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone while we looked
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces, so split after ")".
+        state, _ppid, _pgrp, session = text.rsplit(")", 1)[1].split()[:4]
+        if int(session) == sid and state != "Z":
+            alive.append(int(text.split(" ", 1)[0]))
+    return alive
+
+
+def _left_behind(pids: list[int]) -> list[int]:
+    """What of ``pids``' session still runs after up to 10 s (init reaps the orphans)."""
+    deadline = time.monotonic() + 10
+    while (alive := _alive_in_session(pids[0])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+def test_timeout_stops_the_grandchildren_of_a_captured_command() -> None:
+    runner, _ = make_runner()
+    start = time.monotonic()
+    result = runner.run(GRANDCHILD, timeout=1, check=False)
+    assert time.monotonic() - start < 30  # not the 60 s the grandchild holds the pipes for
+    assert result.returncode == -1
+    pids = [int(p) for p in result.stdout.split()]
+    assert len(pids) == 2  # the shell and its background sleep both started
+    assert _left_behind(pids) == []
+
+
+def test_timeout_stops_the_grandchildren_of_a_streamed_command() -> None:
+    runner, out = make_runner()
+    start = time.monotonic()
+    with pytest.raises(CommandError) as info:
+        runner.run(GRANDCHILD, timeout=1, stream_prefix="arm64")
+    assert time.monotonic() - start < 30
+    assert info.value.returncode is None  # killed
+    pids = [int(p) for p in out.getvalue().split("[arm64] ", 1)[1].split()]
+    assert len(pids) == 2
+    assert _left_behind(pids) == []
+
+
+INTERRUPTED_RUN = """
+import sys
+from multiarch_tasks.engine.runner import Runner, interruptible
+from multiarch_tasks.model.errors import RunInterruptedError
+try:
+    with interruptible():
+        Runner().run(sys.argv[1:], stream_prefix="x")
+except RunInterruptedError as err:
+    sys.exit(err.code)
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_grandchildren_and_exits_128_plus_its_number(signame: str) -> None:
+    sig = getattr(signal, signame)
+    proc = subprocess.Popen(
+        [PY, "-c", INTERRUPTED_RUN, *GRANDCHILD], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the echoed command
+    pids = [int(p) for p in proc.stdout.readline().removeprefix("[x] ").split()]
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 128 + sig
+    proc.stdout.close()
+    assert len(pids) == 2
+    assert _left_behind(pids) == []
 
 
 def test_timeout_not_reached() -> None:
@@ -515,6 +607,38 @@ def test_map_parallel_collects_non_command_errors_and_handles_empty() -> None:
     assert isinstance(results[1], ToolMissingError)
     assert results[2] == "C"
     assert runner.map_parallel(work, []) == []
+
+
+def test_map_parallel_hands_back_a_keyboard_interrupt_raised_in_an_item() -> None:
+    runner, _ = make_runner()
+
+    def work(item: int) -> int:
+        if item == 1:
+            raise KeyboardInterrupt
+        return item * 10
+
+    results = runner.map_parallel(work, [0, 1, 2], jobs=2)
+    assert results[0] == 0
+    assert isinstance(results[1], KeyboardInterrupt)
+    assert results[2] == 20
+
+
+def test_map_parallel_runs_no_more_than_jobs_items_at_once() -> None:
+    runner, _ = make_runner()
+    lock = threading.Lock()
+    running = [0, 0]  # now, peak
+
+    def work(item: int) -> int:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return item
+
+    assert runner.map_parallel(work, list(range(9)), jobs=3) == list(range(9))
+    assert 1 < running[1] <= 3
 
 
 def test_start_probe_starts_the_process_before_wait_and_remembers_its_answer(

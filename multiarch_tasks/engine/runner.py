@@ -1,38 +1,52 @@
-"""The one place that starts processes.
+"""The runner: the seam every external program runs through.
 
-Every external program runs here, from an argv list, without a shell, through
-:class:`subprocess.Popen` (the program is looked up on PATH at the last moment: a missing
-one is a :class:`~multiarch_tasks.model.errors.ToolMissingError` naming it). Not through
-plumbum, whose import (it loads urllib.request, ssl, email and logging) cost ~70 ms before
-the first probe could start, on every run, for a PATH lookup and a Popen.
-
-The runner honours invoke's ``--dry`` (print, run nothing, except read-only probes so the
-printed plan is true) and ``--echo``, prints commands shell-quoted with secrets redacted
-and URLs scrubbed, keeps the tail of what a command printed, and turns failures into
-:class:`~multiarch_tasks.model.errors.CommandError`.
+It honours invoke's ``--dry`` (print, run nothing, except read-only probes so the printed
+plan is true) and ``--echo``, prints commands shell-quoted with secrets redacted and URLs
+scrubbed, remembers probes whose answer cannot change, retries, streams a build's output
+line by line (held for a CI log group), runs work in parallel, keeps the tail of what a
+command printed, and turns failures into :class:`~multiarch_tasks.model.errors.CommandError`.
+Processes start and stop in :mod:`multiarch_tasks.engine.process`.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TextIO, TypeVar
 
-from multiarch_tasks.model.errors import CommandError, RunInterruptedError, ToolMissingError
+from multiarch_tasks.engine.process import (
+    CHILDREN,
+    Process,
+    interruptible,
+    kill_group,
+    start,
+    which,
+)
+from multiarch_tasks.model.errors import CommandError
 from multiarch_tasks.model.redaction import scrub_urls
 
-if TYPE_CHECKING:
-    from subprocess import Popen
+# CHILDREN, interruptible and which live in engine.process; they stay importable from here.
+__all__ = [
+    "CHILDREN",
+    "REDACTED",
+    "TAIL_LINES",
+    "Probe",
+    "Result",
+    "Runner",
+    "display",
+    "interruptible",
+    "redact",
+    "redact_text",
+    "which",
+]
 
-# subprocess, signal, shlex, shutil and concurrent.futures are imported where used: a
-# command that starts no process (inspect, verify) need not load them (~15 ms).
+# subprocess, shlex and concurrent.futures are imported where used: a command that starts
+# no process (inspect, verify) need not load them.
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,78 +64,6 @@ _SECRET_ASSIGN_PREFIXES = ("--password=", "--creds=", "--src-creds=", "--dest-cr
 def _hidden(secrets: Iterable[str]) -> list[str]:
     # Longest first, so a secret that contains another is hidden whole.
     return sorted({s for s in secrets if s}, key=len, reverse=True)
-
-
-class _Children:
-    """Every process the runners started and that still runs, by process group.
-
-    Each child starts in a session of its own, so it and whatever it starts (buildx's
-    helpers) can be stopped together; a terminal's Ctrl-C reaches only us and we pass it on.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.live: set[Popen[str]] = set()
-        self.signal = 0  # the signal that interrupted the run, or 0
-
-    def add(self, proc: Popen[str]) -> None:
-        with self.lock:
-            self.live.add(proc)
-
-    def discard(self, proc: Popen[str]) -> None:
-        with self.lock:
-            self.live.discard(proc)
-
-    def stop_all(self, grace: float = 5.0) -> None:
-        """SIGTERM every child's group, then SIGKILL what is left after ``grace``."""
-        import signal  # noqa: PLC0415
-        from subprocess import TimeoutExpired  # noqa: PLC0415
-
-        with self.lock:
-            procs = list(self.live)
-        for proc in procs:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in procs:
-            with suppress(TimeoutExpired):
-                proc.wait(max(0.0, deadline - time.monotonic()))
-        for proc in procs:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-CHILDREN = _Children()
-
-
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into :class:`RunInterruptedError` after stopping every child.
-
-    Only the main thread can own signal handlers; elsewhere this does nothing. No new
-    process starts once the run was interrupted.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    import signal  # noqa: PLC0415
-
-    def handler(signum: int, _frame: object) -> None:
-        first = not CHILDREN.signal
-        CHILDREN.signal = signum
-        if first:
-            CHILDREN.stop_all()
-            name = signal.Signals(signum).name
-            raise RunInterruptedError(f"interrupted by {name}", 128 + signum)
-
-    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in old:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
 
 
 def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
@@ -311,30 +253,29 @@ class Runner:
 
         return Probe(tuple(argv), finish)
 
-    def _spawn(self, argv: list[str], env: Mapping[str, str] | None, cwd: str | None) -> Popen[str]:
+    def _spawn(self, argv: list[str], env: Mapping[str, str] | None, cwd: str | None) -> Process:
         """Start ``argv`` with its output captured; tracked until collected."""
-        from subprocess import PIPE  # noqa: PLC0415
-
-        program = _startable(argv[0], env)
-        proc = _popen([program, *argv[1:]], {**os.environ, **env} if env else None, cwd, PIPE)
-        CHILDREN.add(proc)
-        return proc
+        return start(argv, env, cwd)
 
     def _collect(
-        self, proc: Popen[str], argv: Sequence[str], timeout: float | None, stdin: str | None
+        self, proc: Process, argv: Sequence[str], timeout: float | None, stdin: str | None
     ) -> Result:
-        """Wait for a process :meth:`_spawn` started; what it printed, secrets hidden."""
+        """Wait for a process :meth:`_spawn` started; what it printed, secrets hidden.
+
+        On a timeout the whole process group is killed: a grandchild holding the pipes
+        would otherwise keep the wait (and itself) going.
+        """
         from subprocess import TimeoutExpired  # noqa: PLC0415
 
         try:
             out, errout = proc.communicate(stdin, timeout=timeout)
         except TimeoutExpired:
-            proc.kill()
+            kill_group(proc)
             out, errout = proc.communicate()
             return Result(tuple(argv), -1, self._clean(out), self._clean(errout) + "\n(timed out)")
         finally:
             CHILDREN.discard(proc)
-        return Result(tuple(argv), proc.returncode, self._clean(out), self._clean(errout))
+        return Result(tuple(argv), proc.wait(), self._clean(out), self._clean(errout))
 
     def _remember(self, result: Result) -> None:
         with self._lock:
@@ -351,27 +292,23 @@ class Runner:
     ) -> Result:
         if stream_prefix is None:
             return self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
-        program = _startable(argv[0], env)
-        full_env = {**os.environ, **env} if env else None
-        return self._stream([program, *argv[1:]], argv, full_env, cwd, timeout, stream_prefix)
+        return self._stream(argv, env, cwd, timeout, stream_prefix)
 
     def _stream(
         self,
-        command: list[str],
         argv: list[str],
         env: Mapping[str, str] | None,
         cwd: str | None,
         timeout: float | None,
         prefix: str,
     ) -> Result:
-        from subprocess import STDOUT  # noqa: PLC0415
-
-        proc = _popen(command, env, cwd, STDOUT)
-        CHILDREN.add(proc)
-        assert proc.stdin is not None  # noqa: S101 - opened as a pipe by _popen
+        """Run ``argv`` printing each line (stderr merged in) as it arrives, prefixed."""
+        proc = start(argv, env, cwd, merge_stderr=True)
+        assert proc.stdin is not None  # noqa: S101 - opened as a pipe by start()
         assert proc.stdout is not None  # noqa: S101
         proc.stdin.close()
-        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        # The group, not the child: its output ends only when everything it started is gone.
+        timer = threading.Timer(timeout, kill_group, (proc,)) if timeout else None
         if timer:
             timer.start()
         tail: deque[str] = deque(maxlen=200)
@@ -384,17 +321,17 @@ class Runner:
                     self.say(f"[{prefix}] {clean}")
                 else:
                     held.append(f"[{prefix}] {clean}")
-            proc.wait()
+            returncode = proc.wait()
         finally:
-            proc.stdout.close()
-            CHILDREN.discard(proc)
             if timer:
                 timer.cancel()
+            proc.stdout.close()
+            CHILDREN.discard(proc)
             if held is not None and self.group_log is not None:
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
                 self.say("\n".join(self.group_log(f"{prefix}: {status}", held)))
         text = "\n".join(tail)
-        return Result(tuple(argv), proc.returncode, text, text)
+        return Result(tuple(argv), returncode, text, text)
 
     def _clean(self, text: str | None) -> str:
         # Captured output is data (a probe's answer may hold ssh://user@host endpoints), so
@@ -404,10 +341,26 @@ class Runner:
     def map_parallel(
         self, func: Callable[[T], R], items: Sequence[T], jobs: int | None = None
     ) -> list[R | BaseException]:
-        """Call ``func`` on each item concurrently; return results or the exception raised."""
-        from multiarch_tasks.engine.threads import outcomes  # noqa: PLC0415
+        """Call ``func`` on each item concurrently; each result or what it raised, in order.
 
-        return outcomes(func, items, max(1, min(jobs or len(items) or 1, len(items) or 1)))
+        On worker threads only: the calling thread waits, so a signal handler's exception
+        (:func:`interruptible`) reaches it, not one of the items. What a worker raised is
+        handed back, a ``KeyboardInterrupt`` as much as a :class:`CommandError`.
+        """
+        if not items:
+            return []
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        pool = ThreadPoolExecutor(max(1, min(jobs or len(items), len(items))))
+        try:
+            futures = [pool.submit(func, item) for item in items]
+            done = [(f.exception(), f) for f in futures]
+        except BaseException:
+            # Interrupted while waiting: the items not started yet never start.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return [err if err is not None else f.result() for err, f in done]
 
 
 class Probe:
@@ -428,56 +381,3 @@ class Probe:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
-
-
-def which(program: str) -> str | None:
-    """Full path of ``program`` on PATH, or None (no process is started)."""
-    import shutil  # noqa: PLC0415
-
-    return shutil.which(program)
-
-
-def _startable(name: str, env: Mapping[str, str] | None) -> str:
-    """The executable to start for ``name``; nothing starts once the run was interrupted."""
-    if CHILDREN.signal:
-        import signal  # noqa: PLC0415
-
-        signame = signal.Signals(CHILDREN.signal).name
-        raise RunInterruptedError(f"interrupted by {signame}", 128 + CHILDREN.signal)
-    return _program(name, env)
-
-
-def _program(name: str, env: Mapping[str, str] | None) -> str:
-    """The executable ``name`` runs: a bare name looked up on PATH (the child's, if given)."""
-    import shutil  # noqa: PLC0415
-
-    if "/" in name:
-        if not shutil.which(name):
-            raise ToolMissingError(f"{name} is not installed (no such executable file)")
-        return name
-    path = (env or {}).get("PATH", os.environ.get("PATH", os.defpath))
-    found = shutil.which(name, path=path)
-    if found is None:
-        raise ToolMissingError(
-            f"{name} is not installed (not found on PATH); scripts/engine-up installs it"
-        )
-    return found
-
-
-def _popen(
-    argv: list[str], env: Mapping[str, str] | None, cwd: str | None, stderr: int
-) -> Popen[str]:
-    """Start ``argv`` in a session of its own (stopped as a group), pipes in text mode."""
-    from subprocess import PIPE, Popen  # noqa: PLC0415
-
-    return Popen(
-        argv,
-        stdin=PIPE,
-        stdout=PIPE,
-        stderr=stderr,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-        env=env,
-        cwd=cwd,
-    )

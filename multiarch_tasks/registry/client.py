@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlencode, urljoin
 
-from multiarch_tasks.engine.threads import results
 from multiarch_tasks.model.errors import DigestMismatchError, RateLimitedError, RegistryError
 from multiarch_tasks.model.oci import ACCEPT, Descriptor, Document
 from multiarch_tasks.model.reference import ImageRef, is_loopback_host
@@ -649,7 +648,10 @@ class RegistryClient:
         self, func: Callable[[T], R], items: Iterable[T], *, workers: int = MAX_WORKERS
     ) -> list[R]:
         """Call ``func`` on every item concurrently; results in order, first error re-raised."""
-        return results(func, list(items), workers)
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            return list(pool.map(func, items))
 
     # -- plumbing -------------------------------------------------------------------
 

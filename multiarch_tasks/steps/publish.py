@@ -101,49 +101,67 @@ class ReadAhead:
     """Registry reads a run needs later, made in the background while the probes run.
 
     The final tags' digests (what a failure leaves them at) and, with preflight, the base
-    images' indexes. What they raise is raised where the run reads them, as before.
+    images' indexes. What they raise is raised where the run reads them.
     """
 
     def __init__(self, settings: Settings) -> None:
+        from concurrent.futures import Future  # noqa: PLC0415
+
         self.settings = settings
         self.refs = tuple(str(settings.ref(t)) for t in settings.tags)  # as the plan names them
-        self.bases: MemoReader | None = None
-        self._client: RegistryClient | None = None
-        self._tags: dict[str, str] | MultiarchError = {}
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
+        self._reads: Future[_Reads] = Future()
+        # On a daemon thread: a run that fails before it needs these exits at once instead
+        # of waiting for registry reads nobody will use.
+        threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        # The registry client is imported here too: off the main thread's path.
-        from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
-
-        self._client = RegistryClient.from_settings(self.settings)
         try:
-            self._tags = read_tags(self._client, list(self.refs))
-        except MultiarchError as err:
-            self._tags = err
-        if self.settings.preflight:
-            from multiarch_tasks.registry.bases import read_bases_ahead  # noqa: PLC0415
-
-            self.bases = read_bases_ahead(self.settings)
+            self._reads.set_result(_read_ahead(self.settings, self.refs))
+        except BaseException as err:  # noqa: BLE001 - raised where the run reads the result
+            self._reads.set_exception(err)
 
     def client(self) -> RegistryClient:
         """The registry client the reads used (its connections stay open for the run)."""
-        self._thread.join()
-        if self._client is None:  # the thread died before making one
-            from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
+        return self._reads.result().client
 
-            self._client = RegistryClient.from_settings(self.settings)
-        return self._client
+    @property
+    def bases(self) -> MemoReader | None:
+        """The base images' indexes, read for preflight (None without preflight)."""
+        return self._reads.result().bases
 
     def tags(self, refs: tuple[str, ...]) -> dict[str, str]:
         """Digest of each of ``refs`` that exists (read ahead when they were the ones read)."""
-        client = self.client()
-        if isinstance(self._tags, MultiarchError):
-            raise self._tags
+        reads = self._reads.result()
+        if isinstance(reads.tags, MultiarchError):
+            raise reads.tags
         if set(refs) != set(self.refs):
-            return read_tags(client, list(refs))
-        return self._tags
+            return read_tags(reads.client, list(refs))
+        return reads.tags
+
+
+@dataclass(frozen=True)
+class _Reads:
+    client: RegistryClient
+    tags: dict[str, str] | MultiarchError
+    bases: MemoReader | None
+
+
+def _read_ahead(settings: Settings, refs: tuple[str, ...]) -> _Reads:
+    # The registry client is imported here too: off the main thread's path.
+    from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
+
+    client = RegistryClient.from_settings(settings)
+    tags: dict[str, str] | MultiarchError
+    try:
+        tags = read_tags(client, list(refs))
+    except MultiarchError as err:
+        tags = err
+    bases = None
+    if settings.preflight:
+        from multiarch_tasks.registry.bases import read_bases_ahead  # noqa: PLC0415
+
+        bases = read_bases_ahead(settings)
+    return _Reads(client, tags, bases)
 
 
 def read_tags(client: RegistryClient, refs: list[str]) -> dict[str, str]:
