@@ -46,6 +46,7 @@ MAX_REDIRECTS = 10
 POOL_SIZE = 16
 # Bytes per piece of an upload held in memory, so its deadline is checked piece by piece.
 PIECE = 1 << 20
+_SHORT_REST = 1 << 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[\w-]+\s*=\s*(?:"[^"]*"|[^;,\s]*)\s*)*)')
 _LINK_PARAM = re.compile(r';\s*([\w-]+)\s*=\s*(?:"([^"]*)"|([^;,\s]*))')
@@ -203,10 +204,13 @@ class Response:
             yield data
 
     def close(self) -> None:
-        """Give the connection back if the body was read, else close it."""
-        watchdog.disarm(self._watch)
-        if not self.raw.closed and self.raw.length_remaining != 0:
+        """Give the connection back: after reading a short rest of the body, else closed."""
+        remaining = self.raw.length_remaining
+        if remaining is not None and remaining <= _SHORT_REST:
+            self.raw.drain_conn()  # a redirect's or an error's body: keep the connection
+        else:
             self.raw.close()  # unread bytes are left on it: it cannot be reused
+        watchdog.disarm(self._watch)
         self.raw.release_conn()
 
 
