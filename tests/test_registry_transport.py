@@ -546,7 +546,7 @@ def test_a_ca_in_certs_d_makes_a_registry_trusted_for_its_host_and_port_only(
     server = origin(ok(b"secure"), tls=_server_context(tls_files))
     with pytest.raises(TransportError) as info:
         http.request("GET", server.url, timeout=5)
-    assert info.value.kind == "SSLCertVerificationError"
+    assert info.value.kind == "SSLCertVerificationError CERTIFICATE_VERIFY_FAILED"
     certs_d(tmp_path / "certs.d", urlsplit(server.url).netloc, ca=tls_files["ca"])
     assert http.request("GET", server.url, timeout=5).content == b"secure"
     again = origin(ok(b"other"), tls=_server_context(tls_files))  # another port: not trusted

@@ -122,8 +122,8 @@ class RegistryCalls:
             self._tentative.discard(registry)
         if resp is not None:
             speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and "HTTPS" in resp.text.upper()
-        elif err is None or err.refused:
-            speaks_tls = False
+        elif err is None or err.refused or err.late:
+            speaks_tls = False  # nobody there, or a server busy answering in plain HTTP
         else:
             # Dropped: a TLS server hanging up on plain HTTP, or a transient fault. Ask.
             # (The user declared this registry insecure, or it is on loopback: like docker,

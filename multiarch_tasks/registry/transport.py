@@ -239,6 +239,8 @@ def _transport_error(err: BaseException, watch: Watch, url: str) -> TransportErr
         )
     cause = _innermost(err)
     kind = type(cause).__name__
+    if reason := getattr(cause, "reason", None):  # ssl.SSLError: CERTIFICATE_VERIFY_FAILED...
+        kind = f"{kind} {reason}"
     detail = _safe_detail(cause)
     if isinstance(err, exceptions.ProxyError):
         proxy = proxy_for(*_target(url))
