@@ -414,6 +414,17 @@ def test_endless_100_continue_answers_miss_the_deadline(http) -> None:
     assert time.monotonic() - start < 1 + transport.GRACE + 1.5
 
 
+def test_the_deadline_covers_every_hop_of_a_redirect(origin, http) -> None:
+    with trickle(interval=0.2) as slow:
+        server = origin(lambda _: (307, {"Location": f"{slow.url}/blob"}, b""))
+        start = time.monotonic()
+        with pytest.raises(TransportError) as info:
+            http.request("GET", f"{server.url}/v2/", timeout=1)
+    assert info.value.late is True
+    assert time.monotonic() - start < 1 + transport.GRACE + 1.5
+    assert slow.seen == [(0, "GET /blob HTTP/1.1")]
+
+
 def test_a_streamed_body_has_the_whole_time_for_each_chunk_not_for_all_of_them(
     origin, http
 ) -> None:

@@ -145,13 +145,14 @@ class Response:
     :meth:`header` gives a field's first value, for fields that hold one.
     """
 
-    def __init__(self, raw: BaseHTTPResponse, url: str, watch: Watch) -> None:
+    def __init__(self, raw: BaseHTTPResponse, url: str, watch: Watch, *, stream: bool) -> None:
         self.raw = raw
         self.url = url
         self.status_code = raw.status
         self.reason = raw.reason or ""
         self.headers = raw.headers
         self._watch = watch
+        self._stream = stream
         self._content: bytes | None = None
 
     def header(self, name: str) -> str:
@@ -184,7 +185,8 @@ class Response:
     def iter_content(self, chunk_size: int) -> Iterator[bytes]:
         """Yield the body in chunks of at most ``chunk_size``; TransportError if cut short.
 
-        Each chunk has the request's whole time to arrive.
+        Streamed, each chunk has the request's whole time to arrive; else the body shares
+        the request's deadline.
         """
         if self._content is not None:
             yield from (
@@ -192,7 +194,8 @@ class Response:
             )
             return
         while True:
-            watchdog.extend(self._watch)
+            if self._stream:
+                watchdog.extend(self._watch)
             try:
                 data = self.raw.read(chunk_size)
             except _faults() as err:
@@ -339,7 +342,9 @@ class Transport:
         try:
             for _ in range(MAX_REDIRECTS + 1):
                 check = verify or urlsplit(url).hostname != host
-                resp = self._send(method, url, sent, body, timeout, watch, verify=check)
+                resp = self._send(
+                    method, url, sent, body, timeout, watch, verify=check, stream=stream
+                )
                 status, location = resp.status_code, resp.header("Location")
                 # requests' rules: 303 (but HEAD), and 301/302 after a POST, become a GET.
                 to_get = (status == 303 and method != "HEAD") or (status < 303 and method == "POST")  # noqa: PLR2004
@@ -349,6 +354,7 @@ class Transport:
                         resp.content  # noqa: B018 - read whole within the deadline
                     return resp
                 resp.close()
+                watchdog.arm(watch)  # closing the answer ended its watch: the next hop shares it
                 if to_get:
                     method, body = "GET", None
                     sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
@@ -372,6 +378,7 @@ class Transport:
         watch: Watch,
         *,
         verify: bool,
+        stream: bool,
     ) -> Response:
         scheme, host, port = _target(url)
         if scheme not in DEFAULT_PORTS or not host:
@@ -410,7 +417,7 @@ class Transport:
             raise TransportError(
                 "InterimAnswer", f"{raw.status} {raw.reason} as the answer", malformed=True
             )
-        return Response(raw, url, watch)
+        return Response(raw, url, watch, stream=stream)
 
     def _manager(
         self, proxy: Proxy | None, scheme: str, host: str, port: int, *, verify: bool
