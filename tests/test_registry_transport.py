@@ -25,9 +25,10 @@ from multiarch_tasks.model.errors import RegistryError
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry import transport
 from multiarch_tasks.registry.client import RegistryClient
+from multiarch_tasks.registry.faults import TransportError
 from multiarch_tasks.registry.proxies import proxy_for
 from multiarch_tasks.registry.tls import CERTS_D_VAR
-from multiarch_tasks.registry.transport import Transport, TransportError
+from multiarch_tasks.registry.transport import Transport
 from testbed.certs import Pair, certs_d, make_ca, make_leaf
 from testbed.connect_proxy import ConnectProxy
 from testbed.raw_server import close, continue_forever, keep, scripted, trickle

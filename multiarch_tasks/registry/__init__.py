@@ -2,9 +2,9 @@
 
 ``client`` (manifests, tags, blobs) on ``calls`` (scheme, retries, errors), ``auth`` and
 ``credentials``, ``blobs`` (digests, streams), ``retry``; ``transport`` sends each
-request through urllib3, with ``proxies``, ``tls`` and ``deadlines``. ``entries`` holds
-the reads built on the client (each platform's manifest and config, a base image's
-platforms).
+request through urllib3, with ``proxies``, ``tls``, ``deadlines`` and ``faults``.
+``entries`` holds the reads built on the client (each platform's manifest and config, a
+base image's platforms).
 
 May import :mod:`~multiarch_tasks.model`, :mod:`~multiarch_tasks.config` and
 :mod:`~multiarch_tasks.engine` (credential helpers run through the runner).

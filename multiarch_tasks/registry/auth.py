@@ -22,7 +22,8 @@ from multiarch_tasks.registry.credentials import (
     load_docker_config,
     run_credential_helper,
 )
-from multiarch_tasks.registry.transport import Transport, TransportError
+from multiarch_tasks.registry.faults import TransportError
+from multiarch_tasks.registry.transport import Transport
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _HTTP_OK = 200

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from multiarch_tasks.model.errors import DigestMismatchError
+from multiarch_tasks.registry.faults import TransportError
 from multiarch_tasks.registry.retry import TransientError
-from multiarch_tasks.registry.transport import TransportError
 
 # Bytes per read off the wire: big enough that Python's per-chunk work is noise, small
 # enough that a few blobs in flight stay within a few MiB.

@@ -25,6 +25,7 @@ from multiarch_tasks.model.errors import RateLimitedError, RegistryError
 from multiarch_tasks.model.reference import ImageRef, is_loopback_host
 from multiarch_tasks.registry.auth import Authenticator, Challenge, safe_url
 from multiarch_tasks.registry.credentials import Credentials, docker_config_path
+from multiarch_tasks.registry.faults import TransportError
 from multiarch_tasks.registry.retry import (
     MAX_RETRY_AFTER,
     RETRY_STATUSES,
@@ -32,7 +33,7 @@ from multiarch_tasks.registry.retry import (
     backoff_delay,
     retry_after_seconds,
 )
-from multiarch_tasks.registry.transport import Response, Transport, TransportError
+from multiarch_tasks.registry.transport import Response, Transport
 
 R = TypeVar("R")
 

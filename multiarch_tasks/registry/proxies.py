@@ -68,6 +68,13 @@ def proxy_for(
     return Proxy(f"{parts.scheme}://{where}:{proxy_port}", auth)
 
 
+def endpoint(url: str) -> tuple[str, str, int]:
+    """Scheme, host and port of ``url`` (a scheme's default port made explicit)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname or "", parts.port or DEFAULT_PORTS.get(scheme, 0)
+
+
 def _is_loopback_ip(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback

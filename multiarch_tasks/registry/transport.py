@@ -13,8 +13,9 @@ adds what a registry client needs and urllib3 leaves to its caller:
   body read whole finish within ``timeout`` + :data:`GRACE` seconds; a streamed body
   delivers each chunk, and an upload sends each chunk, within that. Plain silence ends
   as the read timeout it is, a second earlier;
-- every fault as one :class:`TransportError` whose flags tell a refused connection from
-  a dropped one, a malformed answer and a missed deadline.
+- every fault as one :class:`~multiarch_tasks.registry.faults.TransportError`, whose
+  flags tell a refused connection from a dropped one, a malformed answer and a missed
+  deadline.
 
 urllib3 is imported with the first request: commands that make none do not load it.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from multiarch_tasks.registry.deadlines import Watch, watchdog
-from multiarch_tasks.registry.proxies import DEFAULT_PORTS, Proxy, proxy_for
+from multiarch_tasks.registry.faults import TransportError, faults, transport_error
+from multiarch_tasks.registry.proxies import DEFAULT_PORTS, Proxy, endpoint, proxy_for
 from multiarch_tasks.registry.tls import TlsFiles, tls_context, tls_files
 
 if TYPE_CHECKING:
@@ -51,32 +52,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[\w-]+\s*=\s*(?:"[^"]*"|[^;,\s]*)\s*)*)')
 _LINK_PARAM = re.compile(r';\s*([\w-]+)\s*=\s*(?:"([^"]*)"|([^;,\s]*))')
 _CHARSET = re.compile(r';\s*charset\s*=\s*"?([^";\s]+)', re.IGNORECASE)
-
-
-class TransportError(Exception):
-    """No complete answer: refused, dropped, timed out, malformed, too slow, TLS failure.
-
-    ``kind`` names the cause (``ConnectionRefusedError``, ``RemoteDisconnected``,
-    ``ReadTimeoutError``, ``BadStatusLine``...). ``refused``: nothing answers at the
-    server's address (refused, unknown name, unreachable), not at a proxy. ``malformed``:
-    the server answered, but not in HTTP this client can read. ``late``: the request
-    missed its deadline (``timeout`` + :data:`GRACE`) while the server kept it busy.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        detail: str = "",
-        *,
-        refused: bool = False,
-        malformed: bool = False,
-        late: bool = False,
-    ) -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.refused = refused
-        self.malformed = malformed
-        self.late = late
 
 
 _current = threading.local()
@@ -198,9 +173,9 @@ class Response:
                 watchdog.extend(self._watch)
             try:
                 data = self.raw.read(chunk_size)
-            except _faults() as err:
+            except faults() as err:
                 self.close()
-                raise _transport_error(err, self._watch, self.url) from err
+                raise transport_error(err, self._watch, self.url) from err
             if not data:
                 self.close()
                 return
@@ -215,89 +190,6 @@ class Response:
             self.raw.close()  # unread bytes are left on it: it cannot be reused
         watchdog.disarm(self._watch)
         self.raw.release_conn()
-
-
-# --- errors ----------------------------------------------------------------------------
-
-
-@cache
-def _faults() -> tuple[type[BaseException], ...]:
-    """What urllib3 (with its retries off) and http.client raise for a failed exchange."""
-    import http.client  # noqa: PLC0415
-
-    import urllib3.exceptions  # noqa: PLC0415
-
-    return (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
-
-
-def _transport_error(err: BaseException, watch: Watch, url: str) -> TransportError:  # noqa: PLR0911 - one answer per kind of fault
-    """``err`` as a :class:`TransportError`: refused, dropped, malformed or late."""
-    from http import client  # noqa: PLC0415
-
-    from urllib3 import exceptions  # noqa: PLC0415
-
-    if watch.expired:
-        return TransportError(
-            "DeadlineExceeded", f"no complete answer within {watch.seconds:g}s", late=True
-        )
-    cause = _innermost(err)
-    kind = type(cause).__name__
-    if reason := getattr(cause, "reason", None):  # ssl.SSLError: CERTIFICATE_VERIFY_FAILED...
-        kind = f"{kind} {reason}"
-    detail = _safe_detail(cause)
-    if isinstance(err, exceptions.ProxyError):
-        proxy = proxy_for(*_target(url))
-        where = f" (via proxy {proxy.address})" if proxy else " (via a proxy)"
-        return TransportError(kind, f"{detail}{where}")
-    if isinstance(err, exceptions.NewConnectionError):
-        refused = isinstance(cause, ConnectionRefusedError | socket.gaierror) or (
-            isinstance(cause, OSError) and cause.errno in {101, 113}  # ENETUNREACH, EHOSTUNREACH
-        )
-        return TransportError(kind, detail, refused=refused)
-    if isinstance(err, exceptions.TimeoutError):
-        return TransportError(type(err).__name__, "no answer in time")
-    if isinstance(cause, client.RemoteDisconnected | ConnectionError | client.IncompleteRead):
-        return TransportError(kind, detail)
-    if isinstance(cause, exceptions.InvalidChunkLength) and not cause.length:
-        return TransportError("IncompleteRead", "cut in the middle of a chunked body")
-    if isinstance(cause, client.HTTPException | exceptions.InvalidHeader):
-        return TransportError(kind, detail, malformed=True)
-    if isinstance(cause, exceptions.LocationValueError):
-        return TransportError("InvalidURL", detail)
-    return TransportError(kind, detail)
-
-
-def _innermost(err: BaseException) -> BaseException:
-    """The exception urllib3 wrapped (``ProtocolError("Connection aborted.", cause)``...)."""
-    from urllib3 import exceptions  # noqa: PLC0415
-
-    seen: set[int] = set()
-    while id(err) not in seen:
-        seen.add(id(err))
-        inner = next((a for a in err.args if isinstance(a, BaseException)), None)
-        if inner is None and isinstance(err, exceptions.HTTPError):
-            inner = err.__context__
-        if inner is None:
-            break
-        err = inner
-    return err
-
-
-def _safe_detail(err: BaseException) -> str:
-    """A short detail of ``err`` (urllib3 puts connection objects into some messages)."""
-    text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:?\s*", "", str(err))
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)[:200]
-
-
-def _target(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, parts.hostname or "", parts.port or DEFAULT_PORTS.get(scheme, 0)
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port of ``url`` (a default port made explicit)."""
-    return _target(url)
 
 
 # --- the transport -------------------------------------------------------------------
@@ -359,7 +251,7 @@ class Transport:
                     method, body = "GET", None
                     sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
                 target = urljoin(url, location)
-                if origin(target) != origin(url):
+                if endpoint(target) != endpoint(url):
                     sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
                 url = target
         except BaseException:
@@ -380,7 +272,7 @@ class Transport:
         verify: bool,
         stream: bool,
     ) -> Response:
-        scheme, host, port = _target(url)
+        scheme, host, port = endpoint(url)
         if scheme not in DEFAULT_PORTS or not host:
             raise TransportError("InvalidURL", f"cannot request {scheme}://{host}")
         manager = self._manager(proxy_for(scheme, host, port), scheme, host, port, verify=verify)
@@ -406,8 +298,8 @@ class Transport:
                 preload_content=False,
                 decode_content=False,
             )
-        except _faults() as err:
-            raise _transport_error(err, watch, url) from err
+        except faults() as err:
+            raise transport_error(err, watch, url) from err
         except ValueError as err:  # http.client refuses a field with a line break
             raise TransportError("InvalidHeader", "a request field holds a line break") from err
         finally:
@@ -461,7 +353,7 @@ def _new_manager(proxy: Proxy | None, files: TlsFiles, *, verify: bool) -> PoolM
     if proxy is None:
         manager = urllib3.PoolManager(**options)
     else:
-        _, host, port = _target(proxy.url)
+        _, host, port = endpoint(proxy.url)
         proxy_tls = tls_context(tls_files(host, port), verify=True)
         manager = urllib3.ProxyManager(
             proxy.url,
