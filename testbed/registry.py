@@ -37,13 +37,21 @@ class RegistryConfig:
     htpasswd: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # CAs whose client certificates the registry requires (Distribution's http.tls.clientcas),
+    # and the certificate and key the test bed's own checks present.
+    tls_client_cas: tuple[Path, ...] = ()
+    tls_client: tuple[Path, Path] | None = None
+    host: str = "127.0.0.1"
     extra: dict[str, object] = field(default_factory=dict)
 
     def render(self) -> dict[str, object]:
         """The registry config.yml as data."""
-        http: dict[str, object] = {"addr": f"127.0.0.1:{self.port}", "secret": "testbed"}
+        http: dict[str, object] = {"addr": f"{self.host}:{self.port}", "secret": "testbed"}
         if self.tls_cert and self.tls_key:
-            http["tls"] = {"certificate": str(self.tls_cert), "key": str(self.tls_key)}
+            tls: dict[str, object] = {"certificate": str(self.tls_cert), "key": str(self.tls_key)}
+            if self.tls_client_cas:
+                tls["clientcas"] = [str(ca) for ca in self.tls_client_cas]
+            http["tls"] = tls
         config: dict[str, object] = {
             "version": 0.1,
             "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -69,7 +77,7 @@ class Registry:
         if not config.port:
             config.port = free_port()
         self.config = config
-        self.host = f"127.0.0.1:{config.port}"
+        self.host = f"{config.host}:{config.port}"
         self._counter = 0
         config.root.mkdir(parents=True, exist_ok=True)
         # JSON is valid YAML: no YAML library needed to write the config.
@@ -88,7 +96,12 @@ class Registry:
     @property
     def _ssl(self) -> ssl.SSLContext | None:
         # The test bed's certificates are self-signed: the tests check content, not trust.
-        return ssl._create_unverified_context() if self.config.tls_cert else None  # noqa: S323, SLF001
+        if not self.config.tls_cert:
+            return None
+        context = ssl._create_unverified_context()  # noqa: S323, SLF001
+        if self.config.tls_client:
+            context.load_cert_chain(*self.config.tls_client)
+        return context
 
     @property
     def scheme(self) -> str:

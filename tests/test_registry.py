@@ -346,6 +346,28 @@ def test_map_runs_concurrently_keeps_order_and_reraises() -> None:
         client.map(fail_on_three, range(6))
 
 
+class _Stop(BaseException):
+    """Not an Exception: what a KeyboardInterrupt-like error in a worker looks like."""
+
+
+def test_map_reraises_a_base_exception_from_a_worker_thread_and_the_first_error_in_order() -> None:
+    client = RegistryClient()
+    workers: set[str] = set()
+
+    def stop_on_two(n: int) -> int:
+        workers.add(threading.current_thread().name)
+        time.sleep(0.02)
+        if n == 2:
+            raise _Stop
+        if n == 4:
+            raise RegistryError("four")
+        return n
+
+    with pytest.raises(_Stop):
+        client.map(stop_on_two, range(6))
+    assert threading.current_thread().name not in workers  # it ran on the pool's threads
+
+
 # --- scripted server for what a real registry will not do on demand ---------------------
 
 

@@ -1,6 +1,11 @@
-"""The OCI Distribution client: the only code that speaks HTTP to registries.
+"""The OCI Distribution client, the only code that speaks HTTP to registries.
 
-Transport, auth, credentials, retries and limits, and the reads built on them (each
-platform's manifest and config, the platforms a base image offers). May import the
-model, config and engine layers (credential helpers run through the runner).
+``client`` (manifests, tags, blobs) on ``calls`` (scheme, retries, errors), ``auth`` and
+``credentials``, ``blobs`` (digests, streams), ``retry``; ``transport`` sends each
+request through urllib3, with ``proxies``, ``tls``, ``deadlines`` and ``faults``.
+``entries`` reads each platform's manifest and config; ``bases`` the platforms a base image
+offers (for preflight and inference).
+
+May import :mod:`~multiarch_tasks.model`, :mod:`~multiarch_tasks.config` and
+:mod:`~multiarch_tasks.engine` (credential helpers run through the runner).
 """
