@@ -3,22 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.checks.diagnose.diagnosis`, re-exported here.
 """
 
-from multiarch_tasks.checks.diagnose.diagnosis import (
-    SIGNATURES,
-    Context,
-    Diagnosis,
-    Signature,
-    diagnose,
-    explain,
-    explained,
-)
-
-__all__ = [
-    "SIGNATURES",
-    "Context",
-    "Diagnosis",
-    "Signature",
-    "diagnose",
-    "explain",
-    "explained",
-]
+from multiarch_tasks.checks.diagnose.diagnosis import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.checks.diagnose.diagnosis import __all__ as __all__

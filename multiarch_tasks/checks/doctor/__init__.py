@@ -3,30 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.checks.doctor.check`, re-exported here.
 """
 
-from multiarch_tasks.checks.doctor.check import (
-    FAIL,
-    HTTP_FORBIDDEN,
-    HTTP_NOT_FOUND,
-    HTTP_UNAUTHORIZED,
-    MIN_BUILDX,
-    MIN_ENGINE,
-    OK,
-    WARN,
-    DoctorResult,
-    Row,
-    doctor,
-)
-
-__all__ = [
-    "FAIL",
-    "HTTP_FORBIDDEN",
-    "HTTP_NOT_FOUND",
-    "HTTP_UNAUTHORIZED",
-    "MIN_BUILDX",
-    "MIN_ENGINE",
-    "OK",
-    "WARN",
-    "DoctorResult",
-    "Row",
-    "doctor",
-]
+from multiarch_tasks.checks.doctor.check import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.checks.doctor.check import __all__ as __all__

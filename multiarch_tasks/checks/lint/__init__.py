@@ -3,34 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.checks.lint.checker`, re-exported here.
 """
 
-from multiarch_tasks.checks.lint.checker import (
-    ARCH_LITERAL,
-    ARCH_RULES,
-    BUILDPLATFORM_FINAL,
-    COPY_FROM_BUILDPLATFORM,
-    ERROR,
-    PINNED_PLATFORM,
-    TARGET_ARG_DEFAULT,
-    WARNING,
-    Finding,
-    LintResult,
-    check,
-    confirmed_by,
-    lint,
-)
-
-__all__ = [
-    "ARCH_LITERAL",
-    "ARCH_RULES",
-    "BUILDPLATFORM_FINAL",
-    "COPY_FROM_BUILDPLATFORM",
-    "ERROR",
-    "PINNED_PLATFORM",
-    "TARGET_ARG_DEFAULT",
-    "WARNING",
-    "Finding",
-    "LintResult",
-    "check",
-    "confirmed_by",
-    "lint",
-]
+from multiarch_tasks.checks.lint.checker import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.checks.lint.checker import __all__ as __all__

@@ -3,22 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.checks.preflight.check`, re-exported here.
 """
 
-from multiarch_tasks.checks.preflight.check import (
-    ERROR,
-    WARNING,
-    BaseCheck,
-    HostCheck,
-    PreflightReport,
-    Problem,
-    preflight,
-)
-
-__all__ = [
-    "ERROR",
-    "WARNING",
-    "BaseCheck",
-    "HostCheck",
-    "PreflightReport",
-    "Problem",
-    "preflight",
-]
+from multiarch_tasks.checks.preflight.check import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.checks.preflight.check import __all__ as __all__

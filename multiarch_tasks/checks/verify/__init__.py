@@ -3,24 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.checks.verify.check`, re-exported here.
 """
 
-from multiarch_tasks.checks.verify.check import (
-    EXEC_FORMAT_ERROR,
-    RUN_TIMEOUT,
-    AttestationCheck,
-    PlatformCheck,
-    VerifyReport,
-    config_problem,
-    short,
-    verify,
-)
-
-__all__ = [
-    "EXEC_FORMAT_ERROR",
-    "RUN_TIMEOUT",
-    "AttestationCheck",
-    "PlatformCheck",
-    "VerifyReport",
-    "config_problem",
-    "short",
-    "verify",
-]
+from multiarch_tasks.checks.verify.check import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.checks.verify.check import __all__ as __all__

@@ -3,26 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.ci.rehearse.run`, re-exported here.
 """
 
-from multiarch_tasks.ci.rehearse.run import (
-    DEFAULT_SECRETS,
-    WORK_DIR,
-    GitHead,
-    JobRun,
-    RehearsalError,
-    RehearsalResult,
-    github_jobs,
-    gitlab_jobs,
-    rehearse,
-)
-
-__all__ = [
-    "DEFAULT_SECRETS",
-    "WORK_DIR",
-    "GitHead",
-    "JobRun",
-    "RehearsalError",
-    "RehearsalResult",
-    "github_jobs",
-    "gitlab_jobs",
-    "rehearse",
-]
+from multiarch_tasks.ci.rehearse.run import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.ci.rehearse.run import __all__ as __all__

@@ -3,36 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.model.dockerfile.parser`, re-exported here.
 """
 
-from multiarch_tasks.model.dockerfile.parser import (
-    BUILD,
-    FIXED,
-    SCRATCH,
-    TARGET,
-    Dockerfile,
-    ImageUse,
-    Instruction,
-    Stage,
-    Step,
-    arg_assignments,
-    expand,
-    instructions,
-    parse,
-    parse_file,
-)
-
-__all__ = [
-    "BUILD",
-    "FIXED",
-    "SCRATCH",
-    "TARGET",
-    "Dockerfile",
-    "ImageUse",
-    "Instruction",
-    "Stage",
-    "Step",
-    "arg_assignments",
-    "expand",
-    "instructions",
-    "parse",
-    "parse_file",
-]
+from multiarch_tasks.model.dockerfile.parser import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.model.dockerfile.parser import __all__ as __all__

@@ -3,46 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.planning.plan.make`, re-exported here.
 """
 
-from multiarch_tasks.planning.plan.make import (
-    EMULATED,
-    IMPOSSIBLE,
-    LOCAL_NODE,
-    NATIVE,
-    Assignment,
-    BuildStep,
-    Plan,
-    Step,
-    assign,
-    build_env,
-    buildah_manifest,
-    buildah_push_argv,
-    buildkitd_config,
-    cache_options,
-    decide_strategy,
-    make_plan,
-    merge_tool,
-    plan_builds,
-    staging_tag,
-)
-
-__all__ = [
-    "EMULATED",
-    "IMPOSSIBLE",
-    "LOCAL_NODE",
-    "NATIVE",
-    "Assignment",
-    "BuildStep",
-    "Plan",
-    "Step",
-    "assign",
-    "build_env",
-    "buildah_manifest",
-    "buildah_push_argv",
-    "buildkitd_config",
-    "cache_options",
-    "decide_strategy",
-    "make_plan",
-    "merge_tool",
-    "plan_builds",
-    "staging_tag",
-]
+from multiarch_tasks.planning.plan.make import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.planning.plan.make import __all__ as __all__

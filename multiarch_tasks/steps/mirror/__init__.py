@@ -3,38 +3,5 @@
 The package's names are those of :mod:`multiarch_tasks.steps.mirror.copy`, re-exported here.
 """
 
-from multiarch_tasks.steps.mirror.copy import (
-    BLOB_WORKERS,
-    COPIED,
-    MOUNTED,
-    SKIPPED,
-    TOOLS,
-    Copy,
-    Job,
-    MirrorResult,
-    choose_tool,
-    dest_ref,
-    filtered_index,
-    jobs_for,
-    mirror,
-    parse_mirror_file,
-    select_children,
-)
-
-__all__ = [
-    "BLOB_WORKERS",
-    "COPIED",
-    "MOUNTED",
-    "SKIPPED",
-    "TOOLS",
-    "Copy",
-    "Job",
-    "MirrorResult",
-    "choose_tool",
-    "dest_ref",
-    "filtered_index",
-    "jobs_for",
-    "mirror",
-    "parse_mirror_file",
-    "select_children",
-]
+from multiarch_tasks.steps.mirror.copy import *  # noqa: F403 - the entry module's __all__ is the package's
+from multiarch_tasks.steps.mirror.copy import __all__ as __all__
