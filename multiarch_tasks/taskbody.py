@@ -5,6 +5,11 @@
 settings, builds the runner from invoke's ``run.dry``/``run.echo``/``run.echo_format``,
 calls the row's step, prints its result (text or ``--json``) and turns our errors into
 invoke's ``Exit``: one line, exit 1 (130/143 after a signal).
+
+Everything a task prints or writes after its step (the text, the JSON document, the CI
+summary, error lines and annotations, the ``--debug`` traceback) goes through one
+redaction: :meth:`Runner.redact` / :meth:`Runner.redact_data`, with the settings' secret
+values known to the runner from the start (issue 17).
 """
 
 from __future__ import annotations
@@ -19,12 +24,39 @@ from typing import Any, TypeVar
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from multiarch_tasks.config.secrets import secret_values
 from multiarch_tasks.config.settings import Settings, settings_from_invoke
-from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.engine.runner import Runner, redact_text
 from multiarch_tasks.model.errors import MultiarchError, RunInterruptedError
 from multiarch_tasks.taskspecs import FLAGS, Args, TaskSpec
 
 T = TypeVar("T")
+
+
+class _RedactingFilter(logging.Filter):
+    """Redact each record of invoke's logger.
+
+    ``--debug`` prints the argv, each token, each task's kwargs and each config file's
+    content: ``-b API_TOKEN=...`` in clear. The values are not known yet when invoke
+    parses, so the text rules do it: secret-looking ``NAME=value`` pairs, URLs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = ()
+        return True
+
+
+def hide_secrets_in_invoke_log() -> None:
+    """Put the redacting filter on invoke's logger (once)."""
+    logger = logging.getLogger("invoke")
+    if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+        logger.addFilter(_RedactingFilter())
+
+
+# At import: both `multiarch` and `inv` (a tasks.py importing the collection) import this
+# module before invoke parses the tasks' flags.
+hide_secrets_in_invoke_log()
 
 
 def settings_for(c: Context, **flags: Any) -> Settings:
@@ -66,44 +98,51 @@ def _debug() -> bool:
     )
 
 
-def guarded(call: Callable[[], T], *, as_json: bool = False) -> T:
+def guarded(call: Callable[[], T], *, as_json: bool = False, runner: Runner | None = None) -> T:
     """Run ``call``; our errors become a one-line ``Exit`` (with a traceback under --debug).
 
     With ``as_json`` the error is also printed on stdout as ``{"ok": false, "error": ...}``,
-    so a caller reading the JSON document always gets one.
+    so a caller reading the JSON document always gets one. Every line is redacted by
+    ``runner`` (before there is one, URLs and secret-looking ``NAME=value`` pairs still are).
     """
+    redact = runner.redact if runner is not None else redact_text
     try:
         return call()
     except MultiarchError as err:
         if _debug():
             import traceback  # noqa: PLC0415
 
-            traceback.print_exc()
+            print(redact(traceback.format_exc()).rstrip("\n"), file=sys.stderr)
+        message = redact(str(err))
         if as_json:
-            print(json.dumps({"ok": False, "error": str(err)}))
+            print(json.dumps({"ok": False, "error": message}))
         from multiarch_tasks.ci.output import detect, error_lines  # noqa: PLC0415
 
         failures = getattr(err, "failures", None)
-        for line in error_lines(detect(), str(err), failures):
-            print(line, file=sys.stderr)
+        for line in error_lines(detect(), message, failures):
+            print(redact(line), file=sys.stderr)
         # SIGINT/SIGTERM end with 130/143, as a shell reports them; every other error 1.
         code = err.code if isinstance(err, RunInterruptedError) else 1
         if code != 1:
-            raise Exit(f"multiarch: {err}", code=code) from err
+            raise Exit(f"multiarch: {message}", code=code) from err
         from multiarch_tasks.checks.diagnose.diagnosis import explained  # noqa: PLC0415
 
         # A known failure names its cause and the fix: `...; base image X has no ...`.
-        raise Exit(f"multiarch: error: {explained(err)}", code=1) from err
+        raise Exit(f"multiarch: error: {redact(explained(err))}", code=1) from err
 
 
-def emit(result: Any, as_json: bool) -> None:
-    """Print a step result as JSON or as its text rendering."""
+def emit(result: Any, as_json: bool, runner: Runner | None = None) -> None:
+    """Print a step result as JSON or as its text rendering, redacted by ``runner``."""
+    runner = runner or Runner()
     if as_json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        text = result if isinstance(result, str) else result.render()
-        if text:
-            print(text)
+        print(json.dumps(runner.redact_data(result.to_json()), indent=2))
+    elif isinstance(result, str):
+        # A generated file's text (ci-template): only the known values are hidden, the
+        # text rules would break its `$VAR` references and URLs.
+        if result:
+            print(redact_text(result, runner.secrets, urls=False))
+    elif text := result.render():
+        print(runner.redact(text))
 
 
 def _settings_flags(spec: TaskSpec, values: Args) -> dict[str, Any]:
@@ -125,22 +164,26 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
     """
     as_json = bool(values.get("json"))
     settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
-    runner = runner_for(c, json_output=as_json)
+    # The secret values are known before any step, so whatever prints or writes anything
+    # (steps, this body, the CI summary) hides them; the steps warn about secret build args.
+    runner = runner_for(c, json_output=as_json).with_secrets(*secret_values(settings))
     if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
         # Tags from git and CI variables: every shard and the merge compute the same list.
         from multiarch_tasks.planning.gittags import with_git_tags  # noqa: PLC0415
 
         settings = guarded(
-            lambda: with_git_tags(settings, settings.tag_rules, runner), as_json=as_json
+            lambda: with_git_tags(settings, settings.tag_rules, runner),
+            as_json=as_json,
+            runner=runner,
         )
         runner.say(f"tags from git: {', '.join(settings.tags)}")
-    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json)
-    emit(result, as_json)
+    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json, runner=runner)
+    emit(result, as_json, runner)
     if runner.ci:
         from multiarch_tasks.ci.output import error_lines, write_summary  # noqa: PLC0415
 
-        write_summary(runner.ci, result)
-        message = str(getattr(result, "message", "") or "")
+        write_summary(runner.ci, result, redact=runner.redact)
+        message = runner.redact(str(getattr(result, "message", "") or ""))
         if spec.check and not result.ok and message:
             for line in error_lines(runner.ci, message):
                 print(line, file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Any
 
 from multiarch_tasks import api
 from multiarch_tasks.config.settings import Settings
-from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.engine.runner import Runner, redact_text
 from multiarch_tasks.model.reference import ImageRef
 
 # --- flags: each declared once ----------------------------------------------------------
@@ -230,6 +230,8 @@ def _ci_template(s: Settings, r: Runner, a: Args) -> str:
     if a["runner_label"]:
         options["runner_labels"] = dict(item.split("=", 1) for item in a["runner_label"])
     text = api.ci_template(s, a["provider"] or "github", r, **options)
+    # A written pipeline is output too: the known secret values never reach the file.
+    text = redact_text(text, r.secrets, urls=False)
     if not a["output"]:
         return text
     from multiarch_tasks.ci.templates import write_template  # noqa: PLC0415

@@ -376,3 +376,45 @@ def test_attestation_switches(attestations: str, artifacts: str, env: dict[str, 
 def test_auto_strategy_builds_a_single_platform_shard_per_arch() -> None:
     chosen, why = decide_strategy(settings(strategy="auto", platforms="linux/arm64"), facts())
     assert (chosen, why) == ("per-arch", "one platform")
+
+
+# --- the plan's JSON is redacted as its text is (issue 17) ------------------------------
+
+
+def test_plan_json_hides_secret_build_args_and_url_credentials_as_the_text_plan_does() -> None:
+    import json  # noqa: PLC0415
+
+    from multiarch_tasks.config.secrets import secret_values  # noqa: PLC0415
+
+    planted = {
+        "API_TOKEN": "at-planted-1",
+        "DB_PASSWORD": "dp-planted-2",
+        "DATABASE_URL": "postgres://app:up-planted-3@db/x",
+        "HOOK_URL": "https://hooks.example/n?token=qt-planted-4&ref=main",
+        # Named like nothing secret: only the runner knows it (a --secret's value equals it).
+        "NOTE": "st-planted-5",
+    }
+    s = settings(build_args=planted, secrets=("id=tok,env=MY_TOK",), strategy="per-arch")
+    secrets = secret_values(s, {"MY_TOK": "st-planted-5"})
+    plan = make_plan(s, facts(), run_id="r1")
+    assert any("API_TOKEN=at-planted-1" in a for argv in plan.commands for a in argv)
+    doc = json.dumps(plan.to_json(secrets))
+    text = plan.render(secrets)
+    for value in ("at-planted-1", "dp-planted-2", "up-planted-3", "qt-planted-4", "st-planted-5"):
+        assert value not in doc
+        assert value not in text
+    steps = json.loads(doc)["steps"]
+    build = next(c for step in steps if step["name"] == "build" for c in step["commands"])
+    assert "API_TOKEN=***" in build
+    assert "DATABASE_URL=postgres://app@db/x" in build
+    assert "HOOK_URL=https://hooks.example/n?ref=main" in build
+    assert "NOTE=***" in build
+
+
+def test_plan_json_without_the_runner_still_masks_secret_names_and_urls() -> None:
+    import json  # noqa: PLC0415
+
+    s = settings(build_args={"API_TOKEN": "at-1", "U": "https://u:pw-2@h/x"})
+    doc = json.dumps(make_plan(s, facts(), run_id="r1").to_json())
+    assert "at-1" not in doc
+    assert "pw-2" not in doc

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from multiarch_tasks.model.redaction import looks_secret, name_parts, scrub_url, scrub_urls
+from multiarch_tasks.model.redaction import (
+    looks_secret,
+    mask_secret_assignments,
+    name_parts,
+    scrub_text,
+    scrub_url,
+    scrub_urls,
+)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +90,34 @@ def test_scrub_urls_in_text_keeps_the_rest() -> None:
     label = "org.opencontainers.image.source=https://u:p@h/r"
     assert scrub_urls(label) == "org.opencontainers.image.source=https://h/r"
     assert scrub_urls("plain text") == "plain text"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("API_TOKEN=abc123", "API_TOKEN=***"),
+        (
+            "--build-arg DB_PASSWORD=hunter2 --build-arg BASE=img",
+            "--build-arg DB_PASSWORD=*** --build-arg BASE=img",
+        ),
+        ("'DB_PASSWORD=two words'", "'DB_PASSWORD=***'"),
+        ("['API_TOKEN=s1', 'GO_VERSION=1.22']", "['API_TOKEN=***', 'GO_VERSION=1.22']"),
+        ("{'API_TOKEN': 'cfg', 'BASE': 'img'}", "{'API_TOKEN': '***', 'BASE': 'img'}"),
+        ('{"npmAuthToken": "a\\"b", "x": "y"}', '{"npmAuthToken": "***", "x": "y"}'),
+        # Options and specs whose words only name secrets stay readable.
+        ("--secret id=tok,env=MY_TOK", "--secret id=tok,env=MY_TOK"),
+        ("--secret=id=API_TOKEN,env=API_TOKEN", "--secret=id=API_TOKEN,env=API_TOKEN"),
+        ("RUN --mount=type=secret,id=tok", "RUN --mount=type=secret,id=tok"),
+        ("KEYBOARD=us MONKEY=1 PUBLIC_KEY=ssh-ed", "KEYBOARD=us MONKEY=1 PUBLIC_KEY=ssh-ed"),
+        ("{'token': ''}", "{'token': ''}"),
+    ],
+)
+def test_mask_secret_assignments_hides_values_of_secret_looking_names_only(
+    text: str, shown: str
+) -> None:
+    assert mask_secret_assignments(text) == shown
+
+
+def test_scrub_text_masks_assignments_and_scrubs_urls_together() -> None:
+    text = "U=postgres://app:pw1@db/x HOOK=https://h/n?token=t1&ref=main API_KEY=k1"
+    assert scrub_text(text) == "U=postgres://app@db/x HOOK=https://h/n?ref=main API_KEY=***"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,17 @@ def summary_markdown(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(ci: str, result: Any, environ: Mapping[str, str] | None = None) -> None:
-    """Append the summary of a result that has one to ``$GITHUB_STEP_SUMMARY``."""
+def write_summary(
+    ci: str,
+    result: Any,
+    environ: Mapping[str, str] | None = None,
+    *,
+    redact: Callable[[str], str] = lambda text: text,
+) -> None:
+    """Append the summary of a result that has one to ``$GITHUB_STEP_SUMMARY``.
+
+    ``redact`` is the runner's (:meth:`Runner.redact`): the file is output like any other.
+    """
     env = os.environ if environ is None else environ
     path = env.get("GITHUB_STEP_SUMMARY")
     if ci != GITHUB or not path or not hasattr(result, "to_json"):
@@ -92,4 +101,4 @@ def write_summary(ci: str, result: Any, environ: Mapping[str, str] | None = None
     if "platforms" not in result.to_json():
         return
     with Path(path).open("a") as fh:
-        fh.write(summary_markdown(result))
+        fh.write(redact(summary_markdown(result)))

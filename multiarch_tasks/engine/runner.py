@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO, TypeVar
+from typing import TextIO, TypeVar, cast
 
 from multiarch_tasks.engine.process import (
     CHILDREN,
@@ -28,7 +28,7 @@ from multiarch_tasks.engine.process import (
     which,
 )
 from multiarch_tasks.model.errors import CommandError
-from multiarch_tasks.model.redaction import scrub_urls
+from multiarch_tasks.model.redaction import scrub_text
 
 # CHILDREN, interruptible and which live in engine.process; they stay importable from here.
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "display",
     "interruptible",
     "redact",
+    "redact_data",
     "redact_text",
     "which",
 ]
@@ -70,7 +71,8 @@ def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
     """Return ``argv`` for display: secret values replaced by ``***``, URLs scrubbed.
 
     A secret is hidden wherever it appears in an element (``--build-arg K=SECRET``); URLs
-    lose ``user:password@`` and token-like query parameters.
+    lose ``user:password@`` and token-like query parameters; a secret-looking name's value
+    (``API_TOKEN=x``) is masked even when nobody named it a secret.
     """
     hidden = _hidden(secrets)
     out: list[str] = []
@@ -87,15 +89,41 @@ def redact(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
         for secret in hidden:
             shown = shown.replace(secret, REDACTED)
         hide_next = arg in _SECRET_OPTIONS
-        out.append(scrub_urls(shown))
+        out.append(scrub_text(shown))
     return out
 
 
 def redact_text(text: str, secrets: Iterable[str] = (), *, urls: bool = True) -> str:
-    """Hide every occurrence of each secret in ``text``; scrub the URLs in it too (``urls``)."""
+    """Hide every occurrence of each secret in ``text``.
+
+    With ``urls`` (for anything shown or written) also scrub its URLs and mask the values
+    of secret-looking ``NAME=value`` pairs.
+    """
     for secret in _hidden(secrets):
         text = text.replace(secret, REDACTED)
-    return scrub_urls(text) if urls else text
+    return scrub_text(text) if urls else text
+
+
+def redact_data(data: T, secrets: Iterable[str] = ()) -> T:
+    """``data`` (dicts, lists, strings) with every string redacted, keys included.
+
+    Each string goes through :func:`redact_text`: what ``--json``, CI summaries and the
+    files a task writes get, the same rules as every printed line.
+    """
+    hidden = _hidden(secrets)
+
+    def walk(value: object) -> object:
+        if isinstance(value, str):
+            return redact_text(value, hidden)
+        if isinstance(value, Mapping):
+            return {walk(k): walk(v) for k, v in value.items()}
+        if isinstance(value, tuple):
+            return tuple(walk(v) for v in value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return cast("T", walk(data))
 
 
 def display(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
@@ -155,6 +183,10 @@ class Runner:
     def redact(self, text: str) -> str:
         """``text`` with this runner's secrets hidden and URLs scrubbed, for any print."""
         return redact_text(text, self.secrets)
+
+    def redact_data(self, data: T) -> T:
+        """A JSON-like document with this runner's secrets hidden in every string."""
+        return redact_data(data, self.secrets)
 
     def display(self, argv: Sequence[str]) -> str:
         """The redacted, shell-quoted form of ``argv``."""

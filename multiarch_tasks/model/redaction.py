@@ -90,3 +90,48 @@ def scrub_urls(text: str) -> str:
     if "://" not in text:
         return text
     return _URL.sub(lambda m: scrub_url(m.group(0)), text)
+
+
+# `NAME=value` where NAME reads like a secret (`API_TOKEN=abc`), and the same pair as
+# repr() and JSON print a mapping (`'API_TOKEN': 'abc'`, invoke's --debug log of a config
+# file). Not after `-` or a word character, so `--secret=id=x` and `--password=x` (the
+# runner's own option rules) are left alone; the value runs to the closing quote when the
+# pair is quoted (`'DB_PASSWORD=a b'`, as shlex and repr() print it), else to the next
+# blank, quote, comma, bracket or `&`.
+_ASSIGNMENT = re.compile(
+    r"(?P<kq>['\"])(?P<kname>[A-Za-z_][\w.-]*)(?P=kq)(?P<sep>\s*:\s*)"
+    r"(?P<vq>['\"])(?P<kvalue>(?:(?!(?P=vq))[^\\\n]|\\.)*)(?P=vq)"
+    r"|(?<![\w.-])(?:(?P<q>['\"])(?P<qname>[A-Za-z_][\w.-]*)=(?P<qvalue>[^'\"\n]*)(?P=q)"
+    r"|(?P<name>[A-Za-z_][\w.-]*)=(?P<value>[^\s'\"`,;&\]}>)]+))"
+)
+MASK = "***"
+
+
+def _mask(m: re.Match[str]) -> str:
+    if m.group("kq"):
+        name, kq, vq = m.group("kname"), m.group("kq"), m.group("vq")
+        if looks_secret(name) and m.group("kvalue"):
+            return f"{kq}{name}{kq}{m.group('sep')}{vq}{MASK}{vq}"
+        return m.group(0)
+    if m.group("q"):
+        name, quote = m.group("qname"), m.group("q")
+        return f"{quote}{name}={MASK}{quote}" if looks_secret(name) else m.group(0)
+    name = m.group("name")
+    return f"{name}={MASK}" if looks_secret(name) else m.group(0)
+
+
+def mask_secret_assignments(text: str) -> str:
+    """``API_TOKEN=abc`` -> ``API_TOKEN=***`` for every secret-looking name in ``text``.
+
+    Also ``'API_TOKEN': 'abc'`` (a mapping as repr() or JSON prints it). For text whose
+    secret values nobody told us (invoke's ``--debug`` log of the argv and config files,
+    an error raised before the settings were read); the runner also hides the known values.
+    """
+    if "=" not in text and ":" not in text:
+        return text
+    return _ASSIGNMENT.sub(_mask, text)
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with URLs scrubbed and secret-looking ``NAME=value`` values masked."""
+    return mask_secret_assignments(scrub_urls(text))

@@ -141,10 +141,10 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
     if settings.push:
         path = str(write_digest_map(settings.output_dir, digests, index=result.index_digest))
         # What merge checks across shards: same commit, same labels and annotations.
-        labels = {**facts.labels, **settings.labels}
-        write_shard_meta(
-            settings.output_dir, shard_meta(settings.platforms, labels, settings.annotations)
-        )
+        # Redacted as any output is (the same values give the same text in every shard).
+        labels = runner.redact_data({**facts.labels, **settings.labels})
+        annotations = runner.redact_data(dict(settings.annotations))
+        write_shard_meta(settings.output_dir, shard_meta(settings.platforms, labels, annotations))
     return BuildResult(
         result.image, result.strategy, result.builds, digests, path, result.index_digest
     )

@@ -180,7 +180,13 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
     runner.say(plan.render(runner.secrets))
     if runner.dry:
         return PublishResult(
-            plan.image, plan.tags, "", settings.platforms, (), dry=True, plan=plan.to_json()
+            plan.image,
+            plan.tags,
+            "",
+            settings.platforms,
+            (),
+            dry=True,
+            plan=plan.to_json(runner.secrets),
         )
     with interruptible():
         return _Run(plan, settings, runner, ahead).run()
@@ -337,5 +343,5 @@ class _Run:
             report,
             promoted=tuple(self.promoted),
             message=message,
-            plan=self.plan.to_json(),
+            plan=self.plan.to_json(self.runner.secrets),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from multiarch_tasks.engine.runner import display
+from multiarch_tasks.engine.runner import display, redact, redact_data
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.planning.decide import Assignment
 
@@ -93,9 +93,13 @@ class Plan:
             lines += [f"       - {op}" for op in step.ops]
         return "\n".join(lines)
 
-    def to_json(self) -> dict[str, object]:
-        """The plan as JSON."""
-        return {
+    def to_json(self, secrets: Sequence[str] = ()) -> dict[str, object]:
+        """The plan as JSON, redacted as :meth:`render` is (``secrets`` hidden, URLs scrubbed).
+
+        Each command goes through the runner's argv rules (``--password X`` hides ``X``),
+        then every string of the document through its text rules.
+        """
+        doc: dict[str, object] = {
             "image": self.image,
             "tags": list(self.tags),
             "strategy": self.strategy,
@@ -109,11 +113,16 @@ class Plan:
             "push_by_digest": self.by_digest,
             "merge_tool": self.tool,
             "steps": [
-                {"name": s.name, "summary": s.summary, "commands": [list(c) for c in s.commands]}
+                {
+                    "name": s.name,
+                    "summary": s.summary,
+                    "commands": [redact(c, secrets) for c in s.commands],
+                }
                 for s in self.steps
             ],
             "notes": list(self.notes),
         }
+        return redact_data(doc, secrets)
 
 
 def staging_tag(tag: str, run_id: str, platform: Platform | None = None) -> str:
