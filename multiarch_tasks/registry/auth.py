@@ -58,6 +58,14 @@ def safe_url(url: str) -> str:
     return f"{scheme}{sep}{rest}"
 
 
+def _renew_margin(expires_in: float) -> float:
+    """Seconds before expiry a cached token is renewed (so it never expires in flight).
+
+    10 s, but at most a quarter of its life: a flat 10 s made a 5 s token single-use.
+    """
+    return min(10.0, expires_in / 4)
+
+
 class Authenticator:
     """The ``Authorization`` each registry wants, learnt from its challenges; thread-safe."""
 
@@ -114,8 +122,7 @@ class Authenticator:
             return f"Bearer {cached[0]}"
         token, expires_in = self._fetch_token(registry, challenge, scopes, creds)
         with self._lock:
-            # Renew a little early so a token never expires between check and use.
-            self._tokens[key] = (token, time.monotonic() + max(0.0, expires_in - 10))
+            self._tokens[key] = (token, time.monotonic() + expires_in - _renew_margin(expires_in))
         return f"Bearer {token}"
 
     def _fetch_token(
