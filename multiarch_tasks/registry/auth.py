@@ -27,6 +27,8 @@ from multiarch_tasks.registry.transport import Transport
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _HTTP_OK = 200
+_HTTP_UNAUTHORIZED = 401
+_HTTP_FORBIDDEN = 403
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ class Authenticator:
         if resp.status_code != _HTTP_OK:
             raise RegistryError(
                 f"token service of {registry} refused a token: {resp.status_code} {resp.reason}"
-                + ("" if creds else " (no credentials in config.json; run `docker login`)"),
+                + _refusal_hint(registry, creds, resp.status_code),
                 status=resp.status_code,
                 url=safe_url(realm),
             )
@@ -179,3 +181,17 @@ class Authenticator:
             raise RegistryError(f"token service of {registry} answered without a token")
         # The spec's default lifetime is 60 seconds when expires_in is absent.
         return token, float(body.get("expires_in") or 60)
+
+
+def _refusal_hint(registry: str, creds: Credentials | None, status: int) -> str:
+    """What to do about a token service's refusal, by what was sent (never the secret)."""
+    if creds is None:
+        return " (no credentials in config.json; run `docker login`)"
+    if status not in {_HTTP_UNAUTHORIZED, _HTTP_FORBIDDEN}:  # refusals about who asks
+        return ""
+    if creds.identity_token:
+        return (
+            " (the identity token in config.json is expired or revoked;"
+            f" run `docker login {registry}` again)"
+        )
+    return f" (wrong user name or password for {registry}; run `docker login {registry}`)"
