@@ -1,4 +1,8 @@
-"""Throwaway CNCF Distribution registries on 127.0.0.1, optionally with htpasswd and TLS."""
+"""Throwaway CNCF Distribution registries on 127.0.0.1, optionally with auth and TLS.
+
+Auth: htpasswd (Basic), or token auth (``token=``, the ``auth:`` section
+:meth:`testbed.token_server.TokenServer.registry_auth` writes).
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ class RegistryConfig:
     tls_client_cas: tuple[Path, ...] = ()
     tls_client: tuple[Path, Path] | None = None
     host: str = "127.0.0.1"
+    # ``auth:`` section for token auth: realm, service, issuer, rootcertbundle.
+    token: dict[str, object] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def render(self) -> dict[str, object]:
@@ -63,6 +69,8 @@ class RegistryConfig:
         }
         if self.htpasswd:
             config["auth"] = {"htpasswd": {"realm": "testbed", "path": str(self.htpasswd)}}
+        if self.token:
+            config["auth"] = self.token
         config.update(self.extra)
         return config
 
@@ -132,17 +140,28 @@ class Registry:
         self._counter += 1
         return f"{self.host}/{name}-{self._counter}"
 
-    def get_json(self, path: str, accept: str = "") -> tuple[dict[str, object], dict[str, str]]:
+    def get_json(
+        self, path: str, accept: str = "", headers: dict[str, str] | None = None
+    ) -> tuple[dict[str, object], dict[str, str]]:
         """GET ``/v2/...`` and return (JSON body, headers); for assertions in tests."""
         req = urllib.request.Request(f"{self.scheme}://{self.host}{path}")  # noqa: S310
         req.add_header("Accept", accept or ACCEPT)
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         with urllib.request.urlopen(req, timeout=10, context=self._ssl) as resp:  # noqa: S310
             return json.loads(resp.read()), dict(resp.headers)
 
-    def manifest(self, repository: str, reference: str) -> tuple[dict[str, object], str] | None:
-        """(manifest JSON, digest) of ``repository:reference``, or None when absent."""
+    def manifest(
+        self, repository: str, reference: str, headers: dict[str, str] | None = None
+    ) -> tuple[dict[str, object], str] | None:
+        """(manifest JSON, digest) of ``repository:reference``, or None when absent.
+
+        ``headers``: an ``Authorization`` for a registry with auth.
+        """
         try:
-            body, headers = self.get_json(f"/v2/{repository}/manifests/{reference}")
+            body, headers = self.get_json(
+                f"/v2/{repository}/manifests/{reference}", headers=headers
+            )
         except urllib.error.HTTPError as err:
             if err.code == 404:  # noqa: PLR2004
                 return None
