@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from testbed.base_images import FULL_PLATFORMS, build_base
 from testbed.latency_proxy import latency_proxy_process
 from testbed.registry import Registry, RegistryConfig
+from testbed.retry import run_retrying
 
 DOCKERFILE = """\
 FROM {base}
@@ -74,16 +75,17 @@ def run(argv: list[str]) -> None:
     the same second chance here, and the time of every attempt counts. Either way the
     sample is marked: the medians leave marked samples out (see :func:`clean_median`).
     """
-    for _ in range(3):
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if _OWN_RETRY.search(done.stdout + done.stderr):
-            FAULTED[0] = True
-        if done.returncode == 0:
-            return
-        if not re.search(r": 5\d\d |connection reset", done.stderr + done.stdout):
-            break
+
+    def again(failed: subprocess.CompletedProcess[str]) -> None:
+        del failed
         FAULTED[0] = True
         RETRIES.append(" ".join(argv[:4]))
+
+    done = run_retrying(argv, timeout=None, on_retry=again)
+    if _OWN_RETRY.search(done.stdout + done.stderr):
+        FAULTED[0] = True
+    if done.returncode == 0:
+        return
     sys.exit(f"failed: {' '.join(argv)}\n{done.stderr[-2000:]}{done.stdout[-2000:]}")
 
 

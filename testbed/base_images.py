@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+
+from testbed.retry import run_retrying
 
 # Debian architecture -> docker TARGETARCH (+ variant) and OCI platform
 DEBIAN_ARCHES = {
@@ -159,11 +159,8 @@ def _buildx_build(
     ]  # fmt: skip
     # Distribution 2.8 on loopback sometimes answers a HEAD with 500 while several
     # platforms push at once (seen here): the bed retries what the product retries.
-    for attempt in range(3):
-        done = _docker(argv, docker_host)
-        if done.returncode == 0 or not re.search(r": 5\d\d |connection reset", done.stderr):
-            break
-        time.sleep(1 + attempt)
+    env = {**os.environ, "DOCKER_HOST": docker_host} if docker_host else None
+    done = run_retrying(argv, env=env, timeout=None)
     if done.returncode != 0:
         msg = f"building base image {ref} for {','.join(platforms)} failed: {_reason(done.stderr)}"
         raise BaseImageError(msg)

@@ -12,6 +12,8 @@ URLs point back at the proxy) unless a :class:`Rule` matches it; a matching rule
 Bodies are streamed both ways in 1 MiB pieces (a 300 MB blob is never held in memory);
 a request body sent chunked goes on chunked, an answer without a length goes back chunked.
 
+A rule matches on method, path regex and (``agent``) a regex on the ``User-Agent``: dockerd's
+own push (``docker/...``) can be told from BuildKit's (``buildkit/...``) that way.
 Which of the matching requests are hit: the first ``first`` of them, every ``every``-th,
 or (neither set) all of them; with ``per_path`` the count is kept per request path (the
 first PUT of *each* manifest). ``127.0.0.1:PORT/repo:tag`` works as an image name for
@@ -50,15 +52,18 @@ class Rule:
     cut: bool = False
     delay: float = 0.0
     per_path: bool = False
+    agent: str = ""
     seen: int = 0
     hits: int = 0
     _seen_by_path: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def wants(self, method: str, path: str) -> bool:
-        """Count a request that matches method and path; True if this one is to be hit."""
+    def wants(self, method: str, path: str, agent: str = "") -> bool:
+        """Count a request that matches method, path and agent; True if it is to be hit."""
         if self.method and method.upper() != self.method.upper():
             return False
         if self.path and not re.search(self.path, path):
+            return False
+        if self.agent and not re.search(self.agent, agent):
             return False
         self.seen += 1
         count = self.seen
@@ -120,12 +125,12 @@ class FaultProxy:
         with self._lock:
             self.rules.clear()
 
-    def choose(self, method: str, path: str) -> Rule | None:
+    def choose(self, method: str, path: str, agent: str = "") -> Rule | None:
         """The rule that hits this request, if any (every matching rule counts it)."""
         with self._lock:
             hit = None
             for rule in self.rules:
-                if rule.wants(method, path) and hit is None:
+                if rule.wants(method, path, agent) and hit is None:
                     hit = rule
             return hit
 
@@ -194,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
             yield piece
 
     def _handle(self) -> None:
-        rule = self.proxy.choose(self.command, self.path)
+        rule = self.proxy.choose(self.command, self.path, self.headers.get("User-Agent", ""))
         if rule is not None and rule.delay:
             time.sleep(rule.delay)
         if rule is not None and rule.drop:

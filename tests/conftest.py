@@ -19,6 +19,7 @@ from testbed.base_images import FULL_PLATFORMS, PARTIAL_PLATFORMS, build_base
 from testbed.classic_engine import ClassicEngine, EngineUnavailableError
 from testbed.fault_proxy import FaultProxy, Rule
 from testbed.registry import Registry, RegistryConfig
+from testbed.retry import run_retrying
 
 IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
 QEMU_HANDLERS = ("qemu-aarch64", "qemu-arm", "qemu-s390x", "qemu-ppc64le")
@@ -278,14 +279,5 @@ def tag_digest(registry: Registry, ref: str) -> str | None:
 
 def buildx_push(argv: list[str], attempts: int = 3) -> subprocess.CompletedProcess[str]:
     """Run a ``docker buildx build ... --push`` a test makes by hand, as the product would:
-    again (from cache) after a passing registry fault (the loopback Distribution 2.8
-    answers a HEAD with 500 now and then during a multi-platform push)."""
-    from multiarch_tasks.engine.runner import Result  # noqa: PLC0415
-    from multiarch_tasks.steps.backends.buildx import transient  # noqa: PLC0415
-
-    for _ in range(attempts):
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=1200)
-        failed = Result(tuple(argv), done.returncode, done.stdout, done.stderr)
-        if done.returncode == 0 or not transient(failed):
-            break
-    return done
+    again (from cache) after a passing registry fault (testbed/retry.py)."""
+    return run_retrying(argv, attempts=attempts)

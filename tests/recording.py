@@ -134,6 +134,7 @@ class RecordingRunner(Runner):
         timeout: float | None,
         stream_prefix: str | None,
         stdin: str | None,
+        keep: Callable[[str], bool] | None = None,
     ) -> Result:
         del env, cwd, timeout, stdin  # nothing runs
         key = tuple(argv)
@@ -147,7 +148,8 @@ class RecordingRunner(Runner):
             text = answer.stdout + answer.stderr
             for line in text.splitlines():
                 self.say(f"[{stream_prefix}] {line}")
-            return Result(key, answer.returncode, text, text)
+            kept = tuple(line for line in text.splitlines() if keep is not None and keep(line))
+            return Result(key, answer.returncode, text, text, kept=kept)
         return Result(key, answer.returncode, answer.stdout, answer.stderr)
 
     # --- scripting ----------------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_transient_registry_error_reruns_the_same_build_argv_then_succeeds(
     assert arm[0] == arm[1]
     assert result.ok
     assert result.digests[ARM64] == digest_for("linux/arm64")
-    assert "retrying in 0s (1/2) after: ERROR: failed to push" in runner.printed
+    assert "retrying in 0s (1/2) build linux/arm64 after: ERROR: failed to push" in runner.printed
 
 
 def test_unauthorized_push_is_not_retried_and_the_build_fails_naming_the_platform(

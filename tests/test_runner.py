@@ -671,3 +671,28 @@ def test_start_probe_names_a_missing_program_at_once() -> None:
     runner, _ = make_runner()
     with pytest.raises(ToolMissingError, match="no-such-probe-program"):
         runner.start_probe(["no-such-probe-program", "--version"])
+
+
+def test_retry_line_names_the_step_the_attempt_and_the_cause_retry_if_gave(
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "count"
+    runner, out = make_runner()
+    runner.run(
+        py(COUNT_THEN_FAIL, str(counter), "2"),
+        retries=3,
+        label="build linux/arm64",
+        retry_if=lambda result: f"a registry fault before {result.stderr.strip()}",
+    )
+    retries = [line for line in out.getvalue().splitlines() if line.startswith("retrying")]
+    assert retries == [
+        "retrying in 0.01s (1/3) build linux/arm64 after: a registry fault before run 1"
+    ]
+
+
+def test_a_streamed_run_keeps_the_lines_keep_picks_from_beyond_its_tail() -> None:
+    code = "print('fault 500 early')\nfor n in range(500): print(f'line {n}')"
+    runner, _ = make_runner()
+    result = runner.run(py(code), stream_prefix="x", keep=lambda line: "500" in line)
+    assert "fault 500 early" not in result.stdout  # fell out of the 200-line tail
+    assert result.kept == ("fault 500 early",)

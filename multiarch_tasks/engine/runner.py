@@ -54,6 +54,7 @@ R = TypeVar("R")
 
 REDACTED = "***"
 TAIL_LINES = 30
+TAIL_KEPT = 200  # lines of a streamed run's output its result holds
 # Options whose next argv element is a secret, in the CLIs we drive.
 _SECRET_OPTIONS = frozenset(
     {"--password", "-p", "--creds", "--src-creds", "--dest-creds", "--registry-token", "--token"}
@@ -142,6 +143,9 @@ class Result:
     stdout: str
     stderr: str
     dry: bool = False
+    # Lines a streamed run's ``keep`` picked out of its whole output, also those that fell
+    # out of the tail: what a retry decision needs from early in a long log.
+    kept: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -211,7 +215,8 @@ class Runner:
         check: bool = True,
         label: str = "",
         memo: bool = False,
-        retry_if: Callable[[Result], bool] | None = None,
+        retry_if: Callable[[Result], bool | str] | None = None,
+        keep: Callable[[str], bool] | None = None,
     ) -> Result:
         """Run ``argv``; raise :class:`CommandError` on failure when ``check``.
 
@@ -220,7 +225,9 @@ class Runner:
         revision) runs it once per runner and hands out the same result afterwards;
         ``stream_prefix`` prints each output line as it arrives, prefixed (parallel builds);
         ``retries`` re-runs a failed command with exponential backoff (only the failures
-        ``retry_if`` accepts, when given: transient registry errors, not build errors).
+        ``retry_if`` accepts, when given: transient registry errors, not build errors; a
+        string it returns is the cause the retry line names); ``keep`` picks the lines of a
+        streamed run's output to hold beyond its tail (:attr:`Result.kept`).
         """
         argv = [str(a) for a in argv]
         if not argv:
@@ -236,15 +243,21 @@ class Runner:
             self.say(self.echo_format.format(command=self.display(argv)))
         attempt = 0
         while True:
-            result = self._run_once(argv, env, cwd, timeout, stream_prefix, stdin)
-            if result.ok or attempt >= retries or (retry_if is not None and not retry_if(result)):
+            result = self._run_once(argv, env, cwd, timeout, stream_prefix, stdin, keep)
+            if result.ok or attempt >= retries:
+                break
+            verdict = True if retry_if is None else retry_if(result)
+            if not verdict:
                 break
             attempt += 1
             delay = self.retry_delay * 2 ** (attempt - 1)
-            why = _last_line(result.stderr or result.stdout)
-            self.say(
-                f"retrying in {delay:g}s ({attempt}/{retries}) after: {why}: {self.display(argv)}"
+            why = (
+                verdict if isinstance(verdict, str) else _last_line(result.stderr or result.stdout)
             )
+            # One line: the step (its label, else the command), the attempt, the cause.
+            step = f" {label}" if label else ""
+            where = "" if label else f": {self.display(argv)}"
+            self.say(f"retrying in {delay:g}s ({attempt}/{retries}){step} after: {why}{where}")
             time.sleep(delay)
         if memo and probe:
             self._remember(result)
@@ -321,10 +334,11 @@ class Runner:
         timeout: float | None,
         stream_prefix: str | None,
         stdin: str | None,
+        keep: Callable[[str], bool] | None = None,
     ) -> Result:
         if stream_prefix is None:
             return self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
-        return self._stream(argv, env, cwd, timeout, stream_prefix)
+        return self._stream(argv, env, cwd, timeout, stream_prefix, keep)
 
     def _stream(
         self,
@@ -333,8 +347,13 @@ class Runner:
         cwd: str | None,
         timeout: float | None,
         prefix: str,
+        keep: Callable[[str], bool] | None = None,
     ) -> Result:
-        """Run ``argv`` printing each line (stderr merged in) as it arrives, prefixed."""
+        """Run ``argv`` printing each line (stderr merged in) as it arrives, prefixed.
+
+        The result holds the last :data:`TAIL_KEPT` lines, and (``keep``) up to as many of
+        the lines ``keep`` picked from the whole output.
+        """
         proc = start(argv, env, cwd, merge_stderr=True)
         assert proc.stdin is not None  # noqa: S101 - opened as a pipe by start()
         assert proc.stdout is not None  # noqa: S101
@@ -343,12 +362,15 @@ class Runner:
         timer = threading.Timer(timeout, kill_group, (proc,)) if timeout else None
         if timer:
             timer.start()
-        tail: deque[str] = deque(maxlen=200)
+        tail: deque[str] = deque(maxlen=TAIL_KEPT)
+        kept: deque[str] = deque(maxlen=TAIL_KEPT)
         held: list[str] | None = [] if self.group_log else None
         try:
             for line in proc.stdout:
                 clean = self._clean(line.rstrip("\n"))
                 tail.append(clean)
+                if keep is not None and keep(clean):
+                    kept.append(clean)
                 if held is None:
                     self.say(f"[{prefix}] {clean}")
                 else:
@@ -363,7 +385,7 @@ class Runner:
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
                 self.say("\n".join(self.group_log(f"{prefix}: {status}", held)))
         text = "\n".join(tail)
-        return Result(tuple(argv), returncode, text, text)
+        return Result(tuple(argv), returncode, text, text, kept=tuple(kept))
 
     def _clean(self, text: str | None) -> str:
         # Captured output is data (a probe's answer may hold ssh://user@host endpoints), so

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ import pytest
 
 from testbed.fault_proxy import Rule
 from testbed.registry import Registry, RegistryConfig
-from tests.conftest import example_args, run_cli, tag_digest
+from tests.conftest import CliResult, example_args, run_cli, tag_digest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -295,4 +296,112 @@ def test_merge_gets_through_a_proxy_failing_every_4th_request(
     if tool == "imagetools":
         # imagetools makes more than 4 requests per run: it cannot get through on its own.
         assert "merging through the registry API instead" in done.output
+    assert tag_digest(registry, f"{repo}:v1") is not None
+
+
+def _publish_through(
+    proxy: FaultProxy,
+    repo: str,
+    base: BaseImage,
+    out: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> CliResult:
+    """``publish`` of examples/hello for amd64+arm64 through ``proxy``, with --echo."""
+    return run_cli(
+        "--echo", "publish", "--image", _via(proxy, repo), "--tag", "v1",
+        "--platforms", "linux/amd64,linux/arm64", *extra, *example_args(base.ref, out),
+        env=env, timeout=1200,
+    )  # fmt: skip
+
+
+def _retry_lines(output: str) -> list[str]:
+    """Every retry the log shows: BuildKit's own, the build step's, the registry client's."""
+    return [
+        line for line in output.splitlines()
+        if re.search(r"^\[[^]]+\] #\d+ [\d.]+ retrying in \d", line)  # BuildKit (push)
+        or line.startswith("retrying in ")  # the build step, run again
+        or (line.startswith("registry: ") and "; retry " in line)  # the registry client
+    ]  # fmt: skip
+
+
+def _assert_published_through_faults(done: CliResult, proxy: FaultProxy, ref: str) -> None:
+    """Succeeded, every injected 500 is answered by a retry in the log, the index verified."""
+    assert done.returncode == 0, done.output[-4000:]
+    faults = proxy.faults()
+    assert faults, "the proxy injected nothing"
+    retries = _retry_lines(done.output)
+    # One retry per injected 500 at least (a build step run again may retry several).
+    assert len(retries) >= len(faults), (faults, done.output[-4000:])
+    for line in retries:
+        if line.startswith("retrying in "):  # the build step's: names itself and the 500
+            assert re.match(r"retrying in \d+s \(\d/3\) build linux/", line), line
+            assert "500 Internal Server Error" in line, line
+    verified = [
+        line for line in done.output.splitlines()
+        if line.startswith(f"verify {ref}@sha256:") and line.endswith(": OK")
+    ]  # fmt: skip
+    assert verified, done.output[-4000:]
+
+
+EVERY_FIRST_MANIFEST_PUT = Rule(
+    method="PUT", path=r"/manifests/", per_path=True, first=1, status=500
+)
+
+
+@pytest.mark.parametrize("strategy", ["auto", "per-arch"])
+def test_publish_on_containerd_store_gets_through_a_500_on_every_first_manifest_put(
+    strategy: str,
+    base_image: BaseImage,
+    registry: Registry,
+    repo: str,
+    fault_proxy: Callable[..., FaultProxy],
+    tmp_path: Path,
+) -> None:
+    """issue 17: the default path (one multi-platform build + push) and per-arch."""
+    proxy = fault_proxy(EVERY_FIRST_MANIFEST_PUT)
+    done = _publish_through(proxy, repo, base_image, tmp_path / "out", "--strategy", strategy)
+    _assert_published_through_faults(done, proxy, _via(proxy, repo))
+    platforms = "--platform linux/amd64,linux/arm64 "
+    assert (platforms in done.stdout) is (strategy == "auto")  # auto: one multi-platform build
+    assert tag_digest(registry, f"{repo}:v1") is not None
+
+
+def test_publish_auto_retries_the_build_when_dockerds_own_push_gets_a_500(
+    base_image: BaseImage,
+    registry: Registry,
+    repo: str,
+    fault_proxy: Callable[..., FaultProxy],
+    tmp_path: Path,
+) -> None:
+    """issue 17: after a multi-platform build the daemon pushes again (its user agent is
+    ``docker/...``); a 500 there fails buildx, and publish runs the cached build again."""
+    proxy = fault_proxy(
+        Rule(method="PUT", path=r"/manifests/", agent=r"^docker/", first=1, status=500)
+    )
+    done = _publish_through(proxy, repo, base_image, tmp_path / "out")
+    _assert_published_through_faults(done, proxy, _via(proxy, repo))
+    retries = [line for line in done.output.splitlines() if line.startswith("retrying in ")]
+    assert len(retries) == 1, done.output[-4000:]
+    assert retries[0].startswith("retrying in 1s (1/3) build linux/amd64,linux/arm64 after: ")
+    assert "500 Internal Server Error" in retries[0]
+    assert tag_digest(registry, f"{repo}:v1") is not None
+
+
+def test_publish_auto_on_classic_store_gets_through_a_500_on_every_first_manifest_put(
+    classic_engine: str,
+    classic_base_image: BaseImage,
+    registry: Registry,
+    repo: str,
+    fault_proxy: Callable[..., FaultProxy],
+    tmp_path: Path,
+) -> None:
+    """issue 17: on the classic store auto is per-arch (one build per platform, merged)."""
+    proxy = fault_proxy(EVERY_FIRST_MANIFEST_PUT)
+    done = _publish_through(
+        proxy, repo, classic_base_image, tmp_path / "out", env={"DOCKER_HOST": classic_engine}
+    )
+    _assert_published_through_faults(done, proxy, _via(proxy, repo))
+    assert "--platform linux/amd64 " in done.stdout
+    assert "--platform linux/arm64 " in done.stdout
     assert tag_digest(registry, f"{repo}:v1") is not None

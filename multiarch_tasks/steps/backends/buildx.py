@@ -2,7 +2,9 @@
 
 Per-arch builds run concurrently, each output line prefixed with its platform. A push that
 failed on a transient registry error (5xx, 429, a reset connection) is retried by running
-the same, now cached, build again; build errors and 401/403/404 are not retried. Each
+the same, now cached, build again; build errors and 401/403 are not retried. The decision
+reads the whole log of the failed attempt, not its last lines (see :func:`transient_cause`).
+Each
 push's digest comes from buildx's ``--metadata-file``, which is checked: the pushed digest
 must be this build's own export (``containerimage.descriptor.digest``).
 """
@@ -30,10 +32,55 @@ _TRANSIENT = re.compile(
 )
 
 
+# The failed step was a push (BuildKit's, or dockerd's own after a multi-platform build).
+_PUSH_FAILED = re.compile(
+    r"Error response from daemon|failed to push|failed commit on ref|unexpected status from"
+    r"|manifest unknown|blob unknown|pushing",
+    re.IGNORECASE,
+)
+# The registry refused who we are: another attempt gets the same answer...
+# ... or the build itself failed (a RUN step's exit code), whatever came before.
+_REFUSED = re.compile(
+    r"\b(?:401|403)\b|unauthorized|forbidden|denied|did not complete successfully",
+    re.IGNORECASE,
+)
+
+
+def _final_error(lines: list[str]) -> str:
+    for line in reversed(lines):
+        if line.strip().startswith("ERROR"):
+            return line.strip()
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+
+def transient_cause(result: Result) -> str:
+    """The registry fault a failed build's push met, or "" when the failure is not one.
+
+    The whole log counts (and the lines the runner kept from beyond its tail), not the
+    last lines: after a multi-platform build on the docker driver, dockerd's own push can
+    fail after a registry 5xx that BuildKit reported much earlier, and end on another
+    error (issue 17: ``manifest unknown: OCI index found, but accept header does not
+    support OCI indexes``). So: the final error names a fault itself, or it is a push
+    error (not a build error, not 401/403) and a fault appears anywhere before it.
+    """
+    lines = [*result.kept, *(result.stderr or result.stdout).splitlines()]
+    final = _final_error(lines)
+    if _TRANSIENT.search(final):
+        return final
+    if _REFUSED.search(final) or not _PUSH_FAILED.search(final):
+        return ""
+    faults = [line.strip() for line in lines if _TRANSIENT.search(line)]
+    return f"{faults[-1]} (then {final})" if faults else ""
+
+
 def transient(result: Result) -> bool:
-    """True when a failed build's last lines show a passing registry fault."""
-    tail = "\n".join((result.stderr or result.stdout).splitlines()[-LOG_TAIL:])
-    return bool(_TRANSIENT.search(tail))
+    """True when a failed build's push met a passing registry fault (:func:`transient_cause`)."""
+    return bool(transient_cause(result))
+
+
+def registry_fault(line: str) -> bool:
+    """True for a log line naming a passing registry fault: the runner keeps these."""
+    return bool(_TRANSIENT.search(line))
 
 
 _FAILED_STEP = re.compile(r"^\s*> \[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[ \]]", re.MULTILINE)
@@ -86,7 +133,8 @@ def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
                 timeout=settings.timeout or None,
                 label=f"build {step.label}",
                 retries=settings.retries,
-                retry_if=transient,
+                retry_if=transient_cause,
+                keep=registry_fault,
             )
         except CommandError as err:
             tail = "\n".join(err.stderr_tail.splitlines()[-LOG_TAIL:])
