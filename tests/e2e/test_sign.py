@@ -76,7 +76,7 @@ def signed(key_pair, base_image: BaseImage, registry, tmp_path_factory, engine, 
     common = ["--image", repo, "--platforms", THREE, *example_args(base_image.ref, str(out))]
     signed_run = run_cli(
         "publish", "--tag", "1.0", "--sign", "--sign-key", str(key_pair / "cosign.key"),
-        *common, env=env,
+        "--no-tlog", *common, env=env,
     )  # fmt: skip
     unsigned_run = run_cli("publish", "--tag", "unsigned", *common, env=env)
     return repo, signed_run, unsigned_run
@@ -104,7 +104,7 @@ def test_verify_signed_by_passes_on_the_signed_tag(signed, key_pair):
     repo, done, _ = signed
     assert done.returncode == 0, done.output[-3000:]
     checked = run_cli(
-        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"),
+        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"), "--no-tlog",
         "--json", f"{repo}:1.0",
     )  # fmt: skip
     assert checked.returncode == 0, checked.output[-3000:]
@@ -115,9 +115,7 @@ def test_verify_signed_by_passes_on_the_signed_tag(signed, key_pair):
     assert sig["ok"] is True
 
 
-def test_verify_signed_by_fails_on_an_unsigned_build_naming_its_digest(
-    signed, key_pair, registry
-):
+def test_verify_signed_by_fails_on_an_unsigned_build_naming_its_digest(signed, key_pair, registry):
     repo, signed_run, unsigned_run = signed
     assert signed_run.returncode == 0, signed_run.output[-3000:]
     assert unsigned_run.returncode == 0, unsigned_run.output[-3000:]
@@ -125,14 +123,14 @@ def test_verify_signed_by_fails_on_an_unsigned_build_naming_its_digest(
     assert unsigned
     assert unsigned != tag_digest(registry, f"{repo}:1.0"), "a new build, not the signed one"
     checked = run_cli(
-        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"),
+        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"), "--no-tlog",
         f"{repo}:unsigned",
     )  # fmt: skip
     assert checked.returncode == 1, checked.output[-3000:]
     assert "Traceback" not in checked.output
     assert f"{unsigned}: no valid signature by {key_pair / 'cosign.pub'}" in checked.stdout
     as_json = run_cli(
-        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"),
+        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"), "--no-tlog",
         "--json", f"{repo}:unsigned",
     )  # fmt: skip
     report = json.loads(as_json.stdout)
@@ -156,12 +154,30 @@ def test_publish_deep_sign_of_an_amd64_binary_in_arm64_signs_and_promotes_nothin
     done = run_cli(
         "publish", "--image", repo, "--tag", "1.0", "--platforms", "linux/amd64,linux/arm64",
         "--context", str(context), "--output-dir", str(tmp_path / "out"),
-        "--deep", "--sign", "--sign-key", str(key_pair / "cosign.key"),
+        "--deep", "--sign", "--sign-key", str(key_pair / "cosign.key"), "--no-tlog",
         env={"COSIGN_PASSWORD": PASSWORD},
     )  # fmt: skip
     assert done.returncode == 1, done.output[-3000:]
     assert "$ cosign sign --yes --key" in done.stdout, "the plan had a signing step"
     assert "verify failed: nothing promoted" in done.output
     assert "nothing signed" in done.output
+    assert tag_digest(registry, f"{repo}:1.0") is None
+    assert _sig_tags(registry, repo) == []
+
+
+def test_publish_sign_with_a_wrong_key_password_fails_and_promotes_nothing(
+    key_pair, base_image: BaseImage, registry, repo, tmp_path, engine, qemu
+):
+    wrong = "not-the-password-4b1e"  # noqa: S105
+    done = run_cli(
+        "publish", "--image", repo, "--tag", "1.0", "--platforms", "linux/amd64,linux/arm64",
+        *example_args(base_image.ref, str(tmp_path)),
+        "--sign", "--sign-key", str(key_pair / "cosign.key"), "--no-tlog",
+        env={"COSIGN_PASSWORD": wrong},
+    )  # fmt: skip
+    assert done.returncode == 1, done.output[-3000:]
+    assert "signing failed: nothing promoted" in done.stdout
+    assert f"{repo}:1.0 not created" in done.stdout
+    assert wrong not in done.output
     assert tag_digest(registry, f"{repo}:1.0") is None
     assert _sig_tags(registry, repo) == []
