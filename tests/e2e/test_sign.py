@@ -168,7 +168,7 @@ def test_publish_deep_sign_of_an_amd64_binary_in_arm64_signs_and_promotes_nothin
 def test_publish_sign_with_a_wrong_key_password_fails_and_promotes_nothing(
     key_pair, base_image: BaseImage, registry, repo, tmp_path, engine, qemu
 ):
-    wrong = "not-the-password-4b1e"  # noqa: S105
+    wrong = "not-the-password-4b1e"
     done = run_cli(
         "publish", "--image", repo, "--tag", "1.0", "--platforms", "linux/amd64,linux/arm64",
         *example_args(base_image.ref, str(tmp_path)),
@@ -181,3 +181,21 @@ def test_publish_sign_with_a_wrong_key_password_fails_and_promotes_nothing(
     assert wrong not in done.output
     assert tag_digest(registry, f"{repo}:1.0") is None
     assert _sig_tags(registry, repo) == []
+
+
+def test_verify_signed_by_another_key_fails_naming_the_digest(signed, tmp_path, registry):
+    repo, done, _ = signed
+    assert done.returncode == 0, done.output[-3000:]
+    made = subprocess.run(
+        ["cosign", "generate-key-pair"], cwd=tmp_path, env={**_env(), "COSIGN_PASSWORD": "x"},
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    other = tmp_path / "cosign.pub"
+    checked = run_cli(
+        "verify", "--platforms", THREE, "--signed-by", str(other), "--no-tlog", f"{repo}:1.0"
+    )
+    digest = tag_digest(registry, f"{repo}:1.0")
+    assert checked.returncode == 1, checked.output[-3000:]
+    assert f"index {digest}: no valid signature by {other}" in checked.stdout
+    print(checked.stdout)

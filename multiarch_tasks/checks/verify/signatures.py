@@ -89,4 +89,5 @@ def signature_checks(
 def _reason(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     last = lines[-1] if lines else "cosign verify failed"
-    return last.removeprefix("Error: ").removeprefix("error: ")
+    # cosign wraps every failure in the same words; what follows them is the reason.
+    return last.removeprefix("Error: ").removeprefix("error during command execution: ")
