@@ -199,3 +199,41 @@ def test_verify_signed_by_another_key_fails_naming_the_digest(signed, tmp_path, 
     assert checked.returncode == 1, checked.output[-3000:]
     assert f"index {digest}: no valid signature by {other}" in checked.stdout
     print(checked.stdout)
+
+
+def test_verify_sign_platforms_fails_on_each_platform_signed_only_at_the_index(signed, key_pair):
+    repo, done, _ = signed
+    assert done.returncode == 0, done.output[-3000:]
+    checked = run_cli(
+        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"),
+        "--no-tlog", "--sign-platforms", "--json", f"{repo}:1.0",
+    )  # fmt: skip
+    assert checked.returncode == 1, checked.output[-3000:]
+    report = json.loads(checked.stdout)
+    rows = {s["what"]: s for s in report["signatures"]}
+    assert set(rows) == {"index", *THREE.split(",")}
+    assert rows["index"]["ok"] is True
+    for platform in THREE.split(","):
+        row = rows[platform]
+        digest = next(p["digest"] for p in report["platforms"] if p["platform"] == platform)
+        assert row["digest"] == digest
+        assert row["ok"] is False
+        assert row["problems"][0].startswith(f"{platform} {digest}: no valid signature by ")
+
+
+def test_publish_sign_platforms_signs_each_platform_and_verify_sign_platforms_passes(
+    key_pair, base_image: BaseImage, registry, repo, tmp_path, engine, qemu
+):
+    done = run_cli(
+        "publish", "--image", repo, "--tag", "1.0", "--platforms", THREE,
+        *example_args(base_image.ref, str(tmp_path)),
+        "--sign", "--sign-key", str(key_pair / "cosign.key"), "--no-tlog", "--sign-platforms",
+        env={"COSIGN_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 0, done.output[-3000:]
+    assert len(_sig_tags(registry, repo)) == 4, "the index and three platform manifests"
+    checked = run_cli(
+        "verify", "--platforms", THREE, "--signed-by", str(key_pair / "cosign.pub"),
+        "--no-tlog", "--sign-platforms", f"{repo}:1.0",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.output[-3000:]
