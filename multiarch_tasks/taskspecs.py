@@ -102,6 +102,20 @@ _FLAGS = (
     Flag("deep", "Also read the ELF headers inside every layer", key="verify_deep",
          switch=True, short="d"),
     Flag("no_verify", "Skip the verify step", key="verify", switch=True, sets=False),
+    Flag("sign", "Sign the verified index with cosign before any tag moves", key="sign",
+         switch=True),
+    Flag("sign_key", "cosign key file or KMS URI (awskms://, gcpkms://, hashivault://, "
+         "azurekms://, k8s://); none = keyless with the CI job's OIDC token", key="sign_key"),
+    Flag("sign_platforms", "Also sign (verify: require a signature on) each platform manifest",
+         key="sign_platforms", switch=True),
+    Flag("no_tlog", "No transparency log: sign with --tlog-upload=false, verify with "
+         "--insecure-ignore-tlog", key="sign_tlog", switch=True, sets=False),
+    Flag("signed_by", "Require a valid cosign signature by this public key (file or KMS URI)",
+         key="signed_by"),
+    Flag("certificate_identity", "Keyless: require a signature whose certificate names this "
+         "identity", key="certificate_identity"),
+    Flag("certificate_oidc_issuer", "Keyless: ... issued by this OIDC issuer",
+         key="certificate_oidc_issuer"),
     Flag("no_preflight", "Skip the preflight step", key="preflight", switch=True, sets=False),
     Flag("allow_unreachable", "Warn instead of failing on unreachable registries",
          key="allow_unreachable", switch=True),
@@ -156,7 +170,25 @@ BUILD_FLAGS = (
     "jobs",
     "json",
 )
-PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflight", "registry")
+PUBLISH_FLAGS = (
+    *BUILD_FLAGS,
+    "manifest_tool",
+    "deep",
+    "no_verify",
+    "no_preflight",
+    "registry",
+    "sign",
+    "sign_key",
+    "sign_platforms",
+    "no_tlog",
+)
+SIGNED_BY_FLAGS = (
+    "signed_by",
+    "certificate_identity",
+    "certificate_oidc_issuer",
+    "sign_platforms",
+    "no_tlog",
+)
 
 
 # --- tasks: each declared once ---------------------------------------------------------
@@ -192,7 +224,15 @@ def _merge(s: Settings, r: Runner, a: Args) -> Any:
 
 def _verify(s: Settings, r: Runner, a: Args) -> Any:
     ref = ImageRef.parse(a["ref"])
-    return api.verify(s, ref, r, deep=s.verify_deep, run=a["run"], allow_single=a["allow_single"])
+    return api.verify(
+        s,
+        ref,
+        r,
+        deep=s.verify_deep,
+        run=a["run"],
+        allow_single=a["allow_single"],
+        signatures=bool(s.signed_by or s.certificate_identity or s.certificate_oidc_issuer),
+    )
 
 
 def _inspect(s: Settings, r: Runner, a: Args) -> Any:
@@ -299,7 +339,7 @@ SPECS = (
     TaskSpec(
         "verify",
         "Prove every platform of REF is what it claims: index, configs, binaries.",
-        ("ref", "platforms", "deep", "run", "allow_single", "json"),
+        ("ref", "platforms", "deep", "run", "allow_single", *SIGNED_BY_FLAGS, "json"),
         _verify,
         check=True,
     ),

@@ -12,6 +12,7 @@ from packaging.version import Version
 
 from multiarch_tasks.checks.doctor import check as doctor
 from multiarch_tasks.checks.doctor import engine as doctor_engine
+from multiarch_tasks.checks.doctor import signing as doctor_signing
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import facts
 from multiarch_tasks.engine.binfmt import Handler
@@ -45,7 +46,9 @@ def canned(*, engine: str = "26.1.5", daemon: bool = True) -> CannedRunner:
         if daemon
         else Result((), 1, json.dumps(version), "Cannot connect to the Docker daemon")
     )
-    return CannedRunner(answers={"docker version --format": answer})
+    # Debian's cosign 2.5 package, as `cosign version` prints it (no release number).
+    cosign = Result((), 0, "GitVersion:    devel\nGitCommit:     unknown\n", "")
+    return CannedRunner(answers={"docker version --format": answer, "cosign version": cosign})
 
 
 def usable(name: str) -> Handler:
@@ -97,6 +100,7 @@ class FakeClient:
 @pytest.fixture(autouse=True)
 def _docker_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(doctor_engine, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(doctor_signing, "which", lambda name: f"/usr/bin/{name}")
 
 
 def run(
@@ -127,6 +131,7 @@ def test_healthy_machine_passes_every_row() -> None:
         ("binfmt qemu-s390x", "ok"),
         ("registry", "ok"),
         ("next publish", "ok"),
+        ("cosign", "ok"),
     ]
     assert result.render().endswith("doctor: ok")
 
@@ -276,7 +281,28 @@ def test_json_shape() -> None:
     assert json.loads(json.dumps(data)) == data
 
 
-def test_doctor_with_facts_runs_only_docker_version() -> None:
+def test_doctor_with_facts_runs_only_docker_and_cosign_version() -> None:
     runner = canned()
     run(runner=runner)
-    assert runner.ran == [["docker", "version", "--format", "{{json .}}"]]
+    assert runner.ran == [["docker", "version", "--format", "{{json .}}"], ["cosign", "version"]]
+
+
+def test_cosign_row_shows_its_version() -> None:
+    row = run().row("cosign")
+    assert row is not None
+    assert (row.status, row.detail) == ("ok", "version devel")
+
+
+@pytest.mark.parametrize(
+    ("settings", "status"),
+    [({}, "ok"), ({"sign": True}, "fail"), ({"signed_by": "cosign.pub"}, "fail")],
+)
+def test_missing_cosign_fails_only_when_signing_is_configured(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], status: str
+) -> None:
+    monkeypatch.setattr(doctor_signing, "which", lambda _name: None)
+    row = run(**settings).row("cosign")
+    assert row is not None
+    assert row.status == status
+    assert "not installed" in row.detail
+    assert ("apt-get install cosign" in row.fix) == (status == "fail")

@@ -97,6 +97,15 @@ class Settings:
     verify: bool = True
     verify_deep: bool = False
     verify_run: tuple[str, ...] = ()
+    # signing (cosign): publish signs the verified index before any tag moves
+    sign: bool = False
+    sign_key: str = ""  # a key file or a KMS URI; "" = keyless (the CI job's OIDC token)
+    sign_platforms: bool = False  # also each platform manifest (publish and verify)
+    sign_tlog: bool = True  # upload to / check the transparency log (Rekor)
+    # verify: the signature to require (a public key, or a keyless identity and issuer)
+    signed_by: str = ""
+    certificate_identity: str = ""
+    certificate_oidc_issuer: str = ""
     # tags from git: metadata-action-style rules (multiarch_tasks.planning.gittags), applied by the
     # tasks before any step when set and no --tag is given
     tag_rules: tuple[Any, ...] = ()

@@ -347,3 +347,52 @@ def kaniko_executor(
         argv += ["--target", target]
     argv += _repeat("--insecure-registry", insecure_registries)
     return argv
+
+
+def cosign_version() -> list[str]:
+    """``cosign version`` (its text names ``GitVersion:``)."""
+    return ["cosign", "version"]
+
+
+def _cosign_registry(insecure: bool) -> list[str]:
+    # A plain-HTTP registry (loopback, insecure_registries): cosign refuses HTTP without it.
+    return ["--allow-http-registry", "--allow-insecure-registry"] if insecure else []
+
+
+def cosign_sign(ref: str, *, key: str = "", tlog: bool = True, insecure: bool = False) -> list[str]:
+    """``cosign sign --yes [--key KEY] REF@DIGEST``: one signature for one digest.
+
+    ``key`` is a key file or a KMS URI (``awskms://``, ``gcpkms://``, ``hashivault://``,
+    ``azurekms://``, ``k8s://``); without one cosign signs keyless, with the OIDC token of
+    the CI job (its ambient provider, or ``SIGSTORE_ID_TOKEN``: read from the environment,
+    never put on the command line). ``tlog=False`` skips the transparency log upload.
+    The key's password is read by cosign from ``COSIGN_PASSWORD``.
+    """
+    argv = ["cosign", "sign", "--yes"]
+    if key:
+        argv += ["--key", key]
+    if not tlog:
+        argv.append("--tlog-upload=false")
+    return [*argv, *_cosign_registry(insecure), ref]
+
+
+def cosign_verify(
+    ref: str,
+    *,
+    key: str = "",
+    identity: str = "",
+    issuer: str = "",
+    tlog: bool = True,
+    insecure: bool = False,
+) -> list[str]:
+    """``cosign verify --key KEY REF@DIGEST`` (or ``--certificate-identity``/``-oidc-issuer``)."""
+    argv = ["cosign", "verify"]
+    if key:
+        argv += ["--key", key]
+    if identity:
+        argv += ["--certificate-identity", identity]
+    if issuer:
+        argv += ["--certificate-oidc-issuer", issuer]
+    if not tlog:
+        argv.append("--insecure-ignore-tlog=true")
+    return [*argv, *_cosign_registry(insecure), ref]

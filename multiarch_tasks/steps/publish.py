@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from multiarch_tasks.config.settings import Settings, check_build_inputs
 from multiarch_tasks.engine import facts as facts_mod
 from multiarch_tasks.engine.runner import Runner, interruptible
-from multiarch_tasks.model.errors import CheckFailedError, MultiarchError, RunInterruptedError
+from multiarch_tasks.model.errors import (
+    CheckFailedError,
+    CommandError,
+    MultiarchError,
+    RunInterruptedError,
+    ToolMissingError,
+)
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.steps.build import secret_runner
 
@@ -172,8 +178,13 @@ def read_tags(client: RegistryClient, refs: list[str]) -> dict[str, str]:
 
 def publish(settings: Settings, runner: Runner) -> PublishResult:
     """Print the plan, then run exactly its steps; ``--dry`` stops after printing."""
+    import os  # noqa: PLC0415
+
+    from multiarch_tasks.config.signing import check_sign_inputs, signing_secrets  # noqa: PLC0415
+
     check_build_inputs(settings)
-    runner = secret_runner(settings, runner)
+    check_sign_inputs(settings, os.environ)
+    runner = secret_runner(settings, runner).with_secrets(*signing_secrets(os.environ))
     probing = facts_mod.probe(settings, runner)
     ahead = None if runner.dry else ReadAhead(settings)
     plan = plan_publish(settings, runner, probing=probing)
@@ -289,10 +300,23 @@ class _Run:
                 client=self.client,  # it holds the index read by digest already
             )
             if not report.ok:
+                signed = "; nothing signed" if plan.step("sign") is not None else ""
                 return self._result(
                     digest,
                     report,
-                    f"verify failed: nothing promoted; the unpromoted index is"
+                    f"verify failed: nothing promoted{signed}; the unpromoted index is"
+                    f" {plan.image}@{digest}; {self.where_tags_are()}",
+                )
+        if plan.step("sign") is not None:
+            from multiarch_tasks.steps.sign import run_sign_step  # noqa: PLC0415
+
+            try:
+                self.record("sign", run_sign_step(settings, runner, digest, raw))
+            except (CommandError, ToolMissingError) as err:
+                return self._result(
+                    digest,
+                    report,
+                    f"signing failed: nothing promoted; {err}; the unpromoted index is"
                     f" {plan.image}@{digest}; {self.where_tags_are()}",
                 )
         from multiarch_tasks.steps.manifest.lists import promote  # noqa: PLC0415

@@ -42,7 +42,11 @@ def test_every_row_passes_on_the_test_bed(repo: str) -> None:
         "binfmt qemu-s390x",
         "registry",
         "next publish",
+        "cosign",
     ]
+    cosign = result.row("cosign")
+    assert cosign is not None
+    assert cosign.detail.startswith("version "), "scripts/engine-up installs cosign"
     store = result.row("image store")
     assert store is not None
     assert store.detail.startswith("containerd")

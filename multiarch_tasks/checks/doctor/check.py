@@ -24,6 +24,7 @@ from multiarch_tasks.checks.doctor import builder as doctor_builder
 from multiarch_tasks.checks.doctor import engine as doctor_engine
 from multiarch_tasks.checks.doctor import publish as doctor_publish
 from multiarch_tasks.checks.doctor import registry as doctor_registry
+from multiarch_tasks.checks.doctor import signing as doctor_signing
 from multiarch_tasks.checks.doctor.engine import MIN_BUILDX, MIN_ENGINE
 from multiarch_tasks.checks.doctor.registry import HTTP_FORBIDDEN, HTTP_NOT_FOUND, HTTP_UNAUTHORIZED
 from multiarch_tasks.checks.doctor.report import FAIL, OK, WARN, DoctorResult, Row
@@ -75,4 +76,5 @@ def doctor(
     doctor_builder.platform_rows(settings, found, rows)
     doctor_registry.registry_row(settings, rows, client)
     doctor_publish.publish_row(settings, found, rows)
+    doctor_signing.cosign_row(settings, runner, rows)
     return DoctorResult(tuple(rows))

@@ -25,7 +25,12 @@ from multiarch_tasks.checks.verify import deep as verify_deep
 from multiarch_tasks.checks.verify import index as verify_index
 from multiarch_tasks.checks.verify import run as verify_run
 from multiarch_tasks.checks.verify.index import config_problem
-from multiarch_tasks.checks.verify.report import AttestationCheck, PlatformCheck, VerifyReport
+from multiarch_tasks.checks.verify.report import (
+    AttestationCheck,
+    PlatformCheck,
+    SignatureCheck,
+    VerifyReport,
+)
 from multiarch_tasks.checks.verify.run import EXEC_FORMAT_ERROR, RUN_TIMEOUT
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.registry.client import RegistryClient
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from multiarch_tasks.engine.runner import Runner
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
+    from multiarch_tasks.registry.entries import Entry
 
 __all__ = [
     "EXEC_FORMAT_ERROR",
@@ -64,13 +70,16 @@ def verify(
     allow_single: bool = False,
     check_tags: bool = True,
     findings: Sequence[Finding] = (),
+    signatures: bool = False,
 ) -> VerifyReport:
     """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
 
     ``check_tags`` also asks that every tag of ``settings.tags`` points at it; publish
     verifies the index before any tag moves, so it turns that off (promotion reads back).
     ``findings`` (from :func:`multiarch_tasks.checks.lint.lint`) are confirmed or cleared by the
-    ``deep`` scan: the report's ``lint`` lines say which.
+    ``deep`` scan: the report's ``lint`` lines say which. ``signatures`` asks cosign for a
+    valid signature (``signed_by``, or the keyless identity and issuer) on the index, and
+    on each platform manifest with ``sign_platforms``.
     """
     if run and not settings.verify_run:
         raise InvalidValueError(
@@ -116,6 +125,7 @@ def verify(
             notes[plat] += [note] if note else []
     if check_tags:
         index_level += verify_index.tag_problems(settings, client, ref, doc.digest)
+    signed = _signatures(settings, runner, ref, doc.digest, entries) if signatures else ()
     checks = [
         PlatformCheck(
             str(e.platform),
@@ -133,7 +143,20 @@ def verify(
         tuple(verify_index.attestation_checks(attestations, entries)),
         tuple(index_level),
         verify_deep.confirmed(findings, scans) if deep else (),
+        signed,
     )
+
+
+def _signatures(
+    settings: Settings, runner: Runner, ref: ImageRef, index: str, entries: Sequence[Entry]
+) -> tuple[SignatureCheck, ...]:
+    # cosign is started only when a signature is asked for.
+    from multiarch_tasks.checks.verify.signatures import signature_checks  # noqa: PLC0415
+
+    digests = {"index": index}
+    if settings.sign_platforms:
+        digests |= {str(e.platform): e.descriptor.digest for e in entries}
+    return signature_checks(settings, runner, ref, digests)
 
 
 def _ordered(

@@ -62,6 +62,31 @@ class AttestationCheck:
 
 
 @dataclass(frozen=True)
+class SignatureCheck:
+    """One digest ``verify --signed-by`` required a signature on (``what``: index or platform)."""
+
+    what: str
+    digest: str
+    signer: str
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when cosign verified a signature by ``signer`` on ``digest``."""
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"what", "digest", "signer", "ok", "problems"}``."""
+        return {
+            "what": self.what,
+            "digest": self.digest,
+            "signer": self.signer,
+            "ok": self.ok,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     """The outcome of :func:`verify`; index-level problems are in ``problems``."""
 
@@ -73,6 +98,8 @@ class VerifyReport:
     problems: tuple[str, ...] = ()
     # What --deep made of the lint findings it was given: confirmed or not (not problems).
     lint: tuple[str, ...] = ()
+    # verify --signed-by: one row per digest a signature was required on
+    signatures: tuple[SignatureCheck, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -81,6 +108,7 @@ class VerifyReport:
             not self.problems
             and all(p.ok for p in self.platforms)
             and all(a.ok for a in self.attestations)
+            and all(s.ok for s in self.signatures)
         )
 
     @property
@@ -89,6 +117,7 @@ class VerifyReport:
         out = list(self.problems)
         out += [p for check in self.platforms for p in check.problems]
         out += [p for check in self.attestations for p in check.problems]
+        out += [p for check in self.signatures for p in check.problems]
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +132,8 @@ class VerifyReport:
         }
         if self.lint:
             out["lint"] = list(self.lint)
+        if self.signatures:
+            out["signatures"] = [s.to_json() for s in self.signatures]
         return out
 
     def render(self) -> str:
@@ -121,6 +152,12 @@ class VerifyReport:
                 f"  {short(a.digest)} -> {a.platform or short(a.attests) or '?'}"
                 f"{'' if a.ok else '  FAIL'}"
                 for a in self.attestations
+            ]
+        if self.signatures:
+            lines.append("signatures:")
+            lines += [
+                f"  {s.what} {short(s.digest)}: {'signed by ' + s.signer if s.ok else 'FAIL'}"
+                for s in self.signatures
             ]
         # The index-level summaries of missing/unexpected platforms restate rows above.
         summaries = {f"{c.platform} is missing" for c in self.platforms}

@@ -60,6 +60,10 @@ def _verify_and_promote(
             for a in assignments
         ] if settings.verify_run else []  # fmt: skip
         steps.append(Step("verify", f"{checks} of the unpromoted index", tuple(run)))
+    if settings.sign:
+        from multiarch_tasks.planning.plan.sign import sign_step  # noqa: PLC0415
+
+        steps.append(sign_step(settings))
     promote = [f"PUT {settings.ref(t)} -> the verified index" for t in settings.tags]
     if per_arch_tags:
         promote += _per_arch_ops(settings)
