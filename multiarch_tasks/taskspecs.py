@@ -99,8 +99,11 @@ _FLAGS = (
     Flag("jobs", "How many builds (or rehearsed jobs of a stage) run at once (default: all)",
          key="jobs",
          short="j"),
-    Flag("deep", "Also read the ELF headers inside every layer", key="verify_deep",
-         switch=True, short="d"),
+    Flag("deep", "Read the ELF headers in every layer, the base image's too (publish's "
+         "default reads only the layers its build added; verify's reads none)",
+         key="verify_deep", switch=True, sets="all", short="d"),
+    Flag("no_deep", "Read no ELF header (publish reads those of the layers its build added "
+         "by default)", key="verify_deep", switch=True, sets="off"),
     Flag("no_verify", "Skip the verify step", key="verify", switch=True, sets=False),
     Flag("no_preflight", "Skip the preflight step", key="preflight", switch=True, sets=False),
     Flag("allow_unreachable", "Warn instead of failing on unreachable registries",
@@ -156,7 +159,15 @@ BUILD_FLAGS = (
     "jobs",
     "json",
 )
-PUBLISH_FLAGS = (*BUILD_FLAGS, "manifest_tool", "deep", "no_verify", "no_preflight", "registry")
+PUBLISH_FLAGS = (
+    *BUILD_FLAGS,
+    "manifest_tool",
+    "deep",
+    "no_deep",
+    "no_verify",
+    "no_preflight",
+    "registry",
+)
 
 
 # --- tasks: each declared once ---------------------------------------------------------
@@ -192,7 +203,9 @@ def _merge(s: Settings, r: Runner, a: Args) -> Any:
 
 def _verify(s: Settings, r: Runner, a: Args) -> Any:
     ref = ImageRef.parse(a["ref"])
-    return api.verify(s, ref, r, deep=s.verify_deep, run=a["run"], allow_single=a["allow_single"])
+    # verify REF knows no base image, so auto (publish's default) reads no layer here.
+    deep = s.deep_scope == "all"
+    return api.verify(s, ref, r, deep=deep, run=a["run"], allow_single=a["allow_single"])
 
 
 def _inspect(s: Settings, r: Runner, a: Args) -> Any:
@@ -297,7 +310,7 @@ SPECS = (
     TaskSpec(
         "verify",
         "Prove every platform of REF is what it claims: index, configs, binaries.",
-        ("ref", "platforms", "deep", "run", "allow_single", "json"),
+        ("ref", "platforms", "deep", "no_deep", "run", "allow_single", "json"),
         _verify,
         check=True,
     ),

@@ -53,8 +53,16 @@ EXPECTED = {
     "manifest-create": INDEX,
     "manifest-push": INDEX,
     "merge": {"--from", *INDEX},
-    "publish": {*BUILD, "--manifest-tool", "--deep", "--no-verify", "--no-preflight", "--registry"},
-    "verify": {"--ref", "--platforms", "--deep", "--run", "--allow-single", "--json"},
+    "publish": {
+        *BUILD,
+        "--manifest-tool",
+        "--deep",
+        "--no-deep",
+        "--no-verify",
+        "--no-preflight",
+        "--registry",
+    },
+    "verify": {"--ref", "--platforms", "--deep", "--no-deep", "--run", "--allow-single", "--json"},
     "inspect": {"--ref", "--platform", "--json"},
     "preflight": {
         "--platforms",
