@@ -27,7 +27,7 @@ from invoke.exceptions import Exit
 from multiarch_tasks.config.secrets import secret_values
 from multiarch_tasks.config.settings import Settings, settings_from_invoke
 from multiarch_tasks.engine.runner import Runner, redact_text
-from multiarch_tasks.model.errors import MultiarchError, RunInterruptedError
+from multiarch_tasks.model.errors import InvalidValueError, MultiarchError, RunInterruptedError
 from multiarch_tasks.taskspecs import FLAGS, Args, TaskSpec
 
 T = TypeVar("T")
@@ -148,11 +148,20 @@ def emit(result: Any, as_json: bool, runner: Runner | None = None) -> None:
 def _settings_flags(spec: TaskSpec, values: Args) -> dict[str, Any]:
     """The settings keys the given flags set (``--tag v1`` -> ``tags``)."""
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for name in spec.flags:
         flag = FLAGS[name]
         value = flag.setting(values[name])
         if flag.key and value is not None:
+            if flag.key in out and out[flag.key] != value:
+                # Two switches of one key (--deep, --no-deep): neither may silently win.
+                first, second = (
+                    f"--{n.rstrip('_').replace('_', '-')}" for n in (given[flag.key], name)
+                )
+                msg = f"{first} and {second} contradict each other: give one"
+                raise InvalidValueError(msg)
             out[flag.key] = value
+            given[flag.key] = name
     return out
 
 

@@ -99,8 +99,11 @@ _FLAGS = (
     Flag("jobs", "How many builds (or rehearsed jobs of a stage) run at once (default: all)",
          key="jobs",
          short="j"),
-    Flag("deep", "Also read the ELF headers inside every layer", key="verify_deep",
-         switch=True, short="d"),
+    Flag("deep", "Read the ELF headers in every layer, the base image's too (publish's "
+         "default reads only the layers its build added; verify's reads none)",
+         key="verify_deep", switch=True, sets="all", short="d"),
+    Flag("no_deep", "Read no ELF header (publish reads those of the layers its build added "
+         "by default)", key="verify_deep", switch=True, sets="off"),
     Flag("no_verify", "Skip the verify step", key="verify", switch=True, sets=False),
     Flag("sign", "Sign the verified index with cosign before any tag moves", key="sign",
          switch=True),
@@ -174,6 +177,7 @@ PUBLISH_FLAGS = (
     *BUILD_FLAGS,
     "manifest_tool",
     "deep",
+    "no_deep",
     "no_verify",
     "no_preflight",
     "registry",
@@ -224,11 +228,12 @@ def _merge(s: Settings, r: Runner, a: Args) -> Any:
 
 def _verify(s: Settings, r: Runner, a: Args) -> Any:
     ref = ImageRef.parse(a["ref"])
+    # verify REF knows no base image, so auto (publish's default) reads no layer here.
     return api.verify(
         s,
         ref,
         r,
-        deep=s.verify_deep,
+        deep=s.deep_scope == "all",
         run=a["run"],
         allow_single=a["allow_single"],
         signatures=bool(s.signed_by or s.certificate_identity or s.certificate_oidc_issuer),
@@ -339,7 +344,7 @@ SPECS = (
     TaskSpec(
         "verify",
         "Prove every platform of REF is what it claims: index, configs, binaries.",
-        ("ref", "platforms", "deep", "run", "allow_single", *SIGNED_BY_FLAGS, "json"),
+        ("ref", "platforms", "deep", "no_deep", "run", "allow_single", *SIGNED_BY_FLAGS, "json"),
         _verify,
         check=True,
     ),

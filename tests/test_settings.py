@@ -361,8 +361,38 @@ def test_invalid_values_name_key_and_source(key: str, value: Any, problem: str) 
     ],
 )
 def test_bools_from_strings(value: Any, expected: bool) -> None:
-    for key in ("push", "verify_deep", "use_builder", "allow_unreachable"):
+    for key in ("push", "use_builder", "allow_unreachable"):
         assert getattr(resolve(("env", {key: value})), key) is expected
+    # verify_deep was a switch: its booleans still mean every layer (true) or none.
+    assert resolve(("env", {"verify_deep": value})).verify_deep == ("all" if expected else "off")
+
+
+@pytest.mark.parametrize(
+    ("layer", "value", "expected"),
+    [
+        ("pyproject", "all", "all"),
+        ("pyproject", True, "all"),
+        ("invoke", "off", "off"),
+        ("invoke", False, "off"),
+        ("env", "AUTO", "auto"),
+        ("flags", "all", "all"),
+    ],
+)
+def test_verify_deep_takes_auto_all_or_off_at_every_layer(
+    layer: str, value: Any, expected: str
+) -> None:
+    assert resolve().verify_deep == "auto"
+    assert resolve((layer, {"verify_deep": value})).verify_deep == expected
+
+
+def test_verify_deep_refuses_another_word_naming_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"verify_deep.*expected auto, all or off"):
+        resolve(("env", {"verify_deep": "some"}))
+
+
+@pytest.mark.parametrize(("value", "scope"), [(True, "all"), (False, "off"), ("auto", "auto")])
+def test_deep_scope_reads_a_bool_given_from_python(value: Any, scope: str) -> None:
+    assert Settings(verify_deep=value).deep_scope == scope
 
 
 def test_bool_default_true_can_be_switched_off_from_a_string() -> None:

@@ -222,7 +222,8 @@ def test_flags_beat_config_and_comma_tags(tmp_path, recorded):
         (["--cache", "registry"], "cache", "registry"),
         (["--strategy", "multi-platform"], "strategy", "multi-platform"),
         (["--manifest-tool", "native"], "manifest_tool", "native"),
-        (["--deep"], "verify_deep", True),
+        (["--deep"], "verify_deep", "all"),
+        (["--no-deep"], "verify_deep", "off"),
         (["--no-verify"], "verify", False),
         (["--no-preflight"], "preflight", False),
         (["--build-arg", "A=1,2", "-b", "B=3"], "build_args", {"A": "1,2", "B": "3"}),
@@ -343,3 +344,32 @@ def test_tag_rules_give_the_tags_from_git_unless_a_tag_flag_is_given(
     assert "1.2" in tags
     assert any(t.startswith("sha-") and short in t for t in tags)
     assert _build(recorded, "--tag", "manual").tags == ("manual",)
+
+
+def test_deep_and_no_deep_together_are_a_one_line_error(recorded, capsys):
+    program().run(["multiarch", "publish", "--deep", "--no-deep"], exit=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["multiarch: error: --deep and --no-deep contradict each other: give one"]
+    assert recorded == []
+
+
+@pytest.mark.parametrize(
+    ("args", "deep"),
+    [
+        (["verify", "r.example/app:1"], False),  # auto: verify REF knows no base image
+        (["verify", "--deep", "r.example/app:1"], True),  # a switch: REF stays positional
+        (["verify", "-d", "r.example/app:1"], True),
+        (["verify", "r.example/app:1", "--no-deep"], False),
+    ],
+)
+def test_verify_reads_layers_only_with_deep(monkeypatch, tmp_path, args, deep):
+    seen: list[bool] = []
+
+    def step(_settings: Settings, _ref: object, _runner: object, **kw: object) -> _Done:
+        seen.append(bool(kw["deep"]))
+        return _Done()
+
+    monkeypatch.setattr(api, "verify", step)
+    monkeypatch.chdir(tmp_path)
+    program().run(["multiarch", *args], exit=False)
+    assert seen == [deep]

@@ -153,6 +153,18 @@ def boolean(value: Any) -> bool:
     raise ValueError(msg)
 
 
+def deep_scope(value: Any) -> str:
+    """``verify_deep``: auto, all or off; a boolean (the old switch) is all or off."""
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if text in {"auto", "all"}:
+        return text
+    try:
+        return "all" if boolean(value) else "off"
+    except ValueError:
+        msg = f"expected auto, all or off (or true/false), got {value!r}"
+        raise ValueError(msg) from None
+
+
 def _whole(value: Any) -> int:
     # No silent coercion (issue 9): true is no 1, and 1.7 is no 1.
     if isinstance(value, bool):

@@ -31,6 +31,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "per_arch_tags": ("auto", "always"),
     "media_type": ("oci", "docker"),
     "cache": ("none", "registry", "inline"),
+    # auto: the ELF programs of the layers this build added (publish); all: every layer.
+    "verify_deep": ("auto", "all", "off"),
 }
 
 
@@ -95,7 +97,8 @@ class Settings:
     allow_unreachable: bool = False
     allow_buildplatform_final: bool = False
     verify: bool = True
-    verify_deep: bool = False
+    # auto|all|off; true and false (the old switch) are read as all and off.
+    verify_deep: str = "auto"
     verify_run: tuple[str, ...] = ()
     # signing (cosign): publish signs the verified index before any tag moves
     sign: bool = False
@@ -136,6 +139,14 @@ class Settings:
     def per_arch_ref(self, platform: Platform, tag: str | None = None) -> ImageRef:
         """``IMAGE:TAG-<os>-<arch>[-<variant>]``, the article's per-arch tag."""
         return self.image_ref.with_tag(f"{tag or self.tags[0]}-{platform.tag_suffix}")
+
+    @property
+    def deep_scope(self) -> str:
+        """``verify_deep`` as auto, all or off (a bool given from Python: all or off)."""
+        value: object = self.verify_deep
+        if isinstance(value, bool):
+            return "all" if value else "off"
+        return str(value)
 
     @property
     def dockerfile(self) -> str:

@@ -28,6 +28,7 @@ from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.steps.build import secret_runner
 
 if TYPE_CHECKING:
+    from multiarch_tasks.checks.verify.base_layers import BaseLayers
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.planning.plan.make import Plan
     from multiarch_tasks.registry.bases import MemoReader
@@ -288,16 +289,18 @@ class _Run:
             from multiarch_tasks.checks.lint.checker import lint  # noqa: PLC0415
             from multiarch_tasks.checks.verify.check import verify  # noqa: PLC0415
 
+            deep = settings.deep_scope != "off"
             report = verify(
                 settings,
                 settings.image_ref.with_digest(digest),
                 runner=runner,
-                deep=settings.verify_deep,
+                deep=deep,
                 run=bool(settings.verify_run),
                 check_tags=False,
                 # --deep says which lint warning it confirmed (an amd64 binary in arm64).
-                findings=lint(settings).findings if settings.verify_deep else (),
+                findings=lint(settings).findings if deep else (),
                 client=self.client,  # it holds the index read by digest already
+                base=self._base_layers() if settings.deep_scope == "auto" else None,
             )
             if not report.ok:
                 signed = "; nothing signed" if plan.step("sign") is not None else ""
@@ -329,6 +332,14 @@ class _Run:
         runner.say(f"promote: {', '.join(self.promoted)} -> {digest}")
         write_digest_map(settings.output_dir, built.digests, index=digest)
         return self._result(digest, report, "")
+
+    def _base_layers(self) -> BaseLayers:
+        """The base image's layers per platform: the default scan reads only the others."""
+        from multiarch_tasks.checks.verify.base_layers import base_layers  # noqa: PLC0415
+
+        # The base indexes preflight read ahead are in memory; its platform manifests are not.
+        bases = self.ahead.bases if self.ahead is not None else None
+        return base_layers(self.settings, bases or self.client, self.settings.platforms)
 
     def _index(self, digests: Mapping[Platform, str], index_digest: str) -> tuple[str, bytes, str]:
         """The index to verify and promote: merged now (per-arch) or built (multi-platform)."""

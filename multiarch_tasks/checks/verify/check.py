@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from multiarch_tasks.checks.elf.layers import ScanResult
     from multiarch_tasks.checks.lint.checker import Finding
+    from multiarch_tasks.checks.verify.base_layers import BaseLayers
     from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.engine.runner import Runner
     from multiarch_tasks.model.platforms import Platform
@@ -71,6 +72,7 @@ def verify(
     check_tags: bool = True,
     findings: Sequence[Finding] = (),
     signatures: bool = False,
+    base: BaseLayers | None = None,
 ) -> VerifyReport:
     """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
 
@@ -79,7 +81,9 @@ def verify(
     ``findings`` (from :func:`multiarch_tasks.checks.lint.lint`) are confirmed or cleared by the
     ``deep`` scan: the report's ``lint`` lines say which. ``signatures`` asks cosign for a
     valid signature (``signed_by``, or the keyless identity and issuer) on the index, and
-    on each platform manifest with ``sign_platforms``.
+    on each platform manifest with ``sign_platforms``. With ``base`` (the base image's
+    layers, :func:`multiarch_tasks.checks.verify.base_layers.base_layers`) the ``deep`` scan
+    reads only the layers each image added to its base.
     """
     if run and not settings.verify_run:
         raise InvalidValueError(
@@ -110,7 +114,7 @@ def verify(
     ]
     scans: dict[Platform, ScanResult] = {}
     if deep:
-        found.append(verify_deep.deep_problems(client, ref, entries, scans))
+        found.append(verify_deep.deep_problems(client, ref, entries, scans, base))
         from multiarch_tasks.checks.elf.layers import shared_layer_notes  # noqa: PLC0415 - --deep only
 
         layers = {e.platform: [d.digest for d in e.manifest.layers] for e in entries if e.manifest}

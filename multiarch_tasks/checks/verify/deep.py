@@ -1,8 +1,10 @@
 """``verify --deep``: scan every platform's layers for foreign ELF programs.
 
 The layers are read by :mod:`.layers` (imported when a scan starts: the tar readers are
-for --deep only). The lint findings verify was given are then confirmed or cleared by
-what the scan found (:func:`multiarch_tasks.checks.lint.confirmed_by`).
+for --deep only). Given the base image's layers (:mod:`.base_layers`, publish's default
+``verify_deep = "auto"``), only the layers the build added are read. The lint findings
+verify was given are then confirmed or cleared by what the scan found
+(:func:`multiarch_tasks.checks.lint.confirmed_by`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
     from multiarch_tasks.checks.elf.layers import ScanResult
     from multiarch_tasks.checks.lint.checker import Finding
+    from multiarch_tasks.checks.verify.base_layers import BaseLayers
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
     from multiarch_tasks.registry.client import RegistryClient
@@ -27,12 +30,23 @@ def deep_problems(
     ref: ImageRef,
     entries: list[Entry],
     scans: dict[Platform, ScanResult] | None = None,
+    base: BaseLayers | None = None,
 ) -> dict[Platform, tuple[list[str], str]]:
-    """Scan every platform's layers; (problems, note) per platform; fill ``scans``."""
+    """Scan every platform's layers; (problems, note) per platform; fill ``scans``.
+
+    With ``base``, a platform whose image starts with its base's layers has only the
+    layers after them read.
+    """
+    from multiarch_tasks.checks.verify.base_layers import build_layers  # noqa: PLC0415
+
     todo = [e for e in entries if e.manifest is not None]
+    chosen = {
+        e.platform: build_layers(e.platform, e.manifest.layers if e.manifest else [], base)
+        for e in todo
+    }
 
     def scan(entry: Entry) -> ScanResult | RegistryError:
-        layers = entry.manifest.layers if entry.manifest is not None else []
+        layers = chosen[entry.platform][0]
         try:
             from multiarch_tasks.checks.elf.layers import scan_image  # noqa: PLC0415 - tar readers, --deep only
 
@@ -52,7 +66,8 @@ def deep_problems(
         if scans is not None:
             scans[plat] = result
         foreign = [f"{plat}: {line}" for line in result.foreign(plat)]
-        note = f"{len(result.programs)} ELF programs checked"
+        which = chosen[plat][1]
+        note = f"{len(result.programs)} ELF programs checked" + (f" {which}" if which else "")
         out[plat] = (foreign, note)
     return out
 

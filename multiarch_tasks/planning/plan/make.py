@@ -54,7 +54,8 @@ def _verify_and_promote(
     steps: list[Step] = []
     image = settings.image_ref.name
     if settings.verify:
-        checks = "platforms, configs" + (", ELF headers" if settings.verify_deep else "")
+        deep = {"auto": ", ELF headers of the layers the build added", "all": ", ELF headers"}
+        checks = "platforms, configs" + deep.get(settings.deep_scope, "")
         run = [
             tuple(commands.docker_run(f"{image}@<index>", a.platform, settings.verify_run))
             for a in assignments
