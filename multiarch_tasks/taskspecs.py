@@ -306,6 +306,7 @@ SPECS = (
         "Show REF's index as a table: platform, digest, size, created, attestation.",
         ("ref", "platform", "json"),
         _inspect,
+        check=True,  # a platform that could not be read fails the run (its row says why)
     ),
     TaskSpec(
         "preflight",
