@@ -192,7 +192,17 @@ def _merge(s: Settings, r: Runner, a: Args) -> Any:
 
 def _verify(s: Settings, r: Runner, a: Args) -> Any:
     ref = ImageRef.parse(a["ref"])
-    return api.verify(s, ref, r, deep=s.verify_deep, run=a["run"], allow_single=a["allow_single"])
+    # REF is used as given: the project's configured tags are not REF's (a project naming
+    # other tags made `verify REF` fail there and pass in another directory; issue 17).
+    return api.verify(
+        s,
+        ref,
+        r,
+        deep=s.verify_deep,
+        run=a["run"],
+        allow_single=a["allow_single"],
+        check_tags=False,
+    )
 
 
 def _inspect(s: Settings, r: Runner, a: Args) -> Any:
