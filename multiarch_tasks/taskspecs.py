@@ -229,6 +229,8 @@ def _merge(s: Settings, r: Runner, a: Args) -> Any:
 def _verify(s: Settings, r: Runner, a: Args) -> Any:
     ref = ImageRef.parse(a["ref"])
     # verify REF knows no base image, so auto (publish's default) reads no layer here.
+    # REF is used as given: the project's configured tags are not REF's (a project naming
+    # other tags made `verify REF` fail there and pass in another directory; issue 17).
     return api.verify(
         s,
         ref,
@@ -237,6 +239,7 @@ def _verify(s: Settings, r: Runner, a: Args) -> Any:
         run=a["run"],
         allow_single=a["allow_single"],
         signatures=bool(s.signed_by or s.certificate_identity or s.certificate_oidc_issuer),
+        check_tags=False,
     )
 
 
@@ -353,6 +356,7 @@ SPECS = (
         "Show REF's index as a table: platform, digest, size, created, attestation.",
         ("ref", "platform", "json"),
         _inspect,
+        check=True,  # a platform that could not be read fails the run (its row says why)
     ),
     TaskSpec(
         "preflight",

@@ -8,7 +8,9 @@ from multiarch_tasks.model.errors import InvalidReferenceError, InvalidValueErro
 from multiarch_tasks.model.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
+    MAX_TAG,
     ImageRef,
+    fit_tag,
     is_loopback_host,
     validate_tag,
 )
@@ -275,3 +277,30 @@ def test_refs_are_immutable() -> None:
     ref = ImageRef.parse("busybox")
     with pytest.raises(AttributeError):
         ref.tag = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("tag", "suffix"),
+    [
+        ("1.2", "-staging-3f9a2c1b4e"),
+        ("v" * 128, "-staging-3f9a2c1b4e"),
+        ("v" * 128, "-linux-arm-v7"),
+        ("x" * 100 + "y" * 10, "-linux-arm64-staging-3f9a2c1b4e"),
+        ("a" * 127, ""),
+    ],
+)
+def test_fit_tag_is_a_valid_tag_of_at_most_128_characters_keeping_the_suffix(
+    tag: str, suffix: str
+) -> None:
+    fitted = fit_tag(tag, suffix)
+    assert len(fitted) <= MAX_TAG
+    assert validate_tag(fitted) == fitted
+    assert fitted.endswith(suffix)
+    if len(tag + suffix) <= MAX_TAG:
+        assert fitted == tag + suffix  # a tag that fits is left as it is
+
+
+def test_fit_tag_keeps_two_long_tags_with_one_prefix_apart_and_is_stable() -> None:
+    one, two = "r" * 127 + "1", "r" * 127 + "2"
+    assert fit_tag(one, "-staging-abc") != fit_tag(two, "-staging-abc")
+    assert fit_tag(one, "-staging-abc") == fit_tag(one, "-staging-abc")

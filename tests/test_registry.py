@@ -737,3 +737,13 @@ def test_a_manifest_read_by_digest_is_read_once_per_repository_but_a_tag_every_t
         "/v2/a/b/manifests/c",
         "/v2/a/b/manifests/c",
     ]
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["registry.example.com/x@sha256:" + "a" * 64, "registry.example.com/x:1@sha256:" + "a" * 64],
+)
+def test_delete_tag_refuses_a_digest_before_sending_anything(ref: str) -> None:
+    # A delete by digest removes the manifest the published index and tags point at.
+    with pytest.raises(RegistryError, match="needs a tag, not a digest"):
+        RegistryClient().delete_tag(ImageRef.parse(ref))

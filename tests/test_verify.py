@@ -14,7 +14,7 @@ import tarfile
 import pytest
 import zstandard
 
-from multiarch_tasks.checks.inspect import inspect
+from multiarch_tasks.checks.inspect import InspectResult, InspectRow, inspect
 from multiarch_tasks.checks.verify.check import (
     AttestationCheck,
     PlatformCheck,
@@ -67,6 +67,34 @@ def test_config_problem(claimed: str, config: dict[str, str], problem: str | Non
 def test_short_digest() -> None:
     assert short("sha256:" + "a" * 64) == "sha256:aaaaaaaaaaaa"
     assert short("") == ""
+
+
+def test_inspect_row_that_could_not_be_read_shows_its_error_and_is_not_ok() -> None:
+    index = {
+        "manifests": [
+            {"digest": "sha256:a", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:b", "platform": {"os": "linux", "architecture": "arm64"}},
+        ]
+    }
+    rows = (
+        InspectRow("linux/amd64", "sha256:a", 2048, "2026-01-01T00:00:00Z"),
+        InspectRow("linux/arm64", "sha256:b", 0, "", error="manifest unreadable: 404"),
+    )
+    failed = InspectResult("r/x:1", "sha256:i", oci.OCI_INDEX, index, rows=rows)
+    assert not failed.ok
+    assert failed.message == "linux/arm64: manifest unreadable: 404"
+    lines = failed.render().splitlines()
+    assert lines[1].split() == ["PLATFORM", "DIGEST", "SIZE", "CREATED", "ATTESTATION", "ERROR"]
+    assert lines[2].split()[2:] == ["2.0", "KiB", "2026-01-01T00:00:00Z", "-", "-"]
+    assert lines[3].split()[2:] == ["-", "-", "-", "manifest", "unreadable:", "404"]
+    entries = failed.to_json()["manifests"]
+    assert "error" not in entries[0]
+    assert entries[1]["error"] == "manifest unreadable: 404"
+    assert "error" not in index["manifests"][1]  # the document itself is left as served
+    fine = InspectResult("r/x:1", "sha256:i", oci.OCI_INDEX, index, rows=rows[:1])
+    assert fine.ok
+    assert "ERROR" not in fine.render()
+    assert fine.to_json() == index
 
 
 def test_report_json_shape_and_ok() -> None:

@@ -1,7 +1,9 @@
 """inspect: show an index as a table, or one platform's config summary.
 
-Columns: platform, digest, size, created, attestation. Reads through the same helpers as
-:mod:`multiarch_tasks.checks.verify.check`.
+Columns: platform, digest, size, created, attestation, and an error column when a
+platform's manifest or config could not be read (404, 401, 5xx, a digest mismatch): that
+row says why and the result is not ok (exit 1), as ``inspect --platform P`` fails for
+it. Reads through the same helpers as :mod:`multiarch_tasks.checks.verify.check`.
 """
 
 from __future__ import annotations
@@ -34,16 +36,20 @@ class InspectRow:
     size: int
     created: str
     attestation: str = ""
+    error: str = ""  # why this platform's manifest or config could not be read
 
     def to_json(self) -> dict[str, Any]:
-        """Return the row as a JSON object."""
-        return {
+        """Return the row as a JSON object (``error`` only when there is one)."""
+        out: dict[str, Any] = {
             "platform": self.platform,
             "digest": self.digest,
             "size": self.size,
             "created": self.created,
             "attestation": self.attestation,
         }
+        if self.error:
+            out["error"] = self.error
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,31 +118,56 @@ class InspectResult:
 
     @property
     def ok(self) -> bool:
-        """Always True: inspect reports, it does not judge."""
-        return True
+        """True when every row could be read: inspect reports, but not what it cannot see."""
+        return not any(r.error for r in self.rows)
+
+    @property
+    def message(self) -> str:
+        """The unreadable platforms, one per line ("" when all were read)."""
+        return "\n".join(f"{r.platform}: {r.error}" for r in self.rows if r.error)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the raw index/manifest, or the config summary with ``--platform``."""
+        """Return the raw index/manifest, or the config summary with ``--platform``.
+
+        A platform that could not be read gets an ``error`` key in its ``manifests``
+        entry (a lone manifest: at the top level); the document is otherwise as served.
+        """
         if self.config is not None:
             return self.config.to_json()
-        return dict(self.document)
+        out = dict(self.document)
+        errors = {r.digest: r.error for r in self.rows if r.error}
+        if not errors:
+            return out
+        if isinstance(out.get("manifests"), list):
+            out["manifests"] = [
+                {**m, "error": errors[m["digest"]]}
+                if isinstance(m, dict) and m.get("digest") in errors
+                else m
+                for m in out["manifests"]
+            ]
+        elif self.digest in errors:
+            out["error"] = errors[self.digest]
+        return out
 
     def render(self) -> str:
         """Return the rows as a table (or the config summary)."""
         head = f"{self.ref}  {self.digest}  {self.media_type}"
         if self.config is not None:
             return f"{head}\n{self.config.render()}"
+        failed = any(r.error for r in self.rows)
         rows = [
             (
                 r.platform,
                 short(r.digest),
-                _human(r.size),
+                _human(r.size) if r.size or not r.error else "-",
                 r.created or "-",
                 short(r.attestation) or "-",
+                *((r.error or "-",) if failed else ()),
             )
             for r in self.rows
         ]
-        lines = table(("PLATFORM", "DIGEST", "SIZE", "CREATED", "ATTESTATION"), rows)
+        header = ("PLATFORM", "DIGEST", "SIZE", "CREATED", "ATTESTATION")
+        lines = table((*header, "ERROR") if failed else header, rows)
         return "\n".join([head, *lines])
 
 
@@ -153,6 +184,11 @@ def _image_size(entry: Entry) -> int:
     if entry.manifest is None:
         return 0
     return sum(layer.size for layer in entry.manifest.layers)
+
+
+def _unprefixed(problem: str, platform: Platform) -> str:
+    """A problem without its ``linux/arm64: `` prefix: the row already names the platform."""
+    return problem.removeprefix(f"{platform}: ")
 
 
 def _summary(entry: Entry) -> ConfigSummary:
@@ -212,6 +248,7 @@ def inspect(
             _image_size(e),
             str(e.config.get("created") or ""),
             attests.get(e.descriptor.digest, ""),
+            "; ".join(_unprefixed(p, e.platform) for p in e.problems),
         )
         for e in entries
     ]

@@ -14,7 +14,7 @@ from typing import Any
 
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.model.reference import ImageRef, fit_tag
 
 # Pinned: binfmt's `latest` has shipped segfaulting QEMU builds more than once.
 DEFAULT_BINFMT_IMAGE = "tonistiigi/binfmt:qemu-v8.1.5"
@@ -137,8 +137,11 @@ class Settings:
         return self.image_ref.with_tag(tag or self.tags[0])
 
     def per_arch_ref(self, platform: Platform, tag: str | None = None) -> ImageRef:
-        """``IMAGE:TAG-<os>-<arch>[-<variant>]``, the article's per-arch tag."""
-        return self.image_ref.with_tag(f"{tag or self.tags[0]}-{platform.tag_suffix}")
+        """``IMAGE:TAG-<os>-<arch>[-<variant>]``, the article's per-arch tag.
+
+        At most 128 characters: a TAG too long for the suffix is shortened and hashed.
+        """
+        return self.image_ref.with_tag(fit_tag(tag or self.tags[0], f"-{platform.tag_suffix}"))
 
     @property
     def deep_scope(self) -> str:

@@ -17,13 +17,17 @@ from multiarch_tasks.model.redaction import scrub_url
 __all__ = [
     "DOCKER_HUB",
     "DOCKER_HUB_API",
+    "MAX_TAG",
     "ImageRef",
+    "fit_tag",
     "is_loopback_host",
     "scrub_url",
     "validate_tag",
 ]
 
 DOCKER_HUB = "docker.io"
+MAX_TAG = 128  # the Distribution grammar's limit; buildx and registries refuse a longer tag
+_TAG_HASH = 8  # hex digits of sha256(tag) that keep two shortened tags apart
 DOCKER_HUB_API = "registry-1.docker.io"
 
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*")
@@ -124,6 +128,23 @@ class ImageRef:
     def with_digest(self, digest: str) -> ImageRef:
         """The same repository pinned to ``digest`` (the tag is dropped)."""
         return replace(self, tag="", digest=digest)
+
+
+def fit_tag(tag: str, suffix: str) -> str:
+    """``tag + suffix``, the user's part shortened and hashed when it would pass 128 characters.
+
+    Derived tags (``1.2-staging-<run>``, ``1.2-linux-arm64``) keep ``suffix`` whole; a
+    ``tag`` too long for it becomes its first characters, ``-`` and 8 hex digits of its
+    sha256, so two long tags that share a prefix still get different derived tags, and the
+    same tag always gets the same one (build and merge compute it apart).
+    """
+    if len(tag) + len(suffix) <= MAX_TAG:
+        return tag + suffix
+    import hashlib  # noqa: PLC0415 - only for tags near the limit
+
+    mark = hashlib.sha256(tag.encode()).hexdigest()[:_TAG_HASH]
+    keep = MAX_TAG - len(suffix) - len(mark) - 1
+    return f"{tag[:keep]}-{mark}{suffix}"
 
 
 def validate_tag(tag: str) -> str:

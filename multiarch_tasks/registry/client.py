@@ -146,6 +146,22 @@ class RegistryClient(RegistryCalls):
             )
         return digest
 
+    def delete_tag(self, ref: ImageRef) -> None:
+        """Remove the tag ``ref`` names, never a manifest: the OCI tag delete, by tag only.
+
+        ``DELETE /v2/<name>/manifests/<tag>`` (distribution-spec 1.1). A registry that
+        does not offer it refuses with a 4xx (Distribution 2.8: 400 ``DIGEST_INVALID``
+        with deletes enabled, 405 ``UNSUPPORTED`` without), raised as a
+        :class:`RegistryError` for the caller to report. A delete *by digest* would
+        remove the manifest every tag and index pointing at it needs: refused here.
+        """
+        if ref.digest or not ref.tag:
+            raise RegistryError(f"delete_tag needs a tag, not a digest: {ref}")
+        url = self.url(ref, "manifests", ref.tag)
+        scopes = (f"repository:{ref.repository}:delete",)  # the token spec's delete action
+        resp = self._request("DELETE", url, ref, push=True, extra_scopes=scopes)
+        self._raise_for(resp, f"deleting tag {ref}", ref.registry)
+
     def list_tags(self, ref: ImageRef) -> list[str]:
         """Every tag of ``ref``'s repository (following ``Link`` pagination); [] if none."""
         url: str | None = self.url(ref, "tags", "list")

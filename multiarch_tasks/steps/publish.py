@@ -25,6 +25,7 @@ from multiarch_tasks.model.errors import (
     ToolMissingError,
 )
 from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.planning.plan.types import staging_tag
 from multiarch_tasks.steps.build import secret_runner
 
 if TYPE_CHECKING:
@@ -330,6 +331,7 @@ class _Run:
         tag_per_arch(plan, settings, built.digests)
         self.steps.append(("promote", f"{', '.join(self.promoted)} -> {digest}"))
         runner.say(f"promote: {', '.join(self.promoted)} -> {digest}")
+        self._remove_staging()
         write_digest_map(settings.output_dir, built.digests, index=digest)
         return self._result(digest, report, "")
 
@@ -341,11 +343,28 @@ class _Run:
         bases = self.ahead.bases if self.ahead is not None else None
         return base_layers(self.settings, bases or self.client, self.settings.platforms)
 
+    def _remove_staging(self) -> None:
+        """Delete the staging tags this run pushed (none where it pushed by digest)."""
+        from multiarch_tasks.steps.manifest.compose import remove_staging  # noqa: PLC0415
+
+        plan = self.plan
+        made = [t for b in plan.builds for t in b.tags]
+        if plan.staging or (plan.strategy == "per-arch" and plan.tool == "docker"):
+            made.append(str(self.settings.ref(staging_tag(self.settings.tags[0], plan.run_id))))
+        # Only this image's tags of this run: buildah's local list is no registry tag.
+        mine = [
+            t
+            for t in dict.fromkeys(made)
+            if t.startswith(f"{plan.image}:") and t.endswith(f"-staging-{plan.run_id}")
+        ]
+        line = remove_staging(self.client, mine) if mine else ""
+        if line:
+            self.runner.say(line)
+
     def _index(self, digests: Mapping[Platform, str], index_digest: str) -> tuple[str, bytes, str]:
         """The index to verify and promote: merged now (per-arch) or built (multi-platform)."""
         plan = self.plan
         if plan.strategy == "per-arch":
-            from multiarch_tasks.planning.plan.make import staging_tag  # noqa: PLC0415
             from multiarch_tasks.steps.manifest.lists import compose_index  # noqa: PLC0415
 
             composed = compose_index(

@@ -76,8 +76,10 @@ def verify(
 ) -> VerifyReport:
     """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
 
-    ``check_tags`` also asks that every tag of ``settings.tags`` points at it; publish
-    verifies the index before any tag moves, so it turns that off (promotion reads back).
+    ``check_tags`` also asks that every tag of ``settings.tags`` points at it (when
+    ``settings.image`` is REF's repository); publish verifies the index before any tag
+    moves, so it turns that off (promotion reads back), and so does the ``verify`` task: an
+    explicit REF is checked as given, not against the tags a project configures.
     ``findings`` (from :func:`multiarch_tasks.checks.lint.lint`) are confirmed or cleared by the
     ``deep`` scan: the report's ``lint`` lines say which. ``signatures`` asks cosign for a
     valid signature (``signed_by``, or the keyless identity and issuer) on the index, and

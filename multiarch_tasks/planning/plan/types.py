@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from multiarch_tasks.engine.runner import display, redact, redact_data
 from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import fit_tag
 from multiarch_tasks.planning.decide import Assignment
 
 
@@ -126,6 +127,10 @@ class Plan:
 
 
 def staging_tag(tag: str, run_id: str, platform: Platform | None = None) -> str:
-    """A run-unique tag no other run uses: ``1.2-linux-arm64-staging-3f9a2c1b``."""
+    """A run-unique tag no other run uses: ``1.2-linux-arm64-staging-3f9a2c1b``.
+
+    At most 128 characters: a long ``tag`` is shortened and hashed (:func:`fit_tag`);
+    it always ends in ``-staging-<run_id>``, which is how a run finds its own to remove.
+    """
     middle = f"-{platform.tag_suffix}" if platform else ""
-    return f"{tag}{middle}-staging-{run_id}"
+    return fit_tag(tag, f"{middle}-staging-{run_id}")

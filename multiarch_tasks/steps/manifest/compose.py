@@ -2,8 +2,9 @@
 
 :func:`compose_index` merges the per-arch pushes into one index with the plan's tool and
 puts it in the registry under its digest (docker's tool: under a staging tag);
-:func:`promote` then writes it to the final tags, in order. ``merge`` and ``publish``
-call these; nothing here verifies.
+:func:`promote` then writes it to the final tags, in order, and :func:`remove_staging`
+deletes the run's staging tags where the registry allows a tag delete. ``merge`` and
+``publish`` call these; nothing here verifies.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model import oci
-from multiarch_tasks.model.errors import CommandError, InvalidValueError
+from multiarch_tasks.model.errors import CommandError, InvalidValueError, RegistryError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.steps.manifest.sources import (
@@ -113,3 +114,40 @@ def promote(client: RegistryClient, refs: Sequence[str], raw: bytes, media_type:
         client.put_manifest(ImageRef.parse(ref), raw, media_type)
         moved.append(ref)
     return moved
+
+
+def remove_staging(client: RegistryClient, refs: Sequence[str]) -> str:
+    """Delete the run's staging tags (by tag, after promotion); return a line on those left.
+
+    "" when every one is gone or none was made. A registry that refuses the OCI tag delete
+    (Distribution 2.8: 400, or 405 with deletes disabled; many hosted registries) keeps
+    them: the line names them and why, and is not an error. Each tag's manifest is read
+    back by digest after the delete, because a registry that deleted the manifest along
+    with the tag would have taken the published index (or a platform image) with it.
+    """
+    left: list[str] = []
+    reason = ""
+    for text in refs:
+        ref = ImageRef.parse(text)
+        try:
+            target = client.head_manifest(ref)
+            if target is None:
+                continue
+            client.delete_tag(ref)
+        except RegistryError as err:
+            left.append(ref.tag)
+            reason = reason or str(err).removeprefix(f"deleting tag {ref}: ")
+            continue
+        if client.head_manifest(ref.with_digest(target.digest)) is None:
+            raise RegistryError(
+                f"{ref.registry} deleted manifest {target.digest} along with the staging tag"
+                f" {ref.tag}: push the index again (multiarch merge) and report this registry"
+            )
+    if not left:
+        return ""
+    image = ImageRef.parse(refs[0]).name
+    return (
+        f"staging tags left in {image}: {', '.join(left)} (the registry refused the tag"
+        f" delete: {reason}); remove them with `regctl tag rm` or the registry's own tag"
+        " deletion (docs/plan.md, Staging tags)"
+    )

@@ -42,7 +42,7 @@ from multiarch_tasks.model.errors import (
 )
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.steps.manifest.compose import Composed, compose_index, promote
+from multiarch_tasks.steps.manifest.compose import Composed, compose_index, promote, remove_staging
 from multiarch_tasks.steps.manifest.sources import (
     Source,
     choose_tool,
@@ -349,6 +349,10 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
         problem = f"verify failed: nothing promoted; the unpromoted index is {unpromoted}"
         return ManifestResult(tool, tags, composed.children, composed.digest, problems=(problem,))
     promote(client, tags, composed.raw, composed.media_type)
+    if tool == "docker":  # the one merge tool that pushes to a staging tag
+        left = remove_staging(client, [str(staging)])
+        if left:
+            runner.say(left)
     picked = {p: digests[p] for p in settings.platforms}
     write_digest_map(settings.output_dir, picked, index=composed.digest)
     return ManifestResult(tool, tags, composed.children, composed.digest, pushed=True)
