@@ -87,6 +87,21 @@ class RegistryClient(RegistryCalls):
             say=say,
         )
 
+    @classmethod
+    def read_back(cls, settings: Settings) -> RegistryClient:
+        """A quiet client that does not retry and waits 5 s at most.
+
+        For reading where tags stand after SIGINT/SIGTERM: the run is ending, and a second
+        Ctrl-C is not turned into another exception, so nothing here may take long.
+        """
+        timeout = min(settings.timeout or 5.0, 5.0)
+        return cls(
+            insecure=settings.insecure_registries,
+            retries=0,
+            timeout=timeout,
+            say=lambda _line: None,
+        )
+
     # -- manifests ------------------------------------------------------------------
 
     def get_manifest(self, ref: ImageRef) -> Document:
