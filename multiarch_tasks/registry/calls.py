@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from multiarch_tasks.model.errors import RateLimitedError, RegistryError
+from multiarch_tasks.model.redaction import scrub_urls
 from multiarch_tasks.model.reference import ImageRef, is_loopback_host
 from multiarch_tasks.registry.auth import Authenticator, Challenge, safe_url
 from multiarch_tasks.registry.credentials import Credentials, docker_config_path
@@ -93,8 +94,9 @@ class RegistryCalls:
         HTTP. This client tries plain HTTP first, with the first real request (no probe:
         a TLS handshake costs ~100 ms of certificate loading, a probe a round trip): a
         registry that speaks TLS answers it with ``400`` ("HTTP request to an HTTPS
-        server") or drops the connection, and from then on this registry is spoken to in
-        HTTPS without certificate checks (see :meth:`_settle_scheme`).
+        server") or drops the connection; then a TLS handshake decides, and when it
+        succeeds this registry is spoken to in HTTPS without certificate checks from then
+        on (see :meth:`_settle_scheme`).
         """
         if not (is_loopback_host(registry) or registry in self.insecure):
             return "https"
@@ -111,36 +113,45 @@ class RegistryCalls:
     ) -> str:
         """After a first plain-HTTP request to ``registry``: the URL to try again, or "".
 
-        A TLS server answers plain HTTP with ``400`` naming HTTPS (Go's and nginx's
-        wording), by closing the connection or with TLS bytes that are no HTTP (then an
-        HTTPS request decides: a transient drop must not switch an HTTP registry to
-        HTTPS); then HTTPS it is. Any other answer, or a refused connection (nobody
-        listening), settles on HTTP.
+        A TLS server answers plain HTTP with ``400`` (Go's and nginx's), by closing the
+        connection or with TLS bytes that are no HTTP. Either way a TLS handshake decides
+        (:meth:`_speaks_tls`), never the words of the answer: a plain-HTTP registry whose
+        400 says "use https" stays plain HTTP and its own error is reported. Any other
+        answer, or a refused connection (nobody listening), settles on HTTP.
         """
         with self._lock:
             if registry not in self._tentative or not url.startswith("http://"):
                 return ""
             self._tentative.discard(registry)
         if resp is not None:
-            speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and "HTTPS" in resp.text.upper()
+            speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and self._speaks_tls(registry)
         elif err is None or err.refused or err.late:
             speaks_tls = False  # nobody there, or a server busy answering in plain HTTP
         else:
-            # Dropped: a TLS server hanging up on plain HTTP, or a transient fault. Ask.
-            # (The user declared this registry insecure, or it is on loopback: like docker,
-            # nothing is said about the unchecked certificate.)
-            try:
-                self.session.request(
-                    "GET", f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
-                ).close()
-                speaks_tls = True
-            except TransportError:
-                speaks_tls = False
+            # Dropped: a TLS server hanging up on plain HTTP, or a transient fault (which
+            # must not switch an HTTP registry to HTTPS).
+            speaks_tls = self._speaks_tls(registry)
         if not speaks_tls:
             return ""
         with self._lock:
             self._schemes[registry] = "https"
         return "https://" + url.removeprefix("http://")
+
+    def _speaks_tls(self, registry: str) -> bool:
+        """Whether ``registry`` completes a TLS handshake and answers ``GET /v2/`` over it.
+
+        Any HTTP answer counts (401 and 404 included); a handshake that fails (a plain
+        HTTP server answers it in plain text) or no answer within 5 s does not. The user
+        declared this registry insecure, or it is on loopback: like docker, nothing is
+        said about the unchecked certificate.
+        """
+        try:
+            self.session.request(
+                "GET", f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
+            ).close()
+        except TransportError:
+            return False
+        return True
 
     def _current_url(self, url: str, ref: ImageRef) -> str:
         """``url`` in the scheme ``ref``'s registry turned out to speak (URLs built earlier)."""
@@ -310,12 +321,23 @@ def _bad_answer(method: str, url: str, registry: str, err: TransportError) -> Re
     return RegistryError(f"{method} {safe_url(url)}: {registry} {what}", url=safe_url(url))
 
 
+_TEXT_DETAIL = 160  # characters of a plain-text error body shown in the one-line error
+
+
 def _error_detail(resp: Response) -> str:
-    """Extract the registry's own error code and message (Distribution's ``errors``)."""
+    """The registry's own error code and message (Distribution's ``errors``).
+
+    A ``text/plain`` body (a proxy's or a small server's) gives its first line instead,
+    cut to a length that keeps the error one readable line.
+    """
     try:
         body = resp.json()
     except ValueError:
-        return ""
+        if not resp.header("Content-Type").lower().startswith("text/plain"):
+            return ""
+        first = next((ln.strip() for ln in resp.text.splitlines() if ln.strip()), "")
+        shown = scrub_urls("".join(c for c in first if c.isprintable()))
+        return shown[:_TEXT_DETAIL] + ("..." if len(shown) > _TEXT_DETAIL else "")
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
         return ""
