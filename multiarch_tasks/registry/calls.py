@@ -335,8 +335,8 @@ def _error_detail(resp: Response) -> str:
     except ValueError:
         if not resp.header("Content-Type").lower().startswith("text/plain"):
             return ""
-        first = next((ln.strip() for ln in resp.text.splitlines() if ln.strip()), "")
-        shown = scrub_urls("".join(c for c in first if c.isprintable()))
+        line = next((ln.strip() for ln in resp.text.splitlines() if ln.strip()), "")
+        shown = scrub_urls("".join(c for c in line if c.isprintable()))
         return shown[:_TEXT_DETAIL] + ("..." if len(shown) > _TEXT_DETAIL else "")
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
