@@ -66,6 +66,7 @@ _COERCE: dict[str, coerce.Coerce] = {
     "jobs": coerce.count,
     "retries": coerce.count,
     "timeout": coerce.seconds,
+    "max_manifest_size": coerce.count,
 }
 _FIELDS = [f for f in fields(Settings) if f.metadata.get("config", True)]
 for _f in _FIELDS:

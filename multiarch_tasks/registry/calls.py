@@ -34,7 +34,7 @@ from multiarch_tasks.registry.retry import (
     backoff_delay,
     retry_after_seconds,
 )
-from multiarch_tasks.registry.transport import Response, Transport
+from multiarch_tasks.registry.transport import MAX_BODY, Response, Transport
 
 R = TypeVar("R")
 
@@ -55,7 +55,9 @@ class RegistryCalls:
     each time unless the registry sends ``Retry-After``); ``timeout`` the seconds a read
     may wait, and (plus a second) what a whole request may take; ``docker_config`` a
     directory holding ``config.json``; ``say`` prints the one line each retry logs
-    (stderr by default; the tasks pass their runner's ``say``).
+    (stderr by default; the tasks pass their runner's ``say``); ``max_body`` the bytes a
+    manifest, index, config or any other body read whole may hold (setting
+    ``max_manifest_size``).
     """
 
     def __init__(
@@ -67,15 +69,17 @@ class RegistryCalls:
         docker_config: str | None = None,
         backoff: float = 1.0,
         say: Callable[[str], None] | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.insecure = frozenset(insecure)
+        self.max_body = max_body or MAX_BODY
         self.retries = max(0, retries)
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.backoff = backoff
         self.say = say or _say_stderr
         self.config_path = docker_config_path(docker_config)
         # Keep-alive connections, shared by the threads of map().
-        self.session = Transport()
+        self.session = Transport(self.max_body)
         self.auth = Authenticator(self.session, self.config_path, self.timeout)
         self._lock = threading.Lock()
         self._tentative: set[str] = set()
@@ -255,6 +259,10 @@ class RegistryCalls:
                     verify=self._verify_tls(ref.registry),
                 )
             except TransportError as err:
+                if err.too_large:
+                    raise too_large(
+                        f"{method} {safe_url(url)}", ref.registry, err.too_large
+                    ) from err
                 if again := self._settle_scheme(ref.registry, url, None, err):
                     url = again
                     continue
@@ -310,6 +318,14 @@ class RegistryCalls:
             f"registry: {method} {safe_url(url)}: {why}; retry {attempt}/{limit} in {delay:g}s"
         )
         time.sleep(delay)
+
+
+def too_large(what: str, registry: str, limit: int) -> RegistryError:
+    """The error for a body over the limit of what is read into memory (not retried)."""
+    return RegistryError(
+        f"{what}: {registry} sent more than the {limit / (1 << 20):g} MiB limit on a manifest,"
+        " index or config read into memory; raise the setting max_manifest_size to read it"
+    )
 
 
 def _bad_answer(method: str, url: str, registry: str, err: TransportError) -> RegistryError:

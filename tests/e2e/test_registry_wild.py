@@ -85,3 +85,122 @@ def test_a_plain_http_registry_answering_400_about_https_fails_at_once_with_its_
     # a bad request), and nothing retried.
     assert [s for s in seen if s.startswith("GET")] == ["GET /v2/plain/app/manifests/1 HTTP/1.1"]
     assert len({s for s in seen if s.startswith("\x16")}) == 1, seen
+
+
+# --- a "manifest" too big to hold ----------------------------------------------------------
+
+HUGE = 512 << 20  # what the server offers: far over the 4 MiB limit
+RSS_CEILING_KB = 100 << 10
+
+
+@contextlib.contextmanager
+def _endless_manifest(framing: str) -> Iterator[tuple[str, list[int]]]:
+    """A loopback server answering every GET with a "manifest" that does not end.
+
+    ``framing``: ``length`` (a true Content-Length of :data:`HUGE`), ``chunked`` (no
+    length, chunks until the client hangs up) or ``lying`` (Content-Length: 1000, then
+    :data:`HUGE` bytes anyway). Yields ``host:port`` and the bytes sent per connection.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+    piece = b"{" + b" " * ((1 << 16) - 1)
+
+    def serve(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            fields = {"length": f"Content-Length: {HUGE}", "lying": "Content-Length: 1000"}
+            framing_field = fields.get(framing, "Transfer-Encoding: chunked")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n"
+                + framing_field.encode()
+                + b"\r\n\r\n"
+            )
+            total = 0
+            sent.append(0)
+            while total < HUGE:
+                chunk = b"%x\r\n%s\r\n" % (len(piece), piece) if framing == "chunked" else piece
+                conn.sendall(chunk)
+                total += len(piece)
+                sent[-1] = total
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", sent
+    finally:
+        listener.close()
+
+
+def _run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, float, int]:
+    """Run ``argv``: (exit code, stderr, seconds, peak RSS in KiB of that process alone)."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    start = time.monotonic()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "multiarch"), *argv],
+            env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return proc.returncode, err.read(), time.monotonic() - start, usage.ru_maxrss
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_huge_manifest_fails_at_the_4mib_limit_naming_it_and_memory_stays_small(
+    framing: str, tmp_path: Path
+) -> None:
+    with _endless_manifest(framing) as (host, sent):
+        env = {**dict.fromkeys(PROXY_VARS, ""), "INVOKE_MULTIARCH_RETRIES": "0"}
+        code, err, took, peak_kb = _run_measured(["inspect", f"{host}/huge/app:1"], env, tmp_path)
+    line = one_line_error(CliResultLike(code, err), host, "4 MiB", "max_manifest_size")
+    assert "/huge/app/manifests/1" in line
+    assert took < 10, (took, line)
+    assert peak_kb < RSS_CEILING_KB, f"peak RSS {peak_kb // 1024} MB"
+    assert max(sent) < HUGE, "the client read the whole body"
+
+
+def test_a_manifest_whose_content_length_lies_is_read_no_further_than_it_says(
+    tmp_path: Path,
+) -> None:
+    with _endless_manifest("lying") as (host, _):
+        env = {**dict.fromkeys(PROXY_VARS, ""), "INVOKE_MULTIARCH_RETRIES": "0"}
+        code, err, took, peak_kb = _run_measured(["inspect", f"{host}/huge/app:1"], env, tmp_path)
+    one_line_error(CliResultLike(code, err), host)
+    assert took < 10, took
+    assert peak_kb < RSS_CEILING_KB, f"peak RSS {peak_kb // 1024} MB"
+
+
+def test_max_manifest_size_setting_raises_the_limit(tmp_path: Path) -> None:
+    with _endless_manifest("length") as (host, _):
+        env = {
+            **dict.fromkeys(PROXY_VARS, ""),
+            "INVOKE_MULTIARCH_RETRIES": "0",
+            "INVOKE_MULTIARCH_MAX_MANIFEST_SIZE": str(8 << 20),
+        }
+        code, err, _, _ = _run_measured(["inspect", f"{host}/huge/app:1"], env, tmp_path)
+    one_line_error(CliResultLike(code, err), "8 MiB", "max_manifest_size")
+
+
+class CliResultLike:
+    """What :func:`one_line_error` reads of a finished command."""
+
+    def __init__(self, returncode: int, stderr: str) -> None:
+        self.returncode = returncode
+        self.stdout = ""
+        self.stderr = stderr
+        self.output = stderr
