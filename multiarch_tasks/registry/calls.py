@@ -144,8 +144,10 @@ class RegistryCalls:
     def _speaks_tls(self, registry: str) -> bool:
         """Whether ``registry`` completes a TLS handshake and answers ``GET /v2/`` over it.
 
-        Any HTTP answer counts (401 and 404 included); a handshake that fails (a plain
-        HTTP server answers it in plain text) or no answer within 5 s does not. The user
+        Any HTTP answer counts (401 and 404 included), and so does a TLS alert (the
+        server speaks TLS but refuses this client: no client certificate, and that error
+        is worth seeing); a handshake that fails otherwise (a plain HTTP server answers
+        it in plain text: ``WRONG_VERSION_NUMBER``) or no answer within 5 s does not. The user
         declared this registry insecure, or it is on loopback: like docker, nothing is
         said about the unchecked certificate.
         """
@@ -153,8 +155,9 @@ class RegistryCalls:
             self.session.request(
                 "GET", f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
             ).close()
-        except TransportError:
-            return False
+        except TransportError as err:
+            # ssl's reason for an alert the peer sent: TLSV13_ALERT_CERTIFICATE_REQUIRED...
+            return err.kind.startswith("SSLError") and "_ALERT_" in err.kind
         return True
 
     def _current_url(self, url: str, ref: ImageRef) -> str:
