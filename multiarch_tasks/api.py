@@ -22,10 +22,10 @@ does not load the build machinery, ``--help`` loads none of it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from multiarch_tasks.checks.doctor.check import DoctorResult
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from multiarch_tasks.steps.publish import PublishResult
     from multiarch_tasks.steps.qemu import QemuResult
 
+T = TypeVar("T")
 # Imported on first use: the helpers that are not steps.
 _WHERE = {
     "Runner": "engine.runner",
@@ -73,6 +74,23 @@ __all__ = [
     "tags_from_git",
     "verify",
 ]
+
+
+def _reading(what: str, call: Callable[[], T]) -> T:
+    """Run a read-only step so SIGINT/SIGTERM end it with 130/143 and one line.
+
+    Without this, Ctrl-C is a ``KeyboardInterrupt`` that invoke turns into exit 1 with no
+    message, and a child (``verify --run``'s container) keeps running.
+    """
+    from multiarch_tasks.engine.process import interruptible
+    from multiarch_tasks.model.errors import RunInterruptedError
+
+    with interruptible():
+        try:
+            return call()
+        except RunInterruptedError as err:
+            line = f"{err}: {what} stopped; it only reads: nothing was changed"
+            raise RunInterruptedError(line, err.code) from err
 
 
 def _runner(runner: Runner | None) -> Runner:
@@ -206,14 +224,17 @@ def verify(
     """Prove every platform of ``ref`` is what it claims: index, configs, binaries."""
     from multiarch_tasks.checks.verify.check import verify as impl
 
-    return impl(
-        settings,
-        ref,
-        runner=_runner(runner),
-        deep=deep,
-        run=run,
-        allow_single=allow_single,
-        **options,
+    return _reading(
+        f"verify of {ref}",
+        lambda: impl(
+            settings,
+            ref,
+            runner=_runner(runner),
+            deep=deep,
+            run=run,
+            allow_single=allow_single,
+            **options,
+        ),
     )
 
 
@@ -228,7 +249,7 @@ def inspect(
     """Show ``ref``'s index: platform, digest, size, created, attestation."""
     from multiarch_tasks.checks.inspect import inspect as impl
 
-    return impl(settings, ref, platform=platform, **options)
+    return _reading(f"inspect of {ref}", lambda: impl(settings, ref, platform=platform, **options))
 
 
 def ci_template(

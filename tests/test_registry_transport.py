@@ -719,3 +719,25 @@ def test_a_proxy_url_that_cannot_be_used_is_an_error_naming_the_variable_not_the
     with pytest.raises(RegistryError, match=r"\$HTTPS_PROXY is not an http:// or https://") as info:
         proxy_for("https", "r.io", 443, {"HTTPS_PROXY": value})
     assert "pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("framing", "detail"),
+    [
+        (b"Content-Length: 5000\r\n\r\n" + b"x" * 5000, "Content-Length 5000"),
+        (b"Transfer-Encoding: chunked\r\n\r\n" + b"7d0\r\n" + b"x" * 2000 + b"\r\n" * 1, ""),
+    ],
+    ids=["declared", "chunked"],
+)
+def test_a_body_read_whole_over_the_limit_fails_naming_it_and_a_head_never_does(
+    framing: bytes, detail: str
+) -> None:
+    reply = b"HTTP/1.1 200 OK\r\n" + framing
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
+    with scripted(keep(head), close(reply)) as server:
+        http = transport.Transport(limit=1000)
+        assert http.request("HEAD", f"{server.url}/v2/").status_code == 200
+        with pytest.raises(TransportError) as caught:
+            http.request("GET", f"{server.url}/v2/")
+    assert caught.value.too_large == 1000
+    assert detail in str(caught.value)

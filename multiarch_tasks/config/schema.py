@@ -89,6 +89,8 @@ class Settings:
     registry_mirrors: Mapping[str, str] = field(default_factory=dict)
     retries: int = 3
     timeout: float = 0.0
+    # Bytes a manifest, index or config read into memory may hold (docker's 4 MiB).
+    max_manifest_size: int = 4 << 20
     # manifest
     manifest_tool: str = "auto"
     media_type: str = "oci"

@@ -126,4 +126,5 @@ def quick_client(settings: Settings) -> ManifestReader:
         retries=settings.retries,
         timeout=min(settings.timeout or PREFLIGHT_TIMEOUT, PREFLIGHT_TIMEOUT),
         backoff=PREFLIGHT_BACKOFF,
+        max_body=settings.max_manifest_size,
     )

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from multiarch_tasks.model.errors import RateLimitedError, RegistryError
+from multiarch_tasks.model.redaction import scrub_urls
 from multiarch_tasks.model.reference import ImageRef, is_loopback_host
 from multiarch_tasks.registry.auth import Authenticator, Challenge, safe_url
 from multiarch_tasks.registry.credentials import Credentials, docker_config_path
@@ -33,7 +34,7 @@ from multiarch_tasks.registry.retry import (
     backoff_delay,
     retry_after_seconds,
 )
-from multiarch_tasks.registry.transport import Response, Transport
+from multiarch_tasks.registry.transport import MAX_BODY, Response, Transport
 
 R = TypeVar("R")
 
@@ -54,7 +55,9 @@ class RegistryCalls:
     each time unless the registry sends ``Retry-After``); ``timeout`` the seconds a read
     may wait, and (plus a second) what a whole request may take; ``docker_config`` a
     directory holding ``config.json``; ``say`` prints the one line each retry logs
-    (stderr by default; the tasks pass their runner's ``say``).
+    (stderr by default; the tasks pass their runner's ``say``); ``max_body`` the bytes a
+    manifest, index, config or any other body read whole may hold (setting
+    ``max_manifest_size``).
     """
 
     def __init__(
@@ -66,15 +69,17 @@ class RegistryCalls:
         docker_config: str | None = None,
         backoff: float = 1.0,
         say: Callable[[str], None] | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.insecure = frozenset(insecure)
+        self.max_body = max_body or MAX_BODY
         self.retries = max(0, retries)
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.backoff = backoff
         self.say = say or _say_stderr
         self.config_path = docker_config_path(docker_config)
         # Keep-alive connections, shared by the threads of map().
-        self.session = Transport()
+        self.session = Transport(self.max_body)
         self.auth = Authenticator(self.session, self.config_path, self.timeout)
         self._lock = threading.Lock()
         self._tentative: set[str] = set()
@@ -93,8 +98,9 @@ class RegistryCalls:
         HTTP. This client tries plain HTTP first, with the first real request (no probe:
         a TLS handshake costs ~100 ms of certificate loading, a probe a round trip): a
         registry that speaks TLS answers it with ``400`` ("HTTP request to an HTTPS
-        server") or drops the connection, and from then on this registry is spoken to in
-        HTTPS without certificate checks (see :meth:`_settle_scheme`).
+        server") or drops the connection; then a TLS handshake decides, and when it
+        succeeds this registry is spoken to in HTTPS without certificate checks from then
+        on (see :meth:`_settle_scheme`).
         """
         if not (is_loopback_host(registry) or registry in self.insecure):
             return "https"
@@ -111,36 +117,48 @@ class RegistryCalls:
     ) -> str:
         """After a first plain-HTTP request to ``registry``: the URL to try again, or "".
 
-        A TLS server answers plain HTTP with ``400`` naming HTTPS (Go's and nginx's
-        wording), by closing the connection or with TLS bytes that are no HTTP (then an
-        HTTPS request decides: a transient drop must not switch an HTTP registry to
-        HTTPS); then HTTPS it is. Any other answer, or a refused connection (nobody
-        listening), settles on HTTP.
+        A TLS server answers plain HTTP with ``400`` (Go's and nginx's), by closing the
+        connection or with TLS bytes that are no HTTP. Either way a TLS handshake decides
+        (:meth:`_speaks_tls`), never the words of the answer: a plain-HTTP registry whose
+        400 says "use https" stays plain HTTP and its own error is reported. Any other
+        answer, or a refused connection (nobody listening), settles on HTTP.
         """
         with self._lock:
             if registry not in self._tentative or not url.startswith("http://"):
                 return ""
             self._tentative.discard(registry)
         if resp is not None:
-            speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and "HTTPS" in resp.text.upper()
+            speaks_tls = resp.status_code == _HTTP_BAD_REQUEST and self._speaks_tls(registry)
         elif err is None or err.refused or err.late:
             speaks_tls = False  # nobody there, or a server busy answering in plain HTTP
         else:
-            # Dropped: a TLS server hanging up on plain HTTP, or a transient fault. Ask.
-            # (The user declared this registry insecure, or it is on loopback: like docker,
-            # nothing is said about the unchecked certificate.)
-            try:
-                self.session.request(
-                    "GET", f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
-                ).close()
-                speaks_tls = True
-            except TransportError:
-                speaks_tls = False
+            # Dropped: a TLS server hanging up on plain HTTP, or a transient fault (which
+            # must not switch an HTTP registry to HTTPS).
+            speaks_tls = self._speaks_tls(registry)
         if not speaks_tls:
             return ""
         with self._lock:
             self._schemes[registry] = "https"
         return "https://" + url.removeprefix("http://")
+
+    def _speaks_tls(self, registry: str) -> bool:
+        """Whether ``registry`` completes a TLS handshake and answers ``GET /v2/`` over it.
+
+        Any HTTP answer counts (401 and 404 included), and so does a TLS alert (the
+        server speaks TLS but refuses this client: no client certificate, and that error
+        is worth seeing); a handshake that fails otherwise (a plain HTTP server answers
+        it in plain text: ``WRONG_VERSION_NUMBER``) or no answer within 5 s does not. The user
+        declared this registry insecure, or it is on loopback: like docker, nothing is
+        said about the unchecked certificate.
+        """
+        try:
+            self.session.request(
+                "GET", f"https://{registry}/v2/", timeout=min(self.timeout, 5.0), verify=False
+            ).close()
+        except TransportError as err:
+            # ssl's reason for an alert the peer sent: TLSV13_ALERT_CERTIFICATE_REQUIRED...
+            return err.kind.startswith("SSLError") and "_ALERT_" in err.kind
+        return True
 
     def _current_url(self, url: str, ref: ImageRef) -> str:
         """``url`` in the scheme ``ref``'s registry turned out to speak (URLs built earlier)."""
@@ -244,6 +262,10 @@ class RegistryCalls:
                     verify=self._verify_tls(ref.registry),
                 )
             except TransportError as err:
+                if err.too_large:
+                    raise too_large(
+                        f"{method} {safe_url(url)}", ref.registry, err.too_large
+                    ) from err
                 if again := self._settle_scheme(ref.registry, url, None, err):
                     url = again
                     continue
@@ -301,6 +323,14 @@ class RegistryCalls:
         time.sleep(delay)
 
 
+def too_large(what: str, registry: str, limit: int) -> RegistryError:
+    """The error for a body over the limit of what is read into memory (not retried)."""
+    return RegistryError(
+        f"{what}: {registry} sent more than the {limit / (1 << 20):g} MiB limit on a manifest,"
+        " index or config read into memory; raise the setting max_manifest_size to read it"
+    )
+
+
 def _bad_answer(method: str, url: str, registry: str, err: TransportError) -> RegistryError:
     """The error for a registry that answered, but not in HTTP, or not in time."""
     if err.late:
@@ -310,12 +340,23 @@ def _bad_answer(method: str, url: str, registry: str, err: TransportError) -> Re
     return RegistryError(f"{method} {safe_url(url)}: {registry} {what}", url=safe_url(url))
 
 
+_TEXT_DETAIL = 160  # characters of a plain-text error body shown in the one-line error
+
+
 def _error_detail(resp: Response) -> str:
-    """Extract the registry's own error code and message (Distribution's ``errors``)."""
+    """The registry's own error code and message (Distribution's ``errors``).
+
+    A ``text/plain`` body (a proxy's or a small server's) gives its first line instead,
+    cut to a length that keeps the error one readable line.
+    """
     try:
         body = resp.json()
     except ValueError:
-        return ""
+        if not resp.header("Content-Type").lower().startswith("text/plain"):
+            return ""
+        line = next((ln.strip() for ln in resp.text.splitlines() if ln.strip()), "")
+        shown = scrub_urls("".join(c for c in line if c.isprintable()))
+        return shown[:_TEXT_DETAIL] + ("..." if len(shown) > _TEXT_DETAIL else "")
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
         return ""

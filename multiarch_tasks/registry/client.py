@@ -23,7 +23,7 @@ from multiarch_tasks.model.oci import ACCEPT, Descriptor, Document
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.auth import Challenge
 from multiarch_tasks.registry.blobs import CHUNK, BlobStream, compute_digest, hashed
-from multiarch_tasks.registry.calls import DEFAULT_TIMEOUT, RegistryCalls
+from multiarch_tasks.registry.calls import DEFAULT_TIMEOUT, RegistryCalls, too_large
 from multiarch_tasks.registry.retry import (
     MAX_RETRY_AFTER,
     TransientError,
@@ -85,6 +85,23 @@ class RegistryClient(RegistryCalls):
             retries=settings.retries,
             timeout=settings.timeout or DEFAULT_TIMEOUT,
             say=say,
+            max_body=settings.max_manifest_size,
+        )
+
+    @classmethod
+    def read_back(cls, settings: Settings) -> RegistryClient:
+        """A quiet client that does not retry and waits 5 s at most.
+
+        For reading where tags stand after SIGINT/SIGTERM: the run is ending, and a second
+        Ctrl-C is not turned into another exception, so nothing here may take long.
+        """
+        timeout = min(settings.timeout or 5.0, 5.0)
+        return cls(
+            insecure=settings.insecure_registries,
+            retries=0,
+            timeout=timeout,
+            say=lambda _line: None,
+            max_body=settings.max_manifest_size,
         )
 
     # -- manifests ------------------------------------------------------------------
@@ -106,7 +123,11 @@ class RegistryClient(RegistryCalls):
             raise DigestMismatchError(
                 f"manifest {ref} hashes to {got}, expected {expected}", url=url
             )
-        doc = Document.parse(raw, resp.header("Content-Type"), got)
+        try:
+            doc = Document.parse(raw, resp.header("Content-Type"), got)
+        except RegistryError as err:
+            # Which manifest, and so which registry: "manifest is not JSON" alone names none.
+            raise RegistryError(f"manifest {ref}: {err}", url=url) from err
         if ref.digest:
             with self._lock:
                 self._by_digest[key] = doc
@@ -182,14 +203,19 @@ class RegistryClient(RegistryCalls):
     # -- blobs ----------------------------------------------------------------------
 
     def get_blob(self, ref: ImageRef, digest: str) -> bytes:
-        """Download a small blob (a config) whole, its digest checked.
+        """Download a small blob (a config) whole, its digest checked, up to ``max_body``.
 
         Layers go through :meth:`open_blob` or :meth:`copy_blob`, which never hold a blob.
         """
 
         def once() -> bytes:
             with self.open_blob(ref, digest) as stream:
-                return stream.read()
+                # One byte past the limit tells a blob at the limit from one over it.
+                data = b"" if stream.size > self.max_body else stream.read(self.max_body + 1)
+                if stream.size > self.max_body or len(data) > self.max_body:
+                    what = f"blob {digest} of {ref.name}"
+                    raise too_large(what, ref.registry, self.max_body)
+                return data
 
         return self.with_retries(once, f"reading {digest} from {ref.registry}")
 

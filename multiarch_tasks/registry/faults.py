@@ -24,6 +24,7 @@ class TransportError(Exception):
     server's address (refused, unknown name, unreachable), not at a proxy. ``malformed``:
     the server answered, but not in HTTP this client can read. ``late``: the request
     missed its deadline (``timeout`` + :data:`GRACE`) while the server kept it busy.
+    ``too_large``: the limit in bytes a body to be read whole went over (else 0).
     """
 
     def __init__(
@@ -34,12 +35,14 @@ class TransportError(Exception):
         refused: bool = False,
         malformed: bool = False,
         late: bool = False,
+        too_large: int = 0,
     ) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.refused = refused
         self.malformed = malformed
         self.late = late
+        self.too_large = too_large
 
 
 @cache

@@ -13,9 +13,12 @@ adds what a registry client needs and urllib3 leaves to its caller:
   body read whole finish within ``timeout`` + :data:`GRACE` seconds; a streamed body
   delivers each chunk, and an upload sends each chunk, within that. Plain silence ends
   as the read timeout it is, a second earlier;
+- a size limit on every body read whole (``limit``): a declared ``Content-Length`` over
+  it fails before the body is read, a body without one fails as it passes the limit, so
+  a hostile 2 GB "manifest" never reaches memory (streamed bodies are never held whole);
 - every fault as one :class:`~multiarch_tasks.registry.faults.TransportError`, whose
-  flags tell a refused connection from a dropped one, a malformed answer and a missed
-  deadline.
+  flags tell a refused connection from a dropped one, a malformed answer, a missed
+  deadline and a body over the limit.
 
 urllib3 is imported with the first request: commands that make none do not load it.
 """
@@ -28,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from multiarch_tasks.registry.deadlines import Watch, watchdog
@@ -47,6 +50,9 @@ MAX_REDIRECTS = 10
 POOL_SIZE = 16
 # Bytes per piece of an upload held in memory, so its deadline is checked piece by piece.
 PIECE = 1 << 20
+# What a body read whole may hold by default: docker, containerd and skopeo cap manifests
+# and configs at 4 MiB too.
+MAX_BODY = 4 << 20
 _SHORT_REST = 1 << 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[\w-]+\s*=\s*(?:"[^"]*"|[^;,\s]*)\s*)*)')
@@ -120,8 +126,11 @@ class Response:
     :meth:`header` gives a field's first value, for fields that hold one.
     """
 
-    def __init__(self, raw: BaseHTTPResponse, url: str, watch: Watch, *, stream: bool) -> None:
+    def __init__(
+        self, raw: BaseHTTPResponse, url: str, watch: Watch, *, stream: bool, limit: int = 0
+    ) -> None:
         self.raw = raw
+        self.limit = limit
         self.url = url
         self.status_code = raw.status
         self.reason = raw.reason or ""
@@ -137,10 +146,32 @@ class Response:
 
     @property
     def content(self) -> bytes:
-        """The whole body (read now if it was streamed and not read yet)."""
+        """The whole body (read now if it was streamed and not read yet).
+
+        Over ``limit`` bytes (declared or read), :class:`TransportError` with ``too_large``
+        and the connection closed: what was read so far is dropped.
+        """
         if self._content is None:
-            self._content = b"".join(self.iter_content(1 << 20))
+            # urllib3's count of the body to come: the Content-Length, but 0 for a HEAD
+            # (which declares the length of a body it does not send), None when unframed.
+            declared = self.raw.length_remaining
+            if self.limit and declared is not None and declared > self.limit:
+                self._too_large(f"Content-Length {declared}")
+            parts, total = [], 0
+            # A read waits for its whole size: one byte past the limit is the most asked.
+            size = min(1 << 20, self.limit + 1) if self.limit else 1 << 20
+            for chunk in self.iter_content(size):
+                total += len(chunk)
+                if self.limit and total > self.limit:
+                    self._too_large(f"more than {self.limit} bytes sent")
+                parts.append(chunk)
+            self._content = b"".join(parts)
         return self._content
+
+    def _too_large(self, detail: str) -> NoReturn:
+        self.raw.close()  # the rest is never read: the connection cannot be reused
+        self.close()
+        raise TransportError("TooLarge", detail, too_large=self.limit)
 
     @property
     def text(self) -> str:
@@ -202,7 +233,10 @@ class Transport:
     pool per host of up to :data:`POOL_SIZE` connections.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 0) -> None:
+        # Bytes a body read whole may hold (0: no limit); the registry client passes
+        # MAX_BODY or the max_manifest_size setting.
+        self.limit = limit
         self._lock = threading.Lock()
         self._managers: dict[tuple[Proxy | None, TlsFiles, bool], PoolManager] = {}
 
@@ -309,7 +343,7 @@ class Transport:
             raise TransportError(
                 "InterimAnswer", f"{raw.status} {raw.reason} as the answer", malformed=True
             )
-        return Response(raw, url, watch, stream=stream)
+        return Response(raw, url, watch, stream=stream, limit=self.limit)
 
     def _manager(
         self, proxy: Proxy | None, scheme: str, host: str, port: int, *, verify: bool

@@ -39,7 +39,11 @@ def registry_row(settings: Settings, rows: list[Row], client: RegistryClient | N
 
         # A quick look, as preflight's: one retry, a short timeout.
         client = RegistryClient(
-            insecure=settings.insecure_registries, retries=1, timeout=10.0, backoff=0.25
+            insecure=settings.insecure_registries,
+            retries=1,
+            timeout=10.0,
+            backoff=0.25,
+            max_body=settings.max_manifest_size,
         )
     who = "anonymously"
     try:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
-from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.engine.runner import Runner, interruptible
 from multiarch_tasks.model import oci
 from multiarch_tasks.model.digests import (
     check_shards,
@@ -38,7 +38,9 @@ from multiarch_tasks.model.digests import (
 from multiarch_tasks.model.errors import (
     CommandError,
     InvalidValueError,
+    MultiarchError,
     RegistryError,
+    RunInterruptedError,
 )
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
@@ -327,6 +329,19 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     if runner.dry:
         manifest_create(settings, runner, digests=digests)
         return manifest_push(settings, runner)
+    made: list[Composed] = []
+    # SIGINT/SIGTERM stop buildx imagetools / docker manifest and end the run with 130/143
+    # and one line saying which tags moved.
+    with interruptible():
+        try:
+            return _merge(settings, runner, digests, made)
+        except RunInterruptedError as err:
+            raise RunInterruptedError(_merge_interrupted(err, settings, made), err.code) from err
+
+
+def _merge(
+    settings: Settings, runner: Runner, digests: dict[Platform, str], made: list[Composed]
+) -> ManifestResult:
     # As publish does: the index goes in by digest, is verified, and only then moves tags.
     from multiarch_tasks.checks.verify.check import verify  # noqa: PLC0415
     from multiarch_tasks.planning.plan.make import staging_tag  # noqa: PLC0415
@@ -336,6 +351,7 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     client = client_for(settings, runner.say)
     staging = settings.image_ref.with_tag(staging_tag(settings.tags[0], uuid.uuid4().hex[:10]))
     composed = compose_index(settings, runner, client, digests, tool=tool, staging=str(staging))
+    made.append(composed)
     report = verify(
         settings,
         settings.image_ref.with_digest(composed.digest),
@@ -356,6 +372,34 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     picked = {p: digests[p] for p in settings.platforms}
     write_digest_map(settings.output_dir, picked, index=composed.digest)
     return ManifestResult(tool, tags, composed.children, composed.digest, pushed=True)
+
+
+def _merge_interrupted(err: RunInterruptedError, settings: Settings, made: list[Composed]) -> str:
+    """The one line an interrupted merge ends with: which final tags hold the new index.
+
+    Before the index was composed no tag was touched; after, each tag is read back (no
+    retry, 5 s at most): the ones at the new index were promoted, the others not moved.
+    """
+    tags = [str(settings.ref(t)) for t in settings.tags]
+    if not made:
+        return f"{err}: nothing promoted; {', '.join(tags)} untouched"
+    from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
+
+    quick = RegistryClient.read_back(settings)
+    promoted: list[str] = []
+    kept: list[str] = []
+    for tag in tags:
+        try:
+            found = quick.head_manifest(ImageRef.parse(tag))
+        except MultiarchError as read:
+            kept.append(f"{tag} (unknown: {read})")
+            continue
+        (promoted if found and found.digest == made[0].digest else kept).append(tag)
+    index = f"{settings.image_ref.name}@{made[0].digest}"
+    return (
+        f"{err}: the index is {index}; promoted: {', '.join(promoted) or 'none'};"
+        f" not moved: {', '.join(kept) or 'none'}; rerun the same merge to finish"
+    )
 
 
 __all__ = [

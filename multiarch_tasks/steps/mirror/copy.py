@@ -26,8 +26,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.engine import commands, tools
-from multiarch_tasks.engine.runner import which
-from multiarch_tasks.model.errors import InvalidValueError, MultiarchError, RegistryError
+from multiarch_tasks.engine.runner import interruptible, which
+from multiarch_tasks.model.errors import (
+    InvalidValueError,
+    MultiarchError,
+    RegistryError,
+    RunInterruptedError,
+)
 from multiarch_tasks.steps.mirror.jobs import (
     COPIED,
     MOUNTED,
@@ -98,24 +103,74 @@ def mirror(
 
         client = RegistryClient.from_settings(settings, say=runner.say)
     platforms = settings.platforms if platforms_given else None
-    copies = []
-    for job in jobs:
-        try:
-            copies.append(
-                _copy(
-                    settings,
-                    runner,
-                    client,
-                    job,
-                    tool=chosen,
-                    platforms=platforms,
-                    attestations=attestations,
+    copies: list[Copy] = []
+    # SIGINT/SIGTERM stop skopeo or imagetools (each in a session of its own, so a
+    # terminal's Ctrl-C reaches only us) and end the run with 130/143 and one line.
+    with interruptible():
+        for number, job in enumerate(jobs):
+            before: list[str | None] = []
+            try:
+                if not runner.dry:
+                    found = client.head_manifest(job.dest)
+                    before.append(found.digest if found else None)
+                copies.append(
+                    _copy(
+                        settings,
+                        runner,
+                        client,
+                        job,
+                        tool=chosen,
+                        platforms=platforms,
+                        attestations=attestations,
+                    )
                 )
-            )
-        except MultiarchError as err:
-            where = f"{job.where}: " if job.where else ""
-            copies.append(Copy(str(job.src), str(job.dest), chosen, error=f"{where}{err}"))
+            except RunInterruptedError as err:
+                line = _interrupted(err, settings, job, before, copies, jobs[number + 1 :])
+                raise RunInterruptedError(line, err.code) from err
+            except MultiarchError as err:
+                where = f"{job.where}: " if job.where else ""
+                copies.append(Copy(str(job.src), str(job.dest), chosen, error=f"{where}{err}"))
     return MirrorResult(tuple(copies))
+
+
+def _interrupted(
+    err: RunInterruptedError,
+    settings: Settings,
+    job: Job,
+    before: list[str | None],
+    copies: list[Copy],
+    rest: list[Job],
+) -> str:
+    """The one line an interrupted mirror ends with: where DEST is, what else moved.
+
+    The copier was stopped before this runs. DEST is read again (no retry, 5 s at most):
+    equal to what it was before this copy, it is untouched; otherwise the copier wrote it
+    whole (skopeo, imagetools and the native path all write the tag last, in one PUT).
+    """
+    dest = str(job.dest)
+    if not before:
+        # Interrupted before DEST was even read: nothing was written to it yet.
+        state = f"{dest} untouched"
+    else:
+        from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415
+
+        try:
+            found = RegistryClient.read_back(settings).head_manifest(job.dest)
+        except MultiarchError as read:
+            state = f"{dest} unknown: cannot read it back ({read})"
+        else:
+            now = found.digest if found else None
+            if now == before[0]:
+                state = f"{dest} untouched: " + (f"still at {now}" if now else "not created")
+            else:
+                state = f"{dest} fully written at {now}"
+    parts = [f"{err}: mirror of {job.src} stopped; {state}"]
+    done = [c for c in copies if c.ok]
+    if done:
+        parts.append("copied before: " + ", ".join(f"{c.dest} ({c.digest})" for c in done))
+    if rest:
+        parts.append("not started: " + ", ".join(str(j.dest) for j in rest))
+    return "; ".join(parts) + "; rerun the same mirror to finish"
 
 
 def _copy(
