@@ -141,6 +141,17 @@ def _endless_manifest(framing: str) -> Iterator[tuple[str, list[int]]]:
         listener.close()
 
 
+# A forked child's peak RSS starts at its parent's (the pages it shares at fork count):
+# measured from pytest, every figure would start at the suite's own peak. A small
+# interpreter starts the command and reports its peak instead.
+_MEASURE = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def _run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, float, int]:
     """Run ``argv``: (exit code, stderr, seconds, peak RSS in KiB of that process alone)."""
     import os  # noqa: PLC0415
@@ -150,14 +161,15 @@ def _run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int,
 
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "multiarch"), *argv],
-            env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        out = subprocess.run(
+            [sys.executable, "-c", _MEASURE, str(Path(sys.executable).parent / "multiarch"), *argv],
+            env={**os.environ, **env}, cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True,
+            check=True,
+        ).stdout  # fmt: skip
+        took = time.monotonic() - start
         err.seek(0)
-        return proc.returncode, err.read(), time.monotonic() - start, usage.ru_maxrss
+        code, peak = (int(x) for x in out.split())
+        return code, err.read(), took, peak
 
 
 @pytest.mark.parametrize("framing", ["length", "chunked"])
