@@ -12,8 +12,10 @@ URLs point back at the proxy) unless a :class:`Rule` matches it; a matching rule
 Bodies are streamed both ways in 1 MiB pieces (a 300 MB blob is never held in memory);
 a request body sent chunked goes on chunked, an answer without a length goes back chunked.
 
-A rule matches on method, path regex and (``agent``) a regex on the ``User-Agent``: dockerd's
-own push (``docker/...``) can be told from BuildKit's (``buildkit/...``) that way.
+A rule matches on method, path regex, (``agent``) a regex on the ``User-Agent``: dockerd's
+own push (``docker/...``) can be told from BuildKit's (``buildkit/...``) that way, and
+(``content_type``) a regex on the request's ``Content-Type``: the PUT of an index
+(``application/vnd.oci.image.index.v1+json``) from that of a platform's manifest.
 Which of the matching requests are hit: the first ``first`` of them, every ``every``-th,
 or (neither set) all of them; with ``per_path`` the count is kept per request path (the
 first PUT of *each* manifest). ``127.0.0.1:PORT/repo:tag`` works as an image name for
@@ -53,17 +55,20 @@ class Rule:
     delay: float = 0.0
     per_path: bool = False
     agent: str = ""
+    content_type: str = ""
     seen: int = 0
     hits: int = 0
     _seen_by_path: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def wants(self, method: str, path: str, agent: str = "") -> bool:
-        """Count a request that matches method, path and agent; True if it is to be hit."""
+    def wants(self, method: str, path: str, agent: str = "", content_type: str = "") -> bool:
+        """Count a request that matches method, path, agent and type; True to hit it."""
         if self.method and method.upper() != self.method.upper():
             return False
         if self.path and not re.search(self.path, path):
             return False
         if self.agent and not re.search(self.agent, agent):
+            return False
+        if self.content_type and not re.search(self.content_type, content_type):
             return False
         self.seen += 1
         count = self.seen
@@ -91,6 +96,9 @@ class Seen:
     path: str
     status: int
     fault: str = ""
+    agent: str = ""
+    accept: str = ""
+    content_type: str = ""
 
 
 class _Server(ThreadingHTTPServer):
@@ -103,8 +111,12 @@ class _Server(ThreadingHTTPServer):
 class FaultProxy:
     """A running proxy on ``127.0.0.1:PORT`` in front of ``upstream`` (``host:port``)."""
 
-    def __init__(self, upstream: str, rules: list[Rule] | None = None) -> None:
+    def __init__(
+        self, upstream: str, rules: list[Rule] | None = None, *, one_accept: bool = False
+    ) -> None:
         self.upstream = upstream
+        # Forward only the first of several Accept headers, as a careless proxy does.
+        self.one_accept = one_accept
         self.rules: list[Rule] = list(rules or [])
         self.log: list[Seen] = []
         self._lock = threading.Lock()
@@ -125,12 +137,14 @@ class FaultProxy:
         with self._lock:
             self.rules.clear()
 
-    def choose(self, method: str, path: str, agent: str = "") -> Rule | None:
+    def choose(
+        self, method: str, path: str, agent: str = "", content_type: str = ""
+    ) -> Rule | None:
         """The rule that hits this request, if any (every matching rule counts it)."""
         with self._lock:
             hit = None
             for rule in self.rules:
-                if rule.wants(method, path, agent) and hit is None:
+                if rule.wants(method, path, agent, content_type) and hit is None:
                     hit = rule
             return hit
 
@@ -198,12 +212,23 @@ class _Handler(BaseHTTPRequestHandler):
             left -= len(piece)
             yield piece
 
+    def _seen(self, status: int, fault: str = "") -> Seen:
+        # Every Accept header (docker sends one per media type), comma-joined.
+        accept = ", ".join(self.headers.get_all("Accept") or [])
+        return Seen(self.command, self.path, status, fault, self.headers.get("User-Agent", ""),
+                    accept, self.headers.get("Content-Type", ""))  # fmt: skip
+
     def _handle(self) -> None:
-        rule = self.proxy.choose(self.command, self.path, self.headers.get("User-Agent", ""))
+        rule = self.proxy.choose(
+            self.command,
+            self.path,
+            self.headers.get("User-Agent", ""),
+            self.headers.get("Content-Type", ""),
+        )
         if rule is not None and rule.delay:
             time.sleep(rule.delay)
         if rule is not None and rule.drop:
-            self.proxy.record(Seen(self.command, self.path, 0, "drop"))
+            self.proxy.record(self._seen(0, "drop"))
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
@@ -226,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
-        self.proxy.record(Seen(self.command, self.path, rule.status, f"status {rule.status}"))
+        self.proxy.record(self._seen(rule.status, f"status {rule.status}"))
 
     def _forward(self, *, cut: bool, delayed: bool) -> None:
         """Forward the request and its answer, both bodies streamed (never held whole)."""
@@ -236,6 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers: dict[str, str] = {}
             for key, value in self.headers.items():
                 if key.lower() not in _HOP and key.lower() != "content-length":
+                    if key in headers and key.lower() == "accept" and self.proxy.one_accept:
+                        continue
                     headers[key] = f"{headers[key]}, {value}" if key in headers else value
             chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
             length = self.headers.get("Content-Length")
@@ -252,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             resp = conn.getresponse()
             self._answer(resp, cut=cut)
             fault = "cut" if cut else ("delay" if delayed else "")
-            self.proxy.record(Seen(self.command, self.path, resp.status, fault))
+            self.proxy.record(self._seen(resp.status, fault))
         finally:
             conn.close()
 

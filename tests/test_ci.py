@@ -190,6 +190,37 @@ def test_kaniko_jobs_run_the_executor_per_platform_and_merge_natively():
     assert "--manifest-tool native" in doc["merge"]["script"][-2]
 
 
+@pytest.mark.parametrize("variant", ["kaniko", "buildah"])
+def test_secret_build_args_are_written_as_ci_variable_references_never_their_values(variant):
+    """issue 17: a secret build arg in settings went in clear into the job (then as ``***``,
+    which hid it and broke the build); the job now reads a masked CI variable of its name."""
+    values = {
+        "API_TOKEN": "at-0123456789", "DATABASE_URL": "postgres://app:pw-0123456789@db/x",
+        "HOOK_URL": "https://hooks.example/n?token=qt-0123456789&ref=main", "BASE": "busybox",
+    }  # fmt: skip
+    text = ci.ci_template(
+        settings(platforms="linux/amd64,linux/arm64", build_args=values), "gitlab", variant=variant
+    )
+    for secret in ("at-0123456789", "pw-0123456789", "qt-0123456789"):
+        assert secret not in text
+    assert "***" not in text
+    doc = load(text)
+    build = next(line for line in doc["build-linux-arm64"]["script"] if "--build-arg" in line)
+    for name in ("API_TOKEN", "DATABASE_URL", "HOOK_URL"):
+        assert f'--build-arg "{name}=${name}"' in build  # the job's shell expands it
+    assert "--build-arg BASE=busybox" in build  # a plain build arg is written as it is
+    assert "# Define these masked CI/CD variables: API_TOKEN, DATABASE_URL, HOOK_URL." in text
+    assert schema_errors("gitlab", doc) == []
+
+
+def test_docker_variant_and_github_write_no_build_arg_so_name_no_ci_variable():
+    secret = settings(build_args={"API_TOKEN": "at-0123456789"})
+    for provider in ("github", "gitlab"):
+        text = ci.ci_template(secret, provider)
+        assert "at-0123456789" not in text
+        assert "API_TOKEN" not in text  # the job's `multiarch build` reads the settings
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

@@ -75,3 +75,19 @@ def test_summary_table_lists_each_platform_digest_and_verify_verdict() -> None:
     assert "| linux/arm64 | `sha256:22` | /bin/tool: x86-64 (expected aarch64) |" in text
     assert "**verify failed: nothing promoted**" in text
     assert text.startswith("### ❌ multiarch publish r/app:1")
+
+
+def test_summary_of_verifys_own_result_lists_its_rows_instead_of_crashing() -> None:
+    """The merge job's last step is `multiarch verify`, whose platforms are rows (dicts): the
+    summary raised TypeError (unhashable type: 'dict') under GitHub Actions."""
+    text = summary_markdown(
+        _Result(
+            {
+                "ok": True, "tags": [],
+                "platforms": [
+                    {"platform": "linux/amd64", "digest": "sha256:11", "ok": True, "problems": []},
+                ],
+            }
+        )
+    )  # fmt: skip
+    assert "| linux/amd64 | `sha256:11` | ok |" in text

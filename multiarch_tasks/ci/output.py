@@ -65,6 +65,11 @@ def summary_markdown(result: Any) -> str:
     data = result.to_json()
     verify = data.get("verify") or {}
     checks = {p["platform"]: p for p in verify.get("platforms") or []}
+    platforms = data.get("platforms") or []
+    if platforms and isinstance(platforms[0], Mapping):
+        # verify's own result (the merge job's last step): its rows are the checks.
+        checks = {p["platform"]: p for p in platforms}
+        platforms = list(checks)
     ok = "✅" if data.get("ok") else "❌"
     lines = [
         f"### {ok} multiarch publish {', '.join(data.get('tags') or [])}",
@@ -74,7 +79,7 @@ def summary_markdown(result: Any) -> str:
         "| platform | digest | verify |",
         "| --- | --- | --- |",
     ]
-    for platform in data.get("platforms") or []:
+    for platform in platforms:
         check = checks.get(platform, {})
         state = "ok" if check.get("ok") else "; ".join(check.get("problems") or ["not run"])
         lines.append(f"| {platform} | `{check.get('digest', '')}` | {state} |")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.redaction import looks_secret, scrub_text
 
 PROVIDERS = ("github", "gitlab")
 RUNNER_MODES = ("native", "qemu")
@@ -125,6 +126,33 @@ def uses_token(registry: str, options: CiOptions) -> bool:
     if options.provider == "github":
         return registry == "ghcr.io"
     return registry in {"$CI_REGISTRY", "registry.gitlab.com"}
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def ci_variables(settings: Settings) -> dict[str, str]:
+    """Build args a written job must not carry: name -> the CI variable it reads instead.
+
+    A secret-looking name (``API_TOKEN``) or a value with credentials in a URL
+    (``postgres://u:pw@db/x``, ``?token=``) is written as ``NAME=$NAME``: the job's shell
+    takes the value from a masked CI/CD variable of that name. Writing ``***`` would hide
+    the value and break the build; writing the value would publish it with the pipeline.
+    """
+    out: dict[str, str] = {}
+    for name, value in settings.build_args.items():
+        if looks_secret(name) or scrub_text(value) != value:
+            out[name] = name if _ENV_NAME.fullmatch(name) else re.sub(r"\W", "_", name).upper()
+    return out
+
+
+def job_build_args(settings: Settings) -> dict[str, str]:
+    """The build args as a written job passes them: secret ones as ``$VARIABLE``."""
+    hidden = ci_variables(settings)
+    return {
+        name: f"${hidden[name]}" if name in hidden else value
+        for name, value in settings.build_args.items()
+    }
 
 
 def sh_word(arg: str) -> str:

@@ -25,7 +25,15 @@ import yaml
 
 from multiarch_tasks.ci.github import github_workflow
 from multiarch_tasks.ci.gitlab import gitlab_pipeline
-from multiarch_tasks.ci.shards import CiOptions, Shard, package_version, sh_join, sh_word, shards
+from multiarch_tasks.ci.shards import (
+    CiOptions,
+    Shard,
+    ci_variables,
+    package_version,
+    sh_join,
+    sh_word,
+    shards,
+)
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.model.errors import InvalidValueError
 
@@ -63,6 +71,18 @@ def render(doc: Mapping[str, Any]) -> str:
     return yaml.dump(dict(doc), Dumper=_Dumper, sort_keys=False, width=1000)
 
 
+def _variables(settings: Settings, options: CiOptions) -> str:
+    """The header line naming the CI variables a kaniko/buildah job reads its secrets from."""
+    hidden = ci_variables(settings)
+    if options.variant == "docker" or not hidden:
+        return ""  # the docker variant's jobs read the build args from the project settings
+    names = ", ".join(dict.fromkeys(hidden.values()))
+    return (
+        f"# Define these masked CI/CD variables: {names}. The build args that look secret"
+        " (or carry URL credentials) are passed as $VARIABLE, never written here.\n"
+    )
+
+
 def _header(settings: Settings, options: CiOptions) -> str:
     plan = shards(settings, options)
     where = "; ".join(f"{s.platform} on {s.runner}{' (QEMU)' if s.emulate else ''}" for s in plan)
@@ -76,6 +96,7 @@ def _header(settings: Settings, options: CiOptions) -> str:
         "# The jobs read image, tags and build args from the project's settings"
         " ([tool.multiarch-tasks], invoke.yaml) when they run;"
         " rehearse with `multiarch ci-rehearse FILE`.\n"
+        f"{_variables(settings, options)}"
     )
 
 

@@ -1,7 +1,9 @@
 """No planted secret in any byte a task writes, in any output mode (issue 17, point 1).
 
 The same secrets go through every task that takes build args or build secrets (the flag
-table's ``build_arg``/``secret`` rows: publish, build, preflight, lint), through the real
+table's ``build_arg``/``secret`` rows: publish, build, preflight, lint; and the two that
+read them from the project's settings: ci-template, which writes them into a pipeline, and
+ci-rehearse, which runs that pipeline's jobs), through the real
 ``multiarch`` CLI, the real engine and the loopback registry: as plain text, with
 ``--json``, with invoke's ``--dry``, and as GitHub Actions sees them (``GITHUB_ACTIONS=true``
 and a ``GITHUB_STEP_SUMMARY`` file). Every byte of stdout, stderr, every file under the
@@ -15,7 +17,9 @@ seconds to minutes); the ``--dry`` runs and the read-only tasks are cheap.
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +88,13 @@ def project(tmp_path: Path) -> Path:
     return project
 
 
+def _checked_out(path: Path, checkout: Path | None) -> bool:
+    """Whether ``path`` is a rehearsed job's copy of a project file: its input, not output."""
+    _, copied, rel = str(path).partition("/workspace/")
+    source = checkout / rel if checkout and copied else None
+    return bool(source and source.is_file() and source.read_bytes() == path.read_bytes())
+
+
 class Leaks:
     """Which planted value appeared where, over every run of one test."""
 
@@ -100,6 +111,7 @@ class Leaks:
         out: Path,
         github: bool = False,
         expect: int | None = 0,
+        checkout: Path | None = None,
     ) -> CliResult:
         """Run ``multiarch ARGS``; record each planted value in any byte it wrote."""
         self.runs += 1
@@ -115,7 +127,7 @@ class Leaks:
         places = {"stdout": done.stdout, "stderr": done.stderr}
         if out.is_dir():
             for path in sorted(out.rglob("*")):
-                if path.is_file():
+                if path.is_file() and not _checked_out(path, checkout):
                     places[str(path.relative_to(out))] = path.read_text(errors="replace")
         for what, value in self.planted.values.items():
             for where, text in places.items():
@@ -209,4 +221,94 @@ def test_no_planted_secret_when_a_build_fails_under_debug_json_and_github(
             cwd=project, out=out, github=True, expect=1,
         )  # fmt: skip
         assert "::error" in done.stderr, done.stderr[-2000:]
+    leaks.assert_none()
+
+
+def _settings_project(project: Path, repo: str, planted: Planted) -> Path:
+    """``project`` with the planted build args and secret in its settings, as a git checkout.
+
+    ci-template and ci-rehearse take no --build-arg: they read the project's settings.
+    """
+    args = dict(a.split("=", 1) for a in planted.build_args()[1::2])
+    (project / "pyproject.toml").write_text(
+        "[tool.multiarch-tasks]\n"
+        f'image = "{repo}"\n'
+        'tags = ["rehearsed"]\n'
+        f'platforms = "{PLATFORMS}"\n'
+        f"build_args = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in args.items())} }}\n"
+        'secrets = ["id=tok,env=MY_TOK"]\n'
+    )
+    for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"]):
+        subprocess.run(["git", "-C", str(project), "-c", "user.email=t@e", "-c", "user.name=t",
+                        *argv], check=True, capture_output=True)  # fmt: skip
+    return project
+
+
+CI_TEMPLATES = (
+    ("github", "docker", ".github/workflows/multiarch.yml"),
+    ("gitlab", "docker", ".gitlab-ci.yml"),
+    ("gitlab", "kaniko", "kaniko.gitlab-ci.yml"),
+    ("gitlab", "buildah", "buildah.gitlab-ci.yml"),
+)
+
+
+@pytest.mark.parametrize("github", [False, True], ids=["plain", "github-actions"])
+def test_no_planted_secret_in_ci_template_output_or_files_nor_in_dry_ci_rehearse(
+    base_image, registry, repo, project, tmp_path, github
+):
+    """ci-template printed and written (each provider and variant), and ci-rehearse --dry
+    of each written pipeline, as text and --json: no planted value anywhere."""
+    planted = _plant(base_image.ref)
+    leaks = Leaks(planted)
+    _settings_project(project, repo, planted)
+    out = tmp_path / "ci"
+    for provider, variant, name in CI_TEMPLATES:
+        flags = ("--provider", provider, "--variant", variant)
+        for dry in ((), ("--dry",)):
+            leaks.run(
+                f"{' '.join(dry)} ci-template {provider} {variant} (stdout)".strip(),
+                *dry, "ci-template", *flags, cwd=project, out=out / "stdout", github=github,
+            )  # fmt: skip
+        leaks.run(
+            f"ci-template {provider} {variant} --output",
+            "ci-template", *flags, "--output", str(out / name),
+            cwd=project, out=out, github=github,
+        )  # fmt: skip
+    written = (out / "kaniko.gitlab-ci.yml").read_text()
+    # The secret build args are read from CI variables, not hidden (`***` breaks the build).
+    assert '"API_TOKEN=$API_TOKEN"' in written
+    assert '"DATABASE_URL=$DATABASE_URL"' in written
+    for _provider, variant, name in CI_TEMPLATES:
+        if variant == "kaniko":
+            continue  # kaniko cannot run here: rehearse refuses it, naming why
+        for json_flag in ((), ("--json",)):
+            leaks.run(
+                f"--dry ci-rehearse {name} {' '.join(json_flag)}".strip(),
+                "--dry", "ci-rehearse", str(out / name), "--project", str(project),
+                "--work-dir", str(tmp_path / "rehearsal"), *json_flag,
+                cwd=project, out=out, github=github,
+            )  # fmt: skip
+    leaks.assert_none()
+
+
+def test_no_planted_secret_in_a_real_ci_rehearse_of_the_github_pipeline_text_and_json(
+    base_image, registry, repo, project, tmp_path, engine, qemu
+):
+    """The rehearsed jobs really build with the planted values (their RUN steps echo them)."""
+    planted = _plant(base_image.ref)
+    leaks = Leaks(planted)
+    _settings_project(project, repo, planted)
+    pipeline = tmp_path / "ci" / "multiarch.yml"
+    leaks.run("ci-template github", "ci-template", "--output", str(pipeline),
+              cwd=project, out=tmp_path / "ci")  # fmt: skip
+    work = tmp_path / "rehearse" / "work"  # scanned with the summary file beside it
+    for json_flag in ((), ("--json",)):
+        done = leaks.run(
+            f"ci-rehearse {' '.join(json_flag)}".strip(),
+            "ci-rehearse", str(pipeline), "--project", str(project), "--work-dir", str(work),
+            *json_flag, cwd=project, out=work.parent, github=True, checkout=project,
+        )  # fmt: skip
+        if not json_flag:
+            assert "args:*** ***" in done.output  # the values went through the build, hidden
+            assert "secret:***" in done.output
     leaks.assert_none()
