@@ -28,7 +28,7 @@ from multiarch_tasks.config.secrets import secret_values
 from multiarch_tasks.config.settings import Settings, settings_from_invoke
 from multiarch_tasks.engine.runner import Runner, redact_text
 from multiarch_tasks.model.errors import InvalidValueError, MultiarchError, RunInterruptedError
-from multiarch_tasks.taskspecs import FLAGS, Args, TaskSpec
+from multiarch_tasks.taskspecs import Args, TaskSpec
 
 T = TypeVar("T")
 
@@ -150,7 +150,7 @@ def _settings_flags(spec: TaskSpec, values: Args) -> dict[str, Any]:
     out: dict[str, Any] = {}
     given: dict[str, str] = {}
     for name in spec.flags:
-        flag = FLAGS[name]
+        flag = spec.flag(name)
         value = flag.setting(values[name])
         if flag.key and value is not None:
             if flag.key in out and out[flag.key] != value:

@@ -19,7 +19,7 @@ from invoke.collection import Collection
 from invoke.tasks import Task
 
 from multiarch_tasks.taskbody import run_task, runner_for, settings_for
-from multiarch_tasks.taskspecs import FLAGS, SPECS, TaskSpec
+from multiarch_tasks.taskspecs import SPECS, TaskSpec
 
 # The seams other code uses: settings and a runner from an invoke context.
 __all__ = ["TASKS", "make_task", "multiarch", "ns", "runner_for", "settings_for"]
@@ -37,9 +37,16 @@ class _FlagTask(Task[Any]):
     in the same process (tests, ``Program.run`` twice) would show none.
     """
 
+    spec: TaskSpec
+
+    def with_spec(self, spec: TaskSpec) -> _FlagTask:
+        """Remember the spec whose flag rows give help and short letters."""
+        self.spec = spec
+        return self
+
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
-        flag = FLAGS[name]
+        flag = self.spec.flag(name)
         opts["help"] = flag.help
         if flag.short:
             opts["names"] = [*opts["names"], flag.short]
@@ -48,7 +55,7 @@ class _FlagTask(Task[Any]):
 
 def make_task(spec: TaskSpec) -> Task[Any]:
     """The invoke task for ``spec``: its signature lists exactly the spec's flags."""
-    flags = [FLAGS[n] for n in spec.flags]
+    flags = [spec.flag(n) for n in spec.flags]
     ordered = [f for f in flags if f.positional] + [f for f in flags if not f.positional]
     context = pyinspect.Parameter(
         "c", pyinspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Context"
@@ -71,7 +78,7 @@ def make_task(spec: TaskSpec) -> Task[Any]:
         iterable=[f.name for f in flags if f.iterable],
         positional=[f.name for f in ordered if f.positional],
         auto_shortflags=False,
-    )
+    ).with_spec(spec)
 
 
 TASKS: dict[str, Task[Any]] = {spec.name: make_task(spec) for spec in SPECS}

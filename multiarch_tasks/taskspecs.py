@@ -93,6 +93,11 @@ _FLAGS = (
     Flag("manifest_tool", "auto, imagetools, docker or native (this package, over the "
          "registry API)", key="manifest_tool", short="m"),
     Flag("attestations", "auto (buildx's default), on or off", key="attestations"),
+    Flag("provenance", "buildx --provenance: mode=min or mode=max (min, max)", key="provenance"),
+    Flag("sbom", "buildx --sbom: attach an SPDX SBOM per platform (verify: require one)",
+         key="sbom", switch=True),
+    Flag("sbom_generator", "The SBOM scanner image (default: BuildKit's "
+         "docker/buildkit-syft-scanner)", key="sbom_generator"),
     Flag("cache", "none, registry (one cache ref per platform) or inline", key="cache"),
     Flag("per_arch_tags", "auto (only where the builder cannot push by digest) or always",
          key="per_arch_tags"),
@@ -105,6 +110,8 @@ _FLAGS = (
     Flag("no_deep", "Read no ELF header (publish reads those of the layers its build added "
          "by default)", key="verify_deep", switch=True, sets="off"),
     Flag("no_verify", "Skip the verify step", key="verify", switch=True, sets=False),
+    Flag("verify_attestations", "Verify each platform's attestations: subjects, provenance "
+         "platform and source, SBOM with --sbom", key="verify_attestations", switch=True),
     Flag("sign", "Sign the verified index with cosign before any tag moves", key="sign",
          switch=True),
     Flag("sign_key", "cosign key file or KMS URI (awskms://, gcpkms://, hashivault://, "
@@ -168,6 +175,9 @@ BUILD_FLAGS = (
     "strategy",
     "backend",
     "attestations",
+    "provenance",
+    "sbom",
+    "sbom_generator",
     "cache",
     "per_arch_tags",
     "jobs",
@@ -185,6 +195,7 @@ PUBLISH_FLAGS = (
     "sign_key",
     "sign_platforms",
     "no_tlog",
+    "verify_attestations",
 )
 SIGNED_BY_FLAGS = (
     "signed_by",
@@ -215,6 +226,13 @@ class TaskSpec:
     flags: tuple[str, ...]
     step: Step
     check: bool = False
+    # Flags this task reads differently from the table (verify's --attestations is a
+    # switch; build's is a value): same name, this task's row.
+    own: tuple[Flag, ...] = ()
+
+    def flag(self, name: str) -> Flag:
+        """The row of flag ``name`` for this task."""
+        return next((f for f in self.own if f.name == name), None) or FLAGS[name]
 
 
 def _api(name: str) -> Step:
@@ -240,6 +258,7 @@ def _verify(s: Settings, r: Runner, a: Args) -> Any:
         allow_single=a["allow_single"],
         signatures=bool(s.signed_by or s.certificate_identity or s.certificate_oidc_issuer),
         check_tags=False,
+        attestations=s.verify_attestations,
     )
 
 
@@ -347,9 +366,32 @@ SPECS = (
     TaskSpec(
         "verify",
         "Prove every platform of REF is what it claims: index, configs, binaries.",
-        ("ref", "platforms", "deep", "no_deep", "run", "allow_single", *SIGNED_BY_FLAGS, "json"),
+        (
+            "ref",
+            "platforms",
+            "deep",
+            "no_deep",
+            "run",
+            "allow_single",
+            "attestations",
+            "sbom",
+            *SIGNED_BY_FLAGS,
+            "json",
+        ),
         _verify,
         check=True,
+        own=(
+            Flag(
+                "attestations",
+                "Check each platform's attestations: they refer to its "
+                "manifest, claim its platform, record the build's source",
+                key="verify_attestations",
+                switch=True,
+            ),
+            Flag(
+                "sbom", "With --attestations: require an SBOM per platform", key="sbom", switch=True
+            ),
+        ),
     ),
     TaskSpec(
         "inspect",

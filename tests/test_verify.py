@@ -84,9 +84,17 @@ def test_inspect_row_that_could_not_be_read_shows_its_error_and_is_not_ok() -> N
     assert not failed.ok
     assert failed.message == "linux/arm64: manifest unreadable: 404"
     lines = failed.render().splitlines()
-    assert lines[1].split() == ["PLATFORM", "DIGEST", "SIZE", "CREATED", "ATTESTATION", "ERROR"]
-    assert lines[2].split()[2:] == ["2.0", "KiB", "2026-01-01T00:00:00Z", "-", "-"]
-    assert lines[3].split()[2:] == ["-", "-", "-", "manifest", "unreadable:", "404"]
+    assert lines[1].split() == [
+        "PLATFORM",
+        "DIGEST",
+        "SIZE",
+        "CREATED",
+        "ATTESTATION",
+        "ATTESTATIONS",
+        "ERROR",
+    ]
+    assert lines[2].split()[2:] == ["2.0", "KiB", "2026-01-01T00:00:00Z", "-", "-", "-"]
+    assert lines[3].split()[2:] == ["-", "-", "-", "-", "manifest", "unreadable:", "404"]
     entries = failed.to_json()["manifests"]
     assert "error" not in entries[0]
     assert entries[1]["error"] == "manifest unreadable: 404"

@@ -16,7 +16,14 @@ from multiarch_tasks.model.errors import InvalidValueError, RegistryError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.client import RegistryClient
-from multiarch_tasks.registry.entries import Entry, read_entries, short, single_platform, table
+from multiarch_tasks.registry.entries import (
+    Entry,
+    read_attestations,
+    read_entries,
+    short,
+    single_platform,
+    table,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -37,6 +44,8 @@ class InspectRow:
     created: str
     attestation: str = ""
     error: str = ""  # why this platform's manifest or config could not be read
+    # what its attestation manifest holds: provenance, sbom (its layers' predicate types)
+    kinds: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the row as a JSON object (``error`` only when there is one)."""
@@ -46,6 +55,7 @@ class InspectRow:
             "size": self.size,
             "created": self.created,
             "attestation": self.attestation,
+            "attestations": list(self.kinds),
         }
         if self.error:
             out["error"] = self.error
@@ -162,11 +172,12 @@ class InspectResult:
                 _human(r.size) if r.size or not r.error else "-",
                 r.created or "-",
                 short(r.attestation) or "-",
+                ", ".join(r.kinds) or "-",
                 *((r.error or "-",) if failed else ()),
             )
             for r in self.rows
         ]
-        header = ("PLATFORM", "DIGEST", "SIZE", "CREATED", "ATTESTATION")
+        header = ("PLATFORM", "DIGEST", "SIZE", "CREATED", "ATTESTATION", "ATTESTATIONS")
         lines = table((*header, "ERROR") if failed else header, rows)
         return "\n".join([head, *lines])
 
@@ -241,6 +252,9 @@ def inspect(
             str(ref), doc.digest, doc.media_type, doc.data, config=_summary(entries[0])
         )
     attests = {a.attests: a.digest for a in doc.attestations}
+    # One small read per attestation manifest: its layers' annotations name the kinds.
+    read = read_attestations(client, ref, doc.attestations, statements=False)
+    kinds = {a.descriptor.attests: a.kinds for a in read}
     rows = [
         InspectRow(
             str(e.platform),
@@ -249,6 +263,7 @@ def inspect(
             str(e.config.get("created") or ""),
             attests.get(e.descriptor.digest, ""),
             "; ".join(_unprefixed(p, e.platform) for p in e.problems),
+            kinds.get(e.descriptor.digest, ()),
         )
         for e in entries
     ]

@@ -165,6 +165,16 @@ def deep_scope(value: Any) -> str:
         raise ValueError(msg) from None
 
 
+def provenance_mode(value: Any) -> str:
+    """``provenance``: auto, min or max; buildx's spelling ``mode=max`` is read as ``max``."""
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    text = text.removeprefix("mode=")
+    if text in {"auto", "min", "max"}:
+        return text
+    msg = f"expected min, max or auto (buildx's mode=min, mode=max), got {value!r}"
+    raise ValueError(msg)
+
+
 def _whole(value: Any) -> int:
     # No silent coercion (issue 9): true is no 1, and 1.7 is no 1.
     if isinstance(value, bool):

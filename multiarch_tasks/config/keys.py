@@ -67,6 +67,7 @@ _COERCE: dict[str, coerce.Coerce] = {
     "retries": coerce.count,
     "timeout": coerce.seconds,
     "verify_deep": coerce.deep_scope,
+    "provenance": coerce.provenance_mode,
     "max_manifest_size": coerce.count,
 }
 _FIELDS = [f for f in fields(Settings) if f.metadata.get("config", True)]

@@ -25,6 +25,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "manifest_tool": ("auto", "imagetools", "docker", "native"),
     "attestations": ("auto", "on", "off"),
     "attestation_artifacts": ("auto", "on", "off"),
+    # buildx --provenance mode=min|max; auto: what `attestations` gives
+    "provenance": ("auto", "min", "max"),
     "qemu_mode": ("auto", "docker", "host", "off"),
     # "" = not set: use the builder buildx would use, with whatever driver it has.
     "driver": ("", "docker", "docker-container", "remote"),
@@ -69,6 +71,9 @@ class Settings:
     # attestations
     attestations: str = "auto"
     attestation_artifacts: str = "auto"
+    provenance: str = "auto"  # min|max: buildx --provenance mode=...
+    sbom: bool = False  # buildx --sbom; verify --attestations then requires one per platform
+    sbom_generator: str = ""  # the SBOM scanner image ("" = BuildKit's, on Docker Hub)
     # cache
     cache: str = "none"
     cache_from: tuple[str, ...] = ()
@@ -102,6 +107,8 @@ class Settings:
     # auto|all|off; true and false (the old switch) are read as all and off.
     verify_deep: str = "auto"
     verify_run: tuple[str, ...] = ()
+    # each platform's attestations describe it: subjects, provenance platform and source
+    verify_attestations: bool = False
     # signing (cosign): publish signs the verified index before any tag moves
     sign: bool = False
     sign_key: str = ""  # a key file or a KMS URI; "" = keyless (the CI job's OIDC token)

@@ -88,13 +88,25 @@ def buildx_create(
     return argv
 
 
-def attestation_flags(attestations: str) -> list[str]:
-    """``--provenance``/``--sbom`` for ``attestations: auto|on|off`` (auto: buildx decides)."""
+def attestation_flags(
+    attestations: str, provenance: str = "auto", sbom: bool = False, sbom_generator: str = ""
+) -> list[str]:
+    """``--provenance``/``--sbom`` for ``attestations: auto|on|off`` (auto: buildx decides).
+
+    ``provenance`` (``min``/``max``) and ``sbom`` ask for those attestations explicitly;
+    ``sbom_generator`` names the scanner image (BuildKit's default,
+    ``docker/buildkit-syft-scanner``, is on Docker Hub).
+    """
     if attestations == "off":
         return ["--provenance=false", "--sbom=false"]
-    if attestations == "on":
-        return ["--provenance=mode=min"]
-    return []
+    argv = []
+    if provenance in {"min", "max"}:
+        argv.append(f"--provenance=mode={provenance}")
+    elif attestations == "on":
+        argv.append("--provenance=mode=min")
+    if sbom:
+        argv.append(f"--sbom=generator={sbom_generator}" if sbom_generator else "--sbom=true")
+    return argv
 
 
 def buildx_build(
@@ -111,6 +123,9 @@ def buildx_build(
     cache_to: Sequence[str] = (),
     secrets: Sequence[str] = (),
     attestations: str = "auto",
+    provenance: str = "auto",
+    sbom: bool = False,
+    sbom_generator: str = "",
     metadata_file: str = "",
     push: bool = True,
     insecure_push: bool = False,
@@ -143,7 +158,7 @@ def buildx_build(
     argv += _repeat("--cache-to", cache_to)
     # Secret specs name ids and sources (id=npm,src=FILE / env=VAR), never the values.
     argv += _repeat("--secret", secrets)
-    argv += attestation_flags(attestations)
+    argv += attestation_flags(attestations, provenance, sbom, sbom_generator)
     if metadata_file:
         argv += ["--metadata-file", metadata_file]
     if output:

@@ -30,6 +30,24 @@ REF_TYPE = "vnd.docker.reference.type"
 REF_DIGEST = "vnd.docker.reference.digest"
 ATTESTATION = "attestation-manifest"
 
+# In an attestation manifest (BuildKit's attestation storage), each layer is one in-toto
+# statement; the annotation names its predicate type, so kinds are known without the blob.
+IN_TOTO = "application/vnd.in-toto+json"
+PREDICATE_TYPE = "in-toto.io/predicate-type"
+SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2"
+SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+SPDX_DOCUMENT = "https://spdx.dev/Document"
+PROVENANCE_TYPES = frozenset({SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1})
+
+
+def predicate_kind(predicate_type: str) -> str:
+    """``provenance``, ``sbom``, or the predicate type itself for any other statement."""
+    if predicate_type in PROVENANCE_TYPES:
+        return "provenance"
+    if predicate_type == SPDX_DOCUMENT:
+        return "sbom"
+    return predicate_type or "unknown"
+
 
 def sha256_digest(data: bytes) -> str:
     """``sha256:<hex>`` of ``data``."""

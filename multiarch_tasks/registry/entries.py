@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multiarch_tasks.model.errors import InvalidPlatformError, RegistryError
-from multiarch_tasks.model.oci import Descriptor, Document
+from multiarch_tasks.model.oci import IN_TOTO, PREDICATE_TYPE, Descriptor, Document, predicate_kind
 from multiarch_tasks.model.platforms import Platform
 
 if TYPE_CHECKING:
@@ -109,6 +109,61 @@ def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]
         return Entry(entry.platform, entry.descriptor, entry.manifest, data)
 
     return client.map(read, images)
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """One attestation manifest of an index and its in-toto statements (when read)."""
+
+    descriptor: Descriptor
+    manifest: Document | None = None
+    statements: tuple[Mapping[str, Any], ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def layers(self) -> list[Descriptor]:
+        """The manifest's in-toto layers (other media types are ignored, as BuildKit says)."""
+        if self.manifest is None:
+            return []
+        return [d for d in self.manifest.layers if d.media_type == IN_TOTO]
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """``provenance``, ``sbom``, ...: from the layers' predicate-type annotations."""
+        found = [predicate_kind(d.annotations.get(PREDICATE_TYPE, "")) for d in self.layers]
+        return tuple(dict.fromkeys(found))
+
+
+def read_attestations(
+    client: RegistryClient, ref: ImageRef, found: list[Descriptor], *, statements: bool
+) -> list[Attestation]:
+    """Fetch every attestation manifest, and with ``statements`` its in-toto blobs, at once."""
+
+    def read(desc: Descriptor) -> Attestation:
+        try:
+            manifest = client.get_manifest(ref.with_digest(desc.digest))
+        except RegistryError as err:
+            return Attestation(desc, problems=(f"attestation manifest unreadable: {err}",))
+        att = Attestation(desc, manifest)
+        if not statements:
+            return att
+        out: list[Mapping[str, Any]] = []
+        problems: list[str] = []
+        for layer in att.layers:
+            try:
+                data = json.loads(client.get_blob(ref, layer.digest))
+            except RegistryError as err:
+                problems.append(f"statement {short(layer.digest)} unreadable: {err}")
+                continue
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                problems.append(f"statement {short(layer.digest)} is not a JSON object")
+                continue
+            out.append(data)
+        return Attestation(desc, manifest, tuple(out), tuple(problems))
+
+    return client.map(read, found)
 
 
 def config_platform(config: Mapping[str, Any]) -> tuple[Platform | None, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multiarch_tasks.config.settings import Settings, check_build_inputs
@@ -302,6 +303,9 @@ class _Run:
                 findings=lint(settings).findings if deep else (),
                 client=self.client,  # it holds the index read by digest already
                 base=self._base_layers() if settings.deep_scope == "auto" else None,
+                attestations=settings.verify_attestations,
+                # buildx hands BuildKit the Dockerfile's name; its provenance records that.
+                dockerfile=Path(settings.dockerfile).name,
             )
             if not report.ok:
                 signed = "; nothing signed" if plan.step("sign") is not None else ""

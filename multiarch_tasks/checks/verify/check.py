@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from multiarch_tasks.checks.verify.base_layers import BaseLayers
     from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.engine.runner import Runner
+    from multiarch_tasks.model.oci import Descriptor
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
     from multiarch_tasks.registry.entries import Entry
@@ -73,6 +74,8 @@ def verify(
     findings: Sequence[Finding] = (),
     signatures: bool = False,
     base: BaseLayers | None = None,
+    attestations: bool = False,
+    dockerfile: str = "",
 ) -> VerifyReport:
     """Check that ``ref`` holds exactly ``settings.platforms``, each being what it claims.
 
@@ -85,7 +88,10 @@ def verify(
     valid signature (``signed_by``, or the keyless identity and issuer) on the index, and
     on each platform manifest with ``sign_platforms``. With ``base`` (the base image's
     layers, :func:`multiarch_tasks.checks.verify.base_layers.base_layers`) the ``deep`` scan
-    reads only the layers each image added to its base.
+    reads only the layers each image added to its base. ``attestations`` reads every
+    attestation manifest and its in-toto statements and checks them against their
+    platform (:mod:`.attestations`; an SBOM is required with ``settings.sbom``);
+    ``dockerfile`` is the file name every provenance must record (publish knows it).
     """
     if run and not settings.verify_run:
         raise InvalidValueError(
@@ -95,10 +101,10 @@ def verify(
     client = client or RegistryClient.from_settings(settings, say=runner.say)
     doc = client.get_manifest(ref)
     if doc.is_index:
-        images, attestations = doc.images, doc.attestations
+        images, found_attestations = doc.images, doc.attestations
         entries = read_entries(client, ref, images)
     elif allow_single:
-        attestations = []
+        found_attestations = []
         entries = read_entries(client, ref, [doc.descriptor()])
         entries = [single_platform(e) for e in entries]
     else:
@@ -146,7 +152,11 @@ def verify(
         doc.digest,
         doc.media_type,
         _ordered([*checks, *missing], settings.platforms),
-        tuple(verify_index.attestation_checks(attestations, entries)),
+        tuple(
+            _attestation_rows(client, ref, found_attestations, entries, settings, dockerfile)
+            if attestations
+            else verify_index.attestation_checks(found_attestations, entries)
+        ),
         tuple(index_level),
         verify_deep.confirmed(findings, scans) if deep else (),
         signed,
@@ -163,6 +173,22 @@ def _signatures(
     if settings.sign_platforms:
         digests |= {str(e.platform): e.descriptor.digest for e in entries}
     return signature_checks(settings, runner, ref, digests)
+
+
+def _attestation_rows(
+    client: RegistryClient,
+    ref: ImageRef,
+    found: list[Descriptor],
+    entries: Sequence[Entry],
+    settings: Settings,
+    dockerfile: str,
+) -> list[AttestationCheck]:
+    # The statements are read only when asked: a plain verify lists attestations apart.
+    from multiarch_tasks.checks.verify.attestations import attestation_checks  # noqa: PLC0415
+    from multiarch_tasks.registry.entries import read_attestations  # noqa: PLC0415
+
+    read = read_attestations(client, ref, found, statements=True)
+    return attestation_checks(read, entries, sbom=settings.sbom, dockerfile=dockerfile)
 
 
 def _ordered(

@@ -44,6 +44,9 @@ class AttestationCheck:
     attests: str
     platform: str = ""
     problems: tuple[str, ...] = ()
+    # verify --attestations: what its statements are (provenance, sbom), read from the
+    # manifest; a platform without any attestation gets a row with digest "".
+    kinds: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -51,14 +54,17 @@ class AttestationCheck:
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        """Return ``{"digest", "attests", "platform", "ok", "problems"}``."""
-        return {
+        """Return ``{"digest", "attests", "platform", "ok", "problems"}`` (+ ``kinds``)."""
+        out: dict[str, Any] = {
             "digest": self.digest,
             "attests": self.attests,
             "platform": self.platform,
             "ok": self.ok,
             "problems": list(self.problems),
         }
+        if self.kinds:
+            out["kinds"] = list(self.kinds)
+        return out
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,8 @@ class VerifyReport:
         if self.attestations:
             lines.append("attestations:")
             lines += [
-                f"  {short(a.digest)} -> {a.platform or short(a.attests) or '?'}"
+                f"  {short(a.digest) or '(none)'} -> {a.platform or short(a.attests) or '?'}"
+                f"{'  ' + ', '.join(a.kinds) if a.kinds else ''}"
                 f"{'' if a.ok else '  FAIL'}"
                 for a in self.attestations
             ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
 from multiarch_tasks.engine.facts import Facts
+from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.planning.decide import Assignment, builder_driver, cache_options
 from multiarch_tasks.planning.plan.types import BuildStep, Step, staging_tag
@@ -40,6 +41,27 @@ def build_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def check_attestation_settings(settings: Settings) -> None:
+    """Refuse a provenance or SBOM request the build cannot honour (one line, exit 1)."""
+    asked = [
+        *([f"provenance = {settings.provenance}"] if settings.provenance != "auto" else []),
+        *(["sbom = true"] if settings.sbom else []),
+    ]
+    if not asked:
+        return
+    if settings.backend == "buildah":
+        # buildah writes no in-toto attestations: a silent build without them would pass
+        # for one that has them until `verify --attestations` fails much later.
+        raise InvalidValueError(
+            f"{' and '.join(asked)}: the buildah backend writes no provenance or SBOM"
+            " attestations; use backend = buildx, or drop them"
+        )
+    if settings.attestations == "off":
+        raise InvalidValueError(
+            f"attestations = off and {' and '.join(asked)} contradict each other: give one"
+        )
+
+
 def plan_builds(
     settings: Settings,
     facts: Facts,
@@ -50,6 +72,7 @@ def plan_builds(
     by_digest: bool,
 ) -> tuple[list[BuildStep], list[str]]:
     """The buildx build steps (one per platform, or one for all) and their notes."""
+    check_attestation_settings(settings)
     out_dir = Path(settings.output_dir)
     driver = builder_driver(settings, facts)
     insecure = settings.is_insecure(settings.image_ref.registry) and (
@@ -69,6 +92,9 @@ def plan_builds(
         "target": settings.target,
         "secrets": settings.secrets,
         "attestations": settings.attestations,
+        "provenance": settings.provenance,
+        "sbom": settings.sbom,
+        "sbom_generator": settings.sbom_generator,
         "push": settings.push,
         "insecure_push": insecure,
     }

@@ -56,6 +56,9 @@ def _verify_and_promote(
     if settings.verify:
         deep = {"auto": ", ELF headers of the layers the build added", "all": ", ELF headers"}
         checks = "platforms, configs" + deep.get(settings.deep_scope, "")
+        if settings.verify_attestations:
+            checks += ", attestations (subjects, provenance platform and source"
+            checks += ", SBOM)" if settings.sbom else ")"
         run = [
             tuple(commands.docker_run(f"{image}@<index>", a.platform, settings.verify_run))
             for a in assignments
