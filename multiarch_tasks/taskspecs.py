@@ -137,6 +137,9 @@ _FLAGS = (
     Flag("tool", "auto, skopeo, imagetools or native (default: auto)"),
     Flag("from_file", "File of 'SRC DEST' lines to mirror"),
     Flag("no_attestations", "Drop attestation manifests", switch=True),
+    Flag("no_signatures", "mirror: leave cosign's signature and attestation tags "
+         "(sha256-<hex>.sig/.att/.sbom) behind; copied by default, as cosign copy does",
+         switch=True),
     Flag("provider", "github or gitlab (default: github)"),
     Flag("output", "Write to this file (its directory is created) instead of stdout"),
     Flag("runners", "native (a native runner per arch where the provider has one) or qemu"),
@@ -257,6 +260,7 @@ def _mirror(s: Settings, r: Runner, a: Args) -> Any:
         from_file=a["from_file"],
         platforms_given=a["platforms"] is not None,
         attestations=not a["no_attestations"],
+        signatures=not a["no_signatures"],
     )
 
 
@@ -368,7 +372,16 @@ SPECS = (
     TaskSpec(
         "mirror",
         "Copy a multi-arch image with all its platforms to another registry or repository.",
-        ("src", "dest", "platforms", "tool", "from_file", "no_attestations", "json"),
+        (
+            "src",
+            "dest",
+            "platforms",
+            "tool",
+            "from_file",
+            "no_attestations",
+            "no_signatures",
+            "json",
+        ),
         _mirror,
         check=True,
     ),

@@ -97,6 +97,7 @@ EXPECTED = {
         "--tool",
         "--from-file",
         "--no-attestations",
+        "--no-signatures",
         "--json",
     },
     "ci-template": {
