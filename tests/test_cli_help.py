@@ -72,6 +72,7 @@ EXPECTED = {
         "--deep",
         "--no-deep",
         "--run",
+        "--run-cmd",
         "--allow-single",
         "--json",
         "--signed-by",
