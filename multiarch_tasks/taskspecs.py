@@ -339,7 +339,7 @@ SPECS = (
     TaskSpec(
         "merge",
         "Merge digest maps from several runners into one index; verify it, then tag it.",
-        ("from_", *INDEX_FLAGS),
+        ("from_", *INDEX_FLAGS, "sign", "sign_key", "sign_platforms", "no_tlog"),
         _merge,
         check=True,
     ),
@@ -400,7 +400,17 @@ SPECS = (
     TaskSpec(
         "ci_template",
         "Print a CI pipeline that builds per arch on separate runners and merges.",
-        ("provider", "output", "runners", "variant", "registry", "login", "runner_label"),
+        (
+            "provider",
+            "output",
+            "runners",
+            "variant",
+            "registry",
+            "login",
+            "runner_label",
+            "sign",
+            "sign_key",
+        ),
         _ci_template,
     ),
     TaskSpec(

@@ -52,7 +52,7 @@ EXPECTED = {
     "build": BUILD,
     "manifest-create": INDEX,
     "manifest-push": INDEX,
-    "merge": {"--from", *INDEX},
+    "merge": {"--from", *INDEX, "--sign", "--sign-key", "--sign-platforms", "--no-tlog"},
     "publish": {
         *BUILD,
         "--manifest-tool",
@@ -109,6 +109,8 @@ EXPECTED = {
         "--registry",
         "--login",
         "--runner-label",
+        "--sign",
+        "--sign-key",
     },
     "lint": {"--file", "--context", "--build-arg", "--platforms", "--json"},
     "doctor": {"--image", "--platforms", "--json"},
