@@ -137,6 +137,8 @@ _FLAGS = (
     Flag("from_", "Comma list of directories holding digests.json"),
     Flag("ref", "Image reference (the first argument: verify REF)", positional=True, required=True),
     Flag("run", "Run each platform's image with verify_run from settings", switch=True),
+    Flag("run_cmd", "Run each platform's image with this command (implies --run; sets "
+         "verify_run), e.g. --run-cmd '/app --version'", key="verify_run"),
     Flag("allow_single", "Accept a single-platform manifest", switch=True),
     Flag("platform", "Show this platform's config summary"),
     Flag("src", "Source image reference (the first argument)", positional=True),
@@ -144,6 +146,9 @@ _FLAGS = (
     Flag("tool", "auto, skopeo, imagetools or native (default: auto)"),
     Flag("from_file", "File of 'SRC DEST' lines to mirror"),
     Flag("no_attestations", "Drop attestation manifests", switch=True),
+    Flag("no_signatures", "mirror: leave cosign's signature and attestation tags "
+         "(sha256-<hex>.sig/.att/.sbom) behind; copied by default, as cosign copy does",
+         switch=True),
     Flag("provider", "github or gitlab (default: github)"),
     Flag("output", "Write to this file (its directory is created) instead of stdout"),
     Flag("runners", "native (a native runner per arch where the provider has one) or qemu"),
@@ -254,7 +259,7 @@ def _verify(s: Settings, r: Runner, a: Args) -> Any:
         ref,
         r,
         deep=s.deep_scope == "all",
-        run=a["run"],
+        run=a["run"] or a["run_cmd"] is not None,
         allow_single=a["allow_single"],
         signatures=bool(s.signed_by or s.certificate_identity or s.certificate_oidc_issuer),
         check_tags=False,
@@ -276,6 +281,7 @@ def _mirror(s: Settings, r: Runner, a: Args) -> Any:
         from_file=a["from_file"],
         platforms_given=a["platforms"] is not None,
         attestations=not a["no_attestations"],
+        signatures=not a["no_signatures"],
     )
 
 
@@ -352,7 +358,7 @@ SPECS = (
     TaskSpec(
         "merge",
         "Merge digest maps from several runners into one index; verify it, then tag it.",
-        ("from_", *INDEX_FLAGS),
+        ("from_", *INDEX_FLAGS, "sign", "sign_key", "sign_platforms", "no_tlog"),
         _merge,
         check=True,
     ),
@@ -372,6 +378,7 @@ SPECS = (
             "deep",
             "no_deep",
             "run",
+            "run_cmd",
             "allow_single",
             "attestations",
             "sbom",
@@ -410,14 +417,33 @@ SPECS = (
     TaskSpec(
         "mirror",
         "Copy a multi-arch image with all its platforms to another registry or repository.",
-        ("src", "dest", "platforms", "tool", "from_file", "no_attestations", "json"),
+        (
+            "src",
+            "dest",
+            "platforms",
+            "tool",
+            "from_file",
+            "no_attestations",
+            "no_signatures",
+            "json",
+        ),
         _mirror,
         check=True,
     ),
     TaskSpec(
         "ci_template",
         "Print a CI pipeline that builds per arch on separate runners and merges.",
-        ("provider", "output", "runners", "variant", "registry", "login", "runner_label"),
+        (
+            "provider",
+            "output",
+            "runners",
+            "variant",
+            "registry",
+            "login",
+            "runner_label",
+            "sign",
+            "sign_key",
+        ),
         _ci_template,
     ),
     TaskSpec(

@@ -55,6 +55,12 @@ VARIANTS = [
     ("gitlab", "linux/amd64,linux/arm64", {"variant": "kaniko", "login": "token"}),
     ("gitlab", "linux/amd64,linux/arm64", {"variant": "buildah"}),
     ("gitlab", "linux/amd64,linux/arm64", {"variant": "buildah", "login": "none"}),
+    ("github", THREE, {"sign": "keyless"}),
+    ("github", THREE, {"sign": "key"}),
+    ("github", THREE, {"sign": "awskms:///alias/app"}),
+    ("gitlab", THREE, {"sign": "keyless"}),
+    ("gitlab", THREE, {"sign": "key"}),
+    ("gitlab", "linux/amd64,linux/arm64", {"variant": "kaniko", "sign": "keyless"}),
 ]
 
 
@@ -349,3 +355,113 @@ def test_rehearse_will_not_wipe_or_copy_into_a_directory_it_does_not_own(tmp_pat
     with pytest.raises(rehearse.RehearsalError, match="not a rehearsal's: not wiping it"):
         rehearse.rehearse(path, Runner(), project=tmp_path, work_dir=elsewhere)
     assert (elsewhere / "precious").exists()
+
+
+def _github_merge(**options):
+    doc = load(ci.ci_template(settings(), "github", **options))
+    job = doc["jobs"]["merge"]
+    [merge] = [s for s in job["steps"] if s.get("name") == "merge"]
+    return doc, job, merge
+
+
+def test_github_keyless_sign_lets_only_the_merge_job_request_an_oidc_token():
+    doc, job, merge = _github_merge(sign="keyless")
+    assert job["permissions"] == {"contents": "read", "packages": "write", "id-token": "write"}
+    assert "id-token" not in doc["permissions"], "the build jobs get no OIDC token"
+    assert "permissions" not in doc["jobs"]["build"]
+    assert merge["run"].startswith("multiarch merge --from ")
+    assert " --sign --json > merge.json" in merge["run"]
+    assert "--sign-key" not in merge["run"]
+    uses = [s.get("uses", "") for s in job["steps"]]
+    assert uses.index("sigstore/cosign-installer@v3") < job["steps"].index(merge)
+
+
+def test_github_key_sign_reads_the_key_and_password_from_secrets():
+    _, job, merge = _github_merge(sign="key")
+    assert "permissions" not in job
+    assert " --sign --sign-key env://COSIGN_KEY " in merge["run"]
+    assert merge["env"] == {
+        "COSIGN_KEY": "${{ secrets.COSIGN_KEY }}",
+        "COSIGN_PASSWORD": "${{ secrets.COSIGN_PASSWORD }}",
+    }
+
+
+def test_github_kms_sign_passes_the_uri_and_no_secret():
+    _, job, merge = _github_merge(sign="gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k")
+    assert (
+        " --sign --sign-key gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k "
+        in (merge["run"])
+    )
+    assert "env" not in merge
+    assert "permissions" not in job
+
+
+def test_no_sign_means_no_cosign_anywhere():
+    for provider in ("github", "gitlab"):
+        text = ci.ci_template(settings(), provider)
+        assert "cosign" not in text
+        assert "--sign" not in text
+        assert "id-token" not in text
+        assert "id_tokens" not in text
+
+
+@pytest.mark.parametrize("variant", ["docker", "kaniko"])
+def test_gitlab_keyless_sign_gives_the_merge_job_a_sigstore_id_token(variant):
+    platforms = "linux/amd64,linux/arm64"
+    doc = load(
+        ci.ci_template(settings(platforms=platforms), "gitlab", variant=variant, sign="keyless")
+    )
+    merge = doc["merge"]
+    assert merge["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
+    [line] = [s for s in merge["script"] if s.startswith("multiarch merge")]
+    assert line.endswith(" --sign --json > merge.json")
+    install = merge["script"].index(line) - 1
+    assert "cosign" in merge["script"][install], "cosign is installed just before the merge"
+    build = doc["build"] if variant == "docker" else doc["build-linux-amd64"]
+    assert "id_tokens" not in build
+
+
+def test_gitlab_key_sign_uses_the_masked_variables():
+    doc = load(ci.ci_template(settings(), "gitlab", sign="key"))
+    merge = doc["merge"]
+    assert "id_tokens" not in merge
+    assert any(" --sign --sign-key env://COSIGN_KEY " in line for line in merge["script"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "mode"),
+    [
+        ({}, "off"),
+        ({"sign": True}, "keyless"),
+        ({"sign": True, "sign_key": "cosign.key"}, "key"),
+        ({"sign": True, "sign_key": "awskms:///alias/app"}, "awskms:///alias/app"),
+        ({"sign_key": "cosign.key"}, "off"),
+    ],
+)
+def test_the_sign_option_follows_the_settings_unless_given(extra, mode):
+    text = ci.ci_template(settings(**extra), "github")
+    expected = {
+        "off": "--output-dir out/merge --json",
+        "keyless": "--output-dir out/merge --sign --json",
+        "key": "--sign --sign-key env://COSIGN_KEY --json",
+    }.get(mode, f"--sign --sign-key {mode} --json")
+    assert expected in text
+    given = ci.ci_template(settings(**extra), "github", sign="off")
+    assert "--sign" not in given
+
+
+def test_an_unknown_sign_mode_is_refused_naming_the_choices():
+    with pytest.raises(InvalidValueError, match="unknown sign 'yes' \\(choose off, keyless, key"):
+        ci.ci_template(settings(), "github", sign="yes")
+
+
+def test_dry_rehearsal_of_a_signing_pipeline_uses_this_machines_cosign(tmp_path):
+    path = write(tmp_path, ci.ci_template(settings(), "github", sign="key"))
+    out = io.StringIO()
+    secrets = {"COSIGN_KEY": "key-text-3b9", "COSIGN_PASSWORD": "pw-71c"}
+    result = rehearse.rehearse(path, Runner(dry=True, out=out), project=tmp_path, secrets=secrets)
+    assert result.ok
+    printed = out.getvalue()
+    assert "--sign --sign-key env://COSIGN_KEY --json" in printed
+    assert "key-text-3b9" not in printed
+    assert "pw-71c" not in printed

@@ -55,7 +55,7 @@ EXPECTED = {
     "build": BUILD,
     "manifest-create": INDEX,
     "manifest-push": INDEX,
-    "merge": {"--from", *INDEX},
+    "merge": {"--from", *INDEX, "--sign", "--sign-key", "--sign-platforms", "--no-tlog"},
     "publish": {
         *BUILD,
         "--manifest-tool",
@@ -78,6 +78,7 @@ EXPECTED = {
         "--deep",
         "--no-deep",
         "--run",
+        "--run-cmd",
         "--allow-single",
         "--json",
         "--signed-by",
@@ -103,6 +104,7 @@ EXPECTED = {
         "--tool",
         "--from-file",
         "--no-attestations",
+        "--no-signatures",
         "--json",
     },
     "ci-template": {
@@ -113,6 +115,8 @@ EXPECTED = {
         "--registry",
         "--login",
         "--runner-label",
+        "--sign",
+        "--sign-key",
     },
     "lint": {"--file", "--context", "--build-arg", "--platforms", "--json"},
     "doctor": {"--image", "--platforms", "--json"},

@@ -358,3 +358,32 @@ def test_real_debian_armhf_is_v7_and_armel_is_v5() -> None:
         assert header is not None
         variants[arch] = (header.arm_variant, header.cpu_arch_name)
     assert variants == {"armhf": ("v7", "v7"), "armel": ("v5", "v5TE")}
+
+
+def test_a_failed_run_over_a_foreign_program_is_an_exec_format_error() -> None:
+    from multiarch_tasks.checks.verify.run import wrong_arch  # noqa: PLC0415
+
+    arm64, amd64 = Platform.parse("linux/arm64"), Platform.parse("linux/amd64")
+    x86 = ElfHeader(2, 1, 2, 62)
+    failed = f"{arm64}: `/bin/sh -c tool` exited 127: /bin/sh: tool: not found"
+    results = {arm64: ([failed], ""), amd64: ([f"{amd64}: `x` exited 127: x: not found"], "")}
+    scans = {arm64: ScanResult({"/usr/bin/tool": x86}, 1), amd64: ScanResult({"/x": x86}, 1)}
+    out = wrong_arch(results, scans)
+    said = (
+        f"{arm64}: exec format error: /usr/bin/tool: x86-64 (expected aarch64): its programs"
+        f" are not built for {arm64} (`/bin/sh -c tool` exited 127: /bin/sh: tool: not found)"
+    )
+    assert out[arm64] == ([said], "")
+    assert out[amd64] == results[amd64], "a failure among right-architecture programs stays"
+
+
+def test_a_run_that_said_exec_format_error_is_not_restated() -> None:
+    from multiarch_tasks.checks.verify.run import failed_runs  # noqa: PLC0415
+
+    arm64 = Platform.parse("linux/arm64")
+    said = {arm64: ([f"{arm64}: exec format error: its programs are not built for x"], "")}
+    assert failed_runs(said) == []
+    assert failed_runs({arm64: ([], "ran")}) == []
+    assert failed_runs({arm64: ([f"{arm64}: `sh -c 'exit 3'` exited 3"], "")}) == [], (
+        "a command that ran and failed says nothing about its programs"
+    )

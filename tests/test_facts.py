@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from multiarch_tasks.config.settings import Settings
+from multiarch_tasks.engine import facts
 from multiarch_tasks.engine.facts import (
     CLASSIC_STORE,
     CONTAINERD_STORE,
@@ -22,8 +23,10 @@ from multiarch_tasks.engine.facts import (
     parse_metadata,
     requested_builder,
 )
+from multiarch_tasks.engine.runner import Result
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
+from multiarch_tasks.model.reference import source_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # shared/ sits beside the checkout (CI: beside the fresh clone; worktrees: further up).
@@ -251,3 +254,45 @@ def test_requested_builder_follows_buildx_rule(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert requested_builder(settings) == expected
+
+
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        ("git@github.com:Acme/App.git", "https://github.com/Acme/App"),
+        ("git@github.com:Acme/App", "https://github.com/Acme/App"),
+        ("github.com:acme/app.git\n", "https://github.com/acme/app"),
+        ("ssh://git@github.com/acme/app.git", "https://github.com/acme/app"),
+        ("ssh://git@gitlab.example:2222/group/sub/app.git", "https://gitlab.example/group/sub/app"),
+        ("git+ssh://git@host/o/r.git", "https://host/o/r"),
+        ("git://host/o/r.git/", "https://host/o/r"),
+        ("https://github.com/acme/app.git", "https://github.com/acme/app"),
+        ("https://x-access-token:ghs_SECRET@github.com/acme/app.git", "https://github.com/acme/app"),
+        ("https://oauth2:glpat-x@gitlab.example:8443/g/app.git?private_token=X", "https://gitlab.example:8443/g/app"),
+        ("http://git.local/o/r", "http://git.local/o/r"),
+        ("ssh://git@[::1]:22/o/r.git", "https://[::1]/o/r"),
+        ("/srv/git/app.git", ""),
+        ("../app", ""),
+        ("file:///srv/git/app.git", ""),
+        ("git@github.com:", ""),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_source_url_is_a_web_url_for_every_remote_form(remote: str, url: str) -> None:
+    assert source_url(remote) == url
+
+
+def test_labels_from_git_carry_an_https_source_revision_and_created() -> None:
+    commit = Result(("git",), 0, "0123abcd\n2026-01-02T03:04:05+00:00\n", "")
+    remote = Result(("git",), 0, "git@github.com:Acme/App.git\n", "")
+    assert facts._labels([commit, remote]) == {
+        "org.opencontainers.image.revision": "0123abcd",
+        "org.opencontainers.image.created": "2026-01-02T03:04:05+00:00",
+        "org.opencontainers.image.source": "https://github.com/Acme/App",
+    }
+
+
+def test_labels_without_a_web_remote_have_no_source() -> None:
+    commit = Result(("git",), 128, "", "fatal: not a git repository")
+    remote = Result(("git",), 0, "/srv/git/app.git\n", "")
+    assert facts._labels([commit, remote]) == {}

@@ -312,3 +312,43 @@ def test_exhausted_429_retries_fail_the_copy_suggesting_mirror_elsewhere() -> No
     assert "429 Too Many Requests" in copy.error
     assert "after 2 attempts" in copy.error
     assert "multiarch mirror" in copy.error
+
+
+@pytest.mark.parametrize(
+    ("attestations", "expected"),
+    [
+        (True, ["sha256-ab12.sig", "sha256-ab12.att", "sha256-ab12.sbom", "sha256-ab12"]),
+        (False, ["sha256-ab12.sig", "sha256-ab12.sbom", "sha256-ab12"]),
+    ],
+)
+def test_companion_tags_are_cosigns_tags_of_the_digest(
+    attestations: bool, expected: list[str]
+) -> None:
+    assert mirror_module.companion_tags("sha256:ab12", attestations=attestations) == expected
+
+
+def test_result_names_the_cosign_tags_copied_in_text_and_json() -> None:
+    tags = ("sha256-ab12.sig", "sha256-ab12.att")
+    copy = Copy("a:1", "b:1", "skopeo", _digest(1), _digest(1), signatures=tags)
+    assert copy.render().endswith("(2 cosign signature/attestation tag(s))")
+    assert copy.to_json()["signatures"] == list(tags)
+
+
+def test_dry_run_says_it_would_copy_the_cosign_tags_and_reads_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class NoClient:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"dry run touched the registry: {name}")
+
+    result = mirror_module.mirror(
+        Settings(),
+        Runner(dry=True),
+        src="127.0.0.1:1/a:1",
+        dest="127.0.0.1:1/b:1",
+        tool="native",
+        client=NoClient(),  # type: ignore[arg-type]
+    )
+    assert result.ok
+    assert result.copies[0].signatures == ()
+    assert "would copy cosign's tags of 127.0.0.1:1/a:1's digests" in capsys.readouterr().out

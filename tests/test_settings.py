@@ -196,6 +196,7 @@ def test_build_args_need_key_equals_value(value: Any) -> None:
         ("insecure-registries", "a:5000,b:5000", "insecure_registries", ("a:5000", "b:5000")),
         ("registry-mirrors", {"docker.io": "m:5000"}, "registry_mirrors", {"docker.io": "m:5000"}),
         ("verify-run", "uname -m", "verify_run", ("uname", "-m")),
+        ("verify_run", "sh -c 'test -x /a b'", "verify_run", ("sh", "-c", "test -x /a b")),
         ("verify_run", ["sh", "-c", "echo a,b"], "verify_run", ("sh", "-c", "echo a,b")),
         ("cache-from", "type=registry,ref=x", "cache_from", ("type=registry,ref=x",)),
         (
@@ -327,6 +328,7 @@ def test_invalid_platform_names_key_and_source() -> None:
         ("nodes", [{"endpoint": "ssh://box", "platfroms": "x"}], "unknown node key(s) platfroms"),
         ("nodes", [{"endpoint": "ssh://box", "platforms": "arm65"}], "'arm65'"),
         ("verify_run", 3, "expected a list"),
+        ("verify_run", "sh -c 'open", 'cannot split "sh -c \'open" into words'),
         ("secrets", 3, "expected a list"),
     ],
 )

@@ -6,6 +6,7 @@ from typing import Any
 
 from multiarch_tasks.ci.shards import (
     AMD64,
+    COSIGN_VERSION,
     GITHUB_RUNNERS,
     MERGE_JSON,
     OUT,
@@ -16,6 +17,7 @@ from multiarch_tasks.ci.shards import (
     registry_for,
     sh_word,
     shards,
+    sign_flags,
     uses_token,
 )
 from multiarch_tasks.config.settings import Settings
@@ -92,15 +94,25 @@ def github_workflow(settings: Settings, options: CiOptions) -> dict[str, Any]:
             "uses": "actions/download-artifact@v4",
             "with": {"pattern": "digests-*", "path": "digests"},
         },
+        *_cosign_steps(options),
         {
             "name": "merge",
-            "run": f"multiarch merge --from {dirs} --output-dir {OUT}/merge --json > {MERGE_JSON}",
+            **_sign_env(options),
+            "run": (
+                f"multiarch merge --from {dirs} --output-dir {OUT}/merge{sign_flags(options)}"
+                f" --json > {MERGE_JSON}"
+            ),
         },
         {"name": "verify", "run": VERIFY.format(python="python", file=MERGE_JSON)},
     ]
     permissions = {"contents": "read"}
     if token and options.login != "none":
         permissions["packages"] = "write"
+    merge_job: dict[str, Any] = {"needs": "build", "runs-on": GITHUB_RUNNERS[AMD64]}
+    if options.sign == "keyless":
+        # cosign asks GitHub for the job's OIDC token (Fulcio's certificate names this
+        # workflow): only the merge job, the one that signs, may request one.
+        merge_job["permissions"] = {**permissions, "id-token": "write"}
     return {
         "name": "multiarch",
         "on": {
@@ -115,10 +127,30 @@ def github_workflow(settings: Settings, options: CiOptions) -> dict[str, Any]:
                 "runs-on": "${{ matrix.runner }}",
                 "steps": build_steps,
             },
-            "merge": {
-                "needs": "build",
-                "runs-on": GITHUB_RUNNERS[AMD64],
-                "steps": merge_steps,
-            },
+            "merge": {**merge_job, "steps": merge_steps},
         },
+    }
+
+
+def _cosign_steps(options: CiOptions) -> list[dict[str, Any]]:
+    """Install cosign in the merge job with sigstore's own action (it checks the download)."""
+    if options.sign == "off":
+        return []
+    return [
+        {
+            "uses": "sigstore/cosign-installer@v3",
+            "with": {"cosign-release": COSIGN_VERSION},
+        }
+    ]
+
+
+def _sign_env(options: CiOptions) -> dict[str, Any]:
+    """The key and its password from repository secrets, only for ``sign: key``."""
+    if options.sign != "key":
+        return {}
+    return {
+        "env": {
+            "COSIGN_KEY": "${{ secrets.COSIGN_KEY }}",
+            "COSIGN_PASSWORD": "${{ secrets.COSIGN_PASSWORD }}",
+        }
     }

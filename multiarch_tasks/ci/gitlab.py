@@ -8,6 +8,7 @@ from typing import Any
 from multiarch_tasks.ci.shards import (
     AMD64,
     BUILDAH_IMAGE,
+    COSIGN_VERSION,
     DOCKER_IMAGE,
     GITLAB_RUNNERS,
     KANIKO_IMAGE,
@@ -24,6 +25,7 @@ from multiarch_tasks.ci.shards import (
     sh_join,
     sh_word,
     shards,
+    sign_flags,
     uses_token,
 )
 from multiarch_tasks.config.settings import Settings
@@ -56,30 +58,55 @@ def _gitlab_install(options: CiOptions, packages: str) -> list[str]:
 def _gitlab_merge(options: CiOptions, registry: str, plan: list[Shard]) -> dict[str, Any]:
     dirs = ",".join(f"{OUT}/{s.name}" for s in plan)
     tool = "" if options.variant == "docker" else " --manifest-tool native"
+    merge = f"multiarch merge --from {dirs}{tool} --output-dir {OUT}/merge{sign_flags(options)}"
     script = [
-        f"multiarch merge --from {dirs}{tool} --output-dir {OUT}/merge --json > {MERGE_JSON}",
+        f"{merge} --json > {MERGE_JSON}",
         VERIFY.format(python="python3", file=MERGE_JSON),
     ]
+    signing = _gitlab_signing(options)
     if options.variant == "docker":
+        cosign = ["apk add --no-cache cosign"] if options.sign != "off" else []
         return {
             "extends": ".multiarch",
             "stage": "merge",
             "tags": [GITLAB_RUNNERS[AMD64]],
-            "script": [*_gitlab_login(registry, options), *script],
+            **signing,
+            "script": [*_gitlab_login(registry, options), *cosign, *script],
         }
     # No docker here: the registry client reads the credentials from DOCKER_CONFIG.
+    cosign = [_COSIGN_DOWNLOAD] if options.sign != "off" else []
     return {
         "stage": "merge",
         "image": MERGE_IMAGE,
         "tags": [GITLAB_RUNNERS[AMD64]],
+        **signing,
         "variables": {"DOCKER_CONFIG": "$CI_PROJECT_DIR/.docker"},
         "before_script": [
             "python3 -m venv /opt/multiarch",
             f"/opt/multiarch/bin/pip install {sh_word(install_spec(options))}",
             'export PATH="/opt/multiarch/bin:$PATH"',
         ],
-        "script": [*_auth_file(registry, options, '"$DOCKER_CONFIG"'), *script],
+        "script": [*_auth_file(registry, options, '"$DOCKER_CONFIG"'), *cosign, *script],
     }
+
+
+# The slim Python image has no cosign package: sigstore's release binary, pinned.
+_COSIGN_DOWNLOAD = (
+    'python3 -c "import urllib.request as u; u.urlretrieve('
+    f"'https://github.com/sigstore/cosign/releases/download/{COSIGN_VERSION}/cosign-linux-amd64',"
+    " '/usr/local/bin/cosign')\" && chmod +x /usr/local/bin/cosign"
+)
+
+
+def _gitlab_signing(options: CiOptions) -> dict[str, Any]:
+    """Keyless: the job's OIDC token as SIGSTORE_ID_TOKEN (audience sigstore), read by cosign.
+
+    With ``sign: key`` cosign reads COSIGN_KEY and COSIGN_PASSWORD, masked CI/CD variables
+    of the project: nothing to declare here.
+    """
+    if options.sign != "keyless":
+        return {}
+    return {"id_tokens": {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}}
 
 
 def _auth_file(registry: str, options: CiOptions, directory: str) -> list[str]:

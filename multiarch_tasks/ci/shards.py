@@ -20,6 +20,11 @@ PROVIDERS = ("github", "gitlab")
 RUNNER_MODES = ("native", "qemu")
 VARIANTS = {"github": ("docker",), "gitlab": ("docker", "kaniko", "buildah")}
 LOGINS = ("auto", "token", "secrets", "none")
+# How the merge job signs: not at all, keyless (the job's OIDC token), with the key held in
+# the COSIGN_KEY secret (cosign reads it as env://COSIGN_KEY, its password from
+# COSIGN_PASSWORD), or a KMS URI (awskms://, gcpkms://, ...) given as the value itself.
+SIGN_MODES = ("off", "keyless", "key")
+COSIGN_VERSION = "v2.4.1"
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
 # Hosted runners per architecture. GitHub's arm64 runners (Cobalt 100) cannot run 32-bit arm.
@@ -66,6 +71,7 @@ class CiOptions:
     python: str = "3.12"
     install: str = ""
     branches: tuple[str, ...] = ("main",)
+    sign: str = "off"
 
     def check(self) -> None:
         """Refuse an unknown provider, runner mode, variant or login, naming the choices."""
@@ -78,6 +84,11 @@ class CiOptions:
                 raise InvalidValueError(
                     f"ci-template: unknown {name} {value!r} (choose {' or '.join(choices)})"
                 )
+        if self.sign not in SIGN_MODES and "://" not in self.sign:
+            raise InvalidValueError(
+                f"ci-template: unknown sign {self.sign!r} (choose off, keyless, key or a KMS"
+                " URI such as awskms://...)"
+            )
         if self.variant not in VARIANTS[self.provider]:
             raise InvalidValueError(
                 f"ci-template: variant {self.variant!r} is not available for {self.provider}"
@@ -182,3 +193,25 @@ def login_line(
 def install_spec(options: CiOptions) -> str:
     """What the install step pip-installs: this very version, unless told otherwise."""
     return options.install or f"multiarch-tasks=={package_version()}"
+
+
+def sign_mode(settings: Settings) -> str:
+    """The ``sign`` option the settings ask for: ``sign`` and ``sign_key`` as publish reads them.
+
+    A key file on this machine is not in the CI job: the job reads it from a secret.
+    """
+    if not settings.sign:
+        return "off"
+    if not settings.sign_key:
+        return "keyless"
+    return settings.sign_key if "://" in settings.sign_key else "key"
+
+
+def sign_flags(options: CiOptions) -> str:
+    """What ``multiarch merge`` gets for ``options.sign`` ("" when off)."""
+    if options.sign == "off":
+        return ""
+    if options.sign == "keyless":
+        return " --sign"
+    key = "env://COSIGN_KEY" if options.sign == "key" else options.sign
+    return f" --sign --sign-key {sh_word(key)}"

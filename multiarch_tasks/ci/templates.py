@@ -33,6 +33,7 @@ from multiarch_tasks.ci.shards import (
     sh_join,
     sh_word,
     shards,
+    sign_mode,
 )
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.model.errors import InvalidValueError
@@ -104,11 +105,14 @@ def ci_template(settings: Settings, provider: str = "github", **options: Any) ->
     """Render the pipeline for ``provider`` (github or gitlab) from the settings.
 
     ``options`` are :class:`CiOptions` fields (``runners``, ``variant``, ``registry``,
-    ``login``, ``runner_labels``, ...).
+    ``login``, ``runner_labels``, ``sign``: off, keyless, key or a KMS URI; by default
+    what the settings' ``sign``/``sign_key`` ask for, ...).
     """
     unknown = sorted(set(options) - set(CiOptions.__dataclass_fields__))
     if unknown:
         raise InvalidValueError(f"ci-template: unknown option(s) {', '.join(unknown)}")
+    # Unless given, the pipeline signs as publish would: the project's sign / sign_key.
+    options.setdefault("sign", sign_mode(settings))
     opts = CiOptions(provider=provider, **options)
     opts.check()
     doc = (

@@ -93,10 +93,19 @@ def spec_list(value: Any) -> tuple[str, ...]:
 
 
 def plain_list(value: Any) -> tuple[str, ...]:
-    """An argv: a list, or a string split on whitespace (commas are kept)."""
+    """An argv: a list, or a string split into words as a POSIX shell would (commas kept).
+
+    ``--run-cmd "/bin/sh -c 'test -x /app'"`` is three words; no shell runs it.
+    """
     # No comma splitting: argv for `verify --run`, where a comma may be part of an argument.
     if isinstance(value, str):
-        return tuple(value.split())
+        import shlex  # noqa: PLC0415 - only verify --run's command needs it
+
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as err:
+            msg = f"cannot split {value!r} into words: {err}"
+            raise ValueError(msg) from err
     if isinstance(value, list | tuple):
         return tuple(text(v) for v in value)
     msg = f"expected a list, got {type(value).__name__} {value!r}"

@@ -39,7 +39,7 @@ from multiarch_tasks.engine.buildx_outputs import (
 from multiarch_tasks.engine.runner import Result, Runner, which
 from multiarch_tasks.model.errors import CommandError, DockerfileError, ToolMissingError
 from multiarch_tasks.model.platforms import Platform
-from multiarch_tasks.model.reference import ImageRef, scrub_url
+from multiarch_tasks.model.reference import ImageRef, scrub_url, source_url
 
 if TYPE_CHECKING:
     from multiarch_tasks.engine.tools import BuildxInfo
@@ -146,12 +146,11 @@ def _labels(results: list[Result]) -> dict[str, str]:
         revision, created = commit.stdout.split()
         labels["org.opencontainers.image.revision"] = revision
         labels["org.opencontainers.image.created"] = created
-    if remote.ok and remote.stdout.strip():
-        labels["org.opencontainers.image.source"] = remote.stdout.strip()
-    source = "org.opencontainers.image.source"
-    if source in labels:
-        # CI checkouts embed tokens in the origin URL: never into a label.
-        labels[source] = scrub_url(labels[source])
+    # A web URL (GHCR links the package to its repository by it), never the ssh form,
+    # and never the tokens CI checkouts embed in the origin URL.
+    source = source_url(remote.stdout) if remote.ok else ""
+    if source:
+        labels["org.opencontainers.image.source"] = scrub_url(source)
     return labels
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "fit_tag",
     "is_loopback_host",
     "scrub_url",
+    "source_url",
     "validate_tag",
 ]
 
@@ -177,3 +178,47 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
+
+
+# scp-like git remotes: `[user@]host:path` (no `//` after the colon, no `/` before it).
+_SCP_REMOTE = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?!//)(?P<path>\S+)$")
+_SSH_SCHEMES = frozenset({"ssh", "git", "git+ssh", "ssh+git"})
+
+
+def source_url(remote: str) -> str:
+    """The web URL of a git remote, for ``org.opencontainers.image.source``; "" for none.
+
+    GHCR links a package to its repository by this label, and only an http(s) URL does
+    it: ``git@github.com:Acme/App.git`` and ``ssh://git@host:2222/g/app.git`` become
+    ``https://github.com/Acme/App`` and ``https://host/g/app`` (the ssh port is not the web
+    server's). http(s) remotes keep their scheme and port, lose credentials, query and
+    fragment (CI checkouts put tokens there) and the ``.git`` suffix. A local path or
+    ``file://`` remote has no web URL: "".
+    """
+    from urllib.parse import urlsplit  # noqa: PLC0415 - only when a build reads git facts
+
+    text = remote.strip()
+    if "://" in text:
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError:
+            return ""
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 literal: urlsplit's hostname drops the brackets
+        if scheme in {"http", "https"}:
+            host += f":{port}" if port else ""
+        elif scheme in _SSH_SCHEMES:
+            scheme = "https"
+        else:
+            return ""
+        path = parts.path
+    else:
+        found = _SCP_REMOTE.match(text)
+        if not found:
+            return ""
+        scheme, host, path = "https", found["host"], found["path"]
+    path = path.strip("/").removesuffix(".git").rstrip("/")
+    return f"{scheme}://{host}/{path}" if host and path else ""

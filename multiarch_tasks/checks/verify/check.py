@@ -130,7 +130,14 @@ def verify(
         found.append({plat: ([], note) for plat, note in notes_of.items()})
     if run:
         plats = [e.platform for e in entries if e.manifest is not None]
-        found.append(verify_run.run_problems(settings, runner, ref, doc.digest, plats))
+        ran = verify_run.run_problems(settings, runner, ref, doc.digest, plats)
+        failed = set(verify_run.failed_runs(ran))
+        unread = [e for e in entries if e.platform in failed and e.platform not in scans]
+        if unread:
+            # Why did it fail? A foreign program says "not found" more often than "exec
+            # format error" (see verify.run): read the ELF headers of those platforms.
+            verify_deep.deep_problems(client, ref, unread, scans)
+        found.append(verify_run.wrong_arch(ran, scans) if failed else ran)
     for results in found:
         for plat, (problems, note) in results.items():
             per[plat] += problems

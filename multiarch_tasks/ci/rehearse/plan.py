@@ -84,14 +84,22 @@ class _Expr:
         raise RehearsalError(f"{self.where}: cannot evaluate if: {text}")
 
 
+# Actions that install a program: the rehearsal uses this machine's own instead (cosign:
+# the merge job of ci-template --sign).
+_THIS_MACHINE = {
+    "actions/setup-python": f"setup-python: this interpreter ({sys.version.split()[0]}) instead",
+    "sigstore/cosign-installer": "cosign-installer: this machine's cosign instead",
+}
+
+
 def _github_step(step: Mapping[str, Any], expr: _Expr, shell_env: Mapping[str, str]) -> Step:
     uses = str(step.get("uses", ""))
     action = uses.split("@", 1)[0]
     with_ = {k: expr.sub(v) for k, v in (step.get("with") or {}).items()}
     if action == "actions/checkout":
         return checkout
-    if action == "actions/setup-python":
-        return skip(f"setup-python: this interpreter ({sys.version.split()[0]}) instead")
+    if action in _THIS_MACHINE:
+        return skip(_THIS_MACHINE[action])
     if action == "actions/upload-artifact":
         return upload(str(with_["name"]), str(with_["path"]))
     if action == "actions/download-artifact":

@@ -41,6 +41,7 @@ from multiarch_tasks.model.errors import (
     MultiarchError,
     RegistryError,
     RunInterruptedError,
+    ToolMissingError,
 )
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
@@ -322,12 +323,22 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     The shards must make one image (``digests.check_shards``): every platform once, one
     digest each, one commit, the same labels and annotations; otherwise nothing is pushed.
     """
+    import os  # noqa: PLC0415
+
+    from multiarch_tasks.config.signing import check_sign_inputs, signing_secrets  # noqa: PLC0415
+
+    # --sign (a CI merge job's): a key or an OIDC token must be there before anything moves,
+    # and cosign's password or token never shows in a line.
+    check_sign_inputs(settings, os.environ)
+    runner = runner.with_secrets(*signing_secrets(os.environ))
     shards = read_shards(directories)
     for note in check_shards(shards, settings.platforms):
         runner.say(f"merge: {note}")
     digests = {p: d for shard in shards for p, d in shard.digests.items()}
     if runner.dry:
         manifest_create(settings, runner, digests=digests)
+        if settings.sign:
+            runner.say("merge: would sign the verified index with cosign before the tags move")
         return manifest_push(settings, runner)
     made: list[Composed] = []
     # SIGINT/SIGTERM stop buildx imagetools / docker manifest and end the run with 130/143
@@ -359,11 +370,25 @@ def _merge(
         client=client,
         check_tags=False,
     )
+    unpromoted = f"{settings.image_ref.name}@{composed.digest}"
     if not report.ok:
         runner.say(report.render())
-        unpromoted = f"{settings.image_ref.name}@{composed.digest}"
-        problem = f"verify failed: nothing promoted; the unpromoted index is {unpromoted}"
+        signed = "; nothing signed" if settings.sign else ""
+        problem = f"verify failed: nothing promoted{signed}; the unpromoted index is {unpromoted}"
         return ManifestResult(tool, tags, composed.children, composed.digest, problems=(problem,))
+    if settings.sign:
+        # As publish does: only a verified index is signed, and a signing failure moves no tag.
+        from multiarch_tasks.steps.sign import run_sign_step  # noqa: PLC0415
+
+        try:
+            runner.say(run_sign_step(settings, runner, composed.digest, composed.raw).render())
+        except (CommandError, ToolMissingError) as err:
+            problem = (
+                f"signing failed: nothing promoted; {err}; the unpromoted index is {unpromoted}"
+            )
+            return ManifestResult(
+                tool, tags, composed.children, composed.digest, problems=(problem,)
+            )
     promote(client, tags, composed.raw, composed.media_type)
     if tool == "docker":  # the one merge tool that pushes to a staging tag
         left = remove_staging(client, [str(staging)])

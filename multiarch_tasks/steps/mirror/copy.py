@@ -23,6 +23,7 @@ their public names are importable from here too.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.engine import commands, tools
@@ -47,6 +48,7 @@ from multiarch_tasks.steps.mirror.jobs import (
     select_children,
 )
 from multiarch_tasks.steps.mirror.native import BLOB_WORKERS, copy_native
+from multiarch_tasks.steps.mirror.signatures import companion_tags, copy_signatures
 
 if TYPE_CHECKING:
     from multiarch_tasks.config.settings import Settings
@@ -87,13 +89,16 @@ def mirror(
     from_file: str | None = None,
     platforms_given: bool = False,
     attestations: bool = True,
+    signatures: bool = True,
     client: RegistryClient | None = None,
 ) -> MirrorResult:
     """Copy SRC to DEST (and/or every ``SRC DEST`` line of ``from_file``) with all platforms.
 
     ``platforms_given`` copies only ``settings.platforms`` (a new index: its digest
-    differs); ``attestations=False`` drops attestation manifests. Each copy's failure is
-    reported in its :class:`Copy`; the others still run.
+    differs); ``attestations=False`` drops attestation manifests (and cosign's ``.att``
+    tags); ``signatures=False`` leaves cosign's signature and attestation tags behind
+    (copied by default, as ``cosign copy`` does). Each copy's failure is reported in its
+    :class:`Copy`; the others still run.
     """
     jobs = jobs_for(src, dest, from_file)
     subset = platforms_given or not attestations
@@ -122,6 +127,7 @@ def mirror(
                         tool=chosen,
                         platforms=platforms,
                         attestations=attestations,
+                        signatures=signatures,
                     )
                 )
             except RunInterruptedError as err:
@@ -182,6 +188,30 @@ def _copy(
     tool: str,
     platforms: tuple[Platform, ...] | None,
     attestations: bool,
+    signatures: bool,
+) -> Copy:
+    done = _copy_image(
+        settings, runner, client, job, tool=tool, platforms=platforms, attestations=attestations
+    )
+    if not signatures:
+        return done
+    if runner.dry:
+        tags = ", ".join(companion_tags("sha256:<hex>", attestations=attestations))
+        runner.say(f"would copy cosign's tags of {job.src}'s digests ({tags}) that exist (native)")
+        return done
+    # The image is at DEST and read back: now what cosign attached to its digests.
+    return replace(done, signatures=copy_signatures(client, job, attestations=attestations))
+
+
+def _copy_image(
+    settings: Settings,
+    runner: Runner,
+    client: RegistryClient,
+    job: Job,
+    *,
+    tool: str,
+    platforms: tuple[Platform, ...] | None,
+    attestations: bool,
 ) -> Copy:
     src, dest = str(job.src), str(job.dest)
     if runner.dry and tool == "native":
@@ -227,6 +257,8 @@ __all__ = [
     "Job",
     "MirrorResult",
     "choose_tool",
+    "companion_tags",
+    "copy_signatures",
     "dest_ref",
     "filtered_index",
     "jobs_for",

@@ -142,6 +142,8 @@ class Copy:
     blobs: Mapping[str, int] = field(default_factory=dict)
     note: str = ""
     error: str = ""
+    # cosign's tags (``sha256-<hex>.sig``, ``.att``...) copied along with the image.
+    signatures: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -163,6 +165,8 @@ class Copy:
                 f"blobs: {self.blobs.get(COPIED, 0)} copied, {self.blobs.get(MOUNTED, 0)}"
                 f" mounted, {self.blobs.get(SKIPPED, 0)} already there"
             )
+        if self.signatures:
+            details.append(f"{len(self.signatures)} cosign signature/attestation tag(s)")
         if self.note:
             details.append(self.note)
         return text + (f" ({'; '.join(details)})" if details else "")
@@ -178,6 +182,7 @@ class Copy:
             "platforms": list(self.platforms),
             "blobs": dict(self.blobs),
             "note": self.note,
+            "signatures": list(self.signatures),
             "ok": self.ok,
             "error": self.error,
         }
