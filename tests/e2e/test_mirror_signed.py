@@ -87,7 +87,7 @@ def _attestation_digests(registry, ref: str) -> list[str]:
 
 
 @pytest.mark.parametrize("tool", ["native", "skopeo"])
-def test_mirror_of_a_signed_attested_image_passes_verify_signed_by_on_the_copy(
+def test_mirror_of_a_signed_attested_image_passes_verify_signed_by_and_attestations_on_the_copy(
     tool: str, signed_attested, registry, repo: str
 ) -> None:
     src_repo, digest, keys = signed_attested
@@ -101,8 +101,9 @@ def test_mirror_of_a_signed_attested_image_passes_verify_signed_by_on_the_copy(
     [copy] = json.loads(copied.stdout)["copies"]
     assert copy["digest"] == digest
     checked = run_cli(
-        "verify", "--platforms", TWO, "--signed-by", str(keys / "cosign.pub"), "--no-tlog", dest
-    )
+        "verify", "--platforms", TWO, "--signed-by", str(keys / "cosign.pub"), "--no-tlog",
+        "--attestations", dest,
+    )  # fmt: skip
     assert checked.returncode == 0, checked.output[-3000:]
     assert "Traceback" not in checked.output
     # The copy's index holds the same attestation manifests, and they are readable there.
