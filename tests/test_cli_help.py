@@ -48,7 +48,6 @@ BUILD = {
     "--per-arch-tags",
     "--jobs",
     "--json",
-    "--progress",
 }
 EXPECTED = {
     "qemu-setup": {"--platforms", "--mode", "--json"},

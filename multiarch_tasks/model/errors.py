@@ -84,12 +84,10 @@ class DigestMismatchError(RegistryError):
 class BuildFailedError(MultiarchError):
     """One or more per-platform builds failed; carries each platform's log tail."""
 
-    def __init__(self, failures: dict[str, str], logs: tuple[str, ...] = ()) -> None:
+    def __init__(self, failures: dict[str, str]) -> None:
         self.failures = dict(failures)
-        self.logs = tuple(dict.fromkeys(logs))
         names = ", ".join(sorted(failures))
-        where = f"; full log: {', '.join(self.logs)}" if self.logs else ""
-        super().__init__(f"build failed for {names}; the final tag was not moved{where}")
+        super().__init__(f"build failed for {names}; the final tag was not moved")
 
 
 class CheckFailedError(MultiarchError):
