@@ -105,5 +105,7 @@ def test_token_in_git_remote_never_printed_nor_labelled(base_image, repo, tmp_pa
     done = run_cli("--dry", "build", "--image", repo, "--platforms", "linux/amd64",
                    "--context", str(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.output
-    assert "org.opencontainers.image.source=https://git.example.com/app.git" in done.stdout
+    # the label is the https URL without credentials or .git (issue 19: GHCR links by it)
+    assert "org.opencontainers.image.source=https://git.example.com/app" in done.stdout
+    assert "image.source=https://git.example.com/app.git" not in done.stdout
     assert "tok3n-SECRET" not in done.output
