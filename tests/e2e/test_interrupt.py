@@ -3,7 +3,6 @@ line says what moved and what did not (issue 17: Ctrl-C during ``mirror``)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.client import RegistryClient
 from testbed import images
 from testbed.fault_proxy import Rule
+from testbed.processes import processes_mentioning
 
 if TYPE_CHECKING:
     from testbed.registry import Registry
@@ -24,20 +24,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 BLOB_DELAY = 6.0  # each blob GET through the proxy waits this long: the copy is mid-way
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
-    return found
 
 
 def _tag_digest(registry: Registry, ref: str) -> str | None:
@@ -98,7 +84,7 @@ def test_signal_during_skopeo_mirror_stops_skopeo_and_says_the_tag_is_untouched(
     )
     assert returncode == code, out + err
     assert took < 15, took
-    assert _processes_mentioning(dest) == []
+    assert processes_mentioning(dest) == []
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in out + err

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from testbed.base_images import busybox_binary
+from testbed.processes import processes_mentioning
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -121,20 +121,6 @@ def test_concurrent_publishes_of_one_tag_never_mix_their_images(
         assert _digest(registry, repo, "v1") in {r["digest"] for r in results.values()}
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
-    return found
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_during_builds_stops_every_child_and_leaves_the_tag(
     base_image, registry, repo, tmp_path, sig, code
@@ -161,7 +147,7 @@ def test_signal_during_builds_stops_every_child_and_leaves_the_tag(
         deadline = time.monotonic() + 120
         # Wait until both builds run (their sleep step started).
         while time.monotonic() < deadline:
-            running = [p for p in _processes_mentioning(str(slow)) if "buildx build" in p]
+            running = [p for p in processes_mentioning(str(slow)) if "buildx build" in p]
             # The docker CLI and its buildx plugin, for each platform.
             if {"--platform linux/amd64" in p for p in running} == {True, False}:
                 break
@@ -179,6 +165,6 @@ def test_signal_during_builds_stops_every_child_and_leaves_the_tag(
             proc.kill()
     assert proc.returncode == code, (out + err)[-3000:]
     assert elapsed < 10
-    assert _processes_mentioning(str(slow)) == []
+    assert processes_mentioning(str(slow)) == []
     assert f"interrupted by {sig.name}: nothing promoted; {repo}:sig still at {before}" in err
     assert _digest(registry, repo, "sig") == before
