@@ -112,12 +112,13 @@ def fault_proxy(registry: Registry) -> Iterator[Callable[..., FaultProxy]]:
 
     ``fault_proxy(Rule(method="PUT", path=r"/manifests/", first=1, status=500))`` puts one
     in front of the session registry (``upstream=`` another ``host:port``); its ``host``
-    replaces the registry's in image names.
+    replaces the registry's in image names. ``one_accept=True`` forwards only the first of
+    a request's Accept headers, as some proxies in front of registries do.
     """
     started: list[FaultProxy] = []
 
-    def start(*rules: Rule, upstream: str | None = None) -> FaultProxy:
-        proxy = FaultProxy(upstream or registry.host, list(rules))
+    def start(*rules: Rule, upstream: str | None = None, one_accept: bool = False) -> FaultProxy:
+        proxy = FaultProxy(upstream or registry.host, list(rules), one_accept=one_accept)
         started.append(proxy)
         return proxy
 

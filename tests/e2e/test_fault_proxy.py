@@ -405,3 +405,30 @@ def test_publish_auto_on_classic_store_gets_through_a_500_on_every_first_manifes
     assert "--platform linux/amd64 " in done.stdout
     assert "--platform linux/arm64 " in done.stdout
     assert tag_digest(registry, f"{repo}:v1") is not None
+
+
+def test_publish_auto_gets_through_a_proxy_that_forwards_one_accept_header(
+    base_image: BaseImage,
+    registry: Registry,
+    repo: str,
+    fault_proxy: Callable[..., FaultProxy],
+    tmp_path: Path,
+) -> None:
+    """issue 17: after its push of a multi-platform build, dockerd reads the index back
+    with one Accept header per media type; a proxy that forwards only the first makes the
+    registry answer ``manifest unknown: OCI index found, but accept header does not
+    support OCI indexes`` and docker fail, although the push went through. publish checks
+    the staging tag itself, finds the index the engine built, says so and goes on."""
+    proxy = fault_proxy(one_accept=True)
+    done = _publish_through(proxy, repo, base_image, tmp_path / "out")
+    assert done.returncode == 0, done.output[-4000:]
+    notes = [line for line in done.output.splitlines() if "accept header" in line]
+    assert notes, done.output[-4000:]
+    assert any("holds the index this build made" in line for line in notes), notes
+    ref = _via(proxy, repo)
+    verified = [
+        line for line in done.output.splitlines()
+        if line.startswith(f"verify {ref}@sha256:") and line.endswith(": OK")
+    ]  # fmt: skip
+    assert verified, done.output[-4000:]
+    assert tag_digest(registry, f"{repo}:v1") is not None

@@ -17,12 +17,21 @@ from pathlib import Path
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.facts import read_metadata
 from multiarch_tasks.engine.runner import Result, Runner
-from multiarch_tasks.model.errors import BuildFailedError, CommandError, MultiarchError
+from multiarch_tasks.model.errors import (
+    BuildFailedError,
+    CommandError,
+    MultiarchError,
+    RegistryError,
+)
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.planning.plan.make import BuildStep, Plan
 from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
 
 LOG_TAIL = 15
+# dockerd's error when, after its push of a multi-platform image, it reads the index back
+# and the registry saw only one of its Accept headers (a proxy that keeps one): the push
+# itself went through (issue 17).
+_READ_BACK = re.compile(r"accept header does not support OCI indexes", re.IGNORECASE)
 # What buildx prints when a registry failed for a moment, not because the build is wrong.
 _TRANSIENT = re.compile(
     r"unexpected status[^\n]*: (?:5\d\d|429)\b|\b(?:500 Internal Server Error|502 Bad Gateway"
@@ -120,6 +129,40 @@ def _raise_failures(builds: tuple[PlatformBuild, ...], runner: Runner) -> None:
     raise BuildFailedError(failed)
 
 
+def pushed_despite(step: BuildStep, error: str, settings: Settings, runner: Runner) -> str:
+    """The index digest a failed multi-platform push left under its tag, or "".
+
+    Only for dockerd's read-back error (:data:`_READ_BACK`), and only when the registry's
+    tag holds the image the engine built (its id is the index digest on the containerd
+    store): then the push landed, and verify, not this error, decides what happens next.
+    """
+    if not (_READ_BACK.search(error) and settings.push and len(step.tags) == 1):
+        return ""
+    from multiarch_tasks.model.reference import ImageRef  # noqa: PLC0415
+    from multiarch_tasks.registry.client import RegistryClient  # noqa: PLC0415 - HTTP, lazily
+
+    tag = step.tags[0]
+    local = runner.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", tag], probe=True, check=False
+    )
+    built = local.stdout.strip()
+    if not (local.ok and built.startswith("sha256:")):
+        return ""
+    try:
+        found = RegistryClient.from_settings(settings, runner.say).head_manifest(
+            ImageRef.parse(tag)
+        )
+    except RegistryError:
+        return ""  # the build's own error says more than this one would
+    if found is None or found.digest != built:
+        return ""
+    runner.say(
+        f"build {step.label}: docker's read-back of {tag} failed ({error.removeprefix('ERROR: ')});"
+        f" the registry holds the index this build made ({built}), going on to verify it"
+    )
+    return built
+
+
 def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
     """Run every build step; raise :class:`BuildFailedError` naming failed platforms."""
     Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
@@ -138,7 +181,11 @@ def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
             )
         except CommandError as err:
             tail = "\n".join(err.stderr_tail.splitlines()[-LOG_TAIL:])
-            return PlatformBuild(step, error=_last_error_line(tail) or str(err), log_tail=tail)
+            error = _last_error_line(tail) or str(err)
+            landed = pushed_despite(step, error, settings, runner)
+            if landed:
+                return PlatformBuild(step, digest=landed)
+            return PlatformBuild(step, error=error, log_tail=tail)
         if runner.dry or not settings.push:
             return PlatformBuild(step)
         meta = read_metadata(step.metadata_file)
