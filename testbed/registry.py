@@ -168,6 +168,23 @@ class Registry:
             raise
         return body, headers.get("Docker-Content-Digest", "")
 
+    def platform_digests(self, repository: str, reference: str) -> dict[str, str]:
+        """{``os/arch[/variant]``: child digest} of the index ``repository:reference``.
+
+        Attestation manifests (platform ``unknown/unknown``) are left out.
+        """
+        found = self.manifest(repository, reference)
+        if found is None:
+            msg = f"{repository}:{reference} is not in the registry"
+            raise LookupError(msg)
+        out = {}
+        for m in found[0]["manifests"]:  # type: ignore[attr-defined]
+            p = m.get("platform", {})
+            if p.get("os") != "unknown":
+                name = "/".join(x for x in (p["os"], p["architecture"], p.get("variant", "")) if x)
+                out[name] = m["digest"]
+        return out
+
     def tags(self, repository: str) -> list[str]:
         """The tags of ``repository`` ([] when it does not exist)."""
         try:

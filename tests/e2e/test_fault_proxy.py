@@ -34,16 +34,7 @@ MANIFEST_PUT = Rule(method="PUT", path=r"/manifests/", first=1, status=500)
 
 def _platform_digests(registry: Registry, base: BaseImage) -> dict[str, str]:
     repository, _, tag = base.ref.split("/", 1)[1].rpartition(":")
-    found = registry.manifest(repository, tag)
-    assert found is not None
-    out = {}
-    for m in found[0]["manifests"]:  # type: ignore[attr-defined]
-        p = m.get("platform", {})
-        if p.get("os") != "unknown":
-            out["/".join(x for x in (p["os"], p["architecture"], p.get("variant", "")) if x)] = m[
-                "digest"
-            ]
-    return out
+    return registry.platform_digests(repository, tag)
 
 
 def _via(proxy: FaultProxy, ref: str) -> str:

@@ -35,16 +35,7 @@ def _copy(registry: Registry, base: BaseImage, repo: str) -> dict[str, str]:
          "--dest-tls-verify=false", f"docker://{base.ref}", f"docker://{repo}:t"],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
-    found = registry.manifest(repo.split("/", 1)[1], "t")
-    assert found is not None
-    out = {}
-    for m in found[0]["manifests"]:  # type: ignore[attr-defined]
-        p = m.get("platform", {})
-        if p.get("os") != "unknown":
-            out["/".join(x for x in (p["os"], p["architecture"], p.get("variant", "")) if x)] = m[
-                "digest"
-            ]
-    return out
+    return registry.platform_digests(repo.split("/", 1)[1], "t")
 
 
 def _delete_by_digest(repo: str, digest: str) -> None:
