@@ -139,7 +139,7 @@ def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
         except CommandError as err:
             tail = "\n".join(err.stderr_tail.splitlines()[-LOG_TAIL:])
             return PlatformBuild(step, error=_last_error_line(tail) or str(err), log_tail=tail)
-        if runner.dry or not settings.push:
+        if runner.dry or not (settings.push or step.layout):
             return PlatformBuild(step)
         meta = read_metadata(step.metadata_file)
         if not meta.consistent:
