@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from testbed.base_images import busybox_binary
-from tests.conftest import run_cli
+from tests.conftest import one_line_error, run_cli
 
 pytestmark = pytest.mark.e2e
 SHARDS = ("linux/amd64", "linux/arm64", "linux/s390x")
@@ -120,3 +120,20 @@ def test_verify_of_a_bad_layout_reference_is_one_line_naming_the_path(ref, needl
     [line] = done.stderr.strip().splitlines()
     assert needle in line
     assert str(tmp_path) in line
+
+
+def test_build_layout_on_the_classic_store_docker_driver_refuses_before_building(
+    classic_engine, tmp_path
+):
+    # buildx itself says "OCI exporter is not supported for the docker driver" there.
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
+    done = run_cli(
+        "build", "--image", "127.0.0.1:5000/layout/classic", "--platforms", "linux/amd64",
+        "--context", str(context), "--output-dir", str(tmp_path / "out"), "--layout",
+        env={"DOCKER_HOST": classic_engine},
+    )  # fmt: skip
+    line = one_line_error(done, "classic image store", "--driver docker-container")
+    assert "--layout cannot run on builder 'default'" in line
+    assert not (tmp_path / "out" / "layout").exists()
