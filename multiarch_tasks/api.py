@@ -153,8 +153,14 @@ def manifest_push(
 def merge(
     settings: Settings, runner: Runner | None = None, *, directories: Sequence[str] = ()
 ) -> ManifestResult:
-    """Merge the digest maps in ``directories`` (default: the output dir) into one index."""
-    from multiarch_tasks.steps.manifest.lists import merge as impl
+    """Merge the digest maps in ``directories`` (default: the output dir) into one index.
+
+    With ``settings.layout`` the shards' OCI layouts are merged into one on disk instead.
+    """
+    if settings.layout:
+        from multiarch_tasks.steps.manifest.layout import merge as impl
+    else:
+        from multiarch_tasks.steps.manifest.lists import merge as impl
 
     return impl(settings, _runner(runner), list(directories) or [settings.output_dir])
 

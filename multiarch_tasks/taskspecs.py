@@ -18,7 +18,7 @@ from typing import Any
 from multiarch_tasks import api
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.runner import Runner, redact_text
-from multiarch_tasks.model.reference import ImageRef
+from multiarch_tasks.model.layoutref import parse_reference
 
 # --- flags: each declared once ----------------------------------------------------------
 
@@ -135,7 +135,11 @@ _FLAGS = (
     Flag("use", "Also make it the current builder", key="use_builder", switch=True),
     Flag("json", "Print the result as JSON (progress goes to stderr)", switch=True),
     Flag("from_", "Comma list of directories holding digests.json"),
-    Flag("ref", "Image reference (the first argument: verify REF)", positional=True, required=True),
+    Flag("ref", "Image reference, or oci-layout://DIR[:TAG] for an OCI layout on disk (the "
+         "first argument: verify REF)", positional=True, required=True),
+    Flag("layout", "No registry: build writes each platform to an OCI layout in OUTPUT_DIR "
+         "(buildx --output type=oci); merge joins the shards' layouts into OUTPUT_DIR/layout",
+         key="layout", switch=True),
     Flag("run", "Run each platform's image with verify_run from settings", switch=True),
     Flag("run_cmd", "Run each platform's image with this command (implies --run; sets "
          "verify_run), e.g. --run-cmd '/app --version'", key="verify_run"),
@@ -250,7 +254,7 @@ def _merge(s: Settings, r: Runner, a: Args) -> Any:
 
 
 def _verify(s: Settings, r: Runner, a: Args) -> Any:
-    ref = ImageRef.parse(a["ref"])
+    ref = parse_reference(a["ref"])
     # verify REF knows no base image, so auto (publish's default) reads no layer here.
     # REF is used as given: the project's configured tags are not REF's (a project naming
     # other tags made `verify REF` fail there and pass in another directory; issue 17).
@@ -268,7 +272,7 @@ def _verify(s: Settings, r: Runner, a: Args) -> Any:
 
 
 def _inspect(s: Settings, r: Runner, a: Args) -> Any:
-    return api.inspect(s, ImageRef.parse(a["ref"]), r, platform=a["platform"])
+    return api.inspect(s, parse_reference(a["ref"]), r, platform=a["platform"])
 
 
 def _mirror(s: Settings, r: Runner, a: Args) -> Any:
@@ -340,7 +344,7 @@ SPECS = (
     TaskSpec(
         "build",
         "Build and push one image per platform; write digests.json.",
-        BUILD_FLAGS,
+        (*BUILD_FLAGS, "layout"),
         _api("build"),
     ),
     TaskSpec(
@@ -358,7 +362,7 @@ SPECS = (
     TaskSpec(
         "merge",
         "Merge digest maps from several runners into one index; verify it, then tag it.",
-        ("from_", *INDEX_FLAGS, "sign", "sign_key", "sign_platforms", "no_tlog"),
+        ("from_", *INDEX_FLAGS, "sign", "sign_key", "sign_platforms", "no_tlog", "layout"),
         _merge,
         check=True,
     ),

@@ -52,10 +52,18 @@ BUILD = {
 EXPECTED = {
     "qemu-setup": {"--platforms", "--mode", "--json"},
     "builder-create": {"--builder", "--platforms", "--driver", "--use", "--json"},
-    "build": BUILD,
+    "build": {*BUILD, "--layout"},
     "manifest-create": INDEX,
     "manifest-push": INDEX,
-    "merge": {"--from", *INDEX, "--sign", "--sign-key", "--sign-platforms", "--no-tlog"},
+    "merge": {
+        "--from",
+        *INDEX,
+        "--sign",
+        "--sign-key",
+        "--sign-platforms",
+        "--no-tlog",
+        "--layout",
+    },
     "publish": {
         *BUILD,
         "--manifest-tool",

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from multiarch_tasks.model.errors import InvalidValueError, RegistryError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.reference import ImageRef
-from multiarch_tasks.registry.client import RegistryClient
 from multiarch_tasks.registry.entries import (
     Entry,
     read_attestations,
@@ -24,11 +23,13 @@ from multiarch_tasks.registry.entries import (
     single_platform,
     table,
 )
+from multiarch_tasks.registry.reader import reader_for
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from multiarch_tasks.config.settings import Settings
+    from multiarch_tasks.registry.reader import ImageReader
 
 
 # --- inspect -------------------------------------------------------------------------
@@ -229,11 +230,11 @@ def inspect(
     ref: ImageRef,
     *,
     platform: str | None = None,
-    client: RegistryClient | None = None,
+    client: ImageReader | None = None,
 ) -> InspectResult:
     """Describe ``ref``: one row per platform image, or ``platform``'s config summary."""
     wanted = Platform.parse(platform) if platform else None
-    client = client or RegistryClient.from_settings(settings)
+    client = client or reader_for(settings, ref)
     doc = client.get_manifest(ref)
     if doc.is_index:
         images = doc.images

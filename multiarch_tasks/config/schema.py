@@ -68,6 +68,8 @@ class Settings:
     jobs: int = 0
     output_dir: str = ".multiarch"
     push: bool = True
+    # build/merge write OCI layouts under output_dir instead of pushing (fork pull requests)
+    layout: bool = False
     # attestations
     attestations: str = "auto"
     attestation_artifacts: str = "auto"

@@ -5,7 +5,8 @@ and the redaction of secrets from text. Pure data and pure functions; imports no
 else of this package.
 
 - ``errors``: the one error tree (``MultiarchError`` and its data-carrying subclasses).
-- ``platforms``, ``reference``: ``Platform`` and ``ImageRef``, parsed and printed.
+- ``platforms``, ``reference``: ``Platform`` and ``ImageRef``, parsed and printed;
+  ``layoutref``: ``LayoutRef``, an OCI layout on disk (``oci-layout://DIR[:TAG]``).
 - ``oci``: manifests, indexes and descriptors; ``digests``: the per-arch digest maps.
 - ``dockerfile``: parse a Dockerfile into stages (ARG scopes, ``FROM``, ``--from``).
 - ``dockerfile_syntax``: its lexing: continuations, heredocs, directives, ``$VAR``.

@@ -18,17 +18,29 @@ from multiarch_tasks.model.platforms import Platform
 
 FILENAME = "digests.json"
 INDEX_KEY = "index"
+# build --layout: {platform: its OCI layout directory, relative to digests.json's own}
+LAYOUTS_KEY = "layouts"
 
 
 def write_digest_map(
-    directory: str | Path, digests: Mapping[Platform, str], *, index: str = ""
+    directory: str | Path,
+    digests: Mapping[Platform, str],
+    *,
+    index: str = "",
+    layouts: Mapping[Platform, str] | None = None,
 ) -> Path:
-    """Write ``DIR/digests.json`` anew; an earlier index digest is dropped unless given."""
+    """Write ``DIR/digests.json`` anew; an earlier index digest is dropped unless given.
+
+    ``layouts`` (``build --layout``) names each platform's OCI layout directory, relative
+    to ``DIR``: the shard's directory moves as a whole (a CI artifact) and still reads.
+    """
     path = Path(directory) / FILENAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    data: dict[str, str] = {str(p): d for p, d in digests.items()}
+    data: dict[str, Any] = {str(p): d for p, d in digests.items()}
     if index:
         data[INDEX_KEY] = index
+    if layouts:
+        data[LAYOUTS_KEY] = {str(p): d for p, d in layouts.items()}
     # Written whole and renamed: a concurrent run sharing the directory reads one run's map.
     partial = path.with_name(f".{FILENAME}.{os.getpid()}")
     partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -53,12 +65,28 @@ def read_digest_map(directory: str | Path) -> tuple[dict[Platform, str], str]:
         raise InvalidValueError(f"{path} must hold a JSON object {{platform: digest}}")
     digests: dict[Platform, str] = {}
     for key, value in data.items():
-        if key == INDEX_KEY:
+        if key in {INDEX_KEY, LAYOUTS_KEY}:
             continue
         if not isinstance(value, str) or not value.startswith("sha256:"):
             raise InvalidValueError(f"{path}: digest of {key!r} is not a sha256 digest: {value!r}")
         digests[Platform.parse(key)] = value
     return digests, str(data.get(INDEX_KEY, ""))
+
+
+def read_layouts(directory: str | Path) -> dict[Platform, Path]:
+    """The OCI layout of each platform ``DIR/digests.json`` names ({} when it pushed)."""
+    base = Path(directory)
+    path = base if base.is_file() else base / FILENAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # read_digest_map has said what is wrong with it
+    found = data.get(LAYOUTS_KEY) if isinstance(data, dict) else None
+    if found is None:
+        return {}
+    if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+        raise InvalidValueError(f"{path}: {LAYOUTS_KEY!r} must map platforms to directories")
+    return {Platform.parse(k): path.parent / v for k, v in found.items()}
 
 
 def merge_digest_maps(directories: Sequence[str | Path]) -> dict[Platform, str]:
@@ -158,11 +186,15 @@ class Shard:
     directory: str
     digests: Mapping[Platform, str]
     meta: ShardMeta | None
+    layouts: Mapping[Platform, Path] = field(default_factory=dict)  # build --layout's
 
 
 def read_shards(directories: Sequence[str | Path]) -> list[Shard]:
     """Each directory's digest map and metadata."""
-    return [Shard(str(d), read_digest_map(d)[0], read_shard_meta(d)) for d in directories]
+    return [
+        Shard(str(d), read_digest_map(d)[0], read_shard_meta(d), read_layouts(d))
+        for d in directories
+    ]
 
 
 def _first_difference(

@@ -203,7 +203,31 @@ def _per_arch_reason(settings: Settings, can_multi: bool) -> str:
 
 def push_by_digest(settings: Settings, facts: Facts) -> bool:
     """Pushes by digest where the builder can (no tag another run could retag)."""
-    return builder_driver(settings, facts) != "docker" and settings.push
+    return builder_driver(settings, facts) != "docker" and settings.push and not settings.layout
+
+
+def layout_refusal(settings: Settings, facts: Facts, task: str) -> str:
+    """Why ``layout`` cannot be done here ("" when it can): the pull-request path's build."""
+    if not settings.layout:
+        return ""
+    if task == "publish":
+        return (
+            "layout = true writes OCI layouts and pushes nothing: run `multiarch build"
+            " --layout` and `multiarch merge --layout` instead of publish"
+        )
+    if settings.backend != "buildx":
+        return (
+            f"--layout needs the buildx backend (buildx --output type=oci), not {settings.backend}"
+        )
+    if builder_driver(settings, facts) == "docker" and not exports_multi_platform(settings, facts):
+        where = facts.engine.describe() if facts.engine else "the engine"
+        return (
+            f"--layout cannot run on builder {facts.builder_name!r}: the docker driver on an"
+            f" engine with the classic image store ({where}) has no OCI exporter; create a"
+            " docker-container builder (`multiarch builder-create --driver docker-container"
+            " --use`) or turn on the containerd image store"
+        )
+    return ""
 
 
 def cache_options(

@@ -5,6 +5,8 @@
 request through urllib3, with ``proxies``, ``tls``, ``deadlines`` and ``faults``.
 ``entries`` reads each platform's manifest and config; ``bases`` the platforms a base image
 offers (for preflight and inference).
+``reader`` is what verify, inspect and merge read an image through; ``layout`` offers the
+same for an OCI image layout on disk (``oci-layout://DIR[:TAG]``) and writes one.
 
 May import :mod:`~multiarch_tasks.model`, :mod:`~multiarch_tasks.config` and
 :mod:`~multiarch_tasks.engine` (credential helpers run through the runner).

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from multiarch_tasks.model.reference import ImageRef
-    from multiarch_tasks.registry.client import RegistryClient
+    from multiarch_tasks.registry.reader import ImageReader
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,7 +64,7 @@ def attempt(func: Callable[[T], R]) -> Callable[[T], R | RegistryError]:
     return call
 
 
-def read_entries(client: RegistryClient, ref: ImageRef, images: list[Descriptor]) -> list[Entry]:
+def read_entries(client: ImageReader, ref: ImageRef, images: list[Descriptor]) -> list[Entry]:
     """Fetch every platform's manifest and then its config, the platforms concurrently.
 
     One pass per platform (manifest, then config, on one thread) rather than all manifests
@@ -135,7 +135,7 @@ class Attestation:
 
 
 def read_attestations(
-    client: RegistryClient, ref: ImageRef, found: list[Descriptor], *, statements: bool
+    client: ImageReader, ref: ImageRef, found: list[Descriptor], *, statements: bool
 ) -> list[Attestation]:
     """Fetch every attestation manifest, and with ``statements`` its in-toto blobs, at once."""
 

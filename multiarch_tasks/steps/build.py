@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.config.secrets import secret_values, secret_warnings
@@ -23,7 +24,7 @@ from multiarch_tasks.planning.plan.make import Plan, make_plan
 from multiarch_tasks.steps.backends import BuildOutcome, PlatformBuild, backend
 
 if TYPE_CHECKING:
-    from multiarch_tasks.registry.client import RegistryClient
+    from multiarch_tasks.registry.reader import ImageReader
 
 
 def new_run_id() -> str:
@@ -52,7 +53,9 @@ class BuildResult:
         lines = [f"build ({self.strategy}): {self.image}"]
         for b in self.builds:
             status = b.digest or ("(dry run)" if b.ok else f"FAILED: {b.error}")
-            where = ", ".join(b.step.tags) or "by digest"
+            where = ", ".join(b.step.tags) or (
+                f"to OCI layout {b.step.layout}" if b.step.layout else "by digest"
+            )
             lines.append(f"  {b.step.label}: {where} {status}")
         if self.index_digest:
             lines.append(f"  index: {self.index_digest}")
@@ -83,7 +86,7 @@ class BuildResult:
 
 
 def run_build(
-    plan: Plan, settings: Settings, runner: Runner, client: RegistryClient | None = None
+    plan: Plan, settings: Settings, runner: Runner, client: ImageReader | None = None
 ) -> BuildResult:
     """Run the plan's build step; resolve the digests of every platform (with ``client``)."""
     outcome: BuildOutcome = backend(settings.backend)(plan, settings, runner)
@@ -91,7 +94,15 @@ def run_build(
     if outcome.index_digest and not runner.dry:
         from multiarch_tasks.steps.manifest.lists import platform_digests  # noqa: PLC0415 - registry client
 
-        digests = platform_digests(settings, settings.image_ref, outcome.index_digest, client)
+        ref, reader = settings.image_ref, client
+        if plan.builds and plan.builds[0].layout:
+            # One build wrote every platform into one OCI layout: read its index there.
+            from multiarch_tasks.model.layoutref import LayoutRef  # noqa: PLC0415
+            from multiarch_tasks.registry.reader import reader_for  # noqa: PLC0415
+
+            ref = LayoutRef.parse_layout(f"oci-layout://{plan.builds[0].layout}")
+            reader = reader_for(settings, ref)
+        digests = platform_digests(settings, ref, outcome.index_digest, reader)
     builds = tuple(
         PlatformBuild(b.step, digest=b.digest or digests.get(b.step.platforms[0], ""))
         if len(b.step.platforms) == 1
@@ -138,8 +149,14 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
         digests = dict(result.digests)
         tag_per_arch(plan, settings, digests)
     path = ""
-    if settings.push:
-        path = str(write_digest_map(settings.output_dir, digests, index=result.index_digest))
+    if settings.push or settings.layout:
+        # build --layout: each platform's layout, relative to the digest map's directory.
+        layouts = {p: Path(b.layout).name for b in plan.builds if b.layout for p in b.platforms}
+        path = str(
+            write_digest_map(
+                settings.output_dir, digests, index=result.index_digest, layouts=layouts
+            )
+        )
         # What merge checks across shards: same commit, same labels and annotations.
         # Redacted as any output is (the same values give the same text in every shard).
         labels = runner.redact_data({**facts.labels, **settings.labels})

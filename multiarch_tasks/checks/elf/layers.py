@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from multiarch_tasks.model.oci import Descriptor
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
-    from multiarch_tasks.registry.client import RegistryClient
+    from multiarch_tasks.registry.reader import ImageReader
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -215,7 +215,7 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     yield from tar
 
 
-def scan_image(client: RegistryClient, ref: ImageRef, layers: Iterable[Descriptor]) -> ScanResult:
+def scan_image(client: ImageReader, ref: ImageRef, layers: Iterable[Descriptor]) -> ScanResult:
     """Stream ``layers`` (bottom first) from ``ref``'s repository and apply them."""
     state: dict[str, ElfHeader] = {}
     regular = 0

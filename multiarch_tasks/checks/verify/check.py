@@ -33,8 +33,9 @@ from multiarch_tasks.checks.verify.report import (
 )
 from multiarch_tasks.checks.verify.run import EXEC_FORMAT_ERROR, RUN_TIMEOUT
 from multiarch_tasks.model.errors import InvalidValueError
-from multiarch_tasks.registry.client import RegistryClient
+from multiarch_tasks.model.layoutref import LayoutRef
 from multiarch_tasks.registry.entries import read_entries, short, single_platform
+from multiarch_tasks.registry.reader import reader_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
     from multiarch_tasks.registry.entries import Entry
+    from multiarch_tasks.registry.reader import ImageReader
 
 __all__ = [
     "EXEC_FORMAT_ERROR",
@@ -66,7 +68,7 @@ def verify(
     ref: ImageRef,
     *,
     runner: Runner,
-    client: RegistryClient | None = None,
+    client: ImageReader | None = None,
     deep: bool = False,
     run: bool = False,
     allow_single: bool = False,
@@ -98,7 +100,8 @@ def verify(
             "--run needs a command to run in each image: set verify_run, e.g."
             ' verify_run = ["/bin/sh", "-c", "true"] under [tool.multiarch-tasks]'
         )
-    client = client or RegistryClient.from_settings(settings, say=runner.say)
+    _on_disk_refusal(ref, run=run, signatures=signatures)
+    client = client or reader_for(settings, ref, say=runner.say)
     doc = client.get_manifest(ref)
     if doc.is_index:
         images, found_attestations = doc.images, doc.attestations
@@ -170,6 +173,17 @@ def verify(
     )
 
 
+def _on_disk_refusal(ref: ImageRef, *, run: bool, signatures: bool) -> None:
+    """Refuse what an OCI layout on disk cannot give: a running image, a cosign signature."""
+    if isinstance(ref, LayoutRef) and (run or signatures):
+        # Both need the image where docker and cosign reach it: a registry.
+        what = "--run starts each platform's image" if run else "a signature is checked"
+        raise InvalidValueError(
+            f"{what} from a registry, and {ref} is an OCI layout on disk: verify it without"
+            " that, or push it first"
+        )
+
+
 def _signatures(
     settings: Settings, runner: Runner, ref: ImageRef, index: str, entries: Sequence[Entry]
 ) -> tuple[SignatureCheck, ...]:
@@ -183,7 +197,7 @@ def _signatures(
 
 
 def _attestation_rows(
-    client: RegistryClient,
+    client: ImageReader,
     ref: ImageRef,
     found: list[Descriptor],
     entries: Sequence[Entry],

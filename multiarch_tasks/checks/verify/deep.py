@@ -21,12 +21,12 @@ if TYPE_CHECKING:
     from multiarch_tasks.checks.verify.base_layers import BaseLayers
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
-    from multiarch_tasks.registry.client import RegistryClient
     from multiarch_tasks.registry.entries import Entry
+    from multiarch_tasks.registry.reader import ImageReader
 
 
 def deep_problems(
-    client: RegistryClient,
+    client: ImageReader,
     ref: ImageRef,
     entries: list[Entry],
     scans: dict[Platform, ScanResult] | None = None,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from multiarch_tasks.config.settings import Settings
     from multiarch_tasks.model.oci import Descriptor
-    from multiarch_tasks.registry.client import RegistryClient
+    from multiarch_tasks.registry.reader import ImageReader
 
 
 def config_problem(claimed: Platform, config: Mapping[str, Any]) -> str | None:
@@ -97,9 +97,7 @@ def attestation_checks(
     return checks
 
 
-def tag_problems(
-    settings: Settings, client: RegistryClient, ref: ImageRef, digest: str
-) -> list[str]:
+def tag_problems(settings: Settings, client: ImageReader, ref: ImageRef, digest: str) -> list[str]:
     """Every tag of ``settings.tags`` must point at ``digest`` (when REF is that image)."""
     if not settings.image:
         return []

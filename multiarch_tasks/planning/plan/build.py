@@ -27,6 +27,19 @@ def _image_output(settings: Settings, insecure: bool) -> str:
     )
 
 
+LAYOUT_DIR = "layout"
+
+
+def layout_dir(output_dir: str, platform: Platform | None, *, alone: bool) -> str:
+    """Where a ``--layout`` build writes its OCI layout: ``OUTPUT_DIR/layout``.
+
+    A CI shard (one build) writes ``layout``; several per-arch builds in one run each
+    write their own (``layout-linux-arm64``): one layout per buildx export, never shared.
+    """
+    name = LAYOUT_DIR if alone or platform is None else f"{LAYOUT_DIR}-{platform.tag_suffix}"
+    return str(Path(output_dir) / name)
+
+
 def build_env(settings: Settings) -> dict[str, str]:
     """Environment switches for buildx's attestation defaults."""
     env: dict[str, str] = {}
@@ -113,8 +126,14 @@ def plan_builds(
         suffix = single.tag_suffix if single else "multi-platform"
         meta = str(out_dir / f"metadata-{run_id}-{suffix}.json")
         tags: tuple[str, ...] = ()
-        output = ""
-        if not settings.push:
+        output = layout = ""
+        if settings.layout:
+            # The fork pull-request path: no registry, no tag (buildx's own OCI exporter).
+            layout = layout_dir(settings.output_dir, single, alone=len(groups) == 1)
+            # name= only annotates the layout (nothing is tagged or stored in the engine);
+            # without it BuildKit's provenance names no subject, which verify refuses.
+            output = f"type=oci,tar=false,dest={layout},name={settings.ref()}"
+        elif not settings.push:
             pass
         elif by_digest:
             output = _image_output(settings, insecure)
@@ -133,7 +152,7 @@ def plan_builds(
             **common,  # type: ignore[arg-type]
         )
         desc = "; ".join(how[p] for p in group)
-        steps.append(BuildStep(group, tags, desc, tuple(argv), meta, env))
+        steps.append(BuildStep(group, tags, desc, tuple(argv), meta, env, layout))
     return steps, notes
 
 
@@ -201,7 +220,10 @@ def build_step(
         summary = f"buildah, one platform after another, the list pushed to {staging}"
         return Step("build", summary, tuple(argvs)), staging
     at_once = min(settings.jobs or len(builds), len(builds))
-    pushes = "by digest" if by_digest else "to run-unique staging tags"
+    pushes = "pushed by digest" if by_digest else "pushed to run-unique staging tags"
+    if settings.layout:
+        where = ", ".join(b.layout for b in builds)
+        pushes = f"written to OCI layout{'s' if len(builds) > 1 else ''} {where} (no push, no tag)"
     staging = builds[0].tags[0] if len(builds) == 1 and builds[0].tags else ""
-    summary = f"{strategy}, {at_once} at once, pushed {pushes}"
+    summary = f"{strategy}, {at_once} at once, {pushes}"
     return Step("build", summary, tuple(b.argv for b in builds)), staging

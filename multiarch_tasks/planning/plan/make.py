@@ -30,6 +30,7 @@ from multiarch_tasks.planning.decide import (
     builder_driver,
     cache_options,
     decide_strategy,
+    layout_refusal,
     merge_tool,
     push_by_digest,
 )
@@ -82,11 +83,16 @@ def make_plan(settings: Settings, facts: Facts, *, run_id: str, task: str = "pub
     if impossible:
         first = impossible[0]
         raise PlanError(f"cannot build {first.platform}: {first.why}")
+    if refusal := layout_refusal(settings, facts, task):
+        raise PlanError(refusal)
     strategy, strategy_why = decide_strategy(settings, facts)
     buildx = settings.backend == "buildx"
     by_digest = buildx and push_by_digest(settings, facts)
     per_arch_tags = (
-        buildx and strategy == "per-arch" and (not by_digest or settings.per_arch_tags == "always")
+        buildx
+        and strategy == "per-arch"
+        and not settings.layout  # an OCI layout on disk has no registry tags
+        and (not by_digest or settings.per_arch_tags == "always")
     )
     tool = merge_tool(settings) if strategy == "per-arch" else "none"
     notes: list[str] = []

@@ -26,6 +26,7 @@ class BuildStep:
     argv: tuple[str, ...]
     metadata_file: str
     env: Mapping[str, str] = field(default_factory=dict)
+    layout: str = ""  # the OCI layout directory it writes instead of pushing ("" = pushes)
 
     @property
     def label(self) -> str:

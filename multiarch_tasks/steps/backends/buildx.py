@@ -186,7 +186,7 @@ def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
             if landed:
                 return PlatformBuild(step, digest=landed)
             return PlatformBuild(step, error=error, log_tail=tail)
-        if runner.dry or not settings.push:
+        if runner.dry or not (settings.push or step.layout):
             return PlatformBuild(step)
         meta = read_metadata(step.metadata_file)
         if not meta.consistent:

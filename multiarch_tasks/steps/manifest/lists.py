@@ -88,11 +88,13 @@ class ManifestResult:
     def render(self) -> str:
         """Tool, tags, and the index's children."""
         verb = "pushed" if self.pushed else "created (not pushed yet)"
+        if self.tool == "oci-layout":  # merge --layout: on disk, and never pushed
+            verb = "written, verified"
         if self.dry:
             verb = "dry run, would push" if self.pushed else "dry run, would create"
         lines = [f"manifest ({self.tool}): {verb} {', '.join(self.tags)} {self.digest}".rstrip()]
         lines += [f"  note: {n}" for n in self.notes]
-        for child in self.children if self.pushed else ():
+        for child in self.children if self.pushed or self.tool == "oci-layout" else ():
             kind = "attestation" if child.is_attestation else str(child.platform)
             lines.append(f"  {kind:<16} {child.digest}")
         lines += list(self.problems)
@@ -325,6 +327,11 @@ def merge(settings: Settings, runner: Runner, directories: Sequence[str]) -> Man
     """
     import os  # noqa: PLC0415
 
+    if settings.layout:
+        raise InvalidValueError(
+            "layout = true: the shards' OCI layouts merge on disk, through"
+            " multiarch_tasks.steps.manifest.layout.merge (api.merge picks it)"
+        )
     from multiarch_tasks.config.signing import check_sign_inputs, signing_secrets  # noqa: PLC0415
 
     # --sign (a CI merge job's): a key or an OIDC token must be there before anything moves,

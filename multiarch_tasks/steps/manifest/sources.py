@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from multiarch_tasks.registry.client import RegistryClient
+    from multiarch_tasks.registry.reader import ImageReader
 
 
 # What buildx prints when a registry, not the input, made imagetools fail (issue 9).
@@ -68,7 +69,7 @@ def client_for(settings: Settings, say: Callable[[str], None] | None = None) -> 
 
 
 def platform_digests(
-    settings: Settings, ref: ImageRef, digest: str, client: RegistryClient | None = None
+    settings: Settings, ref: ImageRef, digest: str, client: ImageReader | None = None
 ) -> dict[Platform, str]:
     """The platform manifest digests inside the index ``ref@digest``."""
     client = client or client_for(settings)
@@ -77,7 +78,7 @@ def platform_digests(
 
 
 def resolve_sources(
-    settings: Settings, digests: dict[Platform, str], client: RegistryClient
+    settings: Settings, digests: dict[Platform, str], client: ImageReader
 ) -> list[Source]:
     """Fetch each per-arch push; an index is resolved to its platform manifest."""
     image = settings.image_ref
