@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect as pyinspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from multiarch_tasks import api
@@ -98,7 +98,12 @@ _FLAGS = (
          key="sbom", switch=True),
     Flag("sbom_generator", "The SBOM scanner image (default: BuildKit's "
          "docker/buildkit-syft-scanner)", key="sbom_generator"),
-    Flag("cache", "none, registry (one cache ref per platform) or inline", key="cache"),
+    Flag("cache", "auto (gha in a GitHub job with its cache service, else registry where the "
+         "builder exports a cache), gha, registry (both one cache per platform, mode=max), "
+         "inline or none (default)", key="cache"),
+    Flag("no_cache", "buildx --no-cache: build every step again", key="no_cache", switch=True),
+    Flag("pull", "buildx --pull: fetch the base images again (CI templates: on tag builds)",
+         key="pull", switch=True),
     Flag("per_arch_tags", "auto (only where the builder cannot push by digest) or always",
          key="per_arch_tags"),
     Flag("jobs", "How many builds (or rehearsed jobs of a stage) run at once (default: all)",
@@ -157,9 +162,11 @@ _FLAGS = (
     Flag("output", "Write to this file (its directory is created) instead of stdout"),
     Flag("runners", "native (a native runner per arch where the provider has one) or qemu"),
     Flag("variant", "docker; on gitlab also kaniko or buildah"),
-    Flag("registry", "Registry: ci-template logs in to it (default: the image's); publish "
-         "infers IMAGE as REGISTRY/<owner>/<repo> from the git remote, the tags from git "
-         "and the platforms every base offers"),
+    Flag("registry", "Registry to publish to: without an image, IMAGE is "
+         "REGISTRY/<owner>/<repo> from the git remote (publish also infers the tags from git "
+         "and the platforms every base offers); ci-template's jobs log in to it"),
+    Flag("local_registry", "ci-template: allow a loopback registry (runners on this machine: "
+         "a ci-rehearse, or self-hosted runners on this host)", switch=True),
     Flag("login", "auto, token (GITHUB_TOKEN / CI_REGISTRY_*), secrets or none"),
     Flag("runner_label", "PLATFORM=LABEL: that platform's shard runs natively there; "
          "repeatable", iterable=True),
@@ -188,6 +195,8 @@ BUILD_FLAGS = (
     "sbom",
     "sbom_generator",
     "cache",
+    "no_cache",
+    "pull",
     "per_arch_tags",
     "jobs",
     "json",
@@ -304,6 +313,15 @@ def _ci_template(s: Settings, r: Runner, a: Args) -> str:
     options: dict[str, Any] = {
         k: a[k] for k in ("runners", "variant", "registry", "login") if a[k] is not None
     }
+    if a["local_registry"]:
+        options["local_registry"] = True
+    if a["registry"] and not s.image:
+        # --registry means what it means to publish: IMAGE is REGISTRY/<owner>/<repo>.
+        from multiarch_tasks.planning.infer import infer_image  # noqa: PLC0415
+
+        image, why = infer_image(s, r, a["registry"])
+        r.say(why)
+        s = replace(s, image=image)
     if a["runner_label"]:
         options["runner_labels"] = dict(item.split("=", 1) for item in a["runner_label"])
     text = api.ci_template(s, a["provider"] or "github", r, **options)
@@ -436,8 +454,19 @@ SPECS = (
     ),
     TaskSpec(
         "ci_template",
-        "Print a CI pipeline that builds per arch on separate runners and merges.",
+        "Print a CI pipeline that builds per arch on separate runners and merges.\n\n"
+        "The flags --image, --tag, --platforms, --file and --context go into the file's"
+        " settings comment and into the jobs' commands. Everything else (build args,"
+        " tag_rules, cache, attestations...) the jobs read from the project's settings when"
+        " they run: [tool.multiarch-tasks] in pyproject.toml, invoke.yaml,"
+        " INVOKE_MULTIARCH_* (see docs/ci.md). The install line comes from how"
+        " multiarch-tasks is installed here, or the install setting.",
         (
+            "image",
+            "tag",
+            "platforms",
+            "file",
+            "context",
             "provider",
             "output",
             "runners",
@@ -447,6 +476,7 @@ SPECS = (
             "runner_label",
             "sign",
             "sign_key",
+            "local_registry",
         ),
         _ci_template,
     ),

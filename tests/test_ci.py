@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
+from multiarch_tasks.ci import shards
 from multiarch_tasks.ci import templates as ci
 from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
@@ -27,6 +28,8 @@ THREE = "linux/amd64,linux/arm64,linux/s390x"
 
 
 def settings(image="ghcr.io/acme/app", platforms=THREE, **extra):
+    # The test venv holds an editable install, which ci-template refuses without `install`.
+    extra.setdefault("install", "multiarch-tasks==0.1.0")
     return settings_from({"image": image, "platforms": platforms, **extra}, pyproject="/nowhere")
 
 
@@ -61,7 +64,11 @@ VARIANTS = [
     ("gitlab", THREE, {"sign": "keyless"}),
     ("gitlab", THREE, {"sign": "key"}),
     ("gitlab", "linux/amd64,linux/arm64", {"variant": "kaniko", "sign": "keyless"}),
+    # issue 20: no file for setup-python's pip cache to key on (a Go project)
+    ("github", THREE, {"project": "/nowhere"}),
 ]
+# Each file holds every event's path (issue 20): push, same-repository pull request (a
+# staging tag) and fork pull request (OCI layouts), so validating it validates all three.
 
 
 @pytest.mark.parametrize(
@@ -119,9 +126,12 @@ def test_commands_call_the_tasks_without_repeating_the_settings():
     text = ci.ci_template(settings(build_args={"BASE": "secret-base"}, tags="1.2"), "github")
     assert "ghcr.io/acme/app" not in text.split("jobs:")[1].replace("login ghcr.io", "")
     assert "secret-base" not in text
-    assert "--tag" not in text
+    assert "--tag 1.2" not in text  # only the pull request's own staging tag is written
     runs = [s["run"] for s in load(text)["jobs"]["build"]["steps"] if "run" in s]
-    assert 'multiarch build --platforms "$PLATFORM" --output-dir "out/$SHARD"' in runs
+    assert any(
+        'multiarch build --platforms "$PLATFORM" --output-dir "out/$SHARD" --cache auto' in r
+        for r in runs
+    )
 
 
 @pytest.mark.parametrize(
@@ -413,8 +423,10 @@ def test_gitlab_keyless_sign_gives_the_merge_job_a_sigstore_id_token(variant):
     )
     merge = doc["merge"]
     assert merge["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
-    [line] = [s for s in merge["script"] if s.startswith("multiarch merge")]
-    assert line.endswith(" --sign --json > merge.json")
+    [line] = [s for s in merge["script"] if "multiarch merge" in s]
+    # A merge request's staging tag is not signed; the branch or tag pipeline's index is.
+    assert line.splitlines()[3].endswith(" --sign --json > merge.json")
+    assert "--sign" not in line.splitlines()[1]
     install = merge["script"].index(line) - 1
     assert "cosign" in merge["script"][install], "cosign is installed just before the merge"
     build = doc["build"] if variant == "docker" else doc["build-linux-amd64"]
@@ -465,3 +477,212 @@ def test_dry_rehearsal_of_a_signing_pipeline_uses_this_machines_cosign(tmp_path)
     assert "--sign --sign-key env://COSIGN_KEY --json" in printed
     assert "key-text-3b9" not in printed
     assert "pw-71c" not in printed
+
+
+# --- issue 20: pull requests, cache, concurrency, flags, installs ------------------------
+
+
+def _steps(doc, job):
+    return {s.get("name") or s.get("id") or s.get("uses"): s for s in doc["jobs"][job]["steps"]}
+
+
+def test_github_runs_on_pull_requests_and_cancels_only_superseded_pull_request_runs():
+    doc = load(ci.ci_template(settings(), "github"))
+    assert doc["on"]["pull_request"] == {"branches": ["main"]}
+    assert doc["on"]["push"] == {"branches": ["main"], "tags": ["*"]}
+    assert doc["concurrency"] == {
+        "group": "multiarch-${{ github.ref }}",
+        "cancel-in-progress": "${{ github.event_name == 'pull_request' }}",
+    }
+
+
+def test_github_shards_create_a_docker_container_builder_and_cache_per_platform():
+    doc = load(ci.ci_template(settings(), "github"))
+    steps = _steps(doc, "build")
+    names = list(steps)
+    assert (
+        steps["GitHub cache service for buildx"]["uses"] == "crazy-max/ghaction-github-runtime@v3"
+    )
+    builder = steps["builder (docker-container: exports the build cache)"]
+    assert builder["run"] == (
+        "multiarch builder-create --builder multiarch --driver docker-container --use"
+        ' --platforms "$PLATFORM"'
+    )
+    # QEMU first (the builder checks it can run the platform), the builder before the build.
+    assert names.index("QEMU for an emulated platform") < names.index(builder["name"])
+    assert names.index(builder["name"]) < names.index("build")
+    assert "--cache auto" in steps["build"]["run"]  # gha with the runtime, else registry
+    assert 'case "$GITHUB_REF" in refs/tags/*) pull=--pull ;; esac' in steps["build"]["run"]
+
+
+def test_a_project_cache_setting_is_left_to_the_job_and_none_needs_no_runtime():
+    doc = load(ci.ci_template(settings(cache="none"), "github"))
+    steps = _steps(doc, "build")
+    assert "GitHub cache service for buildx" not in steps
+    assert "--cache" not in steps["build"]["run"]
+
+
+def test_github_fork_pull_requests_build_layouts_without_login_and_never_push():
+    doc = load(ci.ci_template(settings(), "github"))
+    fork = "github.event.pull_request.head.repo.fork"
+    build, merge = _steps(doc, "build"), _steps(doc, "merge")
+    assert build["registry login"]["if"] == f"!{fork}"
+    assert merge["registry login"]["if"] == f"!{fork}"
+    layout = build["build to an OCI layout (fork: no registry credentials)"]
+    assert layout["if"] == fork
+    assert layout["run"].endswith(' --output-dir "out/$SHARD" --cache auto --layout')
+    assert build["build"]["if"] == f"!{fork}"
+    merged = merge["merge the layouts (fork: no registry write)"]
+    assert merged["if"] == fork
+    assert merged["run"].startswith("multiarch merge --from digests/digests-linux-amd64,")
+    assert merged["run"].endswith(" --output-dir out/merge --layout --json > merge.json")
+    # verify reads the reference merge wrote: oci-layout://out/merge/layout:TAG for a fork
+    assert merge["verify"]["run"].startswith('multiarch verify "$(python -c ')
+
+
+def test_same_repository_pull_requests_merge_to_a_staging_tag_and_promote_nothing():
+    doc = load(ci.ci_template(settings(tags="1.2", sign=True), "github"))
+    merge = _steps(doc, "merge")
+    staging = merge["merge to a staging tag (pull request: nothing is promoted)"]
+    assert staging["if"] == (
+        "github.event_name == 'pull_request' && !github.event.pull_request.head.repo.fork"
+    )
+    assert staging["env"] == {"PR": "${{ github.event.pull_request.number }}"}
+    assert '--tag "pr-$PR-$GITHUB_SHA" --output-dir out/merge --json' in staging["run"]
+    assert "--sign" not in staging["run"]
+    assert merge["merge"]["if"] == "github.event_name != 'pull_request'"
+    assert merge["sigstore/cosign-installer@v3"]["if"] == "github.event_name != 'pull_request'"
+
+
+def test_gitlab_runs_merge_request_pipelines_interruptible_builds_and_registry_cache():
+    doc = load(ci.ci_template(settings(), "gitlab"))
+    assert doc["workflow"]["rules"] == [
+        {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
+        {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"},
+        {"if": "$CI_COMMIT_TAG"},
+        {"if": '$CI_COMMIT_BRANCH == "main"'},
+        {"if": '$CI_PIPELINE_SOURCE == "web"'},
+    ]
+    build = doc["build"]
+    assert build["interruptible"] is True
+    assert "interruptible" not in doc["merge"]  # the job that moves tags always finishes
+    assert build["before_script"][-1] == (
+        "multiarch builder-create --builder multiarch --driver docker-container --use"
+        ' --platforms "$PLATFORM"'
+    )
+    assert build["script"][-1] == (
+        'multiarch build --platforms "$PLATFORM" --output-dir "out/$SHARD" --cache registry $pull'
+    )
+    assert 'pull=; if [ -n "$CI_COMMIT_TAG" ]; then pull=--pull; fi' in build["script"]
+    [merge] = [line for line in doc["merge"]["script"] if "multiarch merge" in line]
+    assert 'if [ -n "$CI_MERGE_REQUEST_IID" ]; then' in merge
+    assert '--tag "pr-$CI_MERGE_REQUEST_IID-$CI_COMMIT_SHA"' in merge
+    for variant in ("kaniko", "buildah"):
+        other = load(ci.ci_template(settings(platforms="linux/amd64,linux/arm64"), "gitlab",
+                                    variant=variant))  # fmt: skip
+        assert other["build-linux-arm64"]["interruptible"] is True
+        assert "workflow" in other
+
+
+def test_flags_given_to_ci_template_are_written_into_the_jobs_and_the_header():
+    s = settings_from(
+        {"install": "multiarch-tasks==0.1.0"},
+        {"image": "ghcr.io/acme/app", "tags": "1.2", "platforms": "linux/amd64,linux/arm64",
+         "file": "build/Dockerfile", "context": "src"},
+        pyproject="/nowhere",
+    )  # fmt: skip
+    text = ci.ci_template(s, "github")
+    given = " --image ghcr.io/acme/app --tag 1.2 --platforms linux/amd64,linux/arm64"
+    assert f"--variant docker{given} --file build/Dockerfile --context src`" in text
+    doc = load(text)
+    build, merge = _steps(doc, "build"), _steps(doc, "merge")
+    assert (
+        "multiarch build --image ghcr.io/acme/app --tag 1.2 --file build/Dockerfile"
+        in (build["build"]["run"])
+    )
+    assert merge["merge"]["run"].startswith(
+        "multiarch merge --from digests/digests-linux-amd64,digests/digests-linux-arm64"
+        " --image ghcr.io/acme/app --platforms linux/amd64,linux/arm64 --tag 1.2 "
+    )
+    staging = merge["merge to a staging tag (pull request: nothing is promoted)"]["run"]
+    assert "--tag 1.2" not in staging  # a pull request never writes the project's tags
+    assert merge["verify"]["run"].endswith(" --platforms linux/amd64,linux/arm64")
+
+
+@pytest.mark.parametrize(
+    ("extra", "options", "message"),
+    [
+        ({"image": ""}, {}, "ci-template: no image set"),
+        ({"image": "127.0.0.1:5000/app"}, {}, "image 127.0.0.1:5000/app: 127.0.0.1:5000 is a"),
+        ({"image": "localhost/app"}, {}, "localhost is a loopback registry"),
+        ({}, {"registry": "[::1]:5000"}, "registry [::1]:5000: [::1]:5000 is a loopback"),
+    ],
+)
+def test_settings_a_hosted_runner_cannot_use_are_refused_naming_the_setting(
+    extra, options, message
+):
+    s = settings(**extra) if extra.get("image") != "" else settings(image="")
+    with pytest.raises(InvalidValueError, match=re.escape(message)):
+        ci.ci_template(s, "github", **options)
+
+
+def test_local_registry_allows_a_loopback_registry_for_runners_on_this_machine():
+    text = ci.ci_template(settings(image="127.0.0.1:5000/app"), "github", local_registry=True)
+    assert "--password-stdin 127.0.0.1:5000" in text
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "spec"),
+    [
+        ({"url": "https://github.com/acme/multiarch-tasks.git",
+          "vcs_info": {"vcs": "git", "commit_id": "0123abc", "requested_revision": "main"}},
+         "multiarch-tasks @ git+https://github.com/acme/multiarch-tasks.git@0123abc"),
+        ({"url": "https://github.com/acme/mono.git", "subdirectory": "tools/m",
+          "vcs_info": {"vcs": "git", "commit_id": "0123abc"}},
+         "multiarch-tasks @ git+https://github.com/acme/mono.git@0123abc#subdirectory=tools/m"),
+        ({"url": "https://files.example/multiarch_tasks-0.1.0-py3-none-any.whl",
+          "archive_info": {"hashes": {"sha256": "ab12"}}},
+         ("multiarch-tasks @ https://files.example/multiarch_tasks-0.1.0-py3-none-any.whl"
+         "#sha256=ab12")),
+    ],
+)  # fmt: skip
+def test_the_install_line_is_the_pinned_url_the_package_was_installed_from(direct_url, spec):
+    assert shards.spec_from_direct_url(direct_url) == spec
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "message"),
+    [
+        ({"url": "file:///src/multiarch-tasks", "dir_info": {"editable": True}},
+         "multiarch-tasks is an editable install here (file:///src/multiarch-tasks)"),
+        ({"url": "file:///src/multiarch-tasks", "dir_info": {}}, "is a local path here"),
+        ({"url": "file:///tmp/m.whl", "archive_info": {}}, "is a local path here"),
+    ],
+)  # fmt: skip
+def test_a_local_or_editable_install_is_refused_naming_the_install_setting(direct_url, message):
+    with pytest.raises(InvalidValueError, match=re.escape(message)) as err:
+        shards.spec_from_direct_url(direct_url)
+    assert "set install to the pip requirement" in str(err.value)
+
+
+def test_the_install_setting_gives_the_line():
+    line = "multiarch-tasks @ git+https://example.com/m.git@0123abc"
+    doc = load(ci.ci_template(settings(install=line), "github"))
+    assert _steps(doc, "build")["install"]["run"] == f"pip install '{line}'"
+
+
+@pytest.mark.parametrize(
+    ("files", "cache"),
+    [
+        ([], None),
+        (["pyproject.toml", "requirements.txt"], "pyproject.toml"),
+        (["requirements.txt", "requirements-dev.txt"], "requirements-dev.txt\nrequirements.txt"),
+    ],
+)
+def test_setup_python_caches_pip_only_when_the_files_it_keys_on_exist(tmp_path, files, cache):
+    for name in files:
+        (tmp_path / name).write_text("")
+    doc = load(ci.ci_template(settings(), "github", project=str(tmp_path)))
+    python = next(s for s in doc["jobs"]["build"]["steps"] if "setup-python" in s.get("uses", ""))
+    assert python["with"].get("cache-dependency-path") == cache
+    assert ("cache" in python["with"]) is bool(cache)

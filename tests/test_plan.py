@@ -145,12 +145,18 @@ def test_docker_container_registry_cache_per_platform_and_push_by_digest() -> No
     promote = plan.step("promote")
     assert promote is not None
     assert not any("-linux-" in op for op in promote.ops)  # no per-arch tags left behind
-    assert not plan.notes
+    # The plan says what each platform imports and exports.
+    ref = f"{IMAGE}:buildcache-linux-arm64"
+    assert (
+        f"cache linux-arm64: import type=registry,ref={ref};"
+        f" export type=registry,ref={ref},mode=max (asked for)"
+    ) in plan.notes
 
 
 def test_docker_driver_inline_cache_with_a_note_and_per_arch_tags() -> None:
+    """The docker driver on the classic store cannot export a registry cache."""
     s = settings(cache="registry", strategy="per-arch")
-    plan = make_plan(s, facts(), run_id="r1")
+    plan = make_plan(s, facts(engine=CLASSIC), run_id="r1")
     assert not plan.by_digest
     assert plan.per_arch_tags
     arm = plan.builds[1]
@@ -165,6 +171,60 @@ def test_docker_driver_inline_cache_with_a_note_and_per_arch_tags() -> None:
         f"PUT {IMAGE}:1.2 -> the verified index",
         f"PUT {IMAGE}:latest -> the verified index",
     )
+
+
+def test_docker_driver_on_the_containerd_store_exports_the_registry_cache() -> None:
+    plan = make_plan(settings(cache="registry", strategy="per-arch"), facts(), run_id="r1")
+    ref = f"{IMAGE}:buildcache-linux-arm64"
+    assert argv_value(plan.builds[1].argv, "--cache-to") == [f"type=registry,ref={ref},mode=max"]
+
+
+@pytest.mark.parametrize(
+    ("cache", "extra", "builder", "cache_to", "why"),
+    [
+        ("auto", {"gha_cache": True}, "inspect-docker-container.txt",
+         "type=gha,scope=team-app-linux-arm64,mode=max", "auto: GitHub Actions cache service"),
+        ("auto", {}, "inspect-docker-container.txt",
+         f"type=registry,ref={IMAGE}:buildcache-linux-arm64,mode=max", "auto: the builder"),
+        ("auto", {"engine": CLASSIC}, "inspect-docker-default.txt", None,
+         "auto: builder 'default' (the docker driver on the classic image store) cannot"),
+        ("gha", {"gha_cache": True}, "inspect-docker-default.txt",
+         "type=gha,scope=team-app-linux-arm64,mode=max", "asked for"),
+        ("inline", {}, "inspect-docker-container.txt", "type=inline", "asked for"),
+        ("none", {}, "inspect-docker-container.txt", None, ""),
+    ],
+)  # fmt: skip
+def test_cache_setting_decides_what_each_platform_imports_and_exports(
+    cache, extra, builder, cache_to, why
+) -> None:
+    plan = make_plan(
+        settings(cache=cache, strategy="per-arch"), facts(builder, **extra), run_id="r1"
+    )
+    arm = plan.builds[1]
+    assert argv_value(arm.argv, "--cache-to") == ([cache_to] if cache_to else [])
+    note = [n for n in plan.notes if n.startswith("cache linux-arm64:")]
+    assert (why in note[0]) if why else not note
+
+
+def test_cache_auto_writes_no_registry_cache_for_a_build_that_pushes_nothing() -> None:
+    s = settings(cache="auto", strategy="per-arch", push=False)
+    plan = make_plan(s, facts("inspect-docker-container.txt"), run_id="r1")
+    assert "--cache-to" not in plan.builds[0].argv
+    assert any("pushes nothing" in n for n in plan.notes)
+
+
+def test_cache_gha_outside_a_github_job_is_refused_naming_what_is_missing() -> None:
+    with pytest.raises(PlanError, match="cache gha: no GitHub Actions cache service here"):
+        make_plan(settings(cache="gha"), facts("inspect-docker-container.txt"), run_id="r1")
+
+
+def test_no_cache_and_pull_reach_buildx() -> None:
+    plan = make_plan(settings(no_cache=True, pull=True), facts(), run_id="r1")
+    assert "--no-cache" in plan.builds[0].argv
+    assert "--pull" in plan.builds[0].argv
+    plain = make_plan(settings(), facts(), run_id="r1")
+    assert "--no-cache" not in plain.builds[0].argv
+    assert "--pull" not in plain.builds[0].argv
 
 
 def test_per_arch_tags_always_keeps_them_on_a_push_by_digest_builder() -> None:

@@ -27,8 +27,13 @@ from multiarch_tasks.model.platforms import Platform
 BIN = Path(sys.executable).parent
 
 
+# The test venv holds an editable install, which ci-template refuses without this setting.
+INSTALL = {"INVOKE_MULTIARCH_INSTALL": "multiarch-tasks==0.1.0"}
+
+
 def _inv(project: Path, *args: str, env: dict[str, str] | None = None):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    clean |= INSTALL
     return subprocess.run(
         [sys.executable, "-m", "invoke", *args],
         cwd=project,

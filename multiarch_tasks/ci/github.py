@@ -12,8 +12,12 @@ from multiarch_tasks.ci.shards import (
     OUT,
     VERIFY,
     CiOptions,
+    cache_flag,
+    cache_mode,
+    given_flags,
     install_spec,
     login_line,
+    pip_cache_files,
     registry_for,
     sh_word,
     shards,
@@ -22,20 +26,28 @@ from multiarch_tasks.ci.shards import (
 )
 from multiarch_tasks.config.settings import Settings
 
+# A pull request from a fork gets no secrets: its jobs build OCI layouts, log in nowhere.
+# On a push ``github.event.pull_request`` is null, so ``!FORK`` holds there too.
+FORK = "github.event.pull_request.head.repo.fork"
+NOT_FORK = f"!{FORK}"
+IS_PR = "github.event_name == 'pull_request'"
+NOT_PR = "github.event_name != 'pull_request'"
+BUILDER = "multiarch"
+GITHUB_RUNTIME = "crazy-max/ghaction-github-runtime@v3"
 
-def _github_setup(options: CiOptions, registry: str, token: bool) -> list[dict[str, Any]]:
+
+def _github_setup(
+    settings: Settings, options: CiOptions, registry: str, token: bool
+) -> list[dict[str, Any]]:
+    python: dict[str, Any] = {"python-version": options.python}
+    files = pip_cache_files(options)
+    if files:  # setup-python's pip cache fails the job when none of its key files exists
+        python |= {"cache": "pip", "cache-dependency-path": "\n".join(files)}
     steps: list[dict[str, Any]] = [
         # Full history and tags: tag rules read `git describe` and the version tags.
         {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}},
-        {
-            "uses": "actions/setup-python@v5",
-            "with": {
-                "python-version": options.python,
-                "cache": "pip",
-                "cache-dependency-path": "pyproject.toml",
-            },
-        },
-        {"id": "install", "run": f"pip install {sh_word(install_spec(options))}"},
+        {"uses": "actions/setup-python@v5", "with": python},
+        {"id": "install", "run": f"pip install {sh_word(install_spec(settings, options))}"},
     ]
     if options.login != "none":
         user = "${{ github.actor }}" if token else f"${{{{ secrets.{options.username_secret} }}}}"
@@ -47,10 +59,34 @@ def _github_setup(options: CiOptions, registry: str, token: bool) -> list[dict[s
         steps.append(
             {
                 "name": "registry login",
+                "if": NOT_FORK,
                 "env": {"REGISTRY_USERNAME": user, "REGISTRY_PASSWORD": password},
                 "run": login_line(registry, "$REGISTRY_USERNAME", "$REGISTRY_PASSWORD"),
             }
         )
+    return steps
+
+
+def _cache_steps(settings: Settings, shard_env: dict[str, str]) -> list[dict[str, Any]]:
+    """The builder step, and the runtime token a run step needs for the gha cache.
+
+    The runner's docker driver (classic image store) exports no cache: a docker-container
+    builder does.
+    """
+    steps: list[dict[str, Any]] = []
+    if cache_mode(settings) in {"auto", "gha"}:
+        steps.append({"name": "GitHub cache service for buildx", "uses": GITHUB_RUNTIME})
+    steps.append(
+        {
+            "name": "builder (docker-container: exports the build cache)",
+            "id": "builder",
+            "env": shard_env,
+            "run": (
+                f"multiarch builder-create --builder {BUILDER} --driver docker-container --use"
+                ' --platforms "$PLATFORM"'
+            ),
+        }
+    )
     return steps
 
 
@@ -64,18 +100,31 @@ def github_workflow(settings: Settings, options: CiOptions) -> dict[str, Any]:
         for s in plan
     ]
     shard_env = {"PLATFORM": "${{ matrix.platform }}", "SHARD": "${{ matrix.shard }}"}
+    build = (
+        f"multiarch build{given_flags(settings, 'image', 'tags', 'file', 'context')}"
+        f' --platforms "$PLATFORM" --output-dir "{OUT}/$SHARD"{cache_flag(settings)}'
+    )
     build_steps = [
-        *_github_setup(options, registry, token),
+        *_github_setup(settings, options, registry, token),
         {
             "name": "QEMU for an emulated platform",
             "if": "matrix.emulate",
             "env": shard_env,
             "run": 'multiarch qemu-setup --platforms "$PLATFORM"',
         },
+        *_cache_steps(settings, shard_env),
         {
             "name": "build",
+            "if": NOT_FORK,
             "env": shard_env,
-            "run": f'multiarch build --platforms "$PLATFORM" --output-dir "{OUT}/$SHARD"',
+            # A release re-pulls its base images instead of trusting the cache.
+            "run": f'pull=\ncase "$GITHUB_REF" in refs/tags/*) pull=--pull ;; esac\n{build} $pull',
+        },
+        {
+            "name": "build to an OCI layout (fork: no registry credentials)",
+            "if": FORK,
+            "env": shard_env,
+            "run": f"{build} --layout",
         },
         {
             "uses": "actions/upload-artifact@v4",
@@ -88,8 +137,10 @@ def github_workflow(settings: Settings, options: CiOptions) -> dict[str, Any]:
         },
     ]
     dirs = ",".join(f"digests/digests-{s.name}" for s in plan)
+    merge = f"multiarch merge --from {dirs}{given_flags(settings, 'image', 'platforms')}"
+    tags = given_flags(settings, "tags")
     merge_steps = [
-        *_github_setup(options, registry, token),
+        *_github_setup(settings, options, registry, token),
         {
             "uses": "actions/download-artifact@v4",
             "with": {"pattern": "digests-*", "path": "digests"},
@@ -97,13 +148,30 @@ def github_workflow(settings: Settings, options: CiOptions) -> dict[str, Any]:
         *_cosign_steps(options),
         {
             "name": "merge",
+            "if": NOT_PR,
             **_sign_env(options),
             "run": (
-                f"multiarch merge --from {dirs} --output-dir {OUT}/merge{sign_flags(options)}"
-                f" --json > {MERGE_JSON}"
+                f"{merge}{tags} --output-dir {OUT}/merge{sign_flags(options)} --json > {MERGE_JSON}"
             ),
         },
-        {"name": "verify", "run": VERIFY.format(python="python", file=MERGE_JSON)},
+        {
+            "name": "merge to a staging tag (pull request: nothing is promoted)",
+            "if": f"{IS_PR} && {NOT_FORK}",
+            "env": {"PR": "${{ github.event.pull_request.number }}"},
+            "run": (
+                f'{merge} --tag "pr-$PR-$GITHUB_SHA" --output-dir {OUT}/merge --json > {MERGE_JSON}'
+            ),
+        },
+        {
+            "name": "merge the layouts (fork: no registry write)",
+            "if": FORK,
+            "run": f"{merge}{tags} --output-dir {OUT}/merge --layout --json > {MERGE_JSON}",
+        },
+        {
+            "name": "verify",
+            "run": VERIFY.format(python="python", file=MERGE_JSON)
+            + given_flags(settings, "platforms"),
+        },
     ]
     permissions = {"contents": "read"}
     if token and options.login != "none":
@@ -117,7 +185,14 @@ def github_workflow(settings: Settings, options: CiOptions) -> dict[str, Any]:
         "name": "multiarch",
         "on": {
             "push": {"branches": list(options.branches), "tags": ["*"]},
+            "pull_request": {"branches": list(options.branches)},
             "workflow_dispatch": None,
+        },
+        # One run per ref: a newer push to a pull request cancels the run it supersedes; a
+        # branch or tag run always finishes (a cancelled release would leave no index).
+        "concurrency": {
+            "group": "multiarch-${{ github.ref }}",
+            "cancel-in-progress": f"${{{{ {IS_PR} }}}}",
         },
         "permissions": permissions,
         "jobs": {
@@ -139,6 +214,7 @@ def _cosign_steps(options: CiOptions) -> list[dict[str, Any]]:
     return [
         {
             "uses": "sigstore/cosign-installer@v3",
+            "if": NOT_PR,
             "with": {"cosign-release": COSIGN_VERSION},
         }
     ]

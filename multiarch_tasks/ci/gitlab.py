@@ -18,6 +18,8 @@ from multiarch_tasks.ci.shards import (
     VERIFY,
     CiOptions,
     Shard,
+    cache_flag,
+    given_flags,
     install_spec,
     job_build_args,
     login_line,
@@ -46,22 +48,47 @@ def _gitlab_login(
     return [login_line(registry, user, password, program, flags)]
 
 
-def _gitlab_install(options: CiOptions, packages: str) -> list[str]:
+def _gitlab_install(settings: Settings, options: CiOptions, packages: str) -> list[str]:
     return [
         packages,
         "python3 -m venv /opt/multiarch",
-        f"/opt/multiarch/bin/pip install {sh_word(install_spec(options))}",
+        f"/opt/multiarch/bin/pip install {sh_word(install_spec(settings, options))}",
         'export PATH="/opt/multiarch/bin:$PATH"',
     ]
 
 
-def _gitlab_merge(options: CiOptions, registry: str, plan: list[Shard]) -> dict[str, Any]:
+# Merge-request pipelines, and branch pipelines only where no merge request is open (one
+# pipeline per push, not two); tags; the branches the pipeline publishes; a manual run.
+def _workflow(options: CiOptions) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
+        {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"},
+        {"if": "$CI_COMMIT_TAG"},
+        *({"if": f'$CI_COMMIT_BRANCH == "{branch}"'} for branch in options.branches),
+        {"if": '$CI_PIPELINE_SOURCE == "web"'},
+    ]
+    return {"rules": rules}
+
+
+def _gitlab_merge(
+    settings: Settings, options: CiOptions, registry: str, plan: list[Shard]
+) -> dict[str, Any]:
     dirs = ",".join(f"{OUT}/{s.name}" for s in plan)
     tool = "" if options.variant == "docker" else " --manifest-tool native"
-    merge = f"multiarch merge --from {dirs}{tool} --output-dir {OUT}/merge{sign_flags(options)}"
+    merge = f"multiarch merge --from {dirs}{given_flags(settings, 'image', 'platforms')}{tool}"
+    tags = given_flags(settings, "tags")
+    # A merge request's index goes to a run-unique staging tag, unsigned: nothing is
+    # promoted to a tag users pull.
     script = [
-        f"{merge} --json > {MERGE_JSON}",
-        VERIFY.format(python="python3", file=MERGE_JSON),
+        (
+            'if [ -n "$CI_MERGE_REQUEST_IID" ]; then\n'
+            f'  {merge} --tag "pr-$CI_MERGE_REQUEST_IID-$CI_COMMIT_SHA" --output-dir {OUT}/merge'
+            f" --json > {MERGE_JSON}\n"
+            "else\n"
+            f"  {merge}{tags} --output-dir {OUT}/merge{sign_flags(options)} --json > {MERGE_JSON}\n"
+            "fi"
+        ),
+        VERIFY.format(python="python3", file=MERGE_JSON) + given_flags(settings, "platforms"),
     ]
     signing = _gitlab_signing(options)
     if options.variant == "docker":
@@ -81,11 +108,7 @@ def _gitlab_merge(options: CiOptions, registry: str, plan: list[Shard]) -> dict[
         "tags": [GITLAB_RUNNERS[AMD64]],
         **signing,
         "variables": {"DOCKER_CONFIG": "$CI_PROJECT_DIR/.docker"},
-        "before_script": [
-            "python3 -m venv /opt/multiarch",
-            f"/opt/multiarch/bin/pip install {sh_word(install_spec(options))}",
-            'export PATH="/opt/multiarch/bin:$PATH"',
-        ],
+        "before_script": _gitlab_install(settings, options, "")[1:],
         "script": [*_auth_file(registry, options, '"$DOCKER_CONFIG"'), *cosign, *script],
     }
 
@@ -170,6 +193,7 @@ def _kaniko_job(
     )
     return {
         "stage": "build",
+        "interruptible": True,
         "image": {"name": KANIKO_IMAGE, "entrypoint": [""]},
         "tags": [shard.runner],
         "script": [
@@ -208,6 +232,7 @@ def _buildah_job(
     )
     return {
         "stage": "build",
+        "interruptible": True,
         "image": BUILDAH_IMAGE,
         "tags": [shard.runner],
         # vfs + chroot: buildah inside an unprivileged job container.
@@ -229,6 +254,7 @@ def gitlab_pipeline(settings: Settings, options: CiOptions) -> dict[str, Any]:
     registry = registry_for(settings, options)
     plan = shards(settings, options)
     doc: dict[str, Any] = {
+        "workflow": _workflow(options),
         "stages": ["build", "merge"],
         # Full history and tags: tag rules read `git describe` and the version tags.
         "variables": {"GIT_DEPTH": "0", "PIP_CACHE_DIR": "$CI_PROJECT_DIR/.cache/pip"},
@@ -244,18 +270,26 @@ def gitlab_pipeline(settings: Settings, options: CiOptions) -> dict[str, Any]:
         job = _kaniko_job if options.variant == "kaniko" else _buildah_job
         for shard in plan:
             doc[f"build-{shard.name}"] = job(settings, options, registry, shard)
-        doc["merge"] = _gitlab_merge(options, registry, plan)
+        doc["merge"] = _gitlab_merge(settings, options, registry, plan)
         return doc
+    install = _gitlab_install(settings, options, "apk add --no-cache python3 py3-pip git")
     doc[".multiarch"] = {
         "image": DOCKER_IMAGE,
         "services": [f"{DOCKER_IMAGE}-dind"],
         "variables": {"DOCKER_TLS_CERTDIR": "/certs"},
         "cache": {"key": "pip", "paths": [".cache/pip"]},
-        "before_script": _gitlab_install(options, "apk add --no-cache python3 py3-pip git"),
+        "before_script": install,
     }
+    build = (
+        f"multiarch build{given_flags(settings, 'image', 'tags', 'file', 'context')}"
+        f' --platforms "$PLATFORM" --output-dir "{OUT}/$SHARD"{cache_flag(settings, "registry")}'
+    )
     doc["build"] = {
         "extends": ".multiarch",
         "stage": "build",
+        # A newer pipeline of the same ref cancels this one's builds (GitLab's
+        # "auto-cancel redundant pipelines"); the merge job, which moves tags, is not.
+        "interruptible": True,
         "parallel": {
             "matrix": [
                 {
@@ -268,12 +302,23 @@ def gitlab_pipeline(settings: Settings, options: CiOptions) -> dict[str, Any]:
             ]
         },
         "tags": ["$RUNNER"],
+        # The dind engine's docker driver (classic store) exports no cache: a
+        # docker-container builder, created after QEMU, which it needs for its platform.
+        "before_script": [
+            *install,
+            'if [ "$EMULATE" = true ]; then multiarch qemu-setup --platforms "$PLATFORM"; fi',
+            (
+                "multiarch builder-create --builder multiarch --driver docker-container --use"
+                ' --platforms "$PLATFORM"'
+            ),
+        ],
         "script": [
             *_gitlab_login(registry, options),
-            'if [ "$EMULATE" = true ]; then multiarch qemu-setup --platforms "$PLATFORM"; fi',
-            f'multiarch build --platforms "$PLATFORM" --output-dir "{OUT}/$SHARD"',
+            # A release re-pulls its base images instead of trusting the cache.
+            'pull=; if [ -n "$CI_COMMIT_TAG" ]; then pull=--pull; fi',
+            f"{build} $pull",
         ],
         "artifacts": {"paths": [f"{OUT}/"], "expire_in": "1 day"},
     }
-    doc["merge"] = _gitlab_merge(options, registry, plan)
+    doc["merge"] = _gitlab_merge(settings, options, registry, plan)
     return doc

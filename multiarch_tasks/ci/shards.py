@@ -6,6 +6,7 @@ architecture, QEMU on an amd64 runner otherwise.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.model.redaction import looks_secret, scrub_text
+from multiarch_tasks.model.reference import is_loopback_host
 
 PROVIDERS = ("github", "gitlab")
 RUNNER_MODES = ("native", "qemu")
@@ -72,6 +74,11 @@ class CiOptions:
     install: str = ""
     branches: tuple[str, ...] = ("main",)
     sign: str = "off"
+    # Runners on this machine (ci-rehearse, self-hosted on this host) reach a loopback
+    # registry; hosted ones cannot, so it is refused unless this says so.
+    local_registry: bool = False
+    # Where the repository's files are, for setup-python's pip cache (it keys on them).
+    project: str = "."
 
     def check(self) -> None:
         """Refuse an unknown provider, runner mode, variant or login, naming the choices."""
@@ -190,9 +197,124 @@ def login_line(
     )
 
 
-def install_spec(options: CiOptions) -> str:
-    """What the install step pip-installs: this very version, unless told otherwise."""
-    return options.install or f"multiarch-tasks=={package_version()}"
+def check_hosted(settings: Settings, options: CiOptions) -> None:
+    """Refuse what cannot work on a hosted runner: no image, a loopback registry."""
+    if not settings.image:
+        raise InvalidValueError(
+            "ci-template: no image set: the jobs would have nothing to publish; pass --image"
+            " REGISTRY/REPO, set image in [tool.multiarch-tasks], or --registry REGISTRY to"
+            " take REGISTRY/<owner>/<repo> from the git remote"
+        )
+    if options.local_registry:
+        return
+    for name, host in (("image", settings.image_ref.registry), ("registry", options.registry)):
+        if host and is_loopback_host(host):
+            raise InvalidValueError(
+                f"ci-template: {name} {settings.image if name == 'image' else host}: {host} is"
+                " a loopback registry a hosted runner cannot reach; set image (or --registry)"
+                " to one the runners reach, or pass --local-registry for runners on this"
+                " machine (ci-rehearse, self-hosted)"
+            )
+
+
+# Settings a ci-template flag gives are written into the jobs' commands: the project's
+# own settings, read when the job runs, do not hold them.
+_GIVEN = {"image": "--image", "tags": "--tag", "platforms": "--platforms", "file": "--file",
+          "context": "--context"}  # fmt: skip
+
+
+def given_flags(settings: Settings, *keys: str) -> str:
+    """`` --image R/APP --tag 1.0``: the ``keys`` given on ci-template's command line."""
+    values = {
+        "image": settings.image,
+        "tags": ",".join(settings.tags),
+        "platforms": ",".join(map(str, settings.platforms)),
+        "file": settings.file,
+        "context": settings.context,
+    }
+    return "".join(
+        f" {_GIVEN[key]} {sh_word(values[key])}"
+        for key in keys
+        if settings.sources.get(key, "").startswith("command line")
+    )
+
+
+def install_spec(settings: Settings, options: CiOptions) -> str:
+    """What the install step pip-installs: the ``install`` setting, else what is installed here.
+
+    Read from the installed distribution's ``direct_url.json`` (PEP 610): a VCS install
+    gives its URL pinned to the commit, an archive URL its URL with its hash, an index
+    install (no direct_url.json) its version. A local directory, file or editable install
+    has no URL a runner could install from: refused, naming the setting.
+    """
+    if options.install or settings.install:
+        return options.install or settings.install
+    from importlib.metadata import distributions  # noqa: PLC0415
+
+    # The installed one: a source checkout's multiarch_tasks.egg-info (on sys.path when
+    # run from the checkout) is no install; an installer (pip, uv) writes INSTALLER.
+    dist = next(
+        (d for d in distributions(name="multiarch-tasks") if d.read_text("INSTALLER")), None
+    )
+    if dist is None:
+        raise _no_install("multiarch-tasks is not installed here (a source checkout)")
+    text = dist.read_text("direct_url.json")
+    if not text:  # from an index: that very version
+        return f"multiarch-tasks=={dist.version}"
+    return spec_from_direct_url(json.loads(text))
+
+
+def spec_from_direct_url(data: dict[str, object]) -> str:
+    """The pip requirement a PEP 610 ``direct_url.json`` describes, or the refusal."""
+    url = str(data.get("url", ""))
+    vcs = data.get("vcs_info")
+    archive = data.get("archive_info")
+    local = url.startswith("file:")
+    if isinstance(vcs, dict) and vcs.get("commit_id"):
+        # A clone on this machine (file://) is not reachable from a runner either, but it
+        # is what a test installs from; a remote URL is what a project pins.
+        sub = data.get("subdirectory")
+        fragment = f"#subdirectory={sub}" if sub else ""
+        return f"multiarch-tasks @ {vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}{fragment}"
+    if isinstance(archive, dict) and not local:
+        hashes = archive.get("hashes") or {}
+        fragment = next(iter(f"#{k}={v}" for k, v in dict(hashes).items()), "")
+        return f"multiarch-tasks @ {url}{fragment}"
+    dir_info = data.get("dir_info")
+    editable = isinstance(dir_info, dict) and dir_info.get("editable")
+    where = "an editable install" if editable else "a local path"
+    raise _no_install(f"multiarch-tasks is {where} here ({url})")
+
+
+def _no_install(why: str) -> InvalidValueError:
+    return InvalidValueError(
+        f"ci-template: {why}, which a runner cannot install; set install to the pip"
+        ' requirement the jobs install, e.g. install = "multiarch-tasks @'
+        ' git+https://github.com/OWNER/multiarch-tasks@COMMIT"'
+    )
+
+
+def pip_cache_files(options: CiOptions) -> list[str]:
+    """The files setup-python's pip cache keys on, if the repository has any.
+
+    ``cache: pip`` fails the job when none of them exists (a Go project has neither).
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    root = Path(options.project)
+    if (root / "pyproject.toml").is_file():
+        return ["pyproject.toml"]
+    return sorted(p.name for p in root.glob("requirements*.txt") if p.is_file())
+
+
+def cache_mode(settings: Settings, default: str = "auto") -> str:
+    """The cache the jobs use: the project's ``cache`` setting when it has one, else ``default``."""
+    return settings.cache if "cache" in settings.sources else default
+
+
+def cache_flag(settings: Settings, default: str = "auto") -> str:
+    """`` --cache auto`` unless the project sets ``cache`` (the job then reads the setting)."""
+    return "" if "cache" in settings.sources else f" --cache {default}"
 
 
 def sign_mode(settings: Settings) -> str:

@@ -32,7 +32,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "driver": ("", "docker", "docker-container", "remote"),
     "per_arch_tags": ("auto", "always"),
     "media_type": ("oci", "docker"),
-    "cache": ("none", "registry", "inline"),
+    # auto: gha in a GitHub job with its cache service, else registry where the builder
+    # can export a cache, else none (the plan says which and why).
+    "cache": ("none", "auto", "gha", "registry", "inline"),
     # auto: the ELF programs of the layers this build added (publish); all: every layer.
     "verify_deep": ("auto", "all", "off"),
 }
@@ -80,6 +82,8 @@ class Settings:
     cache: str = "none"
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
+    no_cache: bool = False  # buildx --no-cache: build every step again
+    pull: bool = False  # buildx --pull: fetch the base images again, not the cached ones
     # builder
     builder: str = ""
     driver: str = ""
@@ -120,6 +124,9 @@ class Settings:
     signed_by: str = ""
     certificate_identity: str = ""
     certificate_oidc_issuer: str = ""
+    # ci-template: the line the CI jobs pip-install multiarch-tasks with ("" = how it is
+    # installed here: a VCS URL pinned to its commit, or an index version pinned)
+    install: str = ""
     # tags from git: metadata-action-style rules (multiarch_tasks.planning.gittags), applied by the
     # tasks before any step when set and no --tag is given
     tag_rules: tuple[Any, ...] = ()

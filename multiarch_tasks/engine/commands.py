@@ -132,6 +132,8 @@ def buildx_build(
     output: str = "",
     docker_context: str = "",
     index_annotations: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    pull: bool = False,
 ) -> list[str]:
     """``docker buildx build`` for one platform (per-arch) or several (multi-platform).
 
@@ -156,6 +158,7 @@ def buildx_build(
         argv += ["--target", target]
     argv += _repeat("--cache-from", cache_from)
     argv += _repeat("--cache-to", cache_to)
+    argv += ["--no-cache"] * no_cache + ["--pull"] * pull
     # Secret specs name ids and sources (id=npm,src=FILE / env=VAR), never the values.
     argv += _repeat("--secret", secrets)
     argv += attestation_flags(attestations, provenance, sbom, sbom_generator)

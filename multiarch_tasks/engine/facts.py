@@ -87,10 +87,25 @@ class Facts:
     programs: frozenset[str] = frozenset()  # update-binfmts, skopeo, buildah, git
     labels: Mapping[str, str] = field(default_factory=dict)
     base_registries: tuple[str, ...] = ()  # where the Dockerfile pulls from (ARGs expanded)
+    gha_cache: bool = False  # a GitHub Actions job whose cache service buildx can reach
 
     def handler(self, platform: Platform) -> binfmt.Handler | None:
         """The binfmt handler that runs ``platform``'s binaries, if registered."""
         return self.handlers.get(f"qemu-{platform.qemu_name}")
+
+
+def gha_cache_available(env: Mapping[str, str]) -> bool:
+    """True in a GitHub Actions job whose runtime (token and cache URL) buildx can read.
+
+    A ``run:`` step does not get ``ACTIONS_RUNTIME_TOKEN``: only an action does, so the
+    workflow exposes it (crazy-max/ghaction-github-runtime). The cache service is
+    ``ACTIONS_CACHE_URL`` (v1) or ``ACTIONS_RESULTS_URL`` (v2, buildx >= 0.21).
+    """
+    return (
+        env.get("GITHUB_ACTIONS") == "true"
+        and bool(env.get("ACTIONS_RUNTIME_TOKEN"))
+        and bool(env.get("ACTIONS_CACHE_URL") or env.get("ACTIONS_RESULTS_URL"))
+    )
 
 
 def read_handlers(root: Path = binfmt.BINFMT_DIR) -> dict[str, binfmt.Handler]:
@@ -234,6 +249,7 @@ class Probing:
             ),
             labels=_labels(results) if self.has_git else {},
             base_registries=base_registries(settings),
+            gha_cache=gha_cache_available(os.environ),
         )
 
 

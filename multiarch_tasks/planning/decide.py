@@ -230,32 +230,95 @@ def layout_refusal(settings: Settings, facts: Facts, task: str) -> str:
     return ""
 
 
-def cache_options(
-    settings: Settings, platform: Platform | None, driver: str
-) -> tuple[list[str], list[str], str]:
-    """``--cache-from``/``--cache-to`` values and a note; registry cache per platform.
+def can_export_cache(settings: Settings, facts: Facts) -> bool:
+    """True when the builder can export a build cache (registry, gha).
 
-    A single shared cache ref keeps only the platform written last, so each platform gets
-    ``IMAGE:buildcache-<suffix>``. The docker driver cannot export a registry cache.
+    The docker driver can only on the containerd image store (Docker 24+); GitHub's
+    runners have the classic store before Docker 29, hence the docker-container builder.
+    """
+    if builder_driver(settings, facts) != "docker":
+        return True
+    return facts.engine is None or facts.engine.containerd_store
+
+
+def decide_cache(settings: Settings, facts: Facts) -> tuple[str, str]:
+    """(mode, why): the cache this run imports and exports: none, gha, registry or inline.
+
+    ``auto``: GitHub's cache service when the job can reach it, else the registry, when the
+    builder can export a cache; a build that pushes nothing writes no registry cache.
+    """
+    asked = settings.cache
+    exports = can_export_cache(settings, facts)
+    if asked == "gha" and not facts.gha_cache:
+        raise PlanError(
+            "cache gha: no GitHub Actions cache service here (GITHUB_ACTIONS=true,"
+            " ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL are needed;"
+            " a run step gets them from crazy-max/ghaction-github-runtime); use cache auto"
+            " or registry"
+        )
+    if asked != "auto":
+        return asked, "asked for"
+    if not exports:
+        return "none", (
+            f"auto: builder {facts.builder_name or 'default'!r} (the docker driver on the"
+            " classic image store) cannot export a cache; use a docker-container builder"
+        )
+    if facts.gha_cache:
+        return "gha", "auto: GitHub Actions cache service"
+    if not settings.push:
+        return "none", "auto: this build pushes nothing, so it writes no registry cache"
+    return "registry", "auto: the builder exports a cache, kept in the image's repository"
+
+
+def cache_options(
+    settings: Settings, platform: Platform | None, driver: str, facts: Facts | None = None
+) -> tuple[list[str], list[str], str]:
+    """``--cache-from``/``--cache-to`` values and a note saying what is imported/exported.
+
+    One cache per platform: a single shared ref keeps only the platform written last, so
+    each platform gets ``IMAGE:buildcache-<suffix>`` (registry) or the gha scope
+    ``<repository>-<suffix>``, exported with ``mode=max`` (every stage's layers). A builder
+    that cannot export a cache falls back to an inline one.
     """
     cache_from = list(settings.cache_from)
     cache_to = list(settings.cache_to)
-    note = ""
-    if settings.cache == "registry":
-        suffix = platform.tag_suffix if platform else "multi"
-        ref = str(settings.image_ref.with_tag(f"buildcache-{suffix}"))
-        cache_from.append(f"type=registry,ref={ref}")
-        if driver == "docker":
-            cache_to.append("type=inline")
-            note = (
-                "cache: the docker driver cannot export a registry cache; inline cache"
-                " instead (use a docker-container builder for cache: registry)"
-            )
-        else:
-            cache_to.append(f"type=registry,ref={ref},mode=max")
-    elif settings.cache == "inline":
+    if facts is None:  # no facts: the driver alone says whether a cache can be exported
+        exporting = driver != "docker"
+        mode, why = settings.cache, "asked for"
+        if mode == "auto":
+            mode, why = ("registry", "auto") if exporting else ("none", "auto: docker driver")
+    else:
+        exporting = can_export_cache(settings, facts)
+        mode, why = decide_cache(settings, facts)
+    suffix = platform.tag_suffix if platform else "multi"
+    if mode in {"registry", "gha"} and not exporting:
         cache_to.append("type=inline")
-    return cache_from, cache_to, note
+        note = (
+            f"cache {suffix}: the {driver} driver cannot export a {mode} cache; inline cache"
+            f" instead (use a docker-container builder for cache {mode})"
+        )
+        if mode == "registry":
+            cache_from.append(_registry_cache(settings, suffix))
+        return cache_from, cache_to, note
+    if mode == "registry":
+        ref = _registry_cache(settings, suffix)
+        cache_from.append(ref)
+        cache_to.append(f"{ref},mode=max")
+    elif mode == "gha":
+        scope = f"type=gha,scope={settings.image_ref.repository.replace('/', '-')}-{suffix}"
+        cache_from.append(scope)
+        cache_to.append(f"{scope},mode=max")
+    elif mode == "inline":
+        cache_to.append("type=inline")
+    if not cache_from and not cache_to:
+        return cache_from, cache_to, f"cache {suffix}: none ({why})" if why != "asked for" else ""
+    imports = ", ".join(cache_from) or "nothing"
+    exports = ", ".join(cache_to) or "nothing"
+    return cache_from, cache_to, f"cache {suffix}: import {imports}; export {exports} ({why})"
+
+
+def _registry_cache(settings: Settings, suffix: str) -> str:
+    return f"type=registry,ref={settings.image_ref.with_tag(f'buildcache-{suffix}')}"
 
 
 def merge_tool(settings: Settings) -> str:

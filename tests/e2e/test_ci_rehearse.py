@@ -38,6 +38,8 @@ def make_project(tmp: Path, repo: str, base: str) -> Path:
         'tags = ["rehearsed"]\n'
         f"platforms = {json.dumps(PLATFORMS)}\n"
         f'build_args = {{ BASE = "{base}" }}\n'
+        # The test venv's editable install has no URL a job could install from.
+        'install = "multiarch-tasks==0.1.0"\n'
     )
     for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"]):
         subprocess.run(["git", "-C", str(project), "-c", "user.email=t@e", "-c", "user.name=t",
@@ -51,7 +53,9 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
 ):
     project = make_project(tmp_path, repo, base_image.ref)
     settings = settings_from(pyproject=project / "pyproject.toml")
-    path = ci.write_template(project / FILES[provider], ci.ci_template(settings, provider))
+    path = ci.write_template(
+        project / FILES[provider], ci.ci_template(settings, provider, local_registry=True)
+    )
 
     result = rehearse.rehearse(path, Runner(), project=project)
 
@@ -70,10 +74,20 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
         {p} for p in PLATFORMS
     ]
     out = capsys.readouterr().out
-    # qemu-setup ran in the shard that emulates, and only there.
-    emulated = {line.split("] ")[0] for line in out.splitlines() if "qemu-setup (" in line}
-    assert len(emulated) == 1
-    assert "s390x" in emulated.pop()
+    if provider == "github":
+        # qemu-setup ran in the shard that emulates, and only there.
+        emulated = {line.split("] ")[0] for line in out.splitlines() if "qemu-setup (" in line}
+        assert len(emulated) == 1
+        assert "s390x" in emulated.pop()
+    else:  # GitLab registers QEMU, then creates the builder, in before_script (skipped here)
+        skipped = [n for j in result.jobs for n in j.notes if n.startswith("before_script")]
+        assert len([n for n in skipped if "multiarch builder-create" in n]) == 3
+    # issue 20: one registry cache per platform, exported with mode=max (the template's
+    # --cache auto on GitHub without its cache service, --cache registry on GitLab).
+    name = repo.split("/", 1)[1]
+    assert {f"buildcache-{p.replace('/', '-')}" for p in PLATFORMS} <= set(registry.tags(name))
+    cache = f"{repo}:buildcache-linux-arm64"
+    assert f"cache linux-arm64: import type=registry,ref={cache}; export type=registry," in out
     assert "stand-in-password" not in out
     assert (
         tag_digest(registry, ref)
@@ -88,7 +102,11 @@ def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, 
         fh.write(f'insecure_registries = ["{registry.host}"]\n')
     settings = settings_from(pyproject=project / "pyproject.toml")
     text = ci.ci_template(
-        settings, "gitlab", variant="buildah", runner_labels={"linux/s390x": "my-s390x-runner"}
+        settings,
+        "gitlab",
+        variant="buildah",
+        runner_labels={"linux/s390x": "my-s390x-runner"},
+        local_registry=True,
     )
     path = ci.write_template(project / FILES["gitlab"], text)
 

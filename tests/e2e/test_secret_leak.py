@@ -237,6 +237,8 @@ def _settings_project(project: Path, repo: str, planted: Planted) -> Path:
         f'platforms = "{PLATFORMS}"\n'
         f"build_args = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in args.items())} }}\n"
         'secrets = ["id=tok,env=MY_TOK"]\n'
+        # The test venv's editable install has no URL a job could install from.
+        'install = "multiarch-tasks==0.1.0"\n'
     )
     for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"]):
         subprocess.run(["git", "-C", str(project), "-c", "user.email=t@e", "-c", "user.name=t",
@@ -263,7 +265,7 @@ def test_no_planted_secret_in_ci_template_output_or_files_nor_in_dry_ci_rehearse
     _settings_project(project, repo, planted)
     out = tmp_path / "ci"
     for provider, variant, name in CI_TEMPLATES:
-        flags = ("--provider", provider, "--variant", variant)
+        flags = ("--provider", provider, "--variant", variant, "--local-registry")
         for dry in ((), ("--dry",)):
             leaks.run(
                 f"{' '.join(dry)} ci-template {provider} {variant} (stdout)".strip(),
@@ -299,7 +301,7 @@ def test_no_planted_secret_in_a_real_ci_rehearse_of_the_github_pipeline_text_and
     leaks = Leaks(planted)
     _settings_project(project, repo, planted)
     pipeline = tmp_path / "ci" / "multiarch.yml"
-    leaks.run("ci-template github", "ci-template", "--output", str(pipeline),
+    leaks.run("ci-template github", "ci-template", "--local-registry", "--output", str(pipeline),
               cwd=project, out=tmp_path / "ci")  # fmt: skip
     work = tmp_path / "rehearse" / "work"  # scanned with the summary file beside it
     for json_flag in ((), ("--json",)):

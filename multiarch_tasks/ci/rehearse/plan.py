@@ -49,6 +49,11 @@ def _matrix(strategy: Any) -> list[dict[str, Any]]:
     return combos or [{}]
 
 
+def _text(value: Any) -> str:
+    """An expression's value as GitHub writes it into text: null as ''."""
+    return "" if value is None else str(value)
+
+
 @dataclass(frozen=True)
 class _Expr:
     """What ``${{ ... }}`` may name in a rehearsal."""
@@ -65,6 +70,8 @@ class _Expr:
         }  # fmt: skip
         if head in scopes and key in scopes[head]:
             return scopes[head][key]
+        if head == "github" and key.startswith("event."):
+            return None  # a push event: no pull_request payload (null, as on GitHub)
         if head == "secrets":
             raise RehearsalError(f"{self.where}: secret {key} has no value: pass it to rehearse")
         raise RehearsalError(f"{self.where}: cannot evaluate ${{{{ {expr} }}}} in a rehearsal")
@@ -72,10 +79,12 @@ class _Expr:
     def sub(self, text: Any) -> Any:
         if not isinstance(text, str):
             return text
-        return _EXPR.sub(lambda m: str(self.value(m.group(1))), text)
+        return _EXPR.sub(lambda m: _text(self.value(m.group(1))), text)
 
     def condition(self, text: str) -> bool:
         expr = _EXPR.sub(lambda m: m.group(1), text).strip()
+        if "&&" in expr:
+            return all(self.condition(part) for part in expr.split("&&"))
         if match := re.fullmatch(r"(!?)\s*([\w.-]+)", expr):
             return bool(self.value(match.group(2))) != bool(match.group(1))
         if match := re.fullmatch(r"([\w.-]+)\s*(==|!=)\s*'([^']*)'", expr):
@@ -89,6 +98,7 @@ class _Expr:
 _THIS_MACHINE = {
     "actions/setup-python": f"setup-python: this interpreter ({sys.version.split()[0]}) instead",
     "sigstore/cosign-installer": "cosign-installer: this machine's cosign instead",
+    "crazy-max/ghaction-github-runtime": "github-runtime: no GitHub cache service here",
 }
 
 
@@ -107,8 +117,13 @@ def _github_step(step: Mapping[str, Any], expr: _Expr, shell_env: Mapping[str, s
                          str(with_.get("path") or "."), merge="name" in with_)  # fmt: skip
     if uses:
         raise RehearsalError(f"{expr.where}: action {uses} has no local equivalent")
-    if step.get("id") == "install":
-        return skip(f"install: this machine's multiarch ({Path(sys.executable).parent})")
+    stand_in = {
+        "install": f"install: this machine's multiarch ({Path(sys.executable).parent})",
+        # No buildkit image here to boot a docker-container builder: the current one builds.
+        "builder": "builder: this machine's current builder instead",
+    }.get(str(step.get("id", "")))
+    if stand_in:
+        return skip(stand_in)
     script = expr.sub(str(step["run"]))
     env = {**shell_env, **{k: str(expr.sub(v)) for k, v in (step.get("env") or {}).items()}}
     argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
@@ -144,7 +159,7 @@ def github_jobs(
     jobs = doc.get("jobs") or {}
     levels = _levels(jobs, file)
     ref = f"refs/tags/{git.tag}" if git.tag else f"refs/heads/{git.branch or 'main'}"
-    github = {"actor": "rehearsal", "sha": git.sha, "ref": ref,
+    github = {"actor": "rehearsal", "sha": git.sha, "ref": ref, "event_name": "push",
               "ref_name": git.tag or git.branch or "main"}  # fmt: skip
     out: list[Job] = []
     for job_id, job in jobs.items():
@@ -165,6 +180,7 @@ def github_jobs(
                 steps.append(_github_step(step, step_expr, env))
             provider_env = {
                 "GITHUB_ACTIONS": "true", "GITHUB_SHA": git.sha, "GITHUB_REF": ref,
+                "GITHUB_EVENT_NAME": "push",
                 "GITHUB_REF_NAME": github["ref_name"], "GITHUB_JOB": job_id, "RUNNER_OS": "Linux",
             }  # fmt: skip
             runner = str(expr.sub(job.get("runs-on", "")))

@@ -110,6 +110,8 @@ def plan_builds(
         "sbom_generator": settings.sbom_generator,
         "push": settings.push,
         "insecure_push": insecure,
+        "no_cache": settings.no_cache,
+        "pull": settings.pull,
     }
     env = build_env(settings)
     how = {a.platform: a.render() for a in assignments}
@@ -120,7 +122,7 @@ def plan_builds(
     steps: list[BuildStep] = []
     for group in groups:
         single = group[0] if len(group) == 1 else None
-        cache_from, cache_to, note = cache_options(settings, single, driver)
+        cache_from, cache_to, note = cache_options(settings, single, driver, facts)
         if note and note not in notes:
             notes.append(note)
         suffix = single.tag_suffix if single else "multi-platform"
