@@ -265,7 +265,7 @@ def decide_cache(settings: Settings, facts: Facts) -> tuple[str, str]:
         )
     if facts.gha_cache:
         return "gha", "auto: GitHub Actions cache service"
-    if not settings.push:
+    if not settings.push or settings.layout:
         return "none", "auto: this build pushes nothing, so it writes no registry cache"
     return "registry", "auto: the builder exports a cache, kept in the image's repository"
 
