@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,16 @@ def make_project(tmp: Path, repo: str, base: str) -> Path:
     return project
 
 
+def repository_tags(registry, repo: str) -> list[str]:
+    try:
+        found, _ = registry.get_json(f"/v2/{repo.split('/', 1)[1]}/tags/list")
+    except urllib.error.HTTPError as err:
+        if err.code != 404:  # 404: the repository was never pushed to
+            raise
+        return []
+    return list(found.get("tags") or [])  # type: ignore[call-overload]
+
+
 @pytest.mark.parametrize("provider", ["github", "gitlab"])
 def test_rehearsed_pipeline_publishes_an_index_that_verifies(
     base_image, registry, repo, tmp_path, provider, capsys
@@ -58,18 +69,21 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
     assert result.ok, result.render()
     assert [j.name for j in result.jobs][-1] == "merge"
     assert len(result.jobs) == 4
-    ref = f"{repo}:rehearsed"
+    # Published to the scratch repository (issue 20), never the project's own.
+    ref = f"{repo}-rehearsal:rehearsed"
+    assert repository_tags(registry, repo) == []
     assert index_platforms(registry, ref) == PLATFORMS
     assert run_cli("verify", ref, "--platforms", ",".join(PLATFORMS)).returncode == 0
     work = project / rehearse.WORK_DIR / "jobs"
-    configs = sorted(work.glob("*/docker-config/config.json"))
-    assert len(configs) == 4  # each job logged in with its own DOCKER_CONFIG
-    assert all(registry.host in c.read_text() for c in configs)
+    out = capsys.readouterr().out
+    # Each job logged in with its own DOCKER_CONFIG, kept outside the project and removed.
+    logins = {line.split("] ")[0] for line in out.splitlines() if "Login Succeeded" in line}
+    assert len(logins) == 4, out
+    assert not list((project / ".multiarch").rglob("config.json"))
     digests = sorted(work.glob("*/workspace/out/linux-*/digests.json"))
     assert [json.loads(d.read_text()).keys() for d in digests if "merge" not in str(d)] == [
         {p} for p in PLATFORMS
     ]
-    out = capsys.readouterr().out
     # qemu-setup ran in the shard that emulates, and only there.
     emulated = {line.split("] ")[0] for line in out.splitlines() if "qemu-setup (" in line}
     assert len(emulated) == 1
@@ -103,7 +117,11 @@ def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, 
     assert [j.name for j in result.jobs] == [
         "build-linux-amd64", "build-linux-arm64", "build-linux-s390x", "merge",
     ]  # fmt: skip
-    assert index_platforms(registry, f"{repo}:rehearsed") == PLATFORMS
+    assert index_platforms(registry, f"{repo}-rehearsal:rehearsed") == PLATFORMS
+    # The shards' pushes (docker://IMAGE:ci-...) went to the scratch repository too.
+    assert repository_tags(registry, repo) == []
+    # The merge job's own DOCKER_CONFIG ($CI_PROJECT_DIR/.docker) was not written there.
+    assert not list((project / ".multiarch").rglob("config.json"))
     work = project / rehearse.WORK_DIR / "jobs"
     shard = json.loads(
         (work / "build-linux-s390x/workspace/out/linux-s390x/shard.json").read_text()

@@ -276,6 +276,9 @@ def _gitlab_script(script: str, variables: Mapping[str, str], secrets: Mapping[s
     def step(ctx: Context) -> str:
         known = {**ctx.env, **secrets}
         env = {**secrets, **{k: _expand(v, known) for k, v in variables.items()}}
+        # A job's own DOCKER_CONFIG (the buildah merge job's $CI_PROJECT_DIR/.docker) would
+        # leave its login in the workspace, under the project: the rehearsal's, outside it.
+        env.pop("DOCKER_CONFIG", None)
         ctx.run(["sh", "-e", "-c", script], env)
         return f"script: {len(script.splitlines())} line(s)"
 

@@ -12,11 +12,11 @@ must be this build's own export (``containerimage.descriptor.digest``).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.facts import read_metadata
 from multiarch_tasks.engine.runner import Result, Runner
+from multiarch_tasks.model.digests import make_output_dir
 from multiarch_tasks.model.errors import BuildFailedError, CommandError, MultiarchError
 from multiarch_tasks.model.platforms import Platform
 from multiarch_tasks.planning.plan.make import BuildStep, Plan
@@ -122,7 +122,7 @@ def _raise_failures(builds: tuple[PlatformBuild, ...], runner: Runner) -> None:
 
 def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
     """Run every build step; raise :class:`BuildFailedError` naming failed platforms."""
-    Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
+    make_output_dir(settings.output_dir)
 
     def run_step(step: BuildStep) -> PlatformBuild:
         try:
