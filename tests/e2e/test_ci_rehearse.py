@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.error
 from pathlib import Path
 
 import pytest
+import yaml
 
 from multiarch_tasks.ci import templates as ci
 from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
-from tests.conftest import EXAMPLE, index_platforms, run_cli, tag_digest
+from tests.conftest import EXAMPLE, index_platforms, pinned_install_line, run_cli, tag_digest
 
 pytestmark = pytest.mark.e2e
 PLATFORMS = ["linux/amd64", "linux/arm64", "linux/s390x"]
@@ -62,7 +64,14 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
 ):
     project = make_project(tmp_path, repo, base_image.ref)
     settings = settings_from(pyproject=project / "pyproject.toml")
-    path = ci.write_template(project / FILES[provider], ci.ci_template(settings, provider))
+    text = ci.ci_template(settings, provider)
+    if provider == "github":
+        # The install line runs as written (issue 20): this repository's HEAD, pinned.
+        line, _ = pinned_install_line(tmp_path)
+        install = re.compile(r"(?m)^(\s+- id: install\n\s+run: ).*$")
+        text = install.sub(lambda m: m.group(1) + json.dumps(line), text)
+        assert line in yaml.safe_load(text)["jobs"]["merge"]["steps"][2]["run"]
+    path = ci.write_template(project / FILES[provider], text)
 
     result = rehearse.rehearse(path, Runner(), project=project)
 

@@ -8,8 +8,10 @@ its scripts as separate processes through the runner, with the provider's shell 
 the local engine and registry. What only a hosted runner has is done by its local
 equivalent: ``actions/checkout`` copies the project, ``upload-artifact`` /
 ``download-artifact`` and GitLab artifacts copy directories between workspaces,
-``setup-python`` and the install step use this interpreter's ``multiarch``, the dind
-service is the local engine. Secrets are stand-in values, hidden in the output; the login
+``setup-python`` checks its cache inputs as the action does and gives the job a fresh
+venv, in which the install step runs as written (:mod:`~multiarch_tasks.ci.rehearse.python`;
+GitLab's ``before_script`` is skipped: its jobs use this interpreter's ``multiarch``), the
+dind service is the local engine. Secrets are stand-in values, hidden in the output; the login
 steps run against the pipeline's registry with them.
 
 It publishes to a scratch repository, never the project's tags
@@ -155,7 +157,7 @@ def _run_job(
     try:
         for step in job.steps:
             ctx.notes.append(step(ctx))
-    except CommandError as err:
+    except (CommandError, RehearsalError) as err:  # a step failed as it would on the runner
         return JobRun(job.name, job.runner, tuple(ctx.notes), str(err).splitlines()[0])
     return JobRun(job.name, job.runner, tuple(ctx.notes))
 

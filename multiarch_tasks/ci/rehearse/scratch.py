@@ -19,9 +19,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from multiarch_tasks.ci.rehearse.steps import RehearsalError
-from multiarch_tasks.config.settings import settings_from
+from multiarch_tasks.config.files import project_config_file
+from multiarch_tasks.config.settings import Settings, settings_from
+from multiarch_tasks.config.sources import INVOKE_SECTION
 from multiarch_tasks.model.errors import MultiarchError, RegistryError
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.client import RegistryClient
@@ -95,16 +100,16 @@ def scratch_for(
     """Decide the scratch repository for the pipeline ``text`` of ``project``.
 
     ``project_image``: the project's image when the caller resolved it (the task's
-    settings); else its pyproject.toml's, else the one ci-template wrote into the file.
+    settings); else its pyproject.toml's or invoke.yaml's, else the one ci-template wrote
+    into the file's settings comment.
     ``local_running``: whether a registry answers at :data:`LOCAL_REGISTRY` (None: ask).
     """
     written, written_tags = _generated(text)
-    pyproject = project / "pyproject.toml"
-    configured = settings_from(pyproject=pyproject) if pyproject.is_file() else None
+    configured = _project_settings(project)
     name = project_image or (configured.image if configured else "") or written
     if not name:
         raise RehearsalError(
-            "cannot tell the project's image (no image in pyproject.toml nor in the"
+            "cannot tell the project's image (none in pyproject.toml, invoke.yaml or the"
             " pipeline's settings comment), so not which tags to keep away from: pass"
             " --image SCRATCH_REPOSITORY"
         )
@@ -130,6 +135,21 @@ def scratch_for(
     tags = configured.tags if configured and configured.sources.get("tags") else written_tags
     spellings = tuple(s for s in (project_image, configured and configured.image, written) if s)
     return Scratch(real, chosen, spellings, tuple(tags))
+
+
+def _project_settings(project: Path) -> Settings | None:
+    """The settings the jobs read in ``project``: pyproject.toml, then its invoke file."""
+    pyproject = project / "pyproject.toml"
+    invoke_file = project_config_file(project)
+    section: Any = None
+    if invoke_file is not None and invoke_file.suffix != ".py":
+        try:
+            section = (yaml.safe_load(invoke_file.read_text()) or {}).get(INVOKE_SECTION)
+        except (OSError, yaml.YAMLError, AttributeError) as err:
+            raise RehearsalError(f"cannot read {invoke_file}: {err}") from err
+    if not pyproject.is_file() and not isinstance(section, dict):
+        return None
+    return settings_from(section if isinstance(section, dict) else None, pyproject=pyproject)
 
 
 def _repository(text: str, what: str) -> ImageRef:
