@@ -296,3 +296,14 @@ def pinned_install_line(tmp: Path) -> tuple[str, str]:
     commit = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True,
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     return f'pip install "multiarch-tasks @ git+file://localhost{clone}@{commit}"', commit
+
+
+def with_install_line(text: str, line: str) -> str:
+    """A generated GitHub workflow with ``line`` as each job's install step (``id: install``)."""
+    import json  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    step = re.compile(r"(?m)^(\s+- id: install\n\s+run: ).*$")
+    out, count = step.subn(lambda m: m.group(1) + json.dumps(line), text)
+    assert count, "no install step in the workflow"
+    return out

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import urllib.error
 from pathlib import Path
 
 import pytest
-import yaml
 
 from multiarch_tasks.ci import templates as ci
 from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
-from tests.conftest import EXAMPLE, index_platforms, pinned_install_line, run_cli, tag_digest
+from tests.conftest import (
+    EXAMPLE,
+    index_platforms,
+    pinned_install_line,
+    run_cli,
+    tag_digest,
+    with_install_line,
+)
 
 pytestmark = pytest.mark.e2e
 PLATFORMS = ["linux/amd64", "linux/arm64", "linux/s390x"]
@@ -67,10 +72,7 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
     text = ci.ci_template(settings, provider)
     if provider == "github":
         # The install line runs as written (issue 20): this repository's HEAD, pinned.
-        line, _ = pinned_install_line(tmp_path)
-        install = re.compile(r"(?m)^(\s+- id: install\n\s+run: ).*$")
-        text = install.sub(lambda m: m.group(1) + json.dumps(line), text)
-        assert line in yaml.safe_load(text)["jobs"]["merge"]["steps"][2]["run"]
+        text = with_install_line(text, pinned_install_line(tmp_path)[0])
     path = ci.write_template(project / FILES[provider], text)
 
     result = rehearse.rehearse(path, Runner(), project=project)

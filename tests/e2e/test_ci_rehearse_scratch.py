@@ -21,7 +21,14 @@ from multiarch_tasks.ci import templates as ci
 from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
-from tests.conftest import EXAMPLE, buildx_push, index_platforms, tag_digest
+from tests.conftest import (
+    EXAMPLE,
+    buildx_push,
+    index_platforms,
+    pinned_install_line,
+    tag_digest,
+    with_install_line,
+)
 
 pytestmark = pytest.mark.e2e
 PLATFORMS = ["linux/amd64", "linux/arm64"]
@@ -61,9 +68,9 @@ def test_rehearsal_keeps_real_tags_and_its_dir_is_ignored_without_credentials(
     before = {tag: tag_digest(registry, f"{repo}:{tag}") for tag in TAGS}
     assert all(before.values())
     settings = settings_from(pyproject=project / "pyproject.toml")
-    path = ci.write_template(
-        project / ".github/workflows/multiarch.yml", ci.ci_template(settings, "github")
-    )
+    # The install line runs as written: this repository's HEAD, pinned.
+    text = with_install_line(ci.ci_template(settings, "github"), pinned_install_line(tmp_path)[0])
+    path = ci.write_template(project / ".github/workflows/multiarch.yml", text)
     git(project, "add", ".")
     git(project, "commit", "-qm", "workflow")
 
