@@ -271,7 +271,7 @@ def ci_template(
 
 
 def ci_rehearse(
-    settings: Settings,  # noqa: ARG001 - the pipeline holds all; kept for the shape
+    settings: Settings,
     pipeline: str | Path,
     runner: Runner | None = None,
     *,
@@ -279,10 +279,19 @@ def ci_rehearse(
     work_dir: str | Path | None = None,
     secrets: Mapping[str, str] | None = None,
     jobs: int = 0,
+    image: str | None = None,
+    registry: str | None = None,
 ) -> RehearsalResult:
-    """Run a generated ``pipeline`` here: each shard in its own workspace, then the merge."""
+    """Run a generated ``pipeline`` here: each shard in its own workspace, then the merge.
+
+    It publishes to a scratch repository: ``image``, else the project's image with
+    ``-rehearsal`` appended (on ``registry``, or a local registry when one answers),
+    never to the project's own tags.
+    """
     from multiarch_tasks.ci.rehearse.run import rehearse as impl
 
+    # settings describe the current directory's project; another project is read there.
+    here = Path(project).resolve() == Path.cwd()
     return impl(
         pipeline,
         _runner(runner),
@@ -290,6 +299,9 @@ def ci_rehearse(
         work_dir=work_dir,
         secrets=secrets,
         jobs=jobs,
+        image=image,
+        registry=registry,
+        project_image=settings.image if here else "",
     )
 
 

@@ -343,6 +343,8 @@ def _ci_rehearse(s: Settings, r: Runner, a: Args) -> Any:
         project=a["project"] or ".",
         work_dir=a["work_dir"],
         jobs=int(a["jobs"] or 0),
+        image=a["image"],
+        registry=a["registry"],
     )
 
 
@@ -497,8 +499,22 @@ SPECS = (
     TaskSpec(
         "ci_rehearse",
         "Run a generated pipeline here: each shard in its own workspace, then the merge.",
-        ("pipeline", "project", "work_dir", "jobs", "json"),
+        ("pipeline", "project", "work_dir", "jobs", "image", "registry", "json"),
         _ci_rehearse,
         check=True,
+        # The scratch repository, not the project's image: no settings key.
+        own=(
+            Flag(
+                "image",
+                "Scratch repository to publish to (default: the project's image with "
+                "-rehearsal appended, on a local registry when one answers)",
+                short="i",
+            ),
+            Flag(
+                "registry",
+                "Registry for the scratch repository IMAGE-rehearsal "
+                "(default: a local one when it answers at 127.0.0.1:5000, else the image's)",
+            ),
+        ),
     ),
 )

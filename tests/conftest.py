@@ -282,3 +282,29 @@ def buildx_push(argv: list[str], attempts: int = 3) -> subprocess.CompletedProce
     """Run a ``docker buildx build ... --push`` a test makes by hand, as the product would:
     again (from cache) after a passing registry fault (testbed/retry.py)."""
     return run_retrying(argv, attempts=attempts)
+
+
+def pinned_install_line(tmp: Path) -> tuple[str, str]:
+    """A workflow install line for this repository's HEAD, cloned into ``tmp``, pinned.
+
+    ``pip install "multiarch-tasks @ git+file://localhost/CLONE@COMMIT"``, the form a
+    template writes from PEP 610's direct_url.json (issue 20); returns (line, commit).
+    ``localhost`` because the pip of Debian's Python (23.x) refuses ``git+file:///``.
+    """
+    clone = tmp / "multiarch-tasks"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(root), str(clone)], check=True)
+    commit = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return f'pip install "multiarch-tasks @ git+file://localhost{clone}@{commit}"', commit
+
+
+def with_install_line(text: str, line: str) -> str:
+    """A generated GitHub workflow with ``line`` as each job's install step (``id: install``)."""
+    import json  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    step = re.compile(r"(?m)^(\s+- id: install\n\s+run: ).*$")
+    out, count = step.subn(lambda m: m.group(1) + json.dumps(line), text)
+    assert count, "no install step in the workflow"
+    return out

@@ -21,6 +21,26 @@ INDEX_KEY = "index"
 # build --layout: {platform: its OCI layout directory, relative to digests.json's own}
 LAYOUTS_KEY = "layouts"
 
+# The default output directory's name; a directory of that name carries its own .gitignore.
+OUTPUT_DIR_NAME = ".multiarch"
+
+
+def make_output_dir(directory: str | Path) -> Path:
+    """Create ``directory`` (and its parents); a ``.multiarch`` among them gets a ``.gitignore``.
+
+    The ``.gitignore`` holds ``*``, as pytest's ``.pytest_cache`` does: what a run leaves
+    there (digest maps, a rehearsal's workspaces) is never committed by accident (issue
+    20). Written whenever it is missing, so a ``.multiarch/`` made by an older version gets
+    one too; a project that wants its digest maps committed sets ``output_dir`` elsewhere.
+    """
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for parent in (path, *path.parents):
+        ignore = parent / ".gitignore"
+        if parent.name == OUTPUT_DIR_NAME and not ignore.exists():
+            ignore.write_text("# made by multiarch-tasks: nothing in here is committed\n*\n")
+    return path
+
 
 def write_digest_map(
     directory: str | Path,
@@ -34,8 +54,7 @@ def write_digest_map(
     ``layouts`` (``build --layout``) names each platform's OCI layout directory, relative
     to ``DIR``: the shard's directory moves as a whole (a CI artifact) and still reads.
     """
-    path = Path(directory) / FILENAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = make_output_dir(directory) / FILENAME
     data: dict[str, Any] = {str(p): d for p, d in digests.items()}
     if index:
         data[INDEX_KEY] = index
@@ -143,8 +162,7 @@ def shard_meta(
 
 def write_shard_meta(directory: str | Path, meta: ShardMeta) -> Path:
     """Write ``DIR/shard.json`` (build calls this right after writing the digest map)."""
-    path = Path(directory) / SHARD_FILENAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = make_output_dir(directory) / SHARD_FILENAME
     path.write_text(json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n")
     return path
 

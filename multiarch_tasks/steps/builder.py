@@ -18,6 +18,7 @@ from pathlib import Path
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import facts as facts_mod
 from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.digests import make_output_dir
 from multiarch_tasks.model.errors import InvalidValueError, MultiarchError
 from multiarch_tasks.planning.plan.make import Assignment, Plan, make_plan
 
@@ -66,7 +67,7 @@ def run_builder_step(plan: Plan, runner: Runner) -> BuilderResult:
     if step is not None and step.commands and not runner.dry:
         if plan.buildkitd_config:
             path = Path(plan.buildkitd_path)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_output_dir(path.parent)
             path.write_text(plan.buildkitd_config)
         for number, argv in enumerate(step.commands):
             label = "builder-create" if number == 0 else f"builder-create node {argv[-1]}"

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,14 @@ from multiarch_tasks.ci import templates as ci
 from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
-from tests.conftest import EXAMPLE, index_platforms, run_cli, tag_digest
+from tests.conftest import (
+    EXAMPLE,
+    index_platforms,
+    pinned_install_line,
+    run_cli,
+    tag_digest,
+    with_install_line,
+)
 
 pytestmark = pytest.mark.e2e
 PLATFORMS = ["linux/amd64", "linux/arm64", "linux/s390x"]
@@ -47,33 +55,48 @@ def make_project(tmp: Path, repo: str, base: str) -> Path:
     return project
 
 
+def repository_tags(registry, repo: str) -> list[str]:
+    try:
+        found, _ = registry.get_json(f"/v2/{repo.split('/', 1)[1]}/tags/list")
+    except urllib.error.HTTPError as err:
+        if err.code != 404:  # 404: the repository was never pushed to
+            raise
+        return []
+    return list(found.get("tags") or [])  # type: ignore[call-overload]
+
+
 @pytest.mark.parametrize("provider", ["github", "gitlab"])
 def test_rehearsed_pipeline_publishes_an_index_that_verifies(
     base_image, registry, repo, tmp_path, provider, capsys
 ):
     project = make_project(tmp_path, repo, base_image.ref)
     settings = settings_from(pyproject=project / "pyproject.toml")
-    path = ci.write_template(
-        project / FILES[provider], ci.ci_template(settings, provider, local_registry=True)
-    )
+    text = ci.ci_template(settings, provider, local_registry=True)
+    if provider == "github":
+        # The install line runs as written (issue 20): this repository's HEAD, pinned.
+        text = with_install_line(text, pinned_install_line(tmp_path)[0])
+    path = ci.write_template(project / FILES[provider], text)
 
     result = rehearse.rehearse(path, Runner(), project=project)
 
     assert result.ok, result.render()
     assert [j.name for j in result.jobs][-1] == "merge"
     assert len(result.jobs) == 4
-    ref = f"{repo}:rehearsed"
+    # Published to the scratch repository (issue 20), never the project's own.
+    ref = f"{repo}-rehearsal:rehearsed"
+    assert repository_tags(registry, repo) == []
     assert index_platforms(registry, ref) == PLATFORMS
     assert run_cli("verify", ref, "--platforms", ",".join(PLATFORMS)).returncode == 0
     work = project / rehearse.WORK_DIR / "jobs"
-    configs = sorted(work.glob("*/docker-config/config.json"))
-    assert len(configs) == 4  # each job logged in with its own DOCKER_CONFIG
-    assert all(registry.host in c.read_text() for c in configs)
+    out = capsys.readouterr().out
+    # Each job logged in with its own DOCKER_CONFIG, kept outside the project and removed.
+    logins = {line.split("] ")[0] for line in out.splitlines() if "Login Succeeded" in line}
+    assert len(logins) == 4, out
+    assert not list((project / ".multiarch").rglob("config.json"))
     digests = sorted(work.glob("*/workspace/out/linux-*/digests.json"))
     assert [json.loads(d.read_text()).keys() for d in digests if "merge" not in str(d)] == [
         {p} for p in PLATFORMS
     ]
-    out = capsys.readouterr().out
     if provider == "github":
         # qemu-setup ran in the shard that emulates, and only there.
         emulated = {line.split("] ")[0] for line in out.splitlines() if "qemu-setup (" in line}
@@ -83,10 +106,12 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
         skipped = [n for j in result.jobs for n in j.notes if n.startswith("before_script")]
         assert len([n for n in skipped if "multiarch builder-create" in n]) == 3
     # issue 20: one registry cache per platform, exported with mode=max (the template's
-    # --cache auto on GitHub without its cache service, --cache registry on GitLab).
-    name = repo.split("/", 1)[1]
-    assert {f"buildcache-{p.replace('/', '-')}" for p in PLATFORMS} <= set(registry.tags(name))
-    cache = f"{repo}:buildcache-linux-arm64"
+    # --cache auto on GitHub without its cache service, --cache registry on GitLab), in
+    # the scratch repository like everything the rehearsal writes.
+    scratch = f"{repo}-rehearsal"
+    cached = set(registry.tags(scratch.split("/", 1)[1]))
+    assert {f"buildcache-{p.replace('/', '-')}" for p in PLATFORMS} <= cached
+    cache = f"{scratch}:buildcache-linux-arm64"
     assert f"cache linux-arm64: import type=registry,ref={cache}; export type=registry," in out
     assert "stand-in-password" not in out
     assert (
@@ -121,7 +146,11 @@ def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, 
     assert [j.name for j in result.jobs] == [
         "build-linux-amd64", "build-linux-arm64", "build-linux-s390x", "merge",
     ]  # fmt: skip
-    assert index_platforms(registry, f"{repo}:rehearsed") == PLATFORMS
+    assert index_platforms(registry, f"{repo}-rehearsal:rehearsed") == PLATFORMS
+    # The shards' pushes (docker://IMAGE:ci-...) went to the scratch repository too.
+    assert repository_tags(registry, repo) == []
+    # The merge job's own DOCKER_CONFIG ($CI_PROJECT_DIR/.docker) was not written there.
+    assert not list((project / ".multiarch").rglob("config.json"))
     work = project / rehearse.WORK_DIR / "jobs"
     shard = json.loads(
         (work / "build-linux-s390x/workspace/out/linux-s390x/shard.json").read_text()

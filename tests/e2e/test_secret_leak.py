@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult, run_cli
+from tests.conftest import CliResult, pinned_install_line, run_cli, with_install_line
 
 pytestmark = pytest.mark.e2e
 
@@ -303,6 +303,8 @@ def test_no_planted_secret_in_a_real_ci_rehearse_of_the_github_pipeline_text_and
     pipeline = tmp_path / "ci" / "multiarch.yml"
     leaks.run("ci-template github", "ci-template", "--local-registry", "--output", str(pipeline),
               cwd=project, out=tmp_path / "ci")  # fmt: skip
+    # The install line runs as written (issue 20): this repository's HEAD, pinned.
+    pipeline.write_text(with_install_line(pipeline.read_text(), pinned_install_line(tmp_path)[0]))
     work = tmp_path / "rehearse" / "work"  # scanned with the summary file beside it
     for json_flag in ((), ("--json",)):
         done = leaks.run(

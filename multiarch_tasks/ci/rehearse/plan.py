@@ -10,12 +10,11 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from multiarch_tasks.ci.rehearse.python import install, setup_python
 from multiarch_tasks.ci.rehearse.steps import (
     Context,
     GitHead,
@@ -93,40 +92,42 @@ class _Expr:
         raise RehearsalError(f"{self.where}: cannot evaluate if: {text}")
 
 
-# Actions that install a program: the rehearsal uses this machine's own instead (cosign:
-# the merge job of ci-template --sign).
-_THIS_MACHINE = {
-    "actions/setup-python": f"setup-python: this interpreter ({sys.version.split()[0]}) instead",
-    "sigstore/cosign-installer": "cosign-installer: this machine's cosign instead",
-    "crazy-max/ghaction-github-runtime": "github-runtime: no GitHub cache service here",
-}
+# The hosted actions a rehearsal does locally, from their inputs. An action that installs
+# a program uses this machine's instead (cosign: the merge job of ci-template --sign), but
+# setup-python is rehearsed: its cache check and a fresh interpreter (python.py).
+_LOCAL: dict[str, Callable[[Mapping[str, Any]], Step]] = {
+    "actions/checkout": lambda _with: checkout,
+    "actions/setup-python": setup_python,
+    "actions/upload-artifact": lambda w: upload(str(w["name"]), str(w["path"])),
+    "actions/download-artifact": lambda w: download(
+        str(w.get("pattern") or w.get("name") or "*"), str(w.get("path") or "."),
+        merge="name" in w,
+    ),
+    "sigstore/cosign-installer": lambda _with: skip(
+        "cosign-installer: this machine's cosign instead"
+    ),
+    "crazy-max/ghaction-github-runtime": lambda _with: skip(
+        "github-runtime: no GitHub cache service here"
+    ),
+}  # fmt: skip
 
 
 def _github_step(step: Mapping[str, Any], expr: _Expr, shell_env: Mapping[str, str]) -> Step:
     uses = str(step.get("uses", ""))
     action = uses.split("@", 1)[0]
     with_ = {k: expr.sub(v) for k, v in (step.get("with") or {}).items()}
-    if action == "actions/checkout":
-        return checkout
-    if action in _THIS_MACHINE:
-        return skip(_THIS_MACHINE[action])
-    if action == "actions/upload-artifact":
-        return upload(str(with_["name"]), str(with_["path"]))
-    if action == "actions/download-artifact":
-        return download(str(with_.get("pattern") or with_.get("name") or "*"),
-                         str(with_.get("path") or "."), merge="name" in with_)  # fmt: skip
+    if action in _LOCAL:
+        return _LOCAL[action](with_)
     if uses:
         raise RehearsalError(f"{expr.where}: action {uses} has no local equivalent")
-    stand_in = {
-        "install": f"install: this machine's multiarch ({Path(sys.executable).parent})",
+    if str(step.get("id", "")) == "builder":
         # No buildkit image here to boot a docker-container builder: the current one builds.
-        "builder": "builder: this machine's current builder instead",
-    }.get(str(step.get("id", "")))
-    if stand_in:
-        return skip(stand_in)
+        return skip("builder: this machine's current builder instead")
     script = expr.sub(str(step["run"]))
     env = {**shell_env, **{k: str(expr.sub(v)) for k, v in (step.get("env") or {}).items()}}
     argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+    if step.get("id") == "install":  # run as written, in the job's fresh venv
+        return install(script_step(argv, env, script), script)
     return script_step(argv, env, script)
 
 
@@ -292,6 +293,9 @@ def _gitlab_script(script: str, variables: Mapping[str, str], secrets: Mapping[s
     def step(ctx: Context) -> str:
         known = {**ctx.env, **secrets}
         env = {**secrets, **{k: _expand(v, known) for k, v in variables.items()}}
+        # A job's own DOCKER_CONFIG (the buildah merge job's $CI_PROJECT_DIR/.docker) would
+        # leave its login in the workspace, under the project: the rehearsal's, outside it.
+        env.pop("DOCKER_CONFIG", None)
         ctx.run(["sh", "-e", "-c", script], env)
         return f"script: {len(script.splitlines())} line(s)"
 

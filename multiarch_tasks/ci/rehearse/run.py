@@ -1,15 +1,23 @@
 """ci-rehearse: run a pipeline written by ``ci-template`` on this machine before pushing it.
 
 Each job (each matrix shard) gets its own workspace (a copy of the project, as a checkout
-would give), its own output directory and its own ``DOCKER_CONFIG``, and runs its scripts as
-separate processes through the runner, with the provider's shell and variables
+would give), its own output directory and its own ``DOCKER_CONFIG`` (in a temporary
+directory outside the project, removed afterwards: no credential stays behind), and runs
+its scripts as separate processes through the runner, with the provider's shell and variables
 (``GITHUB_*`` / ``CI_*``); jobs run stage by stage, shards of a stage side by side, against
 the local engine and registry. What only a hosted runner has is done by its local
 equivalent: ``actions/checkout`` copies the project, ``upload-artifact`` /
 ``download-artifact`` and GitLab artifacts copy directories between workspaces,
-``setup-python`` and the install step use this interpreter's ``multiarch``, the dind
-service is the local engine. Secrets are stand-in values, hidden in the output; the login
+``setup-python`` checks its cache inputs as the action does and gives the job a fresh
+venv, in which the install step runs as written (:mod:`~multiarch_tasks.ci.rehearse.python`;
+GitLab's ``before_script`` is skipped: its jobs use this interpreter's ``multiarch``), the
+dind service is the local engine. Secrets are stand-in values, hidden in the output; the login
 steps run against the pipeline's registry with them.
+
+It publishes to a scratch repository, never the project's tags
+(:mod:`~multiarch_tasks.ci.rehearse.scratch`), says which first, and removes its staging
+tags there afterwards where the registry allows it. Its work directory is under
+``.multiarch/``, which carries its own ``.gitignore``.
 
 Only what ``ci-template`` writes is understood; anything else is refused, naming it.
 """
@@ -20,16 +28,21 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from multiarch_tasks.ci.rehearse import scratch as scratch_repo
 from multiarch_tasks.ci.rehearse.plan import detect_provider, github_jobs, gitlab_jobs
 from multiarch_tasks.ci.rehearse.steps import Context, GitHead, Job, RehearsalError, git_head, slug
 from multiarch_tasks.engine.runner import Runner
-from multiarch_tasks.model.errors import CommandError
+from multiarch_tasks.model.digests import make_output_dir
+from multiarch_tasks.model.errors import CommandError, RegistryError
+from multiarch_tasks.registry.client import RegistryClient
 
 __all__ = [
     "DEFAULT_SECRETS",
@@ -116,12 +129,24 @@ def _host_env(work: Path) -> dict[str, str]:
     return env
 
 
-def _run_job(job: Job, work: Path, project: Path, runner: Runner) -> JobRun:
+def _run_job(
+    job: Job,
+    work: Path,
+    project: Path,
+    runner: Runner,
+    secret_dir: Path,
+    scratch: Mapping[str, str],
+) -> JobRun:
     root = work / "jobs" / slug(job.name)
+    # Outside the project: a login's config.json must not stay in the checkout (issue 20).
+    config = secret_dir / slug(job.name)
     if not runner.dry:  # --dry prints the commands and creates nothing
         shutil.rmtree(root, ignore_errors=True)
-        (root / "docker-config").mkdir(parents=True)
-    env = {**_host_env(work), **job.env, "DOCKER_CONFIG": str(root / "docker-config")}
+        root.mkdir(parents=True)
+        config.mkdir(mode=0o700, parents=True)
+    env = {**_host_env(work), **job.env, **scratch, "DOCKER_CONFIG": str(config),
+           # buildah/podman login write here instead of the user's own auth.json
+           "REGISTRY_AUTH_FILE": str(config / "auth.json")}  # fmt: skip
     env.setdefault("GITHUB_WORKSPACE", str(root / "workspace"))
     env.setdefault("CI_PROJECT_DIR", str(root / "workspace"))
     ctx = Context(
@@ -132,9 +157,71 @@ def _run_job(job: Job, work: Path, project: Path, runner: Runner) -> JobRun:
     try:
         for step in job.steps:
             ctx.notes.append(step(ctx))
-    except CommandError as err:
+    except (CommandError, RehearsalError) as err:  # a step failed as it would on the runner
         return JobRun(job.name, job.runner, tuple(ctx.notes), str(err).splitlines()[0])
     return JobRun(job.name, job.runner, tuple(ctx.notes))
+
+
+def _run_stages(
+    plan: list[Job],
+    work: Path,
+    project: Path,
+    runner: Runner,
+    secret_dir: Path,
+    scratch: Mapping[str, str],
+    jobs: int,
+) -> list[JobRun]:
+    done: list[JobRun] = []
+    for stage in sorted({j.stage for j in plan}):
+        batch = [j for j in plan if j.stage == stage]
+        runner.say(f"rehearse: {', '.join(j.name for j in batch)}")
+        results = runner.map_parallel(
+            lambda j: _run_job(j, work, project, runner, secret_dir, scratch),
+            batch,
+            jobs or len(batch),
+        )
+        for job, outcome in zip(batch, results, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            done.append(outcome if isinstance(outcome, JobRun) else JobRun(job.name, job.runner))
+        if not all(r.ok for r in done):
+            break
+    return done
+
+
+def _snapshot(
+    client: RegistryClient, scratch: scratch_repo.Scratch, runner: Runner
+) -> dict[str, str] | None:
+    """The scratch repository's tags before the run; None when nothing will be cleaned."""
+    if runner.dry:
+        return None
+    try:
+        return scratch_repo.snapshot(client, scratch.image)
+    except RegistryError as err:
+        runner.say(f"rehearse: cannot list {scratch.image.name} ({err}); its tags stay as made")
+        return None
+
+
+def _clean(
+    client: RegistryClient,
+    scratch: scratch_repo.Scratch,
+    before: Mapping[str, str],
+    work: Path,
+    runner: Runner,
+) -> None:
+    keep = scratch_repo.final_tags(work, scratch.image, scratch.tags)
+    try:
+        runner.say(scratch_repo.clean(client, scratch.image, before, keep))
+    except RegistryError as err:
+        # The rehearsal's outcome stands; what is left is said, not raised.
+        runner.say(f"rehearse: staging tags in {scratch.image.name} not removed: {err}")
+
+
+def _load(text: str, file: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise RehearsalError(f"{file} is not valid YAML: {str(err).splitlines()[0]}") from err
 
 
 def _check_work_dir(work: Path, project: Path) -> None:
@@ -156,23 +243,24 @@ def rehearse(
     work_dir: str | Path | None = None,
     secrets: Mapping[str, str] | None = None,
     jobs: int = 0,
+    image: str | None = None,
+    registry: str | None = None,
+    project_image: str = "",
 ) -> RehearsalResult:
-    """Run the pipeline in ``path`` here, stage by stage; stop after a stage that failed."""
+    """Run the pipeline in ``path`` here, stage by stage; stop after a stage that failed.
+
+    It publishes to a scratch repository (``image``, else the project's with
+    ``-rehearsal`` on ``registry`` or a local one; :func:`scratch_repo.scratch_for`),
+    never to ``project_image`` (default: the project's configured image).
+    """
     file = str(path)
+    project_dir = Path(project).resolve()
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as err:
         raise RehearsalError(f"cannot read {file}: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise RehearsalError(f"{file} is not valid YAML: {str(err).splitlines()[0]}") from err
-    provider = detect_provider(doc, file)
-    project_dir = Path(project).resolve()
-    work = (Path(work_dir) if work_dir else project_dir / WORK_DIR).resolve()
-    _check_work_dir(work, project_dir)
-    if not runner.dry:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        (work / MARKER).write_text("made by multiarch ci-rehearse; removed by the next one\n")
+    provider = detect_provider(_load(text, file), file)
+    make_plan = github_jobs if provider == "github" else gitlab_jobs
     values = {**DEFAULT_SECRETS, **(secrets or {})}
     # Every value passed in is hidden; of the stand-ins, all but the user names.
     hidden = [
@@ -180,20 +268,28 @@ def rehearse(
     ]
     runner = runner.with_secrets(*hidden)
     git = git_head(runner, project_dir)
-    plan = (github_jobs if provider == "github" else gitlab_jobs)(doc, file, values, git)
-    done: list[JobRun] = []
-    for stage in sorted({j.stage for j in plan}):
-        batch = [j for j in plan if j.stage == stage]
-        runner.say(f"rehearse: {', '.join(j.name for j in batch)}")
-        results = runner.map_parallel(
-            lambda j: _run_job(j, work, project_dir, runner), batch, jobs or len(batch)
-        )
-        for job, outcome in zip(batch, results, strict=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
-            done.append(outcome if isinstance(outcome, JobRun) else JobRun(job.name, job.runner))
-        if not all(r.ok for r in done):
-            break
+    # What cannot run is refused naming it, before the scratch repository is chosen.
+    make_plan(_load(text, file), file, values, git)
+    scratch = scratch_repo.scratch_for(
+        text, project_dir, project_image=project_image, image=image, registry=registry
+    )
+    plan = make_plan(_load(scratch.redirect(text), file), file, values, git)
+    work = (Path(work_dir) if work_dir else project_dir / WORK_DIR).resolve()
+    _check_work_dir(work, project_dir)
+    runner.say(scratch.line())
+    if not runner.dry:
+        shutil.rmtree(work, ignore_errors=True)
+        make_output_dir(work)
+        (work / MARKER).write_text("made by multiarch ci-rehearse; removed by the next one\n")
+    client = RegistryClient(say=runner.say)
+    before = _snapshot(client, scratch, runner)
+    secret_dir = Path(tempfile.mkdtemp(prefix="multiarch-rehearsal-"))
+    try:
+        done = _run_stages(plan, work, project_dir, runner, secret_dir, scratch.env(), jobs)
+    finally:
+        shutil.rmtree(secret_dir, ignore_errors=True)
+        if before is not None:
+            _clean(client, scratch, before, work, runner)
     result = RehearsalResult(file, provider, tuple(done))
     if not result.ok:
         failed = next(j for j in done if not j.ok)

@@ -12,6 +12,7 @@ from pathlib import Path
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine import commands
 from multiarch_tasks.engine.runner import Runner
+from multiarch_tasks.model.digests import make_output_dir
 from multiarch_tasks.model.errors import BuildFailedError, CommandError
 from multiarch_tasks.planning.plan.make import Plan, buildah_manifest, buildah_push_argv
 from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
@@ -19,7 +20,7 @@ from multiarch_tasks.steps.backends.base import BuildOutcome, PlatformBuild
 
 def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
     """Build every platform with buildah, then push the list to the staging tag."""
-    Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
+    make_output_dir(settings.output_dir)
     builds: list[PlatformBuild] = []
     failed: dict[str, str] = {}
     for step in plan.builds:

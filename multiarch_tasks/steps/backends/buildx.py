@@ -12,11 +12,11 @@ must be this build's own export (``containerimage.descriptor.digest``).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.facts import read_metadata
 from multiarch_tasks.engine.runner import Result, Runner
+from multiarch_tasks.model.digests import make_output_dir
 from multiarch_tasks.model.errors import (
     BuildFailedError,
     CommandError,
@@ -165,7 +165,7 @@ def pushed_despite(step: BuildStep, error: str, settings: Settings, runner: Runn
 
 def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
     """Run every build step; raise :class:`BuildFailedError` naming failed platforms."""
-    Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
+    make_output_dir(settings.output_dir)
 
     def run_step(step: BuildStep) -> PlatformBuild:
         try:

@@ -31,6 +31,7 @@ from multiarch_tasks.engine.runner import Runner, interruptible
 from multiarch_tasks.model import oci
 from multiarch_tasks.model.digests import (
     check_shards,
+    make_output_dir,
     read_digest_map,
     read_shards,
     write_digest_map,
@@ -187,7 +188,7 @@ def manifest_create(  # noqa: C901, PLR0912 - one branch per tool, kept side by 
             )
     else:
         srcs = [f"{image.name}@{c.digest}" for c in children]
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     (out / INDEX_FILE).write_bytes(raw)
     plan = {
         "tool": tool,
