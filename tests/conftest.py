@@ -249,6 +249,9 @@ def cli():
 
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hello"
+# Only the app, for copytree(EXAMPLE, ...): the example's invoke.yaml points at the demo's
+# registry, and a demo run leaves its .multiarch/ there.
+APP_ONLY = shutil.ignore_patterns("invoke.yaml", "tasks.py", ".multiarch")
 
 
 def example_args(base: str, output_dir: Path | str) -> list[str]:
@@ -284,27 +287,18 @@ def buildx_push(argv: list[str], attempts: int = 3) -> subprocess.CompletedProce
     return run_retrying(argv, attempts=attempts)
 
 
-def pinned_install_line(tmp: Path) -> tuple[str, str]:
-    """A workflow install line for this repository's HEAD, cloned into ``tmp``, pinned.
+def pinned_requirement(tmp: Path) -> tuple[str, str]:
+    """This repository's HEAD, cloned into ``tmp``, as a pinned pip requirement.
 
-    ``pip install "multiarch-tasks @ git+file://localhost/CLONE@COMMIT"``, the form a
-    template writes from PEP 610's direct_url.json (issue 20); returns (line, commit).
-    ``localhost`` because the pip of Debian's Python (23.x) refuses ``git+file:///``.
+    ``multiarch-tasks @ git+file://localhost/CLONE@COMMIT``, the form ci-template writes
+    from PEP 610's direct_url.json (issue 20), for the ``install`` setting of a test
+    project (the test venv's editable install gives ci-template no URL); returns
+    (requirement, commit). ``localhost`` because the pip of Debian's Python (23.x) refuses
+    ``git+file:///``.
     """
     clone = tmp / "multiarch-tasks"
     root = Path(__file__).resolve().parents[1]
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(root), str(clone)], check=True)
     commit = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True,
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    return f'pip install "multiarch-tasks @ git+file://localhost{clone}@{commit}"', commit
-
-
-def with_install_line(text: str, line: str) -> str:
-    """A generated GitHub workflow with ``line`` as each job's install step (``id: install``)."""
-    import json  # noqa: PLC0415
-    import re  # noqa: PLC0415
-
-    step = re.compile(r"(?m)^(\s+- id: install\n\s+run: ).*$")
-    out, count = step.subn(lambda m: m.group(1) + json.dumps(line), text)
-    assert count, "no install step in the workflow"
-    return out
+    return f"multiarch-tasks @ git+file://localhost{clone}@{commit}", commit

@@ -23,12 +23,12 @@ from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
 from tests.conftest import (
+    APP_ONLY,
     EXAMPLE,
     index_platforms,
-    pinned_install_line,
+    pinned_requirement,
     run_cli,
     tag_digest,
-    with_install_line,
 )
 
 pytestmark = pytest.mark.e2e
@@ -36,10 +36,10 @@ PLATFORMS = ["linux/amd64", "linux/arm64", "linux/s390x"]
 FILES = {"github": ".github/workflows/multiarch.yml", "gitlab": ".gitlab-ci.yml"}
 
 
-def make_project(tmp: Path, repo: str, base: str) -> Path:
+def make_project(tmp: Path, repo: str, base: str, install: str = "multiarch-tasks==0.1.0") -> Path:
     project = tmp / "project"
     # Only the app: the example's invoke.yaml points at the demo's registry.
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     (project / "pyproject.toml").write_text(
         "[tool.multiarch-tasks]\n"
         f'image = "{repo}"\n'
@@ -47,7 +47,7 @@ def make_project(tmp: Path, repo: str, base: str) -> Path:
         f"platforms = {json.dumps(PLATFORMS)}\n"
         f'build_args = {{ BASE = "{base}" }}\n'
         # The test venv's editable install has no URL a job could install from.
-        'install = "multiarch-tasks==0.1.0"\n'
+        f"install = {json.dumps(install)}\n"
     )
     for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"]):
         subprocess.run(["git", "-C", str(project), "-c", "user.email=t@e", "-c", "user.name=t",
@@ -69,12 +69,10 @@ def repository_tags(registry, repo: str) -> list[str]:
 def test_rehearsed_pipeline_publishes_an_index_that_verifies(
     base_image, registry, repo, tmp_path, provider, capsys
 ):
-    project = make_project(tmp_path, repo, base_image.ref)
+    # The install line runs as written (issue 20): this repository's HEAD, pinned.
+    project = make_project(tmp_path, repo, base_image.ref, pinned_requirement(tmp_path)[0])
     settings = settings_from(pyproject=project / "pyproject.toml")
     text = ci.ci_template(settings, provider, local_registry=True)
-    if provider == "github":
-        # The install line runs as written (issue 20): this repository's HEAD, pinned.
-        text = with_install_line(text, pinned_install_line(tmp_path)[0])
     path = ci.write_template(project / FILES[provider], text)
 
     result = rehearse.rehearse(path, Runner(), project=project)

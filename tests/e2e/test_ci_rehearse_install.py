@@ -26,19 +26,19 @@ from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.ci.rehearse.steps import slug
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
-from tests.conftest import EXAMPLE, index_platforms, pinned_install_line
+from tests.conftest import APP_ONLY, EXAMPLE, index_platforms, pinned_requirement
 
 pytestmark = pytest.mark.e2e
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 WORKFLOW = ".github/workflows/multiarch.yml"
 
 
-def make_project(tmp: Path, image: str, base: str) -> Path:
+def make_project(tmp: Path, image: str, base: str, install: str = "multiarch-tasks==0.1.0") -> Path:
     """The example app with its settings in invoke.yaml and no pyproject.toml anywhere."""
     project = tmp / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     config = {"image": image, "tags": ["rehearsed"], "platforms": PLATFORMS,
-              "build_args": {"BASE": base}}  # fmt: skip
+              "build_args": {"BASE": base}, "install": install}  # fmt: skip
     (project / "invoke.yaml").write_text(yaml.safe_dump({"multiarch": config}))
     assert not list(project.rglob("pyproject.toml"))
     return project
@@ -46,7 +46,9 @@ def make_project(tmp: Path, image: str, base: str) -> Path:
 
 def workflow(project: Path, config: dict[str, object], **setup_python: str | None) -> Path:
     """The generated workflow with these setup-python inputs (None drops one) and git-committed."""
-    text = ci.ci_template(settings_from(invoke_config=config), "github")
+    text = ci.ci_template(
+        settings_from(invoke_config=config), "github", local_registry=True, project=str(project)
+    )
     doc = yaml.safe_load(text)
     for job in doc["jobs"].values():
         for step in job["steps"]:
@@ -88,18 +90,13 @@ def test_rehearsal_fails_where_setup_python_finds_no_file_for_its_pip_cache_key(
 def test_rehearsal_runs_the_install_line_in_a_fresh_venv_and_the_jobs_use_its_multiarch(
     base_image, registry, repo, tmp_path, capsys
 ):
-    project = make_project(tmp_path, repo, base_image.ref)
-    line, commit = pinned_install_line(tmp_path)
-    # As a fixed template writes it for a repository without pyproject.toml: no pip cache.
-    path = workflow(project, config_of(project), cache=None, **{"cache-dependency-path": None})
+    requirement, commit = pinned_requirement(tmp_path)
+    project = make_project(tmp_path, repo, base_image.ref, requirement)
+    # As ci-template writes it for a repository without pyproject.toml: no pip cache input.
+    path = workflow(project, config_of(project))
     text = path.read_text()
-    assert "pip install multiarch-tasks==" in text  # what ci-template writes today
-    doc = yaml.safe_load(text)
-    for job in doc["jobs"].values():
-        for step in job["steps"]:
-            if step.get("id") == "install":
-                step["run"] = line
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert "cache: pip" not in text
+    assert f"pip install '{requirement}'" in text  # the install setting, as the jobs run it
 
     result = rehearse.rehearse(path, Runner(), project=project)
 

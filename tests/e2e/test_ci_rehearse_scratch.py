@@ -22,12 +22,12 @@ from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine.runner import Runner
 from tests.conftest import (
+    APP_ONLY,
     EXAMPLE,
     buildx_push,
     index_platforms,
-    pinned_install_line,
+    pinned_requirement,
     tag_digest,
-    with_install_line,
 )
 
 pytestmark = pytest.mark.e2e
@@ -41,15 +41,16 @@ def git(project: Path, *argv: str) -> str:
     return done.stdout
 
 
-def make_project(tmp: Path, image: str, base: str) -> Path:
+def make_project(tmp: Path, image: str, base: str, install: str) -> Path:
     project = tmp / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     (project / "pyproject.toml").write_text(
         "[tool.multiarch-tasks]\n"
         f'image = "{image}"\n'
         f"tags = {json.dumps(TAGS)}\n"
         f"platforms = {json.dumps(PLATFORMS)}\n"
         f'build_args = {{ BASE = "{base}" }}\n'
+        f"install = {json.dumps(install)}\n"
     )
     for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"]):
         git(project, *argv)
@@ -59,7 +60,8 @@ def make_project(tmp: Path, image: str, base: str) -> Path:
 def test_rehearsal_keeps_real_tags_and_its_dir_is_ignored_without_credentials(
     base_image, registry, repo, tmp_path, capsys
 ):
-    project = make_project(tmp_path, repo, base_image.ref)
+    # The install line runs as written: this repository's HEAD, pinned.
+    project = make_project(tmp_path, repo, base_image.ref, pinned_requirement(tmp_path)[0])
     # The project's real release, published before the rehearsal (one tag per push:
     # Distribution can answer 400 to two concurrent PUTs of one manifest).
     for tag in TAGS:
@@ -68,8 +70,7 @@ def test_rehearsal_keeps_real_tags_and_its_dir_is_ignored_without_credentials(
     before = {tag: tag_digest(registry, f"{repo}:{tag}") for tag in TAGS}
     assert all(before.values())
     settings = settings_from(pyproject=project / "pyproject.toml")
-    # The install line runs as written: this repository's HEAD, pinned.
-    text = with_install_line(ci.ci_template(settings, "github"), pinned_install_line(tmp_path)[0])
+    text = ci.ci_template(settings, "github", local_registry=True)
     path = ci.write_template(project / ".github/workflows/multiarch.yml", text)
     git(project, "add", ".")
     git(project, "commit", "-qm", "workflow")

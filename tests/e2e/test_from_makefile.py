@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, index_platforms
+from tests.conftest import APP_ONLY, EXAMPLE, index_platforms
 
 pytestmark = pytest.mark.e2e
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "from-makefile.md"
@@ -40,7 +40,7 @@ def test_every_command_on_the_from_makefile_page(base_image, registry, tmp_path)
     text = PAGE.read_text().replace("registry.example.com", registry.host)
     assert base_image.ref == f"{registry.host}/base/busybox:full"  # the page's BASE
     project = tmp_path / "app"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     (project / "Makefile").write_text(blocks(text, "make")[0])
     (project / "pyproject.toml").write_text(blocks(text, "toml")[0])
     git = ["git", "-C", str(project), "-c", "user.email=t@e", "-c", "user.name=t"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, index_platforms, run_cli, tag_digest
+from tests.conftest import APP_ONLY, EXAMPLE, index_platforms, run_cli, tag_digest
 
 pytestmark = pytest.mark.e2e
 TWO = "linux/amd64,linux/arm64"
@@ -40,7 +40,7 @@ def test_merge_refuses_inconsistent_shards_and_repeats_its_digest(
 ):
     project = tmp_path / "project"
     # Only the app: the example's invoke.yaml points at the demo's registry.
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     git(project, "init", "-q", "-b", "main")
     git(project, "-c", "user.email=t@e", "-c", "user.name=t", "add", ".")
     git(project, "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "one")
@@ -88,7 +88,7 @@ def test_merge_of_a_mislabelled_shard_promotes_nothing(base_image, registry, rep
     refused when the push names its platform, and caught by verify, before any tag moves,
     when it is a bare image manifest that claims nothing."""
     project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     amd = tmp_path / "amd64"
     build(project, repo, "linux/amd64", amd, base_image.ref)
     pushed = json.loads((amd / "digests.json").read_text())["linux/amd64"]

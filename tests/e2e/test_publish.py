@@ -41,7 +41,7 @@ def test_inv_publish_from_invoke_yaml_five_platforms(
     base_image, registry, repo, tmp_path, engine, qemu
 ):
     project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project)
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".multiarch"))
     (project / "invoke.yaml").write_text(
         json.dumps(
             {

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult, pinned_install_line, run_cli, with_install_line
+from tests.conftest import CliResult, pinned_requirement, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -224,7 +224,9 @@ def test_no_planted_secret_when_a_build_fails_under_debug_json_and_github(
     leaks.assert_none()
 
 
-def _settings_project(project: Path, repo: str, planted: Planted) -> Path:
+def _settings_project(
+    project: Path, repo: str, planted: Planted, install: str = "multiarch-tasks==0.1.0"
+) -> Path:
     """``project`` with the planted build args and secret in its settings, as a git checkout.
 
     ci-template and ci-rehearse take no --build-arg: they read the project's settings.
@@ -238,7 +240,7 @@ def _settings_project(project: Path, repo: str, planted: Planted) -> Path:
         f"build_args = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in args.items())} }}\n"
         'secrets = ["id=tok,env=MY_TOK"]\n'
         # The test venv's editable install has no URL a job could install from.
-        'install = "multiarch-tasks==0.1.0"\n'
+        f"install = {json.dumps(install)}\n"
     )
     for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "app"]):
         subprocess.run(["git", "-C", str(project), "-c", "user.email=t@e", "-c", "user.name=t",
@@ -299,12 +301,11 @@ def test_no_planted_secret_in_a_real_ci_rehearse_of_the_github_pipeline_text_and
     """The rehearsed jobs really build with the planted values (their RUN steps echo them)."""
     planted = _plant(base_image.ref)
     leaks = Leaks(planted)
-    _settings_project(project, repo, planted)
+    # The install line runs as written (issue 20): this repository's HEAD, pinned.
+    _settings_project(project, repo, planted, pinned_requirement(tmp_path)[0])
     pipeline = tmp_path / "ci" / "multiarch.yml"
     leaks.run("ci-template github", "ci-template", "--local-registry", "--output", str(pipeline),
               cwd=project, out=tmp_path / "ci")  # fmt: skip
-    # The install line runs as written (issue 20): this repository's HEAD, pinned.
-    pipeline.write_text(with_install_line(pipeline.read_text(), pinned_install_line(tmp_path)[0]))
     work = tmp_path / "rehearse" / "work"  # scanned with the summary file beside it
     for json_flag in ((), ("--json",)):
         done = leaks.run(

@@ -14,7 +14,7 @@ import pytest
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.client import RegistryClient
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import APP_ONLY, EXAMPLE, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def test_build_from_an_ssh_remote_labels_the_image_with_its_https_source(
     base_image, repo, tmp_path: Path, engine
 ) -> None:
     project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     git(project, "init", "-q", "-b", "main")
     git(project, "add", ".")
     git(project, "commit", "-qm", "one")

@@ -25,7 +25,15 @@ from testbed.base_images import FULL_PLATFORMS
 from testbed.latency_proxy import LatencyProxy
 from testbed.registry import Registry, RegistryConfig
 from testbed.token_server import TokenServer
-from tests.conftest import EXAMPLE, BaseImage, CliResult, one_line_error, run_cli, unavailable
+from tests.conftest import (
+    APP_ONLY,
+    EXAMPLE,
+    BaseImage,
+    CliResult,
+    one_line_error,
+    run_cli,
+    unavailable,
+)
 
 pytestmark = pytest.mark.e2e
 USER, PASSWORD = "alice", "alice-token-pw-7d1c"
@@ -190,7 +198,7 @@ def test_merge_of_two_shards_pushes_the_index_through_token_auth(
     env = password_config(tmp_path / "docker", token_registry.host)
     repo = f"{token_registry.host}/team/merged"
     project = tmp_path / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("invoke.yaml", "tasks.py"))
+    shutil.copytree(EXAMPLE, project, ignore=APP_ONLY)
     shards = []
     for platform in TWO.split(","):
         shard = tmp_path / platform.replace("/", "-")
