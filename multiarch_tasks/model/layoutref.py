@@ -56,12 +56,7 @@ class LayoutRef(ImageRef):
         return cls(SCHEME_HOST, "layout", tag, digest, path)
 
     def __str__(self) -> str:
-        out = f"{PREFIX}{self.path}"
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self.name + self.pin
 
     @property
     def name(self) -> str:

@@ -95,12 +95,12 @@ class ImageRef:
         return cls(registry, repository, tag, digest)
 
     def __str__(self) -> str:
-        out = f"{self.registry}/{self.repository}"
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self.name + self.pin
+
+    @property
+    def pin(self) -> str:
+        """What follows the name: ``:TAG``, ``@DIGEST``, both, or ""."""
+        return (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
     @property
     def name(self) -> str:

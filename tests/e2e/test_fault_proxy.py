@@ -328,11 +328,15 @@ def _assert_published_through_faults(done: CliResult, proxy: FaultProxy, ref: st
         if line.startswith("retrying in "):  # the build step's: names itself and the 500
             assert re.match(r"retrying in \d+s \(\d/3\) build linux/", line), line
             assert "500 Internal Server Error" in line, line
-    verified = [
+    assert _verified(done, ref), done.output[-4000:]
+
+
+def _verified(done: CliResult, ref: str) -> list[str]:
+    """The lines saying the index of ``ref`` passed verify."""
+    return [
         line for line in done.output.splitlines()
         if line.startswith(f"verify {ref}@sha256:") and line.endswith(": OK")
     ]  # fmt: skip
-    assert verified, done.output[-4000:]
 
 
 EVERY_FIRST_MANIFEST_PUT = Rule(
@@ -416,10 +420,5 @@ def test_publish_auto_gets_through_a_proxy_that_forwards_one_accept_header(
     notes = [line for line in done.output.splitlines() if "accept header" in line]
     assert notes, done.output[-4000:]
     assert any("holds the index this build made" in line for line in notes), notes
-    ref = _via(proxy, repo)
-    verified = [
-        line for line in done.output.splitlines()
-        if line.startswith(f"verify {ref}@sha256:") and line.endswith(": OK")
-    ]  # fmt: skip
-    assert verified, done.output[-4000:]
+    assert _verified(done, _via(proxy, repo)), done.output[-4000:]
     assert tag_digest(registry, f"{repo}:v1") is not None
