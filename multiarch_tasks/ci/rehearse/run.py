@@ -14,6 +14,10 @@ GitLab's ``before_script`` is skipped: its jobs use this interpreter's ``multiar
 dind service is the local engine. Secrets are stand-in values, hidden in the output; the login
 steps run against the pipeline's registry with them.
 
+It runs the pipeline for one event (``--event``): a push, a pull request from the
+repository (``pr-1-<sha>``) or, on GitHub, one from a fork (no secrets: its logins are
+skipped by their ``if:``, the shards build OCI layouts), and says which first.
+
 It publishes to a scratch repository, never the project's tags
 (:mod:`~multiarch_tasks.ci.rehearse.scratch`), says which first, and removes its staging
 tags there afterwards where the registry allows it. Its work directory is under
