@@ -281,12 +281,13 @@ def ci_rehearse(
     jobs: int = 0,
     image: str | None = None,
     registry: str | None = None,
+    event: str = "push",
 ) -> RehearsalResult:
     """Run a generated ``pipeline`` here: each shard in its own workspace, then the merge.
 
     It publishes to a scratch repository: ``image``, else the project's image with
     ``-rehearsal`` appended (on ``registry``, or a local registry when one answers),
-    never to the project's own tags.
+    never to the project's own tags. ``event``: ``push``, ``pull_request`` or ``fork``.
     """
     from multiarch_tasks.ci.rehearse.run import rehearse as impl
 
@@ -302,6 +303,7 @@ def ci_rehearse(
         image=image,
         registry=registry,
         project_image=settings.image if here else "",
+        event=event,
     )
 
 

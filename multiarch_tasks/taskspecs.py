@@ -345,6 +345,7 @@ def _ci_rehearse(s: Settings, r: Runner, a: Args) -> Any:
         jobs=int(a["jobs"] or 0),
         image=a["image"],
         registry=a["registry"],
+        event=a["event"] or "push",
     )
 
 
@@ -499,7 +500,7 @@ SPECS = (
     TaskSpec(
         "ci_rehearse",
         "Run a generated pipeline here: each shard in its own workspace, then the merge.",
-        ("pipeline", "project", "work_dir", "jobs", "image", "registry", "json"),
+        ("pipeline", "project", "work_dir", "jobs", "image", "registry", "event", "json"),
         _ci_rehearse,
         check=True,
         # The scratch repository, not the project's image: no settings key.
@@ -514,6 +515,11 @@ SPECS = (
                 "registry",
                 "Registry for the scratch repository IMAGE-rehearsal "
                 "(default: a local one when it answers at 127.0.0.1:5000, else the image's)",
+            ),
+            Flag(
+                "event",
+                "What the pipeline runs for: push (default), pull_request (one from the "
+                "repository) or fork (a fork's pull request: no secrets; GitHub only)",
             ),
         ),
     ),

@@ -9,6 +9,11 @@ main engine fails (``adding interface veth... to bridge docker0 failed``).
 
 buildx, the registries and QEMU are shared with the main engine. An engine already
 answering on the socket is reused and left running; one started here is stopped by its pid.
+
+:func:`fresh_engine` starts another throwaway dockerd the same way, with the store asked
+for (the containerd one by default) and an empty data root, on its own socket, pid file,
+exec root and bridge: a machine that has never built anything (issue 20: a second
+rehearsal whose cache hits can only come from the registry cache).
 """
 
 from __future__ import annotations
@@ -88,6 +93,12 @@ class ClassicEngine:
     root: Path = field(default_factory=state_dir)
     proc: subprocess.Popen[bytes] | None = None
     owns_bridge: bool = False
+    # The classic engine's by default; fresh_engine gives another store its own of each.
+    store: str = "classic"
+    pidfile: Path = PIDFILE
+    exec_root: Path = EXEC_ROOT
+    bridge: str = BRIDGE
+    bridge_address: str = BRIDGE_ADDRESS
 
     @property
     def started_here(self) -> bool:
@@ -109,7 +120,7 @@ class ClassicEngine:
         if store == "containerd":
             msg = f"the engine at {engine.docker_host} uses the containerd image store, not classic"
             raise EngineUnavailableError(msg)
-        engine._launch()
+        engine.launch()
         return engine
 
     def _preflight(self) -> None:
@@ -122,37 +133,39 @@ class ClassicEngine:
                 raise EngineUnavailableError(msg)
 
     def _make_bridge(self) -> None:
-        if link_exists(BRIDGE):
+        if link_exists(self.bridge):
             return
         for argv in (
-            ["ip", "link", "add", "name", BRIDGE, "type", "bridge"],
-            ["ip", "addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE],
-            ["ip", "link", "set", BRIDGE, "up"],
+            ["ip", "link", "add", "name", self.bridge, "type", "bridge"],
+            ["ip", "addr", "add", self.bridge_address, "dev", self.bridge],
+            ["ip", "link", "set", self.bridge, "up"],
         ):
             done = _run(argv)
             if done.returncode != 0:
                 msg = f"{' '.join(argv)} failed: {done.stderr.strip()}"
                 raise EngineUnavailableError(msg)
 
-    def _launch(self) -> None:
+    def launch(self) -> None:
+        """Start this dockerd on its own socket and bridge; raise EngineUnavailableError."""
         self._preflight()
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "daemon.json"
-        config.write_text(json.dumps({"features": {"containerd-snapshotter": False}}) + "\n")
-        _clear_stale_pidfile(PIDFILE)
-        _clear_stale_pidfile(EXEC_ROOT / "containerd" / "containerd.pid")
-        # docker1 belongs to this engine: one left by a crashed run is reused, then removed.
+        snapshotter = self.store == "containerd"
+        config.write_text(json.dumps({"features": {"containerd-snapshotter": snapshotter}}) + "\n")
+        _clear_stale_pidfile(self.pidfile)
+        _clear_stale_pidfile(self.exec_root / "containerd" / "containerd.pid")
+        # The bridge belongs to this engine: one left by a crashed run is reused, then removed.
         self.owns_bridge = True
         self._make_bridge()
         argv = [
             "dockerd",
             "--config-file", str(config),
             "--data-root", str(self.root / "data"),
-            "--exec-root", str(EXEC_ROOT),
+            "--exec-root", str(self.exec_root),
             "--host", self.docker_host,
-            "--pidfile", str(PIDFILE),
+            "--pidfile", str(self.pidfile),
             # Its own bridge: `--bridge none` would delete the host's docker0.
-            "--bridge", BRIDGE,
+            "--bridge", self.bridge,
             "--iptables=false",
             "--ip6tables=false",
         ]  # fmt: skip
@@ -173,7 +186,7 @@ class ClassicEngine:
             time.sleep(0.5)
         tail = self.log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
         self.stop()
-        msg = f"the classic dockerd did not answer on {self.docker_host}: {tail[0]}"
+        msg = f"the {self.store} dockerd did not answer on {self.docker_host}: {tail[0]}"
         raise EngineUnavailableError(msg)
 
     def stop(self) -> None:
@@ -187,7 +200,40 @@ class ClassicEngine:
                     self.proc.kill()
                     self.proc.wait()
             self.proc = None
-            PIDFILE.unlink(missing_ok=True)
-        if self.owns_bridge and link_exists(BRIDGE):
-            _run(["ip", "link", "delete", BRIDGE])
+            self.pidfile.unlink(missing_ok=True)
+        if self.owns_bridge and link_exists(self.bridge):
+            _run(["ip", "link", "delete", self.bridge])
         self.owns_bridge = False
+
+
+def fresh_engine(
+    name: str, *, store: str = "containerd", bridge_address: str = "172.31.251.1/24"
+) -> ClassicEngine:
+    """Start a throwaway dockerd ``name`` with ``store`` and an empty data root.
+
+    Its socket is ``/var/run/docker-NAME.sock`` and its data under the state directory's
+    ``engine-NAME`` (wiped first; :func:`remove_engine` stops it and wipes it again). An
+    engine already answering there is refused: its data would not be fresh.
+    """
+    root = state_dir().parent / f"engine-{name}"
+    engine = ClassicEngine(
+        docker_host=f"unix:///var/run/docker-{name}.sock",
+        root=root,
+        store=store,
+        pidfile=Path(f"/var/run/docker-{name}.pid"),
+        exec_root=Path(f"/var/run/docker-{name}"),
+        bridge=f"dk-{name}"[:15],  # an interface name has at most 15 characters
+        bridge_address=bridge_address,
+    )
+    if image_store(engine.docker_host) is not None:
+        msg = f"an engine already answers at {engine.docker_host}: not a fresh one"
+        raise EngineUnavailableError(msg)
+    shutil.rmtree(root, ignore_errors=True)
+    engine.launch()
+    return engine
+
+
+def remove_engine(engine: ClassicEngine) -> None:
+    """Stop a :func:`fresh_engine` and remove its data root."""
+    engine.stop()
+    shutil.rmtree(engine.root, ignore_errors=True)

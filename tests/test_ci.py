@@ -15,6 +15,7 @@ import yaml
 
 from multiarch_tasks.ci import shards
 from multiarch_tasks.ci import templates as ci
+from multiarch_tasks.ci.rehearse import plan
 from multiarch_tasks.ci.rehearse import run as rehearse
 from multiarch_tasks.config.settings import settings_from
 from multiarch_tasks.engine import commands
@@ -351,6 +352,56 @@ def test_dry_rehearsal_prints_every_job_command_and_creates_nothing(tmp_path):
     assert printed.count("multiarch build --platforms") == 3
     assert printed.count("multiarch qemu-setup") == 1
     assert "multiarch merge --from digests/digests-linux-amd64," in printed
+
+
+@pytest.mark.parametrize(
+    ("event", "builds", "merges", "logins"),
+    [
+        ("push", "--cache auto $pull", "--output-dir out/merge --json", 4),
+        ("pull_request", "--cache auto $pull", '--tag "pr-$PR-$GITHUB_SHA"', 4),
+        ("fork", "--cache auto --layout", "--layout --json", 0),
+    ],
+)  # fmt: skip
+def test_dry_rehearsal_of_each_github_event_runs_that_events_steps(
+    tmp_path, event, builds, merges, logins
+):
+    path = write(tmp_path, ci.ci_template(settings(), "github"))
+    out = io.StringIO()
+    rehearse.rehearse(path, Runner(dry=True, out=out), project=tmp_path, event=event)
+    printed = out.getvalue()
+    assert f"rehearse: event {event} (" in printed.splitlines()[1]
+    assert printed.count(builds) == 3
+    assert printed.count("multiarch merge") == 1
+    assert merges in printed
+    assert printed.count("docker login") == logins  # a fork has no secrets: no login step
+
+
+def test_rehearsed_pull_request_has_githubs_event_payload_and_variables():
+    head = rehearse.GitHead("abc", "topic", "")
+    github, env = plan.github_event(head, "fork")
+    assert github["event_name"] == "pull_request"
+    assert github["event.pull_request.head.repo.fork"] is True
+    assert github["event.pull_request.number"] == github["event.number"] == 1
+    assert env["GITHUB_REF"] == "refs/pull/1/merge"
+    assert env["GITHUB_EVENT_NAME"] == "pull_request"
+    assert plan.github_event(head, "push")[1]["GITHUB_REF"] == "refs/heads/topic"
+
+
+def test_rehearsed_merge_request_has_gitlabs_variables_and_fork_is_githubs():
+    head = rehearse.GitHead("abc", "topic", "")
+    env = plan.gitlab_event(head, "pull_request")
+    assert env["CI_PIPELINE_SOURCE"] == "merge_request_event"
+    assert env["CI_MERGE_REQUEST_IID"] == "1"
+    assert "CI_COMMIT_BRANCH" not in env
+    assert plan.gitlab_event(head, "push")["CI_COMMIT_BRANCH"] == "topic"
+    with pytest.raises(rehearse.RehearsalError, match="--event fork is GitHub's"):
+        plan.gitlab_event(head, "fork")
+
+
+def test_rehearse_refuses_an_unknown_event_naming_it(tmp_path):
+    path = write(tmp_path, ci.ci_template(settings(), "github"))
+    with pytest.raises(rehearse.RehearsalError, match="--event merge: not one of push, "):
+        rehearse.rehearse(path, Runner(dry=True), project=tmp_path, event="merge")
 
 
 def test_rehearse_will_not_wipe_or_copy_into_a_directory_it_does_not_own(tmp_path):

@@ -143,6 +143,7 @@ EXPECTED = {
         "--jobs",
         "--image",
         "--registry",
+        "--event",
         "--json",
     },
 }

@@ -31,6 +31,9 @@ from multiarch_tasks.ci.rehearse.steps import (
 )
 
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+# The events a rehearsal runs the pipeline for; a pull request is number 1 (refs/pull/1/merge).
+EVENTS = ("push", "pull_request", "fork")
+PR_NUMBER = 1
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 # --- GitHub Actions --------------------------------------------------------------------
@@ -49,7 +52,9 @@ def _matrix(strategy: Any) -> list[dict[str, Any]]:
 
 
 def _text(value: Any) -> str:
-    """An expression's value as GitHub writes it into text: null as ''."""
+    """An expression's value as GitHub writes it into text: null as '', booleans lowercase."""
+    if isinstance(value, bool):
+        return str(value).lower()
     return "" if value is None else str(value)
 
 
@@ -59,8 +64,10 @@ class _Expr:
 
     matrix: Mapping[str, Any]
     secrets: Mapping[str, str]
-    github: Mapping[str, str]
+    github: Mapping[str, Any]
     where: str
+    # A fork's pull request gets no secrets: GitHub gives '' for each (not an error).
+    no_secrets: bool = False
 
     def value(self, expr: str) -> Any:
         head, _, key = expr.partition(".")
@@ -70,7 +77,9 @@ class _Expr:
         if head in scopes and key in scopes[head]:
             return scopes[head][key]
         if head == "github" and key.startswith("event."):
-            return None  # a push event: no pull_request payload (null, as on GitHub)
+            return None  # not in this event's payload (a push has no pull_request): null
+        if head == "secrets" and self.no_secrets:
+            return ""
         if head == "secrets":
             raise RehearsalError(f"{self.where}: secret {key} has no value: pass it to rehearse")
         raise RehearsalError(f"{self.where}: cannot evaluate ${{{{ {expr} }}}} in a rehearsal")
@@ -153,20 +162,49 @@ def _needs(job: Any) -> list[str]:
     return [needs] if isinstance(needs, str) else list(needs)
 
 
+def github_event(git: GitHead, event: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``github`` context and the ``GITHUB_*`` event variables of ``event``.
+
+    A pull request (``fork``: from a fork) is number 1 into main: ``refs/pull/1/merge``,
+    ``github.event.pull_request.head.repo.fork`` telling which, as GitHub sends them.
+    """
+    if event == "push":
+        ref = f"refs/tags/{git.tag}" if git.tag else f"refs/heads/{git.branch or 'main'}"
+        github: dict[str, Any] = {"ref": ref, "ref_name": git.tag or git.branch or "main"}
+        env = {}
+    else:
+        ref = f"refs/pull/{PR_NUMBER}/merge"
+        github = {"ref": ref, "ref_name": f"{PR_NUMBER}/merge", "head_ref": git.branch or "topic",
+                  "base_ref": "main", "event.number": PR_NUMBER,
+                  "event.pull_request.number": PR_NUMBER,
+                  "event.pull_request.head.repo.fork": event == "fork"}  # fmt: skip
+        env = {"GITHUB_HEAD_REF": github["head_ref"], "GITHUB_BASE_REF": "main"}
+    name = "push" if event == "push" else "pull_request"
+    github.update({"actor": "rehearsal", "sha": git.sha, "event_name": name})
+    env.update({"GITHUB_EVENT_NAME": name, "GITHUB_REF": ref,
+                "GITHUB_REF_NAME": str(github["ref_name"])})  # fmt: skip
+    return github, env
+
+
 def github_jobs(
-    doc: Mapping[str, Any], file: str, secrets: Mapping[str, str], git: GitHead
+    doc: Mapping[str, Any],
+    file: str,
+    secrets: Mapping[str, str],
+    git: GitHead,
+    event: str = "push",
 ) -> list[Job]:
     """The workflow's jobs, one per matrix shard, with their steps as local equivalents."""
     jobs = doc.get("jobs") or {}
     levels = _levels(jobs, file)
-    ref = f"refs/tags/{git.tag}" if git.tag else f"refs/heads/{git.branch or 'main'}"
-    github = {"actor": "rehearsal", "sha": git.sha, "ref": ref, "event_name": "push",
-              "ref_name": git.tag or git.branch or "main"}  # fmt: skip
+    github, event_env = github_event(git, event)
+    fork = event == "fork"
+    if fork:  # a fork's run gets only the read-only GITHUB_TOKEN
+        secrets = {k: v for k, v in secrets.items() if k == "GITHUB_TOKEN"}
     out: list[Job] = []
     for job_id, job in jobs.items():
         for index, matrix in enumerate(_matrix(job.get("strategy"))):
             where = f"{file}: job {job_id}"
-            expr = _Expr(matrix, secrets, github, where)
+            expr = _Expr(matrix, secrets, github, where, fork)
             name = str(expr.sub(job.get("name") or job_id))
             if len(_matrix(job.get("strategy"))) > 1 and name == job_id:
                 name = f"{job_id} ({index})"
@@ -174,15 +212,14 @@ def github_jobs(
                                                     **(job.get("env") or {})}.items()}  # fmt: skip
             steps: list[Step] = []
             for number, step in enumerate(job.get("steps") or [], 1):
-                step_expr = _Expr(matrix, secrets, github, f"{where} step {number}")
+                step_expr = _Expr(matrix, secrets, github, f"{where} step {number}", fork)
                 if "if" in step and not step_expr.condition(str(step["if"])):
                     steps.append(skip(f"step {number} skipped: if {step['if']} is false"))
                     continue
                 steps.append(_github_step(step, step_expr, env))
             provider_env = {
-                "GITHUB_ACTIONS": "true", "GITHUB_SHA": git.sha, "GITHUB_REF": ref,
-                "GITHUB_EVENT_NAME": "push",
-                "GITHUB_REF_NAME": github["ref_name"], "GITHUB_JOB": job_id, "RUNNER_OS": "Linux",
+                "GITHUB_ACTIONS": "true", "GITHUB_SHA": git.sha, **event_env,
+                "GITHUB_JOB": job_id, "RUNNER_OS": "Linux",
             }  # fmt: skip
             runner = str(expr.sub(job.get("runs-on", "")))
             out.append(Job(name, levels[job_id], runner, provider_env, tuple(steps)))
@@ -245,10 +282,34 @@ def _image_note(job: Mapping[str, Any], where: str) -> str:
     return f"image {name or '(default)'}{f' + {services}' if services else ''}: this machine"
 
 
+def gitlab_event(git: GitHead, event: str) -> dict[str, str]:
+    """The ``CI_*`` variables of ``event``: a push, or merge request 1 into main."""
+    if event == "fork":
+        raise RehearsalError(
+            "--event fork is GitHub's: a GitLab merge request from a fork runs in the fork's"
+            " project with its own credentials; rehearse it with --event pull_request"
+        )
+    if event == "push":
+        return {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_REF_NAME": git.tag or git.branch or "main",
+                **({"CI_COMMIT_TAG": git.tag} if git.tag else
+                   {"CI_COMMIT_BRANCH": git.branch} if git.branch else {})}  # fmt: skip
+    # A merge request pipeline has no CI_COMMIT_BRANCH (GitLab's predefined variables).
+    branch = git.branch or "topic"
+    return {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_REF_NAME": branch,
+            "CI_MERGE_REQUEST_IID": str(PR_NUMBER), "CI_OPEN_MERGE_REQUESTS": f"!{PR_NUMBER}",
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": branch,
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}  # fmt: skip
+
+
 def gitlab_jobs(
-    doc: Mapping[str, Any], file: str, secrets: Mapping[str, str], git: GitHead
+    doc: Mapping[str, Any],
+    file: str,
+    secrets: Mapping[str, str],
+    git: GitHead,
+    event: str = "push",
 ) -> list[Job]:
     """The pipeline's jobs, one per parallel:matrix entry, with their scripts."""
+    event_env = gitlab_event(git, event)
     if "include" in doc:
         raise RehearsalError(f"{file}: include: is not rehearsed; rehearse the generated file")
     stages = list(doc.get("stages") or ["build", "test", "deploy"])
@@ -267,10 +328,8 @@ def gitlab_jobs(
             name = job_id if len(instances) == 1 else f"{job_id}: [{', '.join(matrix.values())}]"
             provider = {
                 "GITLAB_CI": "true", "CI_COMMIT_SHA": git.sha, "CI_COMMIT_SHORT_SHA": git.sha[:8],
-                "CI_COMMIT_REF_NAME": git.tag or git.branch or "main", "CI_DEFAULT_BRANCH": "main",
-                "CI_PIPELINE_ID": str(os.getpid()), "CI_JOB_ID": str(index), "CI_JOB_NAME": name,
-                **({"CI_COMMIT_TAG": git.tag} if git.tag else
-                   {"CI_COMMIT_BRANCH": git.branch} if git.branch else {}),
+                "CI_DEFAULT_BRANCH": "main", "CI_PIPELINE_ID": str(os.getpid()),
+                "CI_JOB_ID": str(index), "CI_JOB_NAME": name, **event_env,
             }  # fmt: skip
             own = {k: str(v) for k, v in (job.get("variables") or {}).items()}
             variables = {**base_vars, **own, **matrix}

@@ -14,6 +14,10 @@ GitLab's ``before_script`` is skipped: its jobs use this interpreter's ``multiar
 dind service is the local engine. Secrets are stand-in values, hidden in the output; the login
 steps run against the pipeline's registry with them.
 
+It runs the pipeline for one event (``--event``): a push, a pull request from the
+repository (``pr-1-<sha>``) or, on GitHub, one from a fork (no secrets: its logins are
+skipped by their ``if:``, the shards build OCI layouts), and says which first.
+
 It publishes to a scratch repository, never the project's tags
 (:mod:`~multiarch_tasks.ci.rehearse.scratch`), says which first, and removes its staging
 tags there afterwards where the registry allows it. Its work directory is under
@@ -37,7 +41,13 @@ from typing import Any
 import yaml
 
 from multiarch_tasks.ci.rehearse import scratch as scratch_repo
-from multiarch_tasks.ci.rehearse.plan import detect_provider, github_jobs, gitlab_jobs
+from multiarch_tasks.ci.rehearse.plan import (
+    EVENTS,
+    PR_NUMBER,
+    detect_provider,
+    github_jobs,
+    gitlab_jobs,
+)
 from multiarch_tasks.ci.rehearse.steps import Context, GitHead, Job, RehearsalError, git_head, slug
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.digests import make_output_dir
@@ -46,6 +56,7 @@ from multiarch_tasks.registry.client import RegistryClient
 
 __all__ = [
     "DEFAULT_SECRETS",
+    "EVENTS",
     "WORK_DIR",
     "GitHead",
     "JobRun",
@@ -217,6 +228,17 @@ def _clean(
         runner.say(f"rehearse: staging tags in {scratch.image.name} not removed: {err}")
 
 
+def _event_line(event: str, provider: str) -> str:
+    """What the rehearsal runs the pipeline for, said before any job runs."""
+    if event == "push":
+        return "rehearse: event push (of the checked-out branch or tag)"
+    what = "merge request" if provider == "gitlab" else "pull request"
+    line = f"rehearse: event {event} ({what} {PR_NUMBER} of the checked-out commit into main"
+    if event == "fork":
+        return f"{line}, from a fork: no secrets, no login, no registry write)"
+    return f"{line}, from the repository: a pr-{PR_NUMBER}-<sha> tag, nothing promoted)"
+
+
 def _load(text: str, file: str) -> Any:
     try:
         return yaml.safe_load(text)
@@ -246,13 +268,18 @@ def rehearse(
     image: str | None = None,
     registry: str | None = None,
     project_image: str = "",
+    event: str = "push",
 ) -> RehearsalResult:
     """Run the pipeline in ``path`` here, stage by stage; stop after a stage that failed.
 
     It publishes to a scratch repository (``image``, else the project's with
     ``-rehearsal`` on ``registry`` or a local one; :func:`scratch_repo.scratch_for`),
-    never to ``project_image`` (default: the project's configured image).
+    never to ``project_image`` (default: the project's configured image). ``event`` is
+    what the pipeline runs for: ``push``, ``pull_request`` (number 1, from a branch of the
+    repository) or ``fork`` (a pull request from a fork: no secrets; GitHub only).
     """
+    if event not in EVENTS:
+        raise RehearsalError(f"--event {event}: not one of {', '.join(EVENTS)}")
     file = str(path)
     project_dir = Path(project).resolve()
     try:
@@ -269,14 +296,15 @@ def rehearse(
     runner = runner.with_secrets(*hidden)
     git = git_head(runner, project_dir)
     # What cannot run is refused naming it, before the scratch repository is chosen.
-    make_plan(_load(text, file), file, values, git)
+    make_plan(_load(text, file), file, values, git, event)
     scratch = scratch_repo.scratch_for(
         text, project_dir, project_image=project_image, image=image, registry=registry
     )
-    plan = make_plan(_load(scratch.redirect(text), file), file, values, git)
+    plan = make_plan(_load(scratch.redirect(text), file), file, values, git, event)
     work = (Path(work_dir) if work_dir else project_dir / WORK_DIR).resolve()
     _check_work_dir(work, project_dir)
     runner.say(scratch.line())
+    runner.say(_event_line(event, provider))
     if not runner.dry:
         shutil.rmtree(work, ignore_errors=True)
         make_output_dir(work)

@@ -28,6 +28,7 @@ from multiarch_tasks.config.files import project_config_file
 from multiarch_tasks.config.settings import Settings, settings_from
 from multiarch_tasks.config.sources import INVOKE_SECTION
 from multiarch_tasks.model.errors import MultiarchError, RegistryError
+from multiarch_tasks.model.layoutref import is_layout
 from multiarch_tasks.model.reference import ImageRef
 from multiarch_tasks.registry.client import RegistryClient
 from multiarch_tasks.steps.manifest.compose import remove_staging
@@ -188,6 +189,8 @@ def final_tags(work: Path, image: ImageRef, configured: Iterable[str]) -> set[st
         except (OSError, ValueError, AttributeError):
             continue  # a merge that failed wrote no result; the configured tags still hold
         for text in tags:
+            if is_layout(str(text)):
+                continue  # a fork's merge wrote a layout on disk, no registry tag
             ref = ImageRef.parse(str(text))
             if ref.name == image.name and ref.tag:
                 keep.add(ref.tag)
