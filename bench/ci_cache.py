@@ -1,6 +1,6 @@
 """The push workflow rehearsed twice: cold, then from the registry cache (issue 20 item 9).
 
-Each round makes a new project (testbed/ci_cache.py: its first RUN also hashes 64 MiB,
+Each round makes a new project (testbed/ci_cache.py: its first RUN also hashes --work-mb MiB, 256 by default,
 which QEMU makes slow for arm64 and s390x, and carries a new nonce, so no engine has it
 cached), generates its GitHub workflow (shards for linux/amd64, linux/arm64, linux/s390x,
 ``--cache auto``: one registry cache per platform in the scratch repository) and times
@@ -15,7 +15,7 @@ Both include what every rehearsal does besides building (each job's fresh venv a
 install line, the logins, the merge and its verify). Rounds interleave nothing (the
 second needs the first); a failed rehearsal stops the bench.
 
-    .venv/bin/python bench/ci_cache.py [--rounds 3]
+    .venv/bin/python bench/ci_cache.py [--rounds 3] [--work-mb 256]
 
 Prints each round and the medians, and merges ``{"ci_cache": {...}}`` into
 bench/results.json with the ratio second/first (the issue's expectation: a fraction).
@@ -40,7 +40,8 @@ from testbed.registry import Registry, RegistryConfig
 from tests.conftest import pinned_requirement
 
 PLATFORMS = ["linux/amd64", "linux/arm64", "linux/s390x"]
-WORK = "head -c 67108864 /dev/zero | sha256sum > /hash"
+# What the first RUN does: hash N MiB, slow under QEMU, the part of a real build a cache saves.
+WORK = "head -c {size} /dev/zero | sha256sum > /hash"
 
 
 def rehearse(project: Path, docker_host: str | None, what: str) -> float:
@@ -53,7 +54,9 @@ def rehearse(project: Path, docker_host: str | None, what: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--work-mb", type=int, default=256, help="MiB the first RUN hashes")
     args = parser.parse_args()
+    work = WORK.format(size=args.work_mb * 1024 * 1024)
     samples: dict[str, list[float]] = {"first": [], "second": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -65,7 +68,7 @@ def main() -> None:
             for n in range(args.rounds):
                 image = f"{registry.host}/bench/cache-{n}"
                 project = ci_cache.make_project(
-                    root / f"round-{n}", image, base, PLATFORMS, install, WORK
+                    root / f"round-{n}", image, base, PLATFORMS, install, work
                 )
                 first = rehearse(project, None, "first")
                 engine = fresh_engine("benchb")
@@ -85,7 +88,7 @@ def main() -> None:
     print(f"second/first {ratio:.3f}")
     merge_results(
         "ci_cache",
-        {"platforms": PLATFORMS, "rounds": args.rounds, "dockerfile_work": WORK,
+        {"platforms": PLATFORMS, "rounds": args.rounds, "dockerfile_work": work,
          "samples_s": samples, "medians_s": med, "ratios": {"second/first": ratio},
          "versions": versions(),
          "what": "ci-rehearse of the generated GitHub push workflow: first on the main "
