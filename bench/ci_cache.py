@@ -1,10 +1,10 @@
 """The push workflow rehearsed twice: cold, then from the registry cache (issue 20 item 9).
 
-Each round makes a new project (testbed/ci_cache.py: its first RUN also hashes --work-mb MiB, 256 by default,
-which QEMU makes slow for arm64 and s390x, and carries a new nonce, so no engine has it
-cached), generates its GitHub workflow (shards for linux/amd64, linux/arm64, linux/s390x,
-``--cache auto``: one registry cache per platform in the scratch repository) and times
-two ``multiarch ci-rehearse`` runs of it:
+Each round makes a new project (testbed/ci_cache.py: its first RUN also hashes --work-mb MiB,
+256 by default, which QEMU makes slow for arm64 and s390x, and carries a new nonce, so no
+engine has it cached), generates its GitHub workflow (shards for linux/amd64,
+linux/arm64, linux/s390x, ``--cache auto``: one registry cache per platform in the
+scratch repository) and times two ``multiarch ci-rehearse`` runs of it:
 
 - ``first``: on the main engine (engine A): every step runs, the cache is exported;
 - ``second``: on a throwaway second dockerd with the containerd store and an empty data
