@@ -68,10 +68,12 @@ def settings_for(c: Context, **flags: Any) -> Settings:
     return settings_from_invoke(c.config.get("multiarch"), flags, os.environ)
 
 
-def runner_for(c: Context, *, json_output: bool = False) -> Runner:
+def runner_for(c: Context, *, json_output: bool = False, progress: str = "auto") -> Runner:
     """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``.
 
     With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
+    ``progress`` (the setting): ``json`` sends every event as one JSON line to stderr;
+    ``auto`` and ``plain`` print plain lines (a live terminal view is yet to come).
     """
     from functools import partial  # noqa: PLC0415
 
@@ -80,14 +82,21 @@ def runner_for(c: Context, *, json_output: bool = False) -> Runner:
     run = c.config.run
     out = sys.stderr if json_output else sys.stdout
     ci = detect()
+    sink = None
+    if progress == "json":
+        from multiarch_tasks.engine.progress import JsonSink  # noqa: PLC0415
+
+        sink = JsonSink(sys.stderr)
     return Runner(
         dry=bool(run.dry),
         echo=bool(run.echo),
         # The colour escapes of invoke's default format are for a terminal only.
-        echo_format=str(run.echo_format) if out.isatty() else "{command}",
+        echo_format=str(run.echo_format) if out.isatty() and sink is None else "{command}",
         out=out,
         ci=ci,
-        group_log=partial(group, ci) if ci else None,
+        # A CI log group is for people: JSON events stay one per line.
+        group_log=partial(group, ci) if ci and sink is None else None,
+        sink=sink,
     )
 
 
@@ -175,7 +184,9 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
     settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
     # The secret values are known before any step, so whatever prints or writes anything
     # (steps, this body, the CI summary) hides them; the steps warn about secret build args.
-    runner = runner_for(c, json_output=as_json).with_secrets(*secret_values(settings))
+    runner = runner_for(c, json_output=as_json, progress=settings.progress).with_secrets(
+        *secret_values(settings)
+    )
     if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
         # Tags from git and CI variables: every shard and the merge compute the same list.
         from multiarch_tasks.planning.gittags import with_git_tags  # noqa: PLC0415

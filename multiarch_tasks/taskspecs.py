@@ -134,6 +134,8 @@ _FLAGS = (
     Flag("driver", "docker, docker-container or remote", key="driver"),
     Flag("use", "Also make it the current builder", key="use_builder", switch=True),
     Flag("json", "Print the result as JSON (progress goes to stderr)", switch=True),
+    Flag("progress", "auto, plain (one line per event, each platform's prefixed) or json "
+         "(one JSON event per line on stderr); auto is plain for now", key="progress"),
     Flag("from_", "Comma list of directories holding digests.json"),
     Flag("ref", "Image reference (the first argument: verify REF)", positional=True, required=True),
     Flag("run", "Run each platform's image with verify_run from settings", switch=True),
@@ -187,6 +189,7 @@ BUILD_FLAGS = (
     "per_arch_tags",
     "jobs",
     "json",
+    "progress",
 )
 PUBLISH_FLAGS = (
     *BUILD_FLAGS,

@@ -135,8 +135,9 @@ class RecordingRunner(Runner):
         stream_prefix: str | None,
         stdin: str | None,
         keep: Callable[[str], bool] | None = None,
+        log: str = "",
     ) -> Result:
-        del env, cwd, timeout, stdin  # nothing runs
+        del env, cwd, timeout, stdin, log  # nothing runs
         key = tuple(argv)
         with self._record_lock:
             self.attempts.append(key)

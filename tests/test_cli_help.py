@@ -48,6 +48,7 @@ BUILD = {
     "--per-arch-tags",
     "--jobs",
     "--json",
+    "--progress",
 }
 EXPECTED = {
     "qemu-setup": {"--platforms", "--mode", "--json"},

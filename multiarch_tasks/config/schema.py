@@ -35,6 +35,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cache": ("none", "registry", "inline"),
     # auto: the ELF programs of the layers this build added (publish); all: every layer.
     "verify_deep": ("auto", "all", "off"),
+    # auto: plain for now, on a terminal too (a live view is to come); json: events on stderr.
+    "progress": ("auto", "plain", "json"),
 }
 
 
@@ -118,6 +120,8 @@ class Settings:
     signed_by: str = ""
     certificate_identity: str = ""
     certificate_oidc_issuer: str = ""
+    # output: how progress is shown (multiarch_tasks.engine.progress)
+    progress: str = "auto"
     # tags from git: metadata-action-style rules (multiarch_tasks.planning.gittags), applied by the
     # tasks before any step when set and no --tag is given
     tag_rules: tuple[Any, ...] = ()

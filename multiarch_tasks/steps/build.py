@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.config.secrets import secret_values, secret_warnings
@@ -124,6 +125,8 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
     """Build and push every platform (no final tag moves); write digests.json."""
     check_build_inputs(settings)
     runner = secret_runner(settings, runner)
+    if not runner.dry:
+        runner = runner.logging_to(Path(settings.output_dir) / "logs")
     facts = facts_mod.gather(settings, runner)
     if settings.backend == "buildx" and facts.builder is None:
         raise MultiarchError(

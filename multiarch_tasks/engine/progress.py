@@ -1,0 +1,155 @@
+"""Progress as typed events, and the sinks that show them (issue 18).
+
+Every step says what happens through one sink the runner owns (:meth:`Runner.emit`):
+a step or a platform starting, ending or failing, an informational line, a line of a
+child process's output. :class:`PlainSink` prints one line per event for people and CI
+logs, a platform's lines prefixed by its short name (``arm64 │``); :class:`JsonSink`
+prints one JSON object per line for machines. A live terminal view is one more sink.
+
+A multi-platform BuildKit log names the platform on each vertex's first line
+(``#8 [linux/arm64 2/3] RUN ...``) and only the vertex number after it (``#8 DONE``):
+:class:`PlatformLines` attributes each line to its platform from that.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, TextIO
+
+__all__ = [
+    "MODES",
+    "Event",
+    "JsonSink",
+    "PlainSink",
+    "PlatformLines",
+    "Sink",
+    "short_platform",
+]
+
+MODES = ("auto", "plain", "json")
+BAR = "│"
+PREFIX_WIDTH = 7  # the longest short platform people build for: ppc64le
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened: ``state`` is start, done, failed, info or log.
+
+    ``step`` is the plan step (preflight, qemu-setup, builder, build, merge, verify, sign,
+    promote) or "" outside one; ``platform`` the platform it concerns, or ""; ``detail``
+    the line shown (already redacted); ``elapsed`` seconds, on done and failed.
+    """
+
+    step: str
+    state: str
+    platform: str = ""
+    detail: str = ""
+    elapsed: float | None = None
+    time: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, object]:
+        """The event as one JSON object (``time`` in seconds since the epoch)."""
+        doc: dict[str, object] = {
+            "time": round(self.time, 3),
+            "step": self.step,
+            "platform": self.platform,
+            "state": self.state,
+        }
+        if self.elapsed is not None:
+            doc["elapsed"] = round(self.elapsed, 3)
+        if self.detail:
+            doc["detail"] = self.detail
+        return doc
+
+
+class Sink(Protocol):
+    """Where events go; called under the runner's lock, one event at a time."""
+
+    def emit(self, event: Event) -> None:
+        """Show ``event``."""
+        ...
+
+
+def short_platform(platform: str) -> str:
+    """``linux/arm64`` -> ``arm64``, ``linux/arm/v7`` -> ``arm/v7``; other OSes stay whole."""
+    return platform.removeprefix("linux/")
+
+
+def plain_lines(event: Event) -> list[str]:
+    """The line(s) :class:`PlainSink` prints for ``event`` (a multi-line detail: several)."""
+    if event.state in {"info", "log"}:
+        who = short_platform(event.platform) if event.platform else ""
+        if not who and event.state == "log" and event.step:
+            who = event.step  # a build's own lines (exporting, pushing): no one platform's
+        lines = event.detail.split("\n")
+        if not who:
+            return lines
+        return [f"{who:>{PREFIX_WIDTH}} {BAR} {line}".rstrip() for line in lines]
+    took = f" in {event.elapsed:.1f}s" if event.elapsed is not None else ""
+    verb = {"start": "started", "done": f"done{took}", "failed": f"FAILED{took}"}.get(
+        event.state, event.state
+    )
+    extra = f": {event.detail}" if event.detail else ""
+    if event.platform:
+        who = f"{short_platform(event.platform):>{PREFIX_WIDTH}}"
+        return [f"{who} {BAR} {event.step} {verb}{extra}"]
+    return [f"== {event.step} {verb}{extra}"]
+
+
+@dataclass
+class PlainSink:
+    """One line per event on ``out`` (stdout by default): a log for people and CI."""
+
+    out: TextIO
+
+    def emit(self, event: Event) -> None:
+        """Print ``event``'s line(s)."""
+        print("\n".join(plain_lines(event)), file=self.out, flush=True)
+
+
+@dataclass
+class JsonSink:
+    """One JSON object per event on ``out`` (stderr): ``--progress json``."""
+
+    out: TextIO
+
+    def emit(self, event: Event) -> None:
+        """Print ``event`` as one JSON line."""
+        print(json.dumps(event.to_json()), file=self.out, flush=True)
+
+
+# `#8 [linux/arm64 2/3] RUN ...`, `#3 [linux/amd64 internal] load metadata ...`, and the
+# failure summary's ` > [linux/arm64 2/3] RUN ...:`.
+_VERTEX = re.compile(r"^#(?P<n>\d+) (?:\[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[ \]])?")
+_SUMMARY = re.compile(r"^\s*> \[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[ \]]")
+
+
+@dataclass
+class PlatformLines:
+    """Attributes a multi-platform BuildKit log's lines to the platform each concerns."""
+
+    platforms: tuple[str, ...]
+    _vertex: dict[str, str] = field(default_factory=dict)
+    _last: str = ""
+
+    def platform(self, line: str) -> str:
+        """The platform ``line`` concerns, or "" when it names none (exporting, pushing)."""
+        if m := _SUMMARY.match(line):
+            found = m.group("platform")
+            self._last = found if found in self.platforms else ""
+            return self._last
+        m = _VERTEX.match(line)
+        if m is None:
+            # A line of a failure's summary block follows the platform it named; a blank
+            # line or `------` ends that block.
+            if not line.strip() or line.startswith("-"):
+                self._last = ""
+            return self._last
+        self._last = ""
+        found = m.group("platform")
+        if found in self.platforms:
+            self._vertex[m.group("n")] = found
+        return self._vertex.get(m.group("n"), "")
