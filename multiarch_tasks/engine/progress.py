@@ -26,6 +26,7 @@ __all__ = [
     "PlainSink",
     "PlatformLines",
     "Sink",
+    "platform_list",
     "short_platform",
 ]
 
@@ -76,6 +77,21 @@ class Sink(Protocol):
 def short_platform(platform: str) -> str:
     """``linux/arm64`` -> ``arm64``, ``linux/arm/v7`` -> ``arm/v7``; other OSes stay whole."""
     return platform.removeprefix("linux/")
+
+
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/v\d+)?$")
+
+
+def platform_list(prefix: str) -> tuple[str, ...]:
+    """The platforms a stream prefix names (``linux/amd64,linux/arm64``), else itself whole.
+
+    Only a comma list of platforms is split: a CI job's name such as
+    ``build: [linux/s390x, my-runner]`` is one label, kept on each of its lines.
+    """
+    parts = tuple(prefix.split(","))
+    if len(parts) > 1 and all(_PLATFORM.match(p) for p in parts):
+        return parts
+    return (prefix,)
 
 
 def plain_lines(event: Event) -> list[str]:

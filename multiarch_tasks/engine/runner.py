@@ -29,7 +29,14 @@ from multiarch_tasks.engine.process import (
     start,
     which,
 )
-from multiarch_tasks.engine.progress import Event, PlainSink, PlatformLines, Sink, plain_lines
+from multiarch_tasks.engine.progress import (
+    Event,
+    PlainSink,
+    PlatformLines,
+    Sink,
+    plain_lines,
+    platform_list,
+)
 from multiarch_tasks.model.errors import CommandError
 from multiarch_tasks.model.redaction import scrub_text
 
@@ -469,7 +476,7 @@ class Runner:
         tail: deque[str] = deque(maxlen=TAIL_KEPT)
         kept: deque[str] = deque(maxlen=TAIL_KEPT)
         held: list[str] | None = [] if self.group_log else None
-        platforms = tuple(prefix.split(","))
+        platforms = platform_list(prefix)
         lines = PlatformLines(platforms) if len(platforms) > 1 else None
         files = _StreamLogs(self, log or prefix, platforms if lines else ())
         try:
