@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -29,6 +29,9 @@ from multiarch_tasks.config.settings import Settings, settings_from_invoke
 from multiarch_tasks.engine.runner import Runner, redact_text
 from multiarch_tasks.model.errors import InvalidValueError, MultiarchError, RunInterruptedError
 from multiarch_tasks.taskspecs import Args, TaskSpec
+
+if TYPE_CHECKING:
+    from multiarch_tasks.engine.progress import Sink
 
 T = TypeVar("T")
 
@@ -72,8 +75,9 @@ def runner_for(c: Context, *, json_output: bool = False, progress: str = "auto")
     """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``.
 
     With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
-    ``progress`` (the setting): ``json`` sends every event as one JSON line to stderr;
-    ``auto`` and ``plain`` print plain lines (a live terminal view is yet to come).
+    ``progress`` (the setting, resolved: :func:`progress_mode`): ``json`` sends every
+    event as one JSON line to stderr; ``tty`` draws the live view on stderr
+    (:mod:`multiarch_tasks.engine.live`, which imports rich); ``plain`` prints plain lines.
     """
     from functools import partial  # noqa: PLC0415
 
@@ -82,11 +86,16 @@ def runner_for(c: Context, *, json_output: bool = False, progress: str = "auto")
     run = c.config.run
     out = sys.stderr if json_output else sys.stdout
     ci = detect()
-    sink = None
+    sink: Sink | None = None
     if progress == "json":
         from multiarch_tasks.engine.progress import JsonSink  # noqa: PLC0415
 
         sink = JsonSink(sys.stderr)
+    elif progress == "tty":
+        from multiarch_tasks.engine.live import LiveView  # noqa: PLC0415
+
+        # `--progress tty` draws the view even where stderr is no terminal (it was asked).
+        sink = LiveView(sys.stderr, force=not sys.stderr.isatty())
     return Runner(
         dry=bool(run.dry),
         echo=bool(run.echo),
@@ -98,6 +107,20 @@ def runner_for(c: Context, *, json_output: bool = False, progress: str = "auto")
         group_log=partial(group, ci) if ci and sink is None else None,
         sink=sink,
     )
+
+
+def progress_mode(settings: Settings) -> Settings:
+    """``settings`` with ``progress`` resolved: ``auto`` is ``tty`` on a terminal outside CI.
+
+    Resolved once, before any plan: the plan then says how BuildKit reports (a live view
+    reads its JSON events), and the printed plan is the plan run.
+    """
+    from dataclasses import replace  # noqa: PLC0415
+
+    from multiarch_tasks.engine.progress import resolve_mode  # noqa: PLC0415
+
+    mode = resolve_mode(settings.progress, tty=sys.stderr.isatty(), environ=os.environ)
+    return settings if mode == settings.progress else replace(settings, progress=mode)
 
 
 def _debug() -> bool:
@@ -182,6 +205,7 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
     """
     as_json = bool(values.get("json"))
     settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
+    settings = progress_mode(settings)
     # The secret values are known before any step, so whatever prints or writes anything
     # (steps, this body, the CI summary) hides them; the steps warn about secret build args.
     runner = runner_for(c, json_output=as_json, progress=settings.progress).with_secrets(
@@ -197,7 +221,15 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
             runner=runner,
         )
         runner.say(f"tags from git: {', '.join(settings.tags)}")
-    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json, runner=runner)
+    try:
+        result = guarded(
+            lambda: spec.step(settings, runner, values), as_json=as_json, runner=runner
+        )
+    finally:
+        # The live view stops (its last frame stays, the cursor is shown) before the result
+        # or the error line is printed, also when interrupted.
+        if runner.sink is not None:
+            runner.sink.close()
     emit(result, as_json, runner)
     if runner.ci:
         from multiarch_tasks.ci.output import error_lines, write_summary  # noqa: PLC0415

@@ -134,8 +134,9 @@ _FLAGS = (
     Flag("driver", "docker, docker-container or remote", key="driver"),
     Flag("use", "Also make it the current builder", key="use_builder", switch=True),
     Flag("json", "Print the result as JSON (progress goes to stderr)", switch=True),
-    Flag("progress", "auto, plain (one line per event, each platform's prefixed) or json "
-         "(one JSON event per line on stderr); auto is plain for now", key="progress"),
+    Flag("progress", "auto, tty (a live view), plain (one line per event, each platform's "
+         "prefixed) or json (one JSON event per line on stderr); auto: tty on a terminal "
+         "outside CI, else plain", key="progress"),
     Flag("from_", "Comma list of directories holding digests.json"),
     Flag("ref", "Image reference (the first argument: verify REF)", positional=True, required=True),
     Flag("run", "Run each platform's image with verify_run from settings", switch=True),

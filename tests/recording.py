@@ -136,8 +136,10 @@ class RecordingRunner(Runner):
         stdin: str | None,
         keep: Callable[[str], bool] | None = None,
         log: str = "",
+        *,
+        buildkit_json: bool = False,
     ) -> Result:
-        del env, cwd, timeout, stdin, log  # nothing runs
+        del env, cwd, timeout, stdin, log, buildkit_json  # nothing runs
         key = tuple(argv)
         with self._record_lock:
             self.attempts.append(key)

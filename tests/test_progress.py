@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import re
+
 import pytest
 
-from multiarch_tasks.engine.progress import Event, PlatformLines, plain_lines, platform_list
+from multiarch_tasks.engine.buildkit_json import BuildProgress, RawJson
+from multiarch_tasks.engine.live import LiveView
+from multiarch_tasks.engine.progress import (
+    Event,
+    Outline,
+    PlatformLines,
+    plain_lines,
+    platform_list,
+    resolve_mode,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,3 +61,91 @@ def test_platform_lines_follow_a_vertex_number_to_its_platform() -> None:
 )
 def test_plain_lines_carry_the_short_platform_or_the_step(event: Event, line: str) -> None:
     assert plain_lines(event) == [line]
+
+
+@pytest.mark.parametrize(
+    ("mode", "tty", "environ", "resolved"),
+    [
+        ("auto", True, {}, "tty"),
+        ("auto", True, {"CI": "true"}, "plain"),
+        ("auto", False, {}, "plain"),
+        ("auto", True, {"TERM": "dumb"}, "plain"),
+        ("tty", False, {}, "tty"),  # asked for: drawn anyway
+        ("tty", True, {"TERM": "dumb"}, "plain"),  # a dumb terminal cannot move the cursor
+        ("json", True, {}, "json"),
+        ("plain", True, {}, "plain"),
+    ],
+)
+def test_resolve_mode_picks_the_live_view_only_on_a_capable_terminal_outside_ci(
+    mode: str, tty: bool, environ: dict[str, str], resolved: str
+) -> None:
+    assert resolve_mode(mode, tty=tty, environ=environ) == resolved
+
+
+def _status(**parts: object) -> list[str]:
+    # buildx prints each status as indented JSON, `{` and `}` alone on their lines.
+    return json.dumps(parts, indent=2).splitlines()
+
+
+def test_rawjson_gives_plain_lines_and_each_platforms_progress() -> None:
+    reader = RawJson()
+    t0, t1 = "2026-01-01T00:00:00.000000001Z", "2026-01-01T00:00:01.500000001Z"
+    stream = [
+        *_status(vertexes=[
+            {"digest": "a", "name": "[linux/arm64 1/2] FROM base", "started": t0,
+             "completed": t0, "cached": True},
+            {"digest": "b", "name": "[linux/arm64 2/2] RUN make", "started": t0},
+        ]),
+        *_status(logs=[{"vertex": "b", "stream": 1,
+                        "data": base64.b64encode(b"compiling\n").decode()}]),
+        *_status(vertexes=[{"digest": "b", "name": "[linux/arm64 2/2] RUN make",
+                            "started": t0, "completed": t1, "error": "exit code: 2"}]),
+        "ERROR: failed to solve: exit code: 2",
+    ]  # fmt: skip
+    lines: list[str] = []
+    moved = {}
+    for line in stream:
+        out, progress = reader.feed(line)
+        lines += out
+        moved.update(progress)
+    assert lines == [
+        "#1 [linux/arm64 1/2] FROM base",
+        "#1 CACHED",
+        "#2 [linux/arm64 2/2] RUN make",
+        "#2 compiling",
+        "#2 ERROR: exit code: 2",
+        "ERROR: failed to solve: exit code: 2",
+    ]
+    assert moved["linux/arm64"] == BuildProgress("[2/2] RUN make", 1, 1, 2, failed=True)
+
+
+def test_live_view_draws_the_checklist_the_rows_and_a_failed_platforms_last_lines() -> None:
+    out = io.StringIO()
+    view = LiveView(out, force=True)
+    view.console.width = 100
+    outline = Outline(
+        "plan: app:1 for 2 platform(s)",
+        (("build", "multi-platform"), ("verify", "platforms"), ("promote", "move the tags")),
+        (("linux/amd64", "native", "default"), ("linux/arm64", "emulated", "default")),
+    )
+    view.emit(Event("", "plan", detail="plan: (text)", outline=outline))
+    view.emit(Event("build", "start"))
+    view.emit(Event("build", "start", "linux/amd64"))
+    view.emit(Event("build", "start", "linux/arm64"))
+    view.emit(Event("build", "progress", "linux/arm64",
+                    progress=BuildProgress("[2/2] RUN make", 1, 1, 2)))  # fmt: skip
+    view.emit(Event("build", "log", "linux/arm64", "#2 boom on arm64"))
+    view.emit(Event("build", "done", "linux/amd64", elapsed=3.0))
+    view.emit(Event("build", "failed", "linux/arm64", "/out/logs/build-linux-arm64.log", 9.0))
+    view.emit(Event("build", "failed", elapsed=9.0))
+    view.close()
+    raw = out.getvalue()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
+    last = text[text.rindex("plan: app:1") :]
+    assert "✓ amd64   native" in last
+    assert "✗ arm64   emulated" in last
+    assert "│ #2 boom on arm64" in last
+    assert "full log: /out/logs/build-linux-arm64.log" in last
+    assert "· verify" in last
+    assert "plan: (text)" not in text  # the checklist stands for it; the text is in plan.log
+    assert raw.rstrip("\n").endswith("\x1b[?25h")  # the cursor shown again, last

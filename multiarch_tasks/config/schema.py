@@ -35,8 +35,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cache": ("none", "registry", "inline"),
     # auto: the ELF programs of the layers this build added (publish); all: every layer.
     "verify_deep": ("auto", "all", "off"),
-    # auto: plain for now, on a terminal too (a live view is to come); json: events on stderr.
-    "progress": ("auto", "plain", "json"),
+    # auto: tty (the live view) when stderr is a terminal and CI is unset, else plain;
+    # json: one event per line on stderr.
+    "progress": ("auto", "tty", "plain", "json"),
 }
 
 

@@ -16,31 +16,75 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from multiarch_tasks.engine.buildkit_json import BuildProgress
 
 __all__ = [
     "MODES",
     "Event",
     "JsonSink",
+    "Outline",
     "PlainSink",
     "PlatformLines",
     "Sink",
     "platform_list",
+    "resolve_mode",
     "short_platform",
 ]
 
-MODES = ("auto", "plain", "json")
+MODES = ("auto", "tty", "plain", "json")
 BAR = "│"
 PREFIX_WIDTH = 7  # the longest short platform people build for: ppc64le
 
 
+def resolve_mode(mode: str, *, tty: bool, environ: Mapping[str, str]) -> str:
+    """The mode ``auto`` means here: ``tty`` on a terminal outside CI, else ``plain``.
+
+    ``TERM=dumb`` cannot move the cursor: plain, even when ``tty`` was asked for.
+    """
+    if environ.get("TERM") == "dumb" and mode in {"auto", "tty"}:
+        return "plain"
+    if mode == "auto":
+        return "tty" if tty and not environ.get("CI") else "plain"
+    return mode
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a run will do, for a live view: its title, steps and platforms, from the plan.
+
+    ``steps`` are (name, summary) in the plan's order; ``platforms`` (platform, mode, node)
+    with mode ``native`` or ``emulated``.
+    """
+
+    title: str
+    steps: tuple[tuple[str, str], ...] = ()
+    platforms: tuple[tuple[str, str, str], ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """The outline as JSON."""
+        return {
+            "title": self.title,
+            "steps": [{"name": n, "summary": s} for n, s in self.steps],
+            "platforms": [{"platform": p, "mode": m, "node": n} for p, m, n in self.platforms],
+        }
+
+
 @dataclass(frozen=True)
 class Event:
-    """One thing that happened: ``state`` is start, done, failed, info or log.
+    """One thing that happened.
 
-    ``step`` is the plan step (preflight, qemu-setup, builder, build, merge, verify, sign,
-    promote) or "" outside one; ``platform`` the platform it concerns, or ""; ``detail``
+    ``state`` is start, done, failed or stopped (a step, or a platform's part of it), info
+    (a line for people), log (a line of a child's output), command (a command started),
+    retry (a command run again), failure (a failed build's last lines), plan (``detail``
+    the plan, ``outline`` it as data) or progress (``progress``: where a platform's
+    BuildKit build is). ``step`` is the plan
+    step (preflight, qemu-setup, builder, build, merge, verify, sign, promote) or "" outside
+    one; ``platform`` the platform it concerns (a comma list when several), or ""; ``detail``
     the line shown (already redacted); ``elapsed`` seconds, on done and failed.
     """
 
@@ -50,6 +94,8 @@ class Event:
     detail: str = ""
     elapsed: float | None = None
     time: float = field(default_factory=time.time)
+    outline: Outline | None = None
+    progress: BuildProgress | None = None
 
     def to_json(self) -> dict[str, object]:
         """The event as one JSON object (``time`` in seconds since the epoch)."""
@@ -63,6 +109,10 @@ class Event:
             doc["elapsed"] = round(self.elapsed, 3)
         if self.detail:
             doc["detail"] = self.detail
+        if self.outline is not None:
+            doc["plan"] = self.outline.to_json()
+        if self.progress is not None:
+            doc["progress"] = self.progress.to_json()
         return doc
 
 
@@ -71,6 +121,10 @@ class Sink(Protocol):
 
     def emit(self, event: Event) -> None:
         """Show ``event``."""
+        ...
+
+    def close(self) -> None:
+        """The run is over: leave the terminal as it was found."""
         ...
 
 
@@ -96,6 +150,10 @@ def platform_list(prefix: str) -> tuple[str, ...]:
 
 def plain_lines(event: Event) -> list[str]:
     """The line(s) :class:`PlainSink` prints for ``event`` (a multi-line detail: several)."""
+    if event.state == "progress":
+        return []  # the log lines said it already; a live view draws it
+    if event.state in {"plan", "command", "retry", "failure"}:
+        return event.detail.split("\n")
     if event.state in {"info", "log"}:
         who = short_platform(event.platform) if event.platform else ""
         if not who and event.state == "log" and event.step:
@@ -123,7 +181,11 @@ class PlainSink:
 
     def emit(self, event: Event) -> None:
         """Print ``event``'s line(s)."""
-        print("\n".join(plain_lines(event)), file=self.out, flush=True)
+        if lines := plain_lines(event):
+            print("\n".join(lines), file=self.out, flush=True)
+
+    def close(self) -> None:
+        """Nothing to restore: every line is printed."""
 
 
 @dataclass
@@ -135,6 +197,9 @@ class JsonSink:
     def emit(self, event: Event) -> None:
         """Print ``event`` as one JSON line."""
         print(json.dumps(event.to_json()), file=self.out, flush=True)
+
+    def close(self) -> None:
+        """Nothing to restore: every event is printed."""
 
 
 # `#8 [linux/arm64 2/3] RUN ...`, `#3 [linux/amd64 internal] load metadata ...`, and the

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO, TypeVar, cast
 
+from multiarch_tasks.engine.buildkit_json import RawJson
 from multiarch_tasks.engine.process import (
     CHILDREN,
     Process,
@@ -285,6 +286,12 @@ class Runner:
         """Where the log called ``name`` is written ("" without a log directory)."""
         return str(self._logs.path(name)) if self._logs is not None else ""
 
+    def log_text(self, name: str, text: str) -> None:
+        """Write ``text`` (already redacted) as the log called ``name``, if logs are kept."""
+        if self._logs is not None:
+            with self._logs.open(name) as f:
+                f.write(text.rstrip("\n") + "\n")
+
     def _log_name(self, label: str, log: str) -> str:
         # Before any step: the probes that gather the facts.
         return log or label or self.step or "facts"
@@ -298,6 +305,10 @@ class Runner:
                 if text:
                     f.write(redact_text(text, self.secrets).rstrip("\n") + "\n")
             f.write(f"(exit {result.returncode})\n")
+
+    def _said_command(self, argv: Sequence[str]) -> None:
+        line = self.echo_format.format(command=self.display(argv))
+        self.emit(Event(self.step, "command", detail=redact_text(line, self.secrets)))
 
     def run(
         self,
@@ -316,6 +327,7 @@ class Runner:
         retry_if: Callable[[Result], bool | str] | None = None,
         keep: Callable[[str], bool] | None = None,
         log: str = "",
+        buildkit_json: bool = False,
     ) -> Result:
         """Run ``argv``; raise :class:`CommandError` on failure when ``check``.
 
@@ -327,24 +339,33 @@ class Runner:
         ``retry_if`` accepts, when given: transient registry errors, not build errors; a
         string it returns is the cause the retry line names); ``keep`` picks the lines of a
         streamed run's output to hold beyond its tail (:attr:`Result.kept`); ``log`` names
-        its log file (default: ``label``, else the step).
+        its log file (default: ``label``, else the step); ``buildkit_json`` says a streamed
+        command prints BuildKit's ``--progress=rawjson`` (:class:`RawJson` reads it).
         """
         argv = [str(a) for a in argv]
         if not argv:
             msg = "empty command"
             raise ValueError(msg)
         if self.dry and not probe:
-            self.say(self.echo_format.format(command=self.display(argv)))
+            self._said_command(argv)
             return Result(tuple(argv), 0, "", "", dry=True)
         known = self._facts.get(tuple(argv)) if memo and probe else None
         if known is not None:
             return self._checked(known, check, label)
         if self.echo or (stream_prefix is not None and not probe):
-            self.say(self.echo_format.format(command=self.display(argv)))
+            self._said_command(argv)
         attempt = 0
         while True:
             result = self._run_once(
-                argv, env, cwd, timeout, stream_prefix, stdin, keep, self._log_name(label, log)
+                argv,
+                env,
+                cwd,
+                timeout,
+                stream_prefix,
+                stdin,
+                keep,
+                self._log_name(label, log),
+                buildkit_json=buildkit_json,
             )
             if result.ok or attempt >= retries:
                 break
@@ -359,7 +380,10 @@ class Runner:
             # One line: the step (its label, else the command), the attempt, the cause.
             step = f" {label}" if label else ""
             where = "" if label else f": {self.display(argv)}"
-            self.say(f"retrying in {delay:g}s ({attempt}/{retries}){step} after: {why}{where}")
+            line = f"retrying in {delay:g}s ({attempt}/{retries}){step} after: {why}{where}"
+            # On the row of the platforms it builds, in a live view.
+            platforms = ",".join(platform_list(stream_prefix)) if stream_prefix else ""
+            self.emit(Event(self.step, "retry", platforms, redact_text(line, self.secrets)))
             time.sleep(delay)
         if memo and probe:
             self._remember(result)
@@ -439,12 +463,14 @@ class Runner:
         stdin: str | None,
         keep: Callable[[str], bool] | None = None,
         log: str = "",
+        *,
+        buildkit_json: bool = False,
     ) -> Result:
         if stream_prefix is None:
             result = self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
             self._write_log(log or "facts", argv, result)
             return result
-        return self._stream(argv, env, cwd, timeout, stream_prefix, keep, log)
+        return self._stream(argv, env, cwd, timeout, stream_prefix, keep, log, buildkit_json)
 
     def _stream(
         self,
@@ -455,6 +481,7 @@ class Runner:
         prefix: str,
         keep: Callable[[str], bool] | None = None,
         log: str = "",
+        buildkit_json: bool = False,
     ) -> Result:
         """Run ``argv`` showing each line (stderr merged in) as it arrives, as a log event.
 
@@ -463,7 +490,8 @@ class Runner:
         directory, every line also goes to the file ``log`` names, and in a build of
         several platforms, each platform's own lines to ``build-<platform>.log``. The
         result holds the last :data:`TAIL_KEPT` lines, and (``keep``) up to as many of the
-        lines ``keep`` picked from the whole output.
+        lines ``keep`` picked from the whole output. With ``buildkit_json`` the output is
+        BuildKit's JSON: read as plain lines, each platform's progress said as an event.
         """
         proc = start(argv, env, cwd, merge_stderr=True)
         assert proc.stdin is not None  # noqa: S101 - opened as a pipe by start()
@@ -479,21 +507,29 @@ class Runner:
         platforms = platform_list(prefix)
         lines = PlatformLines(platforms) if len(platforms) > 1 else None
         files = _StreamLogs(self, log or prefix, platforms if lines else ())
+        reader = RawJson() if buildkit_json else None
         try:
             files.command(argv)
-            for line in proc.stdout:
-                clean = self._clean(line.rstrip("\n"))
-                tail.append(clean)
-                if keep is not None and keep(clean):
-                    kept.append(clean)
-                platform = lines.platform(clean) if lines is not None else prefix
-                shown = redact_text(clean, self.secrets)
-                files.line(shown, platform)
-                event = Event(self.step or "build", "log", platform, shown)
-                if held is None:
-                    self.emit(event)
-                else:
-                    held.extend(plain_lines(event))
+            for raw in proc.stdout:
+                found, moved = reader.feed(raw.rstrip("\n")) if reader else ([raw.rstrip("\n")], {})
+                for text in found:
+                    clean = self._clean(text)
+                    tail.append(clean)
+                    if keep is not None and keep(clean):
+                        kept.append(clean)
+                    platform = lines.platform(clean) if lines is not None else prefix
+                    shown = redact_text(clean, self.secrets)
+                    files.line(shown, platform)
+                    event = Event(self.step or "build", "log", platform, shown)
+                    if held is None:
+                        self.emit(event)
+                    else:
+                        held.extend(plain_lines(event))
+                for platform, progress in moved.items():
+                    if platform in platforms:
+                        self.emit(
+                            Event(self.step or "build", "progress", platform, progress=progress)
+                        )
             returncode = proc.wait()
         finally:
             if timer:

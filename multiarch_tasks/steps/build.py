@@ -133,7 +133,9 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
             f"builder {facts.builder_name!r} does not exist: run `multiarch builder-create` first"
         )
     plan = make_plan(settings, facts, run_id=new_run_id(), task="build")
-    runner.say(plan.render(runner.secrets))
+    from multiarch_tasks.steps.outline import say_plan  # noqa: PLC0415
+
+    say_plan(plan, runner)
     if runner.dry:
         return BuildResult(str(settings.image_ref), plan.strategy, (), {}, "")
     with interruptible():

@@ -199,7 +199,9 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
     probing = facts_mod.probe(settings, runner)
     ahead = None if runner.dry else ReadAhead(settings)
     plan = plan_publish(settings, runner, probing=probing)
-    runner.say(plan.render(runner.secrets))
+    from multiarch_tasks.steps.outline import say_plan  # noqa: PLC0415
+
+    say_plan(plan, runner)
     if runner.dry:
         return PublishResult(
             plan.image,

@@ -97,6 +97,8 @@ def plan_builds(
         "sbom_generator": settings.sbom_generator,
         "push": settings.push,
         "insecure_push": insecure,
+        # A live view reads BuildKit's events, not its text (issue 18).
+        "progress": "rawjson" if settings.progress == "tty" else "",
     }
     env = build_env(settings)
     how = {a.platform: a.render() for a in assignments}

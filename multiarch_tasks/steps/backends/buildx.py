@@ -11,6 +11,7 @@ must be this build's own export (``containerimage.descriptor.digest``).
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -139,8 +140,11 @@ def _raise_failures(builds: tuple[PlatformBuild, ...], runner: Runner) -> None:
         if not b.ok:
             names = ", ".join(b.failed) or b.step.label
             where = f" (full log: {b.log})" if b.log else ""
-            runner.say(f"--- {names} FAILED; last lines of its log{where}:")
-            runner.say("\n".join(f"    {line}" for line in b.log_tail.splitlines()))
+            block = [f"--- {names} FAILED; last lines of its log{where}:"]
+            block += [f"    {line}" for line in b.log_tail.splitlines()]
+            # A live view shows these under the failed platform's row instead.
+            text = runner.redact("\n".join(block))
+            runner.emit(Event(runner.step or "build", "failure", ",".join(b.failed), text))
     raise BuildFailedError(failed, tuple(b.log for b in builds if not b.ok and b.log))
 
 
@@ -192,13 +196,15 @@ def _run_step(
         keep=lambda line: registry_fault(line) or step_line(line),
         check=False,
         log=log,
+        buildkit_json=_rawjson(step.argv),
     )
     if not result.ok:
         failed = _failed(step, result, runner, runner.log_path(log))
         for p in platforms:
             # In a multi-platform build the others stopped with it; unnamed: all failed.
             state = "failed" if p in failed.failed or not failed.failed else "stopped"
-            note(p, state, failed.log)
+            own = runner.log_path(f"build {p}") if len(platforms) > 1 else failed.log
+            note(p, state, own if state == "failed" else "")
         return failed
     for p in platforms:
         note(p, "done")
@@ -212,6 +218,11 @@ def _run_step(
             " between export and push; run again"
         )
     return PlatformBuild(step, digest=meta.digest)
+
+
+def _rawjson(argv: tuple[str, ...]) -> bool:
+    """True when the build prints BuildKit's JSON events (``--progress rawjson``)."""
+    return ("--progress", "rawjson") in itertools.pairwise(argv)
 
 
 def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
