@@ -39,6 +39,7 @@ class BuildProgress:
     cached: int
     total: int
     failed: bool = False
+    took: float = 0.0  # from its first step's start to its last step's end (BuildKit's clock)
 
     def to_json(self) -> dict[str, object]:
         """The progress as JSON."""
@@ -48,6 +49,7 @@ class BuildProgress:
             "cached": self.cached,
             "total": self.total,
             "failed": self.failed,
+            "took": round(self.took, 3),
         }
 
 
@@ -136,12 +138,18 @@ class RawJson:
         if raw.get("started") and not vertex.started:
             vertex.started = str(raw["started"])
             self._current[vertex.platform] = digest
+        # BuildKit may say "cached" after "completed" (a FROM, a step found in the cache).
         if raw.get("cached") and not vertex.cached:
             vertex.cached = True
             lines.append(f"#{vertex.number} CACHED")
         if raw.get("error") and not vertex.error:
             vertex.error = str(raw["error"])
-            lines.append(f"#{vertex.number} ERROR: {vertex.error}")
+            # BuildKit's own printer: a step stopped because another failed is CANCELED,
+            # not an error of its platform (the failed platform is the one named).
+            if vertex.error.endswith("context canceled"):
+                lines.append(f"#{vertex.number} CANCELED")
+            else:
+                lines.append(f"#{vertex.number} ERROR: {vertex.error}")
         elif raw.get("completed") and not vertex.completed:
             vertex.completed = str(raw["completed"])
             if not vertex.cached:
@@ -171,12 +179,15 @@ class RawJson:
                 shown = f"[{m.group('index')}/{m.group('total')}] {m.group('rest')}"
             elif m and m.group("platform"):
                 shown = f"[internal] {m.group('rest')}"
+        starts = [v.started for v in mine if v.started]
+        ends = [v.completed for v in mine if v.completed]
         return BuildProgress(
             current=shown,
+            took=_seconds(min(starts), max(ends)) if starts and ends else 0.0,
             done=sum(1 for v in steps if v.completed and not v.error),
             cached=sum(1 for v in steps if v.cached),
             total=total,
-            failed=any(v.error for v in mine),
+            failed=any(v.error and not v.error.endswith("context canceled") for v in mine),
         )
 
 

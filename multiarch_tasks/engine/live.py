@@ -169,7 +169,7 @@ class LiveView:
         """The view as it is now (called by rich's refresh thread)."""
         now = time.time()
         with self._lock:
-            lines = [Text(self._title, style="bold")] if self._title else []
+            lines = [Text(self._title, style="bold", no_wrap=True, overflow="ellipsis")]
             for row in self._steps.values():
                 lines.append(self._step_line(row, now))
                 if row.name == "build":
@@ -188,6 +188,9 @@ class LiveView:
 
     def _platform_lines(self, row: _Platform, now: float) -> list[Text]:
         seconds = row.seconds(now)
+        if row.state == "done" and row.progress is not None and row.progress.took:
+            # Its own time: in a multi-platform build the native one ends long before.
+            seconds = row.progress.took
         line = Text(f"   {MARKS.get(row.state, '?')} ", style=STYLES.get(row.state, "dim"))
         line.append(f"{short_platform(row.name):<7} ", style="bold")
         line.append(f"{row.mode:<8} ", style="magenta" if row.mode == "emulated" else "blue")
@@ -205,13 +208,15 @@ class LiveView:
         if row.retry and row.state == "running":
             lines.append(self._under(f"↻ {row.retry}", "yellow"))
         if row.state == "failed":
-            lines += [self._under(f"│ {text}", "red") for text in row.tail]
+            # What failed is worth its lines: these wrap at the width, they are not cut.
+            lines += [self._under(f"│ {text}", "red", wrap=True) for text in row.tail]
             if row.log:
-                lines.append(self._under(f"full log: {row.log}", "bold"))
+                lines.append(self._under(f"full log: {row.log}", "bold", wrap=True))
         return lines
 
     @staticmethod
-    def _under(text: str, style: str) -> Text:
+    def _under(text: str, style: str, *, wrap: bool = False) -> Text:
         line = Text(f"       {text}", style=style)
-        line.no_wrap, line.overflow = True, "ellipsis"
+        if not wrap:
+            line.no_wrap, line.overflow = True, "ellipsis"
         return line

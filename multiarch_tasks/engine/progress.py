@@ -150,8 +150,10 @@ def platform_list(prefix: str) -> tuple[str, ...]:
 
 def plain_lines(event: Event) -> list[str]:
     """The line(s) :class:`PlainSink` prints for ``event`` (a multi-line detail: several)."""
-    if event.state == "progress":
-        return []  # the log lines said it already; a live view draws it
+    # A progress event: the log lines said it already (a live view draws it); a blank line
+    # of BuildKit's between steps: under a prefix, only noise.
+    if event.state == "progress" or (event.state == "log" and not event.detail.strip()):
+        return []
     if event.state in {"plan", "command", "retry", "failure"}:
         return event.detail.split("\n")
     if event.state in {"info", "log"}:
