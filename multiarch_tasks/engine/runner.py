@@ -224,6 +224,8 @@ class Runner:
     _logs: _Logs | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
+    # Commands a printed plan showed already: a streamed one is not echoed again (issue 18).
+    _shown: set[tuple[str, ...]] = field(default_factory=set, repr=False)
 
     def with_secrets(self, *secrets: str) -> Runner:
         """Return a runner that also hides ``secrets`` (same output, lock and probe memo).
@@ -306,7 +308,13 @@ class Runner:
                     f.write(redact_text(text, self.secrets).rstrip("\n") + "\n")
             f.write(f"(exit {result.returncode})\n")
 
+    def shown(self, commands: Iterable[Sequence[str]]) -> None:
+        """Note ``commands`` as printed already (in a plan): they start without an echo."""
+        self._shown.update(tuple(str(a) for a in argv) for argv in commands)
+
     def _said_command(self, argv: Sequence[str]) -> None:
+        if not self.echo and not self.dry and tuple(argv) in self._shown:
+            return
         line = self.echo_format.format(command=self.display(argv))
         self.emit(Event(self.step, "command", detail=redact_text(line, self.secrets)))
 

@@ -34,3 +34,4 @@ def say_plan(plan: Plan, runner: Runner) -> None:
     text = runner.redact(plan.render(runner.secrets))
     runner.log_text("plan", text)
     runner.emit(Event(runner.step, "plan", detail=text, outline=outline(plan)))
+    runner.shown(plan.commands)

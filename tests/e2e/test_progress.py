@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,13 @@ def test_plain_progress_is_in_order_with_short_prefixes_and_no_block_twice(
         for step in ("preflight", "qemu-setup", "builder", "build", "verify", "promote")
     ]
     assert order == sorted(order)
+    # Line by line, the steps' own lines: each started and done once, one after the other.
+    steps = [re.sub(r" in \d+\.\ds$", "", line) for line in lines if line.startswith("== ")]
+    assert steps == [
+        f"== {step} {state}"
+        for step in ("preflight", "qemu-setup", "builder", "build", "verify", "promote")
+        for state in ("started", "done")
+    ], steps
     verify_report = _first(lines, f"verify {repo}@sha256:")
     assert order[4] < verify_report < _first(lines, "promote: ")
     # Each platform's lines carry its short name; no line the whole list.
@@ -49,6 +57,10 @@ def test_plain_progress_is_in_order_with_short_prefixes_and_no_block_twice(
     assert any(line.startswith("  amd64 │ build done in ") for line in lines)
     # Each block once: the plan, the builder's per-platform lines, the verify report.
     assert done.stdout.count("plan: ") == 1
+    # The build command is in the plan: not echoed again when it starts.
+    assert done.stdout.count("docker buildx build ") == 1
+    # BuildKit's blank lines between its steps are not printed under a prefix.
+    assert not any(re.fullmatch(r" *\S+ │", line) for line in lines)
     assert sum("emulated on default by qemu-aarch64" in line for line in lines) <= 2
     assert [line for line in lines if line.startswith("  linux/arm64: ")] == []
     assert done.stdout.count(f"verify {repo}@sha256:") == 1
