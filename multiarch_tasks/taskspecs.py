@@ -430,6 +430,7 @@ SPECS = (
             "no_attestations",
             "no_signatures",
             "json",
+            "progress",
         ),
         _mirror,
         check=True,

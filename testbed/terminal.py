@@ -51,6 +51,8 @@ class Terminal:
             program, list(args), env=dict(env or person_env()), dimensions=(rows, cols)
         )
         self.snapshots: list[str] = []
+        self.began = time.monotonic()
+        self.ended: float | None = None  # when its output ended (pexpect's close waits more)
 
     def text(self) -> str:
         """The screen now, one line per row, trailing blanks removed."""
@@ -69,6 +71,8 @@ class Terminal:
             except pexpect.TIMEOUT:
                 continue
             except pexpect.EOF:
+                if self.ended is None:
+                    self.ended = time.monotonic()
                 return False
             self.raw += data
             self.stream.feed(data)
@@ -104,3 +108,52 @@ class Terminal:
     def cursor_restored(self) -> bool:
         """The cursor was shown again (``ESC[?25h``) after it was last hidden."""
         return self.raw.rfind(b"\x1b[?25h") > self.raw.rfind(b"\x1b[?25l") >= 0
+
+
+def timed_on_pty(
+    argv: list[str], env: Mapping[str, str] | None = None, cols: int = 120, rows: int = 50
+) -> tuple[int, bytes, float, float]:
+    """Run ``argv`` with a pty as its terminal; (exit code, output, wall s, CPU s).
+
+    Its own rusage (``wait4``: user + system seconds), as the benches take it for a piped
+    run, so a run on a terminal and a piped one compare alike.
+    """
+    import fcntl  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import termios  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    out = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed its end
+                return
+            if not data:
+                return
+            out.extend(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=dict(env or person_env()),
+        start_new_session=True,
+    )
+    os.close(slave)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, bytes(out), wall, usage.ru_utime + usage.ru_stime

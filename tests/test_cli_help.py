@@ -107,6 +107,7 @@ EXPECTED = {
         "--no-attestations",
         "--no-signatures",
         "--json",
+        "--progress",
     },
     "ci-template": {
         "--provider",

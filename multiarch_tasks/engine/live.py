@@ -25,7 +25,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from multiarch_tasks.engine.progress import Event, Outline, short_platform
+from multiarch_tasks.engine.progress import Event, Outline, Transfer, short_platform
 
 if TYPE_CHECKING:
     from multiarch_tasks.engine.buildkit_json import BuildProgress
@@ -64,9 +64,11 @@ class _Row:
 
 @dataclass
 class _Platform(_Row):
+    step: str = "build"  # the step whose row it is drawn under
     mode: str = ""
     node: str = ""
     progress: BuildProgress | None = None
+    transfer: Transfer | None = None
     retry: str = ""
     log: str = ""
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL))
@@ -120,22 +122,23 @@ class LiveView:
             return "" if event.outline is not None else event.detail
         if event.state in {"log", "command"}:
             # A child's output and the commands: in the log files, not on the screen.
-            for each in self._rows(event.platform):
+            for each in self._rows(event.platform, event.step):
                 each.tail.append(event.detail)
             return ""
         if event.state == "progress":
-            for each in self._rows(event.platform):
-                each.progress = event.progress
+            for each in self._rows(event.platform, event.step):
+                each.progress = event.progress or each.progress
+                each.transfer = event.transfer or each.transfer
             return ""
         if event.state == "retry":
-            rows = self._rows(event.platform)
+            rows = self._rows(event.platform, event.step)
             for each in rows:
                 each.retry = event.detail
             return "" if rows else event.detail
         if event.state in {"info", "failure"}:
             return event.detail if event.state == "info" else ""
         row: _Row = (
-            self._platform(event.platform)
+            self._platform(event.platform, event.step)
             if event.platform
             else self._steps.setdefault(event.step, _Row(event.step))
         )
@@ -159,22 +162,27 @@ class LiveView:
         for platform, mode, node in outline.platforms:
             self._platforms[platform] = _Platform(platform, mode=mode, node=node)
 
-    def _platform(self, platform: str) -> _Platform:
-        return self._platforms.setdefault(platform, _Platform(platform))
+    def _platform(self, platform: str, step: str) -> _Platform:
+        return self._platforms.setdefault(platform, _Platform(platform, step=step or "build"))
 
-    def _rows(self, platforms: str) -> list[_Platform]:
-        return [self._platform(p) for p in platforms.split(",") if p]
+    def _rows(self, platforms: str, step: str) -> list[_Platform]:
+        return [self._platform(p, step) for p in platforms.split(",") if p]
 
     def _frame(self) -> Group:
         """The view as it is now (called by rich's refresh thread)."""
         now = time.time()
         with self._lock:
-            lines = [Text(self._title, style="bold", no_wrap=True, overflow="ellipsis")]
+            title = Text(self._title, style="bold", no_wrap=True, overflow="ellipsis")
+            lines = [title] if self._title else []
             for row in self._steps.values():
                 lines.append(self._step_line(row, now))
-                if row.name == "build":
-                    for platform in self._platforms.values():
+                for platform in self._platforms.values():
+                    if platform.step == row.name:
                         lines += self._platform_lines(platform, now)
+            # Rows of a command with no plan (mirror): drawn on their own.
+            for platform in self._platforms.values():
+                if platform.step not in self._steps:
+                    lines += self._platform_lines(platform, now)
         return Group(*lines)
 
     def _step_line(self, row: _Row, now: float) -> Text:
@@ -187,6 +195,8 @@ class LiveView:
         return line
 
     def _platform_lines(self, row: _Platform, now: float) -> list[Text]:
+        if row.transfer is not None:
+            return [self._transfer_line(row, row.transfer, now)]
         seconds = row.seconds(now)
         if row.state == "done" and row.progress is not None and row.progress.took:
             # Its own time: in a multi-platform build the native one ends long before.
@@ -213,6 +223,19 @@ class LiveView:
             if row.log:
                 lines.append(self._under(f"full log: {row.log}", "bold", wrap=True))
         return lines
+
+    def _transfer_line(self, row: _Platform, transfer: Transfer, now: float) -> Text:
+        """``arm64  120.4/300.0 MB  48.2 MB/s  3/5 blobs  2.5s``: a platform's copy."""
+        seconds = row.seconds(now) or 0.0
+        rate = transfer.done / seconds / 1e6 if seconds > 0 else 0.0
+        line = Text(f"   {MARKS.get(row.state, '?')} ", style=STYLES.get(row.state, "dim"))
+        line.append(f"{short_platform(row.name):<7} ", style="bold")
+        line.append(f"{transfer.done / 1e6:>7.1f}/{transfer.total / 1e6:.1f} MB  ")
+        line.append(f"{rate:>6.1f} MB/s  ", style="cyan")
+        line.append(f"{transfer.blobs_done}/{transfer.blobs} blobs  ")
+        line.append(took(seconds))
+        line.no_wrap, line.overflow = True, "ellipsis"
+        return line
 
     @staticmethod
     def _under(text: str, style: str, *, wrap: bool = False) -> Text:

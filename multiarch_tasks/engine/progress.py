@@ -31,6 +31,7 @@ __all__ = [
     "PlainSink",
     "PlatformLines",
     "Sink",
+    "Transfer",
     "platform_list",
     "resolve_mode",
     "short_platform",
@@ -75,6 +76,25 @@ class Outline:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """How far one platform's copy is: bytes and blobs copied of those to copy."""
+
+    done: int
+    total: int
+    blobs_done: int
+    blobs: int
+
+    def to_json(self) -> dict[str, object]:
+        """The transfer as JSON."""
+        return {
+            "bytes": self.done,
+            "total": self.total,
+            "blobs": self.blobs_done,
+            "blobs_total": self.blobs,
+        }
+
+
+@dataclass(frozen=True)
 class Event:
     """One thing that happened.
 
@@ -82,10 +102,10 @@ class Event:
     (a line for people), log (a line of a child's output), command (a command started),
     retry (a command run again), failure (a failed build's last lines), plan (``detail``
     the plan, ``outline`` it as data) or progress (``progress``: where a platform's
-    BuildKit build is). ``step`` is the plan
-    step (preflight, qemu-setup, builder, build, merge, verify, sign, promote) or "" outside
-    one; ``platform`` the platform it concerns (a comma list when several), or ""; ``detail``
-    the line shown (already redacted); ``elapsed`` seconds, on done and failed.
+    BuildKit build is; ``transfer``: how far a platform's copy is). ``step`` is the plan
+    step (preflight, qemu-setup, builder, build, merge, verify, sign, promote, mirror) or ""
+    outside one; ``platform`` the platform it concerns (a comma list when several), or "";
+    ``detail`` the line shown (already redacted); ``elapsed`` seconds, on done and failed.
     """
 
     step: str
@@ -96,6 +116,7 @@ class Event:
     time: float = field(default_factory=time.time)
     outline: Outline | None = None
     progress: BuildProgress | None = None
+    transfer: Transfer | None = None
 
     def to_json(self) -> dict[str, object]:
         """The event as one JSON object (``time`` in seconds since the epoch)."""
@@ -113,6 +134,8 @@ class Event:
             doc["plan"] = self.outline.to_json()
         if self.progress is not None:
             doc["progress"] = self.progress.to_json()
+        if self.transfer is not None:
+            doc["transfer"] = self.transfer.to_json()
         return doc
 
 
