@@ -112,11 +112,11 @@ class Terminal:
 
 def timed_on_pty(
     argv: list[str], env: Mapping[str, str] | None = None, cols: int = 120, rows: int = 50
-) -> tuple[int, bytes, float, float]:
-    """Run ``argv`` with a pty as its terminal; (exit code, output, wall s, CPU s).
+) -> tuple[int, bytes, float, float, int]:
+    """Run ``argv`` with a pty as its terminal; (exit code, output, wall s, CPU s, RSS KiB).
 
-    Its own rusage (``wait4``: user + system seconds), as the benches take it for a piped
-    run, so a run on a terminal and a piped one compare alike.
+    Its own rusage (``wait4``: user + system seconds, peak RSS), as the benches take it for
+    a piped run, so a run on a terminal and a piped one compare alike.
     """
     import fcntl  # noqa: PLC0415
     import pty  # noqa: PLC0415
@@ -156,4 +156,5 @@ def timed_on_pty(
     proc.returncode = os.waitstatus_to_exitcode(status)
     reader.join(timeout=10)
     os.close(master)
-    return proc.returncode, bytes(out), wall, usage.ru_utime + usage.ru_stime
+    cpu = usage.ru_utime + usage.ru_stime
+    return proc.returncode, bytes(out), wall, cpu, usage.ru_maxrss

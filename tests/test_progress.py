@@ -15,9 +15,11 @@ from multiarch_tasks.engine.progress import (
     Event,
     Outline,
     PlatformLines,
+    Transfer,
     plain_lines,
     platform_list,
     resolve_mode,
+    transfer_events,
 )
 
 
@@ -149,3 +151,44 @@ def test_live_view_draws_the_checklist_the_rows_and_a_failed_platforms_last_line
     assert "· verify" in last
     assert "plan: (text)" not in text  # the checklist stands for it; the text is in plan.log
     assert raw.rstrip("\n").endswith("\x1b[?25h")  # the cursor shown again, last
+
+
+def test_transfer_events_start_once_progress_each_time_and_done_once() -> None:
+    events: list[Event] = []
+    report = transfer_events(events.append, "mirror")
+    report("linux/arm64", Transfer(0, 300, 0, 2))
+    report("linux/arm64", Transfer(100, 300, 1, 2))
+    report("linux/arm64", Transfer(300, 300, 2, 2))
+    report("linux/arm64", Transfer(300, 300, 2, 2))  # a late duplicate: no second done
+    states = [(e.state, e.platform) for e in events]
+    assert states == [
+        ("start", "linux/arm64"),
+        *[("progress", "linux/arm64")] * 3,
+        ("done", "linux/arm64"),
+        ("progress", "linux/arm64"),
+    ]
+    done = next(e for e in events if e.state == "done")
+    assert done.detail == "0.0 MB in 2 blobs"
+    assert plain_lines(done)[0].startswith("  arm64 │ mirror done in ")
+
+
+def test_live_view_draws_a_row_per_platform_under_each_step_that_reports_on_it() -> None:
+    out = io.StringIO()
+    view = LiveView(out, force=True)
+    view.console.width = 100
+    outline = Outline(
+        "plan: app:1", (("build", "one build"), ("verify", "deep")),
+        (("linux/arm64", "emulated", "default"),),
+    )  # fmt: skip
+    view.emit(Event("", "plan", outline=outline))
+    view.emit(Event("build", "done", "linux/arm64", elapsed=2.0))
+    view.emit(Event("verify", "start", "linux/arm64"))
+    view.emit(Event("verify", "progress", "linux/arm64",
+                    transfer=Transfer(5_000_000, 10_000_000, 1, 2, "layers")))  # fmt: skip
+    view.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    last = text[text.rindex("plan: app:1") :].splitlines()
+    build = next(i for i, line in enumerate(last) if "build" in line and "one build" in line)
+    verify = next(i for i, line in enumerate(last) if "verify" in line and "deep" in line)
+    assert "✓ arm64   emulated" in last[build + 1]
+    assert re.search(r"▸ arm64\s+5\.0/10\.0 MB\s+[\d.]+ MB/s\s+1/2 layers", last[verify + 1])

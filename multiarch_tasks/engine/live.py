@@ -82,7 +82,8 @@ class LiveView:
         self._lock = threading.Lock()
         self._title = ""
         self._steps: dict[str, _Row] = {}
-        self._platforms: dict[str, _Platform] = {}
+        # A platform has a row under each step that reports on it (build, verify, mirror).
+        self._platforms: dict[tuple[str, str], _Platform] = {}
         self._live: Live | None = None
 
     def _start(self) -> Live:
@@ -160,10 +161,13 @@ class LiveView:
         for name, summary in outline.steps:
             self._steps[name] = _Row(name, summary)
         for platform, mode, node in outline.platforms:
-            self._platforms[platform] = _Platform(platform, mode=mode, node=node)
+            self._platforms["build", platform] = _Platform(
+                platform, step="build", mode=mode, node=node
+            )
 
     def _platform(self, platform: str, step: str) -> _Platform:
-        return self._platforms.setdefault(platform, _Platform(platform, step=step or "build"))
+        step = step or "build"
+        return self._platforms.setdefault((step, platform), _Platform(platform, step=step))
 
     def _rows(self, platforms: str, step: str) -> list[_Platform]:
         return [self._platform(p, step) for p in platforms.split(",") if p]
@@ -232,7 +236,7 @@ class LiveView:
         line.append(f"{short_platform(row.name):<7} ", style="bold")
         line.append(f"{transfer.done / 1e6:>7.1f}/{transfer.total / 1e6:.1f} MB  ")
         line.append(f"{rate:>6.1f} MB/s  ", style="cyan")
-        line.append(f"{transfer.blobs_done}/{transfer.blobs} blobs  ")
+        line.append(f"{transfer.blobs_done}/{transfer.blobs} {transfer.unit}  ")
         line.append(took(seconds))
         line.no_wrap, line.overflow = True, "ellipsis"
         return line

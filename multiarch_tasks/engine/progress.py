@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TextIO
 
@@ -35,6 +36,7 @@ __all__ = [
     "platform_list",
     "resolve_mode",
     "short_platform",
+    "transfer_events",
 ]
 
 MODES = ("auto", "tty", "plain", "json")
@@ -83,6 +85,7 @@ class Transfer:
     total: int
     blobs_done: int
     blobs: int
+    unit: str = "blobs"  # what is counted: blobs (mirror) or layers (verify --deep)
 
     def to_json(self) -> dict[str, object]:
         """The transfer as JSON."""
@@ -91,7 +94,37 @@ class Transfer:
             "total": self.total,
             "blobs": self.blobs_done,
             "blobs_total": self.blobs,
+            "unit": self.unit,
         }
+
+
+def transfer_events(emit: Callable[[Event], None], step: str) -> Callable[[str, Transfer], None]:
+    """A reporter of per-platform transfers as events: start, progress, then done.
+
+    Called from several threads at once (a copy's or a scan's workers); ``platform`` ""
+    is the image's own (a single-platform image, attestations).
+    """
+    began: dict[str, float] = {}
+    finished: set[str] = set()
+    lock = threading.Lock()
+
+    def report(platform: str, transfer: Transfer) -> None:
+        who = platform or "image"
+        now = time.monotonic()
+        with lock:
+            first = who not in began
+            began.setdefault(who, now)
+            last = transfer.blobs_done == transfer.blobs and who not in finished
+            if last:
+                finished.add(who)
+        if first:
+            emit(Event(step, "start", who))
+        emit(Event(step, "progress", who, transfer=transfer))
+        if last:
+            size = f"{transfer.total / 1e6:.1f} MB in {transfer.blobs} {transfer.unit}"
+            emit(Event(step, "done", who, size, now - began[who]))
+
+    return report
 
 
 @dataclass(frozen=True)

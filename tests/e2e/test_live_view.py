@@ -16,6 +16,7 @@ import pytest
 
 from testbed.processes import processes_mentioning
 from testbed.terminal import Terminal, person_env
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 THREE = "linux/amd64,linux/arm64,linux/s390x"  # one native, two emulated
@@ -86,6 +87,15 @@ def test_publish_on_a_terminal_draws_rows_per_platform_a_checklist_and_the_resul
         assert re.search(
             r"✓ \S+\s+(native|emulated)\s+default\s+\d+\.\ds\s+5/5", _row(final, short)
         ), final
+    # verify --deep (publish's default scope) read each platform's added layers: a row each.
+    lines = final.splitlines()
+    verify = next(i for i, line in enumerate(lines) if re.match(r"^ ✓ verify\s", line))
+    for short, line in zip(
+        ("amd64", "arm64", "s390x"), lines[verify + 1 : verify + 4], strict=True
+    ):
+        assert re.search(rf"✓ {short}\s+[\d.]+/[\d.]+ MB\s+[\d.]+ MB/s\s+(\d+)/\1 layers", line), (
+            final
+        )
     # (the publish line is wider than the screen: read it unwrapped)
     result = rf"^publish: {re.escape(repo)}:live sha256:[0-9a-f]{{64}}\r?$"
     assert re.search(result, term.plain(), re.MULTILINE), term.plain()[-600:]
@@ -208,3 +218,23 @@ def test_term_dumb_falls_back_to_plain_lines(base_image, registry, repo, tmp_pat
     assert "== build started" in text
     assert re.search(r"^  arm64 │ #\d+ \[linux/arm64 ", text, re.MULTILINE)
     assert "== promote done in " in text
+
+
+def test_verify_deep_on_a_terminal_shows_the_layers_read_per_platform(
+    base_image, registry, repo, tmp_path
+):
+    out = tmp_path / "out"
+    context = _context(tmp_path, base_image.ref)
+    done = run_cli(*_publish(repo, context, out, "--progress", "plain", "--no-verify"))
+    assert done.returncode == 0, done.output[-3000:]
+    term = Terminal("verify", f"{repo}:live", "--deep", "--platforms", THREE)
+    term.watch()
+    code = term.wait()
+    final = term.text()
+    assert code == 0, term.plain()[-3000:]
+    # Every layer of every platform (the base's too: no publish to tell which it added).
+    for short in ("amd64", "arm64", "s390x"):
+        row = rf"✓ {short}\s+[\d.]+/[\d.]+ MB\s+[\d.]+ MB/s\s+6/6 layers\s+\d+\.\ds"
+        assert re.search(row, final), final
+    assert re.search(r"^verify .*: OK$", term.plain().replace("\r", ""), re.MULTILINE)
+    assert term.cursor_restored()

@@ -23,14 +23,11 @@ their public names are importable from here too.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.engine import commands, tools
-from multiarch_tasks.engine.progress import Event, Transfer
+from multiarch_tasks.engine.progress import transfer_events
 from multiarch_tasks.engine.runner import interruptible, which
 from multiarch_tasks.model.errors import (
     InvalidValueError,
@@ -207,31 +204,6 @@ def _copy(
     return replace(done, signatures=copy_signatures(client, job, attestations=attestations))
 
 
-def _reporter(runner: Runner) -> Callable[[str, Transfer], None]:
-    """Each platform's copy as events: progress (bytes, blobs), then done with its time."""
-    began: dict[str, float] = {}
-    finished: set[str] = set()
-    lock = threading.Lock()  # the copying threads report at once
-
-    def report(platform: str, transfer: Transfer) -> None:
-        who = platform or "image"  # a single-platform image's blobs, or attestations'
-        now = time.monotonic()
-        with lock:
-            first = who not in began
-            began.setdefault(who, now)
-            last = transfer.blobs_done == transfer.blobs and who not in finished
-            if last:
-                finished.add(who)
-        if first:
-            runner.emit(Event("mirror", "start", who))
-        runner.emit(Event("mirror", "progress", who, transfer=transfer))
-        if last:
-            size = f"{transfer.total / 1e6:.1f} MB in {transfer.blobs} blob(s)"
-            runner.emit(Event("mirror", "done", who, size, now - began[who]))
-
-    return report
-
-
 def _copy_image(
     settings: Settings,
     runner: Runner,
@@ -248,7 +220,11 @@ def _copy_image(
         return Copy(src, dest, tool, note="dry run")
     if tool == "native":
         return copy_native(
-            client, job, platforms, attestations=attestations, report=_reporter(runner)
+            client,
+            job,
+            platforms,
+            attestations=attestations,
+            report=transfer_events(runner.emit, "mirror"),
         )
     source = client.head_manifest(job.src)
     if source is None:
