@@ -468,7 +468,7 @@ SPECS = (
     TaskSpec(
         "ci_rehearse",
         "Run a generated pipeline here: each shard in its own workspace, then the merge.",
-        ("pipeline", "project", "work_dir", "jobs", "json"),
+        ("pipeline", "project", "work_dir", "jobs", "json", "progress"),
         _ci_rehearse,
         check=True,
     ),

@@ -122,7 +122,7 @@ EXPECTED = {
     },
     "lint": {"--file", "--context", "--build-arg", "--platforms", "--json"},
     "doctor": {"--image", "--platforms", "--json"},
-    "ci-rehearse": {"--pipeline", "--project", "--work-dir", "--jobs", "--json"},
+    "ci-rehearse": {"--pipeline", "--project", "--work-dir", "--jobs", "--json", "--progress"},
 }
 
 

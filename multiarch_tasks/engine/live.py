@@ -85,6 +85,7 @@ class LiveView:
         # A platform has a row under each step that reports on it (build, verify, mirror).
         self._platforms: dict[tuple[str, str], _Platform] = {}
         self._live: Live | None = None
+        self._name_w, self._node_w = 7, 8
 
     def _start(self) -> Live:
         if self._live is None:
@@ -116,7 +117,7 @@ class LiveView:
         else:
             self.console.show_cursor(show=True)
 
-    def _take(self, event: Event) -> str:  # noqa: C901 - one branch per kind
+    def _take(self, event: Event) -> str:  # noqa: C901, PLR0912 - one branch per kind
         """Update the state from ``event``; return the text to print above the view, if any."""
         if event.state == "plan":
             self._plan(event.outline)
@@ -147,6 +148,8 @@ class LiveView:
             row.state, row.began, row.elapsed = "running", event.time, None
             if event.detail and not isinstance(row, _Platform):
                 row.note = event.detail
+            elif event.detail and isinstance(row, _Platform) and row.step == "rehearse":
+                row.node = event.detail  # the runner label the shard's job asks for
         else:
             row.state = event.state
             row.elapsed = event.elapsed
@@ -176,6 +179,10 @@ class LiveView:
         """The view as it is now (called by rich's refresh thread)."""
         now = time.time()
         with self._lock:
+            rows = self._platforms.values()
+            # Columns as wide as their widest value: a shard's name is longer than arm64.
+            self._name_w = max([7, *(len(short_platform(r.name)) for r in rows)])
+            self._node_w = max([7, *(len(r.node) for r in rows)])
             title = Text(self._title, style="bold", no_wrap=True, overflow="ellipsis")
             lines = [title] if self._title else []
             for row in self._steps.values():
@@ -206,19 +213,27 @@ class LiveView:
             # Its own time: in a multi-platform build the native one ends long before.
             seconds = row.progress.took
         line = Text(f"   {MARKS.get(row.state, '?')} ", style=STYLES.get(row.state, "dim"))
-        line.append(f"{short_platform(row.name):<7} ", style="bold")
-        line.append(f"{row.mode:<8} ", style="magenta" if row.mode == "emulated" else "blue")
-        line.append(f"{row.node:<8} ")
+        line.append(f"{short_platform(row.name):<{self._name_w}} ", style="bold")
+        if row.mode:
+            line.append(f"{row.mode:<8} ", style="magenta" if row.mode == "emulated" else "blue")
+        line.append(f"{row.node:<{self._node_w}} ")
         line.append(f"{took(seconds) if seconds is not None else '':>7}  ")
         progress = row.progress
         if progress is not None and progress.total:
             line.append(f"{progress.done}/{progress.total} ({progress.cached} cached)  ")
         if row.state == "running" and progress is not None:
             line.append(progress.current)
+        elif row.state == "running" and row.step == "rehearse" and row.tail:
+            # A rehearsed shard's own last line: what its job is doing now.
+            line.append(row.tail[-1].strip(), style="dim")
         elif row.state in {"done", "failed", "stopped"}:
             line.append(row.state, style=STYLES.get(row.state, ""))
         line.no_wrap, line.overflow = True, "ellipsis"
-        lines = [line]
+        return [line, *self._below(row)]
+
+    def _below(self, row: _Platform) -> list[Text]:
+        """A retry under its row; a failed row's last lines and its log file."""
+        lines = []
         if row.retry and row.state == "running":
             lines.append(self._under(f"↻ {row.retry}", "yellow"))
         if row.state == "failed":
@@ -233,7 +248,7 @@ class LiveView:
         seconds = row.seconds(now) or 0.0
         rate = transfer.done / seconds / 1e6 if seconds > 0 else 0.0
         line = Text(f"   {MARKS.get(row.state, '?')} ", style=STYLES.get(row.state, "dim"))
-        line.append(f"{short_platform(row.name):<7} ", style="bold")
+        line.append(f"{short_platform(row.name):<{self._name_w}} ", style="bold")
         line.append(f"{transfer.done / 1e6:>7.1f}/{transfer.total / 1e6:.1f} MB  ")
         line.append(f"{rate:>6.1f} MB/s  ", style="cyan")
         line.append(f"{transfer.blobs_done}/{transfer.blobs} {transfer.unit}  ")

@@ -238,3 +238,25 @@ def test_verify_deep_on_a_terminal_shows_the_layers_read_per_platform(
         assert re.search(row, final), final
     assert re.search(r"^verify .*: OK$", term.plain().replace("\r", ""), re.MULTILINE)
     assert term.cursor_restored()
+
+
+def test_ci_rehearse_on_a_terminal_draws_a_row_per_shard(base_image, registry, repo, tmp_path):
+    from multiarch_tasks.ci import templates as ci  # noqa: PLC0415
+    from multiarch_tasks.config.settings import settings_from  # noqa: PLC0415
+    from tests.e2e.test_ci_rehearse import FILES, make_project  # noqa: PLC0415
+
+    project = make_project(tmp_path, repo, base_image.ref)
+    settings = settings_from(pyproject=project / "pyproject.toml")
+    path = ci.write_template(project / FILES["github"], ci.ci_template(settings, "github"))
+    term = Terminal("ci-rehearse", "--pipeline", str(path), "--project", str(project))
+    term.watch()
+    code = term.wait()
+    final = term.text()
+    assert code == 0, term.plain()[-3000:]
+    shards = [r"build linux/\S+", "merge"]
+    # While the build stage runs: its three shards side by side, each on its own row.
+    assert any(len(re.findall(rf"▸ {shards[0]}", s)) == 3 for s in term.snapshots), term.snapshots
+    rows = re.findall(rf"^\s+✓ (?:{shards[0]}|{shards[1]})\s.*\d+\.\ds", final, re.MULTILINE)
+    assert len(rows) == 4, final
+    assert "stand-in-password" not in term.plain()
+    assert term.cursor_restored()

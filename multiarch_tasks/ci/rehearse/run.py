@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import yaml
 
 from multiarch_tasks.ci.rehearse.plan import detect_provider, github_jobs, gitlab_jobs
 from multiarch_tasks.ci.rehearse.steps import Context, GitHead, Job, RehearsalError, git_head, slug
+from multiarch_tasks.engine.progress import Event
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.errors import CommandError
 
@@ -117,6 +119,19 @@ def _host_env(work: Path) -> dict[str, str]:
 
 
 def _run_job(job: Job, work: Path, project: Path, runner: Runner) -> JobRun:
+    # Each shard's start and end as events: a live view draws a row per shard (issue 18).
+    runner = runner.at_step("rehearse")
+    began = time.monotonic()
+    if not runner.dry:
+        runner.emit(Event("rehearse", "start", job.name, job.runner))
+    ran = _run_job_steps(job, work, project, runner)
+    if not runner.dry:
+        state, why = ("done", "") if ran.ok else ("failed", runner.log_path(job.name))
+        runner.emit(Event("rehearse", state, job.name, why, time.monotonic() - began))
+    return ran
+
+
+def _run_job_steps(job: Job, work: Path, project: Path, runner: Runner) -> JobRun:
     root = work / "jobs" / slug(job.name)
     if not runner.dry:  # --dry prints the commands and creates nothing
         shutil.rmtree(root, ignore_errors=True)
