@@ -21,8 +21,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.padding import Padding
 from rich.text import Text
 
 from multiarch_tasks.engine.progress import Event, Outline, Transfer, short_platform
@@ -184,7 +185,7 @@ class LiveView:
             self._name_w = max([7, *(len(short_platform(r.name)) for r in rows)])
             self._node_w = max([7, *(len(r.node) for r in rows)])
             title = Text(self._title, style="bold", no_wrap=True, overflow="ellipsis")
-            lines = [title] if self._title else []
+            lines: list[RenderableType] = [title] if self._title else []
             for row in self._steps.values():
                 lines.append(self._step_line(row, now))
                 for platform in self._platforms.values():
@@ -205,7 +206,7 @@ class LiveView:
         line.no_wrap, line.overflow = True, "ellipsis"
         return line
 
-    def _platform_lines(self, row: _Platform, now: float) -> list[Text]:
+    def _platform_lines(self, row: _Platform, now: float) -> list[RenderableType]:
         if row.transfer is not None:
             return [self._transfer_line(row, row.transfer, now)]
         seconds = row.seconds(now)
@@ -231,11 +232,11 @@ class LiveView:
         line.no_wrap, line.overflow = True, "ellipsis"
         return [line, *self._below(row)]
 
-    def _below(self, row: _Platform) -> list[Text]:
+    def _below(self, row: _Platform) -> list[RenderableType]:
         """A retry under its row; a failed row's last lines and its log file."""
-        lines = []
+        lines: list[RenderableType] = []
         if row.retry and row.state == "running":
-            lines.append(self._under(f"↻ {row.retry}", "yellow"))
+            lines.append(self._under(f"↻ {row.retry}", "yellow", wrap=True))
         if row.state == "failed":
             # What failed is worth its lines: these wrap at the width, they are not cut.
             lines += [self._under(f"│ {text}", "red", wrap=True) for text in row.tail]
@@ -257,8 +258,10 @@ class LiveView:
         return line
 
     @staticmethod
-    def _under(text: str, style: str, *, wrap: bool = False) -> Text:
+    def _under(text: str, style: str, *, wrap: bool = False) -> RenderableType:
+        if wrap:
+            # Every wrapped line indented alike: still under its row.
+            return Padding(Text(text, style=style), (0, 0, 0, 7))
         line = Text(f"       {text}", style=style)
-        if not wrap:
-            line.no_wrap, line.overflow = True, "ellipsis"
+        line.no_wrap, line.overflow = True, "ellipsis"
         return line

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed.fault_proxy import Rule
 from testbed.processes import processes_mentioning
 from testbed.terminal import Terminal, person_env
 from tests.conftest import run_cli
@@ -260,3 +261,36 @@ def test_ci_rehearse_on_a_terminal_draws_a_row_per_shard(base_image, registry, r
     assert len(rows) == 4, final
     assert "stand-in-password" not in term.plain()
     assert term.cursor_restored()
+
+
+def test_a_retried_build_shows_the_retry_on_its_platforms_rows(
+    base_image, registry, repo, fault_proxy, tmp_path
+):
+    """A 500 on dockerd's own push after the build (issue 17): the build runs again, and
+    the live view says so on the row of each platform it builds, while it waits."""
+    proxy = fault_proxy(
+        Rule(method="PUT", path=r"/manifests/", agent=r"^docker/", first=1, status=500)
+    )
+    image = proxy.host + "/" + repo.split("/", 1)[1]
+    out = tmp_path / "out"
+    term = Terminal(
+        "publish", "--image", image, "--tag", "v1", "--platforms", "linux/amd64,linux/arm64",
+        "--context", str(_context(tmp_path, base_image.ref)), "--output-dir", str(out),
+    )  # fmt: skip
+    term.watch(every=0.25)
+    code = term.wait()
+    assert code == 0, term.plain()[-3000:]
+    retry = r"↻ retrying in 1s \(1/3\) build linux/amd64,linux/arm64 after: .*500"
+    shown = [s for s in term.snapshots if "↻ retrying in" in s]
+    assert shown, term.snapshots[-1]
+    lines = shown[0].splitlines()
+    for short in ("amd64", "arm64"):
+        row = next(i for i, line in enumerate(lines) if re.match(rf"^\s+▸ {short}\s", line))
+        # Right under that platform's row, the whole cause (wrapped, not cut).
+        under = []
+        for line in lines[row + 1 :]:
+            if not line.startswith("       "):
+                break
+            under.append(line.strip())
+        assert re.search(retry, " ".join(under)), lines
+    assert "retrying in" not in term.text()  # gone once the build ran again
