@@ -191,4 +191,4 @@ def test_live_view_draws_a_row_per_platform_under_each_step_that_reports_on_it()
     build = next(i for i, line in enumerate(last) if "build" in line and "one build" in line)
     verify = next(i for i, line in enumerate(last) if "verify" in line and "deep" in line)
     assert "✓ arm64   emulated" in last[build + 1]
-    assert re.search(r"▸ arm64\s+5\.0/10\.0 MB\s+[\d.]+ MB/s\s+1/2 layers", last[verify + 1])
+    assert re.search(r"▸ arm64\s+5\.0/10\.0 MB\s+[\d.]+ [kM]B/s\s+1/2 layers", last[verify + 1])

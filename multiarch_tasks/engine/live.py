@@ -247,11 +247,13 @@ class LiveView:
     def _transfer_line(self, row: _Platform, transfer: Transfer, now: float) -> Text:
         """``arm64  120.4/300.0 MB  48.2 MB/s  3/5 blobs  2.5s``: a platform's copy."""
         seconds = row.seconds(now) or 0.0
-        rate = transfer.done / seconds / 1e6 if seconds > 0 else 0.0
+        rate = transfer.done / seconds if seconds > 0 else 0.0
+        unit, size = ("MB", 1e6) if transfer.total >= 1e6 else ("kB", 1e3)  # noqa: PLR2004
+        per, speed = ("MB", 1e6) if rate >= 1e6 else ("kB", 1e3)  # noqa: PLR2004
         line = Text(f"   {MARKS.get(row.state, '?')} ", style=STYLES.get(row.state, "dim"))
         line.append(f"{short_platform(row.name):<{self._name_w}} ", style="bold")
-        line.append(f"{transfer.done / 1e6:>7.1f}/{transfer.total / 1e6:.1f} MB  ")
-        line.append(f"{rate:>6.1f} MB/s  ", style="cyan")
+        line.append(f"{transfer.done / size:>7.1f}/{transfer.total / size:.1f} {unit}  ")
+        line.append(f"{rate / speed:>6.1f} {per}/s  ", style="cyan")
         line.append(f"{transfer.blobs_done}/{transfer.blobs} {transfer.unit}  ")
         line.append(took(seconds))
         line.no_wrap, line.overflow = True, "ellipsis"

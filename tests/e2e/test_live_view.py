@@ -94,9 +94,9 @@ def test_publish_on_a_terminal_draws_rows_per_platform_a_checklist_and_the_resul
     for short, line in zip(
         ("amd64", "arm64", "s390x"), lines[verify + 1 : verify + 4], strict=True
     ):
-        assert re.search(rf"✓ {short}\s+[\d.]+/[\d.]+ MB\s+[\d.]+ MB/s\s+(\d+)/\1 layers", line), (
-            final
-        )
+        assert re.search(
+            rf"✓ {short}\s+[\d.]+/[\d.]+ [kM]B\s+[\d.]+ [kM]B/s\s+(\d+)/\1 layers", line
+        ), final
     # (the publish line is wider than the screen: read it unwrapped)
     result = rf"^publish: {re.escape(repo)}:live sha256:[0-9a-f]{{64}}\r?$"
     assert re.search(result, term.plain(), re.MULTILINE), term.plain()[-600:]
@@ -235,7 +235,7 @@ def test_verify_deep_on_a_terminal_shows_the_layers_read_per_platform(
     assert code == 0, term.plain()[-3000:]
     # Every layer of every platform (the base's too: no publish to tell which it added).
     for short in ("amd64", "arm64", "s390x"):
-        row = rf"✓ {short}\s+[\d.]+/[\d.]+ MB\s+[\d.]+ MB/s\s+6/6 layers\s+\d+\.\ds"
+        row = rf"✓ {short}\s+[\d.]+/[\d.]+ [kM]B\s+[\d.]+ [kM]B/s\s+6/6 layers\s+\d+\.\ds"
         assert re.search(row, final), final
     assert re.search(r"^verify .*: OK$", term.plain().replace("\r", ""), re.MULTILINE)
     assert term.cursor_restored()
