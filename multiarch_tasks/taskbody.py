@@ -109,8 +109,10 @@ def runner_for(c: Context, *, json_output: bool = False, progress: str = "auto")
     )
 
 
-def progress_mode(settings: Settings) -> Settings:
+def progress_mode(settings: Settings, *, commands: bool = False) -> Settings:
     """``settings`` with ``progress`` resolved: ``auto`` is ``tty`` on a terminal outside CI.
+
+    ``commands``: invoke's ``--dry`` or ``--echo`` asked to see the commands (plain, then).
 
     Resolved once, before any plan: the plan then says how BuildKit reports (a live view
     reads its JSON events), and the printed plan is the plan run.
@@ -119,7 +121,9 @@ def progress_mode(settings: Settings) -> Settings:
 
     from multiarch_tasks.engine.progress import resolve_mode  # noqa: PLC0415
 
-    mode = resolve_mode(settings.progress, tty=sys.stderr.isatty(), environ=os.environ)
+    mode = resolve_mode(
+        settings.progress, tty=sys.stderr.isatty(), environ=os.environ, commands=commands
+    )
     return settings if mode == settings.progress else replace(settings, progress=mode)
 
 
@@ -205,7 +209,7 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
     """
     as_json = bool(values.get("json"))
     settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
-    settings = progress_mode(settings)
+    settings = progress_mode(settings, commands=bool(c.config.run.dry or c.config.run.echo))
     # The secret values are known before any step, so whatever prints or writes anything
     # (steps, this body, the CI summary) hides them; the steps warn about secret build args.
     runner = runner_for(c, json_output=as_json, progress=settings.progress).with_secrets(

@@ -84,6 +84,11 @@ def test_resolve_mode_picks_the_live_view_only_on_a_capable_terminal_outside_ci(
     assert resolve_mode(mode, tty=tty, environ=environ) == resolved
 
 
+def test_resolve_mode_keeps_plain_lines_when_dry_or_echo_asked_for_the_commands() -> None:
+    assert resolve_mode("auto", tty=True, environ={}, commands=True) == "plain"
+    assert resolve_mode("tty", tty=True, environ={}, commands=True) == "tty"  # asked for
+
+
 def _status(**parts: object) -> list[str]:
     # buildx prints each status as indented JSON, `{` and `}` alone on their lines.
     return json.dumps(parts, indent=2).splitlines()

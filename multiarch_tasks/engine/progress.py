@@ -44,15 +44,19 @@ BAR = "│"
 PREFIX_WIDTH = 7  # the longest short platform people build for: ppc64le
 
 
-def resolve_mode(mode: str, *, tty: bool, environ: Mapping[str, str]) -> str:
+def resolve_mode(
+    mode: str, *, tty: bool, environ: Mapping[str, str], commands: bool = False
+) -> str:
     """The mode ``auto`` means here: ``tty`` on a terminal outside CI, else ``plain``.
 
     ``TERM=dumb`` cannot move the cursor: plain, even when ``tty`` was asked for.
+    ``commands`` (invoke's ``--dry`` or ``--echo``: the commands are what one asked to
+    see) makes ``auto`` plain: the live view shows no command.
     """
     if environ.get("TERM") == "dumb" and mode in {"auto", "tty"}:
         return "plain"
     if mode == "auto":
-        return "tty" if tty and not environ.get("CI") else "plain"
+        return "tty" if tty and not commands and not environ.get("CI") else "plain"
     return mode
 
 

@@ -294,3 +294,15 @@ def test_a_retried_build_shows_the_retry_on_its_platforms_rows(
             under.append(line.strip())
         assert re.search(retry, " ".join(under)), lines
     assert "retrying in" not in term.text()  # gone once the build ran again
+
+
+def test_dry_on_a_terminal_prints_the_plan_with_its_commands_not_a_view(
+    base_image, registry, repo, tmp_path
+):
+    term = Terminal("--dry", *_publish(repo, _context(tmp_path, base_image.ref), tmp_path / "o"))
+    code = term.wait()
+    text = term.plain()
+    assert code == 0, text[-3000:]
+    assert "$ docker buildx build" in text  # --dry is asked for to see the commands
+    assert "--progress rawjson" not in text  # plain: BuildKit's text, as the plan says
+    assert b"\x1b[?25l" not in term.raw
