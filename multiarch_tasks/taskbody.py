@@ -109,10 +109,16 @@ def runner_for(c: Context, *, json_output: bool = False, progress: str = "auto")
     )
 
 
-def progress_mode(settings: Settings, *, commands: bool = False) -> Settings:
+# The tasks with something to watch: the others print their result and are done (and do
+# not load rich).
+LIVE_TASKS = frozenset({"publish", "build", "mirror", "verify", "ci_rehearse"})
+
+
+def progress_mode(settings: Settings, *, commands: bool = False, live: bool = True) -> Settings:
     """``settings`` with ``progress`` resolved: ``auto`` is ``tty`` on a terminal outside CI.
 
-    ``commands``: invoke's ``--dry`` or ``--echo`` asked to see the commands (plain, then).
+    ``commands``: invoke's ``--dry`` or ``--echo`` asked to see the commands (plain, then);
+    ``live``: the task has a live view (``tty`` is plain for the others).
 
     Resolved once, before any plan: the plan then says how BuildKit reports (a live view
     reads its JSON events), and the printed plan is the plan run.
@@ -124,6 +130,8 @@ def progress_mode(settings: Settings, *, commands: bool = False) -> Settings:
     mode = resolve_mode(
         settings.progress, tty=sys.stderr.isatty(), environ=os.environ, commands=commands
     )
+    if mode == "tty" and not live:
+        mode = "plain"
     return settings if mode == settings.progress else replace(settings, progress=mode)
 
 
@@ -209,7 +217,11 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
     """
     as_json = bool(values.get("json"))
     settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
-    settings = progress_mode(settings, commands=bool(c.config.run.dry or c.config.run.echo))
+    settings = progress_mode(
+        settings,
+        commands=bool(c.config.run.dry or c.config.run.echo),
+        live=spec.name in LIVE_TASKS,
+    )
     # The secret values are known before any step, so whatever prints or writes anything
     # (steps, this body, the CI summary) hides them; the steps warn about secret build args.
     runner = runner_for(c, json_output=as_json, progress=settings.progress).with_secrets(
