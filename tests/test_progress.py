@@ -197,3 +197,12 @@ def test_live_view_draws_a_row_per_platform_under_each_step_that_reports_on_it()
     verify = next(i for i, line in enumerate(last) if "verify" in line and "deep" in line)
     assert "✓ arm64   emulated" in last[build + 1]
     assert re.search(r"▸ arm64\s+5\.0/10\.0 MB\s+[\d.]+ [kM]B/s\s+1/2 layers", last[verify + 1])
+
+
+def test_rawjson_of_a_one_platform_build_gives_its_steps_to_that_platform() -> None:
+    reader = RawJson("linux/s390x")  # a per-arch build: BuildKit names no platform
+    t0 = "2026-01-01T00:00:00Z"
+    moved: dict[str, BuildProgress] = {}
+    for line in _status(vertexes=[{"digest": "a", "name": "[2/3] RUN make", "started": t0}]):
+        moved.update(reader.feed(line)[1])
+    assert moved == {"linux/s390x": BuildProgress("[2/3] RUN make", 0, 0, 3)}

@@ -25,7 +25,7 @@ __all__ = ["BuildProgress", "RawJson"]
 
 # `[linux/arm64 2/3] RUN ...`, `[linux/amd64 internal] load metadata ...`, `[internal] ...`
 _NAME = re.compile(
-    r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/v\d+)?)\s*)?"
+    r"^\[(?:(?P<platform>[a-z][a-z0-9]*/[a-z0-9_]+(?:/v\d+)?)\s*)?"
     r"(?:(?P<index>\d+)/(?P<total>\d+)|[^\]]*)\]\s*(?P<rest>.*)$"
 )
 
@@ -79,7 +79,9 @@ def _seconds(start: str, end: str) -> float:
 class RawJson:
     """Reads ``--progress=rawjson`` output: plain lines out, per-platform progress beside."""
 
-    def __init__(self) -> None:
+    def __init__(self, platform: str = "") -> None:
+        # A one-platform build's steps do not name their platform: they are all this one's.
+        self._platform = platform
         self._buffer: list[str] | None = None
         self._vertices: dict[str, _Vertex] = {}
         self._current: dict[str, str] = {}
@@ -130,6 +132,7 @@ class RawJson:
         if vertex is None:
             m = _NAME.match(name)
             platform = (m.group("platform") or "") if m else ""
+            platform = platform or self._platform
             index = int(m.group("index")) if m and m.group("index") else 0
             total = int(m.group("total")) if m and m.group("total") else 0
             vertex = _Vertex(len(self._vertices) + 1, name, platform, index, total)

@@ -515,7 +515,7 @@ class Runner:
         platforms = platform_list(prefix)
         lines = PlatformLines(platforms) if len(platforms) > 1 else None
         files = _StreamLogs(self, log or prefix, platforms if lines else ())
-        reader = RawJson() if buildkit_json else None
+        reader = RawJson(platforms[0] if len(platforms) == 1 else "") if buildkit_json else None
         try:
             files.command(argv)
             for raw in proc.stdout:

@@ -306,3 +306,22 @@ def test_dry_on_a_terminal_prints_the_plan_with_its_commands_not_a_view(
     assert "$ docker buildx build" in text  # --dry is asked for to see the commands
     assert "--progress rawjson" not in text  # plain: BuildKit's text, as the plan says
     assert b"\x1b[?25l" not in term.raw
+
+
+def test_per_arch_builds_on_a_terminal_show_each_platforms_own_steps(
+    base_image, registry, repo, tmp_path
+):
+    """per-arch: one build per platform, whose BuildKit steps name no platform."""
+    out = tmp_path / "out"
+    term = Terminal(
+        *_publish(repo, _context(tmp_path, base_image.ref), out, "--strategy", "per-arch")
+    )
+    term.watch()
+    code = term.wait()
+    final = term.text()
+    assert code == 0, term.plain()[-3000:]
+    during = [s for s in term.snapshots if "▸ build" in s]
+    assert any(re.search(r"\[\d/5\] RUN", _row(s, "s390x")) for s in during), during[-1:]
+    for short in ("amd64", "arm64", "s390x"):
+        assert re.search(r"\d+\.\ds\s+5/5 \(\d cached\)\s+done", _row(final, short)), final
+    assert not RAW_BUILDKIT.search(term.plain())
