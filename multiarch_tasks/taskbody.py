@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -29,6 +29,9 @@ from multiarch_tasks.config.settings import Settings, settings_from_invoke
 from multiarch_tasks.engine.runner import Runner, redact_text
 from multiarch_tasks.model.errors import InvalidValueError, MultiarchError, RunInterruptedError
 from multiarch_tasks.taskspecs import Args, TaskSpec
+
+if TYPE_CHECKING:
+    from multiarch_tasks.engine.progress import Sink
 
 T = TypeVar("T")
 
@@ -68,10 +71,13 @@ def settings_for(c: Context, **flags: Any) -> Settings:
     return settings_from_invoke(c.config.get("multiarch"), flags, os.environ)
 
 
-def runner_for(c: Context, *, json_output: bool = False) -> Runner:
+def runner_for(c: Context, *, json_output: bool = False, progress: str = "auto") -> Runner:
     """A runner honouring invoke's ``--dry``, ``--echo`` and ``run.echo_format``.
 
     With ``--json`` progress goes to stderr, so stdout holds only the JSON document.
+    ``progress`` (the setting, resolved: :func:`progress_mode`): ``json`` sends every
+    event as one JSON line to stderr; ``tty`` draws the live view on stderr
+    (:mod:`multiarch_tasks.engine.live`, which imports rich); ``plain`` prints plain lines.
     """
     from functools import partial  # noqa: PLC0415
 
@@ -80,15 +86,53 @@ def runner_for(c: Context, *, json_output: bool = False) -> Runner:
     run = c.config.run
     out = sys.stderr if json_output else sys.stdout
     ci = detect()
+    sink: Sink | None = None
+    if progress == "json":
+        from multiarch_tasks.engine.progress import JsonSink  # noqa: PLC0415
+
+        sink = JsonSink(sys.stderr)
+    elif progress == "tty":
+        from multiarch_tasks.engine.live import LiveView  # noqa: PLC0415
+
+        # `--progress tty` draws the view even where stderr is no terminal (it was asked).
+        sink = LiveView(sys.stderr, force=not sys.stderr.isatty())
     return Runner(
         dry=bool(run.dry),
         echo=bool(run.echo),
         # The colour escapes of invoke's default format are for a terminal only.
-        echo_format=str(run.echo_format) if out.isatty() else "{command}",
+        echo_format=str(run.echo_format) if out.isatty() and sink is None else "{command}",
         out=out,
         ci=ci,
-        group_log=partial(group, ci) if ci else None,
+        # A CI log group is for people: JSON events stay one per line.
+        group_log=partial(group, ci) if ci and sink is None else None,
+        sink=sink,
     )
+
+
+# The tasks with something to watch: the others print their result and are done (and do
+# not load rich).
+LIVE_TASKS = frozenset({"publish", "build", "mirror", "verify", "ci_rehearse"})
+
+
+def progress_mode(settings: Settings, *, commands: bool = False, live: bool = True) -> Settings:
+    """``settings`` with ``progress`` resolved: ``auto`` is ``tty`` on a terminal outside CI.
+
+    ``commands``: invoke's ``--dry`` or ``--echo`` asked to see the commands (plain, then);
+    ``live``: the task has a live view (``tty`` is plain for the others).
+
+    Resolved once, before any plan: the plan then says how BuildKit reports (a live view
+    reads its JSON events), and the printed plan is the plan run.
+    """
+    from dataclasses import replace  # noqa: PLC0415
+
+    from multiarch_tasks.engine.progress import resolve_mode  # noqa: PLC0415
+
+    mode = resolve_mode(
+        settings.progress, tty=sys.stderr.isatty(), environ=os.environ, commands=commands
+    )
+    if mode == "tty" and not live:
+        mode = "plain"
+    return settings if mode == settings.progress else replace(settings, progress=mode)
 
 
 def _debug() -> bool:
@@ -173,9 +217,16 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
     """
     as_json = bool(values.get("json"))
     settings = guarded(lambda: settings_for(c, **_settings_flags(spec, values)), as_json=as_json)
+    settings = progress_mode(
+        settings,
+        commands=bool(c.config.run.dry or c.config.run.echo),
+        live=spec.name in LIVE_TASKS,
+    )
     # The secret values are known before any step, so whatever prints or writes anything
     # (steps, this body, the CI summary) hides them; the steps warn about secret build args.
-    runner = runner_for(c, json_output=as_json).with_secrets(*secret_values(settings))
+    runner = runner_for(c, json_output=as_json, progress=settings.progress).with_secrets(
+        *secret_values(settings)
+    )
     if settings.tag_rules and "tag" in spec.flags and not values.get("tag"):
         # Tags from git and CI variables: every shard and the merge compute the same list.
         from multiarch_tasks.planning.gittags import with_git_tags  # noqa: PLC0415
@@ -186,7 +237,15 @@ def run_task(spec: TaskSpec, c: Context, values: Args) -> None:
             runner=runner,
         )
         runner.say(f"tags from git: {', '.join(settings.tags)}")
-    result = guarded(lambda: spec.step(settings, runner, values), as_json=as_json, runner=runner)
+    try:
+        result = guarded(
+            lambda: spec.step(settings, runner, values), as_json=as_json, runner=runner
+        )
+    finally:
+        # The live view stops (its last frame stays, the cursor is shown) before the result
+        # or the error line is printed, also when interrupted.
+        if runner.sink is not None:
+            runner.sink.close()
     emit(result, as_json, runner)
     if runner.ci:
         from multiarch_tasks.ci.output import error_lines, write_summary  # noqa: PLC0415

@@ -139,6 +139,9 @@ _FLAGS = (
     Flag("driver", "docker, docker-container or remote", key="driver"),
     Flag("use", "Also make it the current builder", key="use_builder", switch=True),
     Flag("json", "Print the result as JSON (progress goes to stderr)", switch=True),
+    Flag("progress", "auto, tty (a live view), plain (one line per event, each platform's "
+         "prefixed) or json (one JSON event per line on stderr); auto: tty on a terminal "
+         "outside CI, else plain", key="progress"),
     Flag("from_", "Comma list of directories holding digests.json"),
     Flag("ref", "Image reference, or oci-layout://DIR[:TAG] for an OCI layout on disk (the "
          "first argument: verify REF)", positional=True, required=True),
@@ -200,6 +203,7 @@ BUILD_FLAGS = (
     "per_arch_tags",
     "jobs",
     "json",
+    "progress",
 )
 PUBLISH_FLAGS = (
     *BUILD_FLAGS,
@@ -451,6 +455,7 @@ SPECS = (
             "no_attestations",
             "no_signatures",
             "json",
+            "progress",
         ),
         _mirror,
         check=True,
@@ -500,7 +505,17 @@ SPECS = (
     TaskSpec(
         "ci_rehearse",
         "Run a generated pipeline here: each shard in its own workspace, then the merge.",
-        ("pipeline", "project", "work_dir", "jobs", "image", "registry", "event", "json"),
+        (
+            "pipeline",
+            "project",
+            "work_dir",
+            "jobs",
+            "image",
+            "registry",
+            "event",
+            "json",
+            "progress",
+        ),
         _ci_rehearse,
         check=True,
         # The scratch repository, not the project's image: no settings key.

@@ -135,8 +135,11 @@ class RecordingRunner(Runner):
         stream_prefix: str | None,
         stdin: str | None,
         keep: Callable[[str], bool] | None = None,
+        log: str = "",
+        *,
+        buildkit_json: bool = False,
     ) -> Result:
-        del env, cwd, timeout, stdin  # nothing runs
+        del env, cwd, timeout, stdin, log, buildkit_json  # nothing runs
         key = tuple(argv)
         with self._record_lock:
             self.attempts.append(key)

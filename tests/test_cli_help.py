@@ -50,6 +50,7 @@ BUILD = {
     "--per-arch-tags",
     "--jobs",
     "--json",
+    "--progress",
 }
 EXPECTED = {
     "qemu-setup": {"--platforms", "--mode", "--json"},
@@ -116,6 +117,7 @@ EXPECTED = {
         "--no-attestations",
         "--no-signatures",
         "--json",
+        "--progress",
     },
     "ci-template": {
         "--image",
@@ -145,6 +147,7 @@ EXPECTED = {
         "--registry",
         "--event",
         "--json",
+        "--progress",
     },
 }
 

@@ -18,7 +18,7 @@ import multiarch_tasks
 from multiarch_tasks import api
 from multiarch_tasks._version import __version__
 
-HEAVY = ("urllib3", "plumbum", "yaml")
+HEAVY = ("urllib3", "plumbum", "yaml", "rich")
 
 
 def _loaded(code: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
@@ -54,6 +54,7 @@ def test_version_loads_nothing_heavy_nor_invoke_and_help_only_what_invoke_loads(
     assert [m for m in loaded if m in HEAVY] == [m for m in by_invoke if m in HEAVY]
     assert "urllib3" not in loaded
     assert "plumbum" not in loaded
+    assert "rich" not in loaded  # the live view's library: only when the view is shown
 
 
 def test_the_package_and_api_names_resolve() -> None:

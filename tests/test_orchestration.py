@@ -201,7 +201,10 @@ def test_unauthorized_push_is_not_retried_and_the_build_fails_naming_the_platfor
         build(s, runner)
 
     assert len([a for a in runner.attempts if arm64_build(a)]) == 1
-    assert str(info.value) == "build failed for linux/arm64; the final tag was not moved"
+    assert str(info.value).startswith(
+        "build failed for linux/arm64; the final tag was not moved; full log: "
+    )
+    assert str(info.value).endswith("/logs/build-linux-arm64.log")
     assert "401 Unauthorized" in info.value.failures["linux/arm64"]
     assert not (Path(s.output_dir) / "digests.json").exists()
 

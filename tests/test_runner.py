@@ -338,7 +338,7 @@ def test_streamed_build_hides_build_arg_and_secret_values_everywhere(tmp_path: P
     assert "bt-1f2e3d" not in everything
     assert "st-9a8b7c" not in everything
     assert f"--build-arg 'API_TOKEN={REDACTED}' --build-arg BASE=busybox" in printed
-    assert f"[linux/arm64] #5 0.1 {REDACTED}" in printed
+    assert f"  arm64 │ #5 0.1 {REDACTED}" in printed
     assert f"ERROR: arg API_TOKEN={REDACTED}" in info.value.stderr_tail
     assert f"retrying API_TOKEN={REDACTED} with {REDACTED}" in printed
 
@@ -393,7 +393,7 @@ def test_timeout_kills_a_streamed_process() -> None:
         )
     assert time.monotonic() - start < 30
     assert info.value.returncode is None
-    assert "[arm64] started" in out.getvalue()
+    assert "  arm64 │ started" in out.getvalue()
 
 
 # The shell leads the new session; it prints its pid and its background child's, then waits.
@@ -441,7 +441,7 @@ def test_timeout_stops_the_grandchildren_of_a_streamed_command() -> None:
         runner.run(GRANDCHILD, timeout=1, stream_prefix="arm64")
     assert time.monotonic() - start < 30
     assert info.value.returncode is None  # killed
-    pids = [int(p) for p in out.getvalue().split("[arm64] ", 1)[1].split()]
+    pids = [int(p) for p in out.getvalue().split("  arm64 │ ", 1)[1].split()]
     assert len(pids) == 2
     assert _left_behind(pids) == []
 
@@ -466,7 +466,7 @@ def test_a_signal_stops_the_grandchildren_and_exits_128_plus_its_number(signame:
     )
     assert proc.stdout is not None
     proc.stdout.readline()  # the echoed command
-    pids = [int(p) for p in proc.stdout.readline().removeprefix("[x] ").split()]
+    pids = [int(p) for p in proc.stdout.readline().split("│", 1)[1].split()]
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 128 + sig
     proc.stdout.close()
@@ -528,9 +528,7 @@ def test_stream_prefix_prefixes_each_line() -> None:
     result = runner.run(argv, stream_prefix="linux/arm64")
     lines = out.getvalue().splitlines()
     assert lines[0] == shlex.join(argv)  # a streamed step announces its command
-    assert sorted(lines[1:]) == sorted(
-        ["[linux/arm64] one", "[linux/arm64] two", "[linux/arm64] three"]
-    )
+    assert sorted(lines[1:]) == sorted(["  arm64 │ one", "  arm64 │ two", "  arm64 │ three"])
     assert result.ok
     assert set(result.stdout.splitlines()) == {"one", "two", "three"}
 
@@ -545,7 +543,7 @@ def test_stream_failure_carries_the_tail_and_redacts() -> None:
     assert info.value.returncode == 4
     assert info.value.stderr_tail == f"using {REDACTED}\nfailed"
     assert "hunter2" not in out.getvalue()
-    assert f"[amd64] using {REDACTED}" in out.getvalue()
+    assert f"  amd64 │ using {REDACTED}" in out.getvalue()
 
 
 # --- map_parallel ---------------------------------------------------------------------------

@@ -37,6 +37,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cache": ("none", "auto", "gha", "registry", "inline"),
     # auto: the ELF programs of the layers this build added (publish); all: every layer.
     "verify_deep": ("auto", "all", "off"),
+    # auto: tty (the live view) when stderr is a terminal and CI is unset, else plain;
+    # json: one event per line on stderr.
+    "progress": ("auto", "tty", "plain", "json"),
 }
 
 
@@ -127,6 +130,8 @@ class Settings:
     # ci-template: the line the CI jobs pip-install multiarch-tasks with ("" = how it is
     # installed here: a VCS URL pinned to its commit, or an index version pinned)
     install: str = ""
+    # output: how progress is shown (multiarch_tasks.engine.progress)
+    progress: str = "auto"
     # tags from git: metadata-action-style rules (multiarch_tasks.planning.gittags), applied by the
     # tasks before any step when set and no --tag is given
     tag_rules: tuple[Any, ...] = ()

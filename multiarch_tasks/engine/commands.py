@@ -134,8 +134,11 @@ def buildx_build(
     index_annotations: Mapping[str, str] | None = None,
     no_cache: bool = False,
     pull: bool = False,
+    progress: str = "",
 ) -> list[str]:
     """``docker buildx build`` for one platform (per-arch) or several (multi-platform).
+
+    ``progress`` is buildx's ``--progress`` (``rawjson`` for a live view); none: its default.
 
     ``output`` replaces ``--push`` (e.g. ``type=image,name=R,push-by-digest=true,...``).
     ``docker_context``: buildx builds on another docker context's own builder only with
@@ -145,6 +148,8 @@ def buildx_build(
     argv = ["docker", *(["--context", docker_context] if docker_context else [])]
     argv += ["buildx", "build", *_builder(builder)]
     argv += ["--platform", ",".join(str(p) for p in platforms)]
+    if progress:
+        argv += ["--progress", progress]
     if file:
         argv += ["--file", file]
     argv += _repeat("--tag", tags)

@@ -15,10 +15,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TextIO, TypeVar, cast
+from pathlib import Path
+from typing import IO, TextIO, TypeVar, cast
 
+from multiarch_tasks.engine.buildkit_json import RawJson
 from multiarch_tasks.engine.process import (
     CHILDREN,
     Process,
@@ -26,6 +29,14 @@ from multiarch_tasks.engine.process import (
     kill_group,
     start,
     which,
+)
+from multiarch_tasks.engine.progress import (
+    Event,
+    PlainSink,
+    PlatformLines,
+    Sink,
+    plain_lines,
+    platform_list,
 )
 from multiarch_tasks.model.errors import CommandError
 from multiarch_tasks.model.redaction import scrub_text
@@ -153,12 +164,48 @@ class Result:
         return self.returncode == 0
 
 
+class _Logs:
+    """The full log of every child process of a run, one file per step or platform.
+
+    Shared by a runner and its copies: a file is truncated the first time this run writes
+    it, appended to afterwards (a retried build's attempts, the probes of one step).
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.dir = Path(directory)
+        self._lock = threading.Lock()
+        self._written: set[str] = set()
+
+    def path(self, name: str) -> Path:
+        """Where the log called ``name`` goes."""
+        return self.dir / f"{_slug(name)}.log"
+
+    def open(self, name: str) -> IO[str]:
+        """``name``'s file, opened for this run (truncated on its first use)."""
+        path = self.path(name)
+        with self._lock:
+            first = path.name not in self._written
+            self._written.add(path.name)
+            self.dir.mkdir(parents=True, exist_ok=True)
+        return path.open("w" if first else "a", encoding="utf-8")
+
+
+def _slug(name: str) -> str:
+    # `build linux/arm/v7` -> `build-linux-arm-v7`: a file name, still readable.
+    import re  # noqa: PLC0415
+
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-") or "run"
+
+
 @dataclass
 class Runner:
     """Runs argv lists; configured from invoke's ``c.config.run`` by the tasks.
 
     ``secrets`` are values never to print; ``out`` is where echoed commands and streamed
-    output go (stdout by default).
+    output go (stdout by default). Everything shown goes as an :class:`Event` through one
+    ``sink`` (plain lines on ``out`` when none is given); ``step`` names the plan step a
+    copy of the runner works for (:meth:`stage`); with a log directory
+    (:meth:`logging_to`) each child process's whole output is also written there.
     """
 
     dry: bool = False
@@ -172,8 +219,13 @@ class Runner:
     # would otherwise interleave inside one group.
     group_log: Callable[[str, list[str]], list[str]] | None = None
     retry_delay: float = 1.0
+    sink: Sink | None = None
+    step: str = ""
+    _logs: _Logs | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _facts: dict[tuple[str, ...], Result] = field(default_factory=dict, repr=False)
+    # Commands a printed plan showed already: a streamed one is not echoed again (issue 18).
+    _shown: set[tuple[str, ...]] = field(default_factory=set, repr=False)
 
     def with_secrets(self, *secrets: str) -> Runner:
         """Return a runner that also hides ``secrets`` (same output, lock and probe memo).
@@ -198,8 +250,73 @@ class Runner:
 
     def say(self, line: str) -> None:
         """Print one line of progress (thread-safe, redacted)."""
+        self.emit(Event(self.step, "info", detail=redact_text(line, self.secrets)))
+
+    def emit(self, event: Event) -> None:
+        """Hand ``event`` (its detail already redacted) to the sink, one at a time."""
         with self._lock:
-            print(redact_text(line, self.secrets), file=self.out, flush=True)
+            (self.sink or PlainSink(self.out)).emit(event)
+
+    def at_step(self, step: str) -> Runner:
+        """A runner whose lines and logs belong to plan step ``step``."""
+        other = copy.copy(self)
+        other.step = step
+        return other
+
+    @contextmanager
+    def stage(self, step: str, platform: str = "") -> Iterator[Runner]:
+        """Emit ``step``'s start, then its end (done, or failed on an error) with the time.
+
+        Yields the runner of that step (:meth:`at_step`).
+        """
+        began = time.monotonic()
+        self.emit(Event(step, "start", platform))
+        try:
+            yield self.at_step(step)
+        except BaseException:
+            self.emit(Event(step, "failed", platform, elapsed=time.monotonic() - began))
+            raise
+        self.emit(Event(step, "done", platform, elapsed=time.monotonic() - began))
+
+    def logging_to(self, directory: str | Path) -> Runner:
+        """A runner that also writes every child's output under ``directory`` (redacted)."""
+        other = copy.copy(self)
+        other._logs = _Logs(str(directory))  # noqa: SLF001 - a copy of our own type
+        return other
+
+    def log_path(self, name: str) -> str:
+        """Where the log called ``name`` is written ("" without a log directory)."""
+        return str(self._logs.path(name)) if self._logs is not None else ""
+
+    def log_text(self, name: str, text: str) -> None:
+        """Write ``text`` (already redacted) as the log called ``name``, if logs are kept."""
+        if self._logs is not None:
+            with self._logs.open(name) as f:
+                f.write(text.rstrip("\n") + "\n")
+
+    def _log_name(self, label: str, log: str) -> str:
+        # Before any step: the probes that gather the facts.
+        return log or label or self.step or "facts"
+
+    def _write_log(self, name: str, argv: Sequence[str], result: Result) -> None:
+        if self._logs is None:
+            return
+        with self._logs.open(name) as f:
+            f.write(f"$ {self.display(argv)}\n")
+            for text in (result.stdout, result.stderr):
+                if text:
+                    f.write(redact_text(text, self.secrets).rstrip("\n") + "\n")
+            f.write(f"(exit {result.returncode})\n")
+
+    def shown(self, commands: Iterable[Sequence[str]]) -> None:
+        """Note ``commands`` as printed already (in a plan): they start without an echo."""
+        self._shown.update(tuple(str(a) for a in argv) for argv in commands)
+
+    def _said_command(self, argv: Sequence[str]) -> None:
+        if not self.echo and not self.dry and tuple(argv) in self._shown:
+            return
+        line = self.echo_format.format(command=self.display(argv))
+        self.emit(Event(self.step, "command", detail=redact_text(line, self.secrets)))
 
     def run(
         self,
@@ -217,6 +334,8 @@ class Runner:
         memo: bool = False,
         retry_if: Callable[[Result], bool | str] | None = None,
         keep: Callable[[str], bool] | None = None,
+        log: str = "",
+        buildkit_json: bool = False,
     ) -> Result:
         """Run ``argv``; raise :class:`CommandError` on failure when ``check``.
 
@@ -227,23 +346,35 @@ class Runner:
         ``retries`` re-runs a failed command with exponential backoff (only the failures
         ``retry_if`` accepts, when given: transient registry errors, not build errors; a
         string it returns is the cause the retry line names); ``keep`` picks the lines of a
-        streamed run's output to hold beyond its tail (:attr:`Result.kept`).
+        streamed run's output to hold beyond its tail (:attr:`Result.kept`); ``log`` names
+        its log file (default: ``label``, else the step); ``buildkit_json`` says a streamed
+        command prints BuildKit's ``--progress=rawjson`` (:class:`RawJson` reads it).
         """
         argv = [str(a) for a in argv]
         if not argv:
             msg = "empty command"
             raise ValueError(msg)
         if self.dry and not probe:
-            self.say(self.echo_format.format(command=self.display(argv)))
+            self._said_command(argv)
             return Result(tuple(argv), 0, "", "", dry=True)
         known = self._facts.get(tuple(argv)) if memo and probe else None
         if known is not None:
             return self._checked(known, check, label)
         if self.echo or (stream_prefix is not None and not probe):
-            self.say(self.echo_format.format(command=self.display(argv)))
+            self._said_command(argv)
         attempt = 0
         while True:
-            result = self._run_once(argv, env, cwd, timeout, stream_prefix, stdin, keep)
+            result = self._run_once(
+                argv,
+                env,
+                cwd,
+                timeout,
+                stream_prefix,
+                stdin,
+                keep,
+                self._log_name(label, log),
+                buildkit_json=buildkit_json,
+            )
             if result.ok or attempt >= retries:
                 break
             verdict = True if retry_if is None else retry_if(result)
@@ -257,7 +388,10 @@ class Runner:
             # One line: the step (its label, else the command), the attempt, the cause.
             step = f" {label}" if label else ""
             where = "" if label else f": {self.display(argv)}"
-            self.say(f"retrying in {delay:g}s ({attempt}/{retries}){step} after: {why}{where}")
+            line = f"retrying in {delay:g}s ({attempt}/{retries}){step} after: {why}{where}"
+            # On the row of the platforms it builds, in a live view.
+            platforms = ",".join(platform_list(stream_prefix)) if stream_prefix else ""
+            self.emit(Event(self.step, "retry", platforms, redact_text(line, self.secrets)))
             time.sleep(delay)
         if memo and probe:
             self._remember(result)
@@ -294,6 +428,7 @@ class Runner:
         def finish() -> Result:
             result = self._collect(proc, argv, timeout, None)
             self._remember(result)
+            self._write_log(self._log_name("", ""), argv, result)
             return result
 
         return Probe(tuple(argv), finish)
@@ -335,10 +470,15 @@ class Runner:
         stream_prefix: str | None,
         stdin: str | None,
         keep: Callable[[str], bool] | None = None,
+        log: str = "",
+        *,
+        buildkit_json: bool = False,
     ) -> Result:
         if stream_prefix is None:
-            return self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
-        return self._stream(argv, env, cwd, timeout, stream_prefix, keep)
+            result = self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
+            self._write_log(log or "facts", argv, result)
+            return result
+        return self._stream(argv, env, cwd, timeout, stream_prefix, keep, log, buildkit_json)
 
     def _stream(
         self,
@@ -348,11 +488,18 @@ class Runner:
         timeout: float | None,
         prefix: str,
         keep: Callable[[str], bool] | None = None,
+        log: str = "",
+        buildkit_json: bool = False,
     ) -> Result:
-        """Run ``argv`` printing each line (stderr merged in) as it arrives, prefixed.
+        """Run ``argv`` showing each line (stderr merged in) as it arrives, as a log event.
 
-        The result holds the last :data:`TAIL_KEPT` lines, and (``keep``) up to as many of
-        the lines ``keep`` picked from the whole output.
+        ``prefix`` is the platform (or comma list of platforms) the command builds: each
+        line is attributed to the one it concerns (:class:`PlatformLines`). With a log
+        directory, every line also goes to the file ``log`` names, and in a build of
+        several platforms, each platform's own lines to ``build-<platform>.log``. The
+        result holds the last :data:`TAIL_KEPT` lines, and (``keep``) up to as many of the
+        lines ``keep`` picked from the whole output. With ``buildkit_json`` the output is
+        BuildKit's JSON: read as plain lines, each platform's progress said as an event.
         """
         proc = start(argv, env, cwd, merge_stderr=True)
         assert proc.stdin is not None  # noqa: S101 - opened as a pipe by start()
@@ -365,22 +512,39 @@ class Runner:
         tail: deque[str] = deque(maxlen=TAIL_KEPT)
         kept: deque[str] = deque(maxlen=TAIL_KEPT)
         held: list[str] | None = [] if self.group_log else None
+        platforms = platform_list(prefix)
+        lines = PlatformLines(platforms) if len(platforms) > 1 else None
+        files = _StreamLogs(self, log or prefix, platforms if lines else ())
+        reader = RawJson(platforms[0] if len(platforms) == 1 else "") if buildkit_json else None
         try:
-            for line in proc.stdout:
-                clean = self._clean(line.rstrip("\n"))
-                tail.append(clean)
-                if keep is not None and keep(clean):
-                    kept.append(clean)
-                if held is None:
-                    self.say(f"[{prefix}] {clean}")
-                else:
-                    held.append(f"[{prefix}] {clean}")
+            files.command(argv)
+            for raw in proc.stdout:
+                found, moved = reader.feed(raw.rstrip("\n")) if reader else ([raw.rstrip("\n")], {})
+                for text in found:
+                    clean = self._clean(text)
+                    tail.append(clean)
+                    if keep is not None and keep(clean):
+                        kept.append(clean)
+                    platform = lines.platform(clean) if lines is not None else prefix
+                    shown = redact_text(clean, self.secrets)
+                    files.line(shown, platform)
+                    event = Event(self.step or "build", "log", platform, shown)
+                    if held is None:
+                        self.emit(event)
+                    else:
+                        held.extend(plain_lines(event))
+                for platform, progress in moved.items():
+                    if platform in platforms:
+                        self.emit(
+                            Event(self.step or "build", "progress", platform, progress=progress)
+                        )
             returncode = proc.wait()
         finally:
             if timer:
                 timer.cancel()
             proc.stdout.close()
             CHILDREN.discard(proc)
+            files.close(proc.returncode)
             if held is not None and self.group_log is not None:
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
                 self.say("\n".join(self.group_log(f"{prefix}: {status}", held)))
@@ -415,6 +579,35 @@ class Runner:
             raise
         pool.shutdown()
         return [err if err is not None else f.result() for err, f in done]
+
+
+class _StreamLogs:
+    """The log files one streamed command writes: its own, and one per platform it names."""
+
+    def __init__(self, runner: Runner, name: str, platforms: tuple[str, ...]) -> None:
+        self.runner = runner
+        logs = runner._logs  # noqa: SLF001 - the runner's own helper
+        self.whole = logs.open(name) if logs is not None else None
+        self.each: dict[str, IO[str]] = {}
+        if logs is not None:
+            self.each = {p: logs.open(f"build {p}") for p in platforms}
+
+    def command(self, argv: Sequence[str]) -> None:
+        for f in [self.whole, *self.each.values()]:
+            if f is not None:
+                f.write(f"$ {self.runner.display(argv)}\n")
+
+    def line(self, text: str, platform: str) -> None:
+        if self.whole is not None:
+            self.whole.write(text + "\n")
+        if platform in self.each:
+            self.each[platform].write(text + "\n")
+
+    def close(self, returncode: int | None) -> None:
+        for f in [self.whole, *self.each.values()]:
+            if f is not None:
+                f.write(f"(exit {returncode})\n")
+                f.close()
 
 
 class Probe:

@@ -84,10 +84,12 @@ class DigestMismatchError(RegistryError):
 class BuildFailedError(MultiarchError):
     """One or more per-platform builds failed; carries each platform's log tail."""
 
-    def __init__(self, failures: dict[str, str]) -> None:
+    def __init__(self, failures: dict[str, str], logs: tuple[str, ...] = ()) -> None:
         self.failures = dict(failures)
+        self.logs = tuple(dict.fromkeys(logs))
         names = ", ".join(sorted(failures))
-        super().__init__(f"build failed for {names}; the final tag was not moved")
+        where = f"; full log: {', '.join(self.logs)}" if self.logs else ""
+        super().__init__(f"build failed for {names}; the final tag was not moved{where}")
 
 
 class CheckFailedError(MultiarchError):

@@ -135,13 +135,17 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
     """Build and push every platform (no final tag moves); write digests.json."""
     check_build_inputs(settings)
     runner = secret_runner(settings, runner)
+    if not runner.dry:
+        runner = runner.logging_to(Path(settings.output_dir) / "logs")
     facts = facts_mod.gather(settings, runner)
     if settings.backend == "buildx" and facts.builder is None:
         raise MultiarchError(
             f"builder {facts.builder_name!r} does not exist: run `multiarch builder-create` first"
         )
     plan = make_plan(settings, facts, run_id=new_run_id(), task="build")
-    runner.say(plan.render(runner.secrets))
+    from multiarch_tasks.steps.outline import say_plan  # noqa: PLC0415
+
+    say_plan(plan, runner)
     if runner.dry:
         return BuildResult(str(settings.image_ref), plan.strategy, (), {}, "")
     with interruptible():

@@ -98,5 +98,7 @@ def builder_create(settings: Settings, runner: Runner) -> BuilderResult:
         )
     step = plan.step("builder")
     if runner.dry and step is not None:
-        runner.say(plan.render(runner.secrets))
+        from multiarch_tasks.steps.outline import say_plan  # noqa: PLC0415
+
+        say_plan(plan, runner)
     return run_builder_step(plan, runner)

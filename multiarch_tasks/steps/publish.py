@@ -58,12 +58,17 @@ class PublishResult:
         return self.dry or (len(self.promoted) == len(self.tags) and not self.message)
 
     def render(self) -> str:
-        """A summary line per step, the verify report, and what happened to the tags."""
+        """The result: the tags and digest, the verify verdict, what happened to the tags.
+
+        Each step's own lines and the verify report were printed when they ran, in that
+        order (issue 18): they are not repeated here (``steps`` stays in the JSON).
+        """
         head = "publish (dry run)" if self.dry else f"publish: {', '.join(self.tags)}"
         lines = [f"{head} {self.digest}".rstrip()]
-        lines += [f"  {name}: {summary}" for name, summary in self.steps]
         if self.verify is not None:
-            lines.append(self.verify.render())
+            lines.append(f"  verified: {'OK' if self.verify.ok else 'FAILED'}")
+        if self.promoted:
+            lines.append(f"  promoted: {', '.join(self.promoted)}")
         if self.message:
             lines.append(self.message)
         return "\n".join(lines)
@@ -188,10 +193,15 @@ def publish(settings: Settings, runner: Runner) -> PublishResult:
     check_build_inputs(settings)
     check_sign_inputs(settings, os.environ)
     runner = secret_runner(settings, runner).with_secrets(*signing_secrets(os.environ))
+    if not runner.dry:
+        # Every child's whole output, redacted, so the terminal can stay short (issue 18).
+        runner = runner.logging_to(Path(settings.output_dir) / "logs")
     probing = facts_mod.probe(settings, runner)
     ahead = None if runner.dry else ReadAhead(settings)
     plan = plan_publish(settings, runner, probing=probing)
-    runner.say(plan.render(runner.secrets))
+    from multiarch_tasks.steps.outline import say_plan  # noqa: PLC0415
+
+    say_plan(plan, runner)
     if runner.dry:
         return PublishResult(
             plan.image,
@@ -231,8 +241,12 @@ class _Run:
             self._client = RegistryClient.from_settings(self.settings)
         return self._client
 
-    def record(self, name: str, result: Any) -> None:
-        self.runner.say(result.render())
+    def record(self, name: str, result: Any, runner: Runner | None = None) -> None:
+        text = str(result.render())
+        if name == "builder-create":
+            # Its per-platform lines (native, emulated, node) are the plan's: said once.
+            text = text.split("\n", 1)[0]
+        (runner or self.runner).say(text)
         self.steps.append((name, _first_line(result)))
 
     def where_tags_are(self) -> str:
@@ -273,40 +287,26 @@ class _Run:
             from multiarch_tasks.checks.preflight.check import preflight  # noqa: PLC0415
 
             bases = self.ahead.bases if self.ahead is not None else None
-            checked = preflight(settings, runner, assignments=plan.assignments, client=bases)
-            if not checked.ok:
-                runner.say(checked.render())
-                raise CheckFailedError(
-                    "preflight failed: nothing was built or pushed (see the matrix above)"
-                )
-            self.record("preflight", checked)
-        self.record("qemu-setup", run_qemu_step(plan, runner))
+            with runner.stage("preflight") as step:
+                checked = preflight(settings, step, assignments=plan.assignments, client=bases)
+                if not checked.ok:
+                    step.say(checked.render())
+                    raise CheckFailedError(
+                        "preflight failed: nothing was built or pushed (see the matrix above)"
+                    )
+                self.record("preflight", checked, step)
+        with runner.stage("qemu-setup") as step:
+            self.record("qemu-setup", run_qemu_step(plan, step), step)
         if plan.step("builder") is not None:
-            self.record("builder-create", run_builder_step(plan, runner))
-        built = run_build(plan, settings, runner, self.client)
-        self.record("build", built)
+            with runner.stage("builder") as step:
+                self.record("builder-create", run_builder_step(plan, step), step)
+        with runner.stage("build") as step:
+            built = run_build(plan, settings, step, self.client)
+            self.record("build", built, step)
         digest, raw, media = self._index(built.digests, built.index_digest)
         report = None
         if settings.verify:
-            from multiarch_tasks.checks.lint.checker import lint  # noqa: PLC0415
-            from multiarch_tasks.checks.verify.check import verify  # noqa: PLC0415
-
-            deep = settings.deep_scope != "off"
-            report = verify(
-                settings,
-                settings.image_ref.with_digest(digest),
-                runner=runner,
-                deep=deep,
-                run=bool(settings.verify_run),
-                check_tags=False,
-                # --deep says which lint warning it confirmed (an amd64 binary in arm64).
-                findings=lint(settings).findings if deep else (),
-                client=self.client,  # it holds the index read by digest already
-                base=self._base_layers() if settings.deep_scope == "auto" else None,
-                attestations=settings.verify_attestations,
-                # buildx hands BuildKit the Dockerfile's name; its provenance records that.
-                dockerfile=Path(settings.dockerfile).name,
-            )
+            report = self._verify(digest)
             if not report.ok:
                 signed = "; nothing signed" if plan.step("sign") is not None else ""
                 return self._result(
@@ -319,7 +319,8 @@ class _Run:
             from multiarch_tasks.steps.sign import run_sign_step  # noqa: PLC0415
 
             try:
-                self.record("sign", run_sign_step(settings, runner, digest, raw))
+                with runner.stage("sign") as step:
+                    self.record("sign", run_sign_step(settings, step, digest, raw), step)
             except (CommandError, ToolMissingError) as err:
                 return self._result(
                     digest,
@@ -329,15 +330,42 @@ class _Run:
                 )
         from multiarch_tasks.steps.manifest.lists import promote  # noqa: PLC0415
 
-        for ref in plan.tags:
-            promote(self.client, [ref], raw, media)
-            self.promoted.append(ref)
-        tag_per_arch(plan, settings, built.digests)
-        self.steps.append(("promote", f"{', '.join(self.promoted)} -> {digest}"))
-        runner.say(f"promote: {', '.join(self.promoted)} -> {digest}")
+        with runner.stage("promote") as step:
+            for ref in plan.tags:
+                promote(self.client, [ref], raw, media)
+                self.promoted.append(ref)
+            tag_per_arch(plan, settings, built.digests)
+            self.steps.append(("promote", f"{', '.join(self.promoted)} -> {digest}"))
+            step.say(f"promote: {', '.join(self.promoted)} -> {digest}")
         self._remove_staging()
         write_digest_map(settings.output_dir, built.digests, index=digest)
         return self._result(digest, report, "")
+
+    def _verify(self, digest: str) -> Any:
+        """Verify the unpromoted index; its report is said when it ran (before promote)."""
+        settings = self.settings
+        from multiarch_tasks.checks.lint.checker import lint  # noqa: PLC0415
+        from multiarch_tasks.checks.verify.check import verify  # noqa: PLC0415
+
+        deep = settings.deep_scope != "off"
+        with self.runner.stage("verify") as step:
+            report = verify(
+                settings,
+                settings.image_ref.with_digest(digest),
+                runner=step,
+                deep=deep,
+                run=bool(settings.verify_run),
+                check_tags=False,
+                # --deep says which lint warning it confirmed (an amd64 binary in arm64).
+                findings=lint(settings).findings if deep else (),
+                client=self.client,  # it holds the index read by digest already
+                base=self._base_layers() if settings.deep_scope == "auto" else None,
+                attestations=settings.verify_attestations,
+                # buildx hands BuildKit the Dockerfile's name; its provenance records that.
+                dockerfile=Path(settings.dockerfile).name,
+            )
+            step.say(report.render())
+        return report
 
     def _base_layers(self) -> BaseLayers:
         """The base image's layers per platform: the default scan reads only the others."""
@@ -371,21 +399,22 @@ class _Run:
         if plan.strategy == "per-arch":
             from multiarch_tasks.steps.manifest.lists import compose_index  # noqa: PLC0415
 
-            composed = compose_index(
-                self.settings,
-                self.runner,
-                self.client,
-                digests,
-                tool=plan.tool,
-                staging=str(
-                    self.settings.image_ref.with_tag(
-                        staging_tag(self.settings.tags[0], plan.run_id)
-                    )
-                ),
-            )
-            self.runner.say(
-                f"merge ({composed.tool}): {plan.image}@{composed.digest} (no tag moved yet)"
-            )
+            with self.runner.stage("merge") as step:
+                composed = compose_index(
+                    self.settings,
+                    step,
+                    self.client,
+                    digests,
+                    tool=plan.tool,
+                    staging=str(
+                        self.settings.image_ref.with_tag(
+                            staging_tag(self.settings.tags[0], plan.run_id)
+                        )
+                    ),
+                )
+                step.say(
+                    f"merge ({composed.tool}): {plan.image}@{composed.digest} (no tag moved yet)"
+                )
             self.steps.append(("merge", f"{composed.tool} {composed.digest}"))
             return composed.digest, composed.raw, composed.media_type
         doc = self.client.get_manifest(self.settings.image_ref.with_digest(index_digest))

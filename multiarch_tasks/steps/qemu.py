@@ -98,5 +98,7 @@ def qemu_setup(settings: Settings, runner: Runner) -> QemuResult:
     facts = facts_mod.gather(settings, runner, docker=settings.backend == "buildx")
     plan = make_plan(settings, facts, run_id="", task="qemu-setup")
     if runner.dry:
-        runner.say(plan.render(runner.secrets))
+        from multiarch_tasks.steps.outline import say_plan  # noqa: PLC0415
+
+        say_plan(plan, runner)
     return run_qemu_step(plan, runner)

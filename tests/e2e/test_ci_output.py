@@ -31,7 +31,11 @@ def test_github_actions_groups_summary_and_error_naming_the_platform(
     for platform in ("linux/amd64", "linux/s390x"):
         start = lines.index(f"::group::{platform}: ok")
         end = lines.index("::endgroup::", start)
-        assert any(line.startswith(f"[{platform}] ") for line in lines[start + 1 : end])
+        # Inside its group, each line carries the short platform (issue 18), not the list.
+        short = platform.removeprefix("linux/")
+        body = lines[start + 1 : end]
+        assert any(line.startswith(f"{short:>7} │ #") for line in body), body[:5]
+        assert not any("[linux/" in line.split("│")[0] for line in body)
     text = summary.read_text()
     assert "### ✅ multiarch publish" in text
     assert "| linux/amd64 | `sha256:" in text

@@ -310,7 +310,8 @@ def _retry_lines(output: str) -> list[str]:
     """Every retry the log shows: BuildKit's own, the build step's, the registry client's."""
     return [
         line for line in output.splitlines()
-        if re.search(r"^\[[^]]+\] #\d+ [\d.]+ retrying in \d", line)  # BuildKit (push)
+        # BuildKit (push), under its short platform or the step (issue 18): `  build │ #12 …`
+        if re.search(r"^ *[\w/]+ │ #\d+ [\d.]+ retrying in \d", line)
         or line.startswith("retrying in ")  # the build step, run again
         or (line.startswith("registry: ") and "; retry " in line)  # the registry client
     ]  # fmt: skip

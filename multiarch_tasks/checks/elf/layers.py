@@ -24,7 +24,7 @@ from multiarch_tasks.model.errors import MultiarchError, ToolMissingError
 
 if TYPE_CHECKING:
     import tarfile
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from _typeshed import WriteableBuffer
 
@@ -215,8 +215,16 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     yield from tar
 
 
-def scan_image(client: ImageReader, ref: ImageRef, layers: Iterable[Descriptor]) -> ScanResult:
-    """Stream ``layers`` (bottom first) from ``ref``'s repository and apply them."""
+def scan_image(
+    client: ImageReader,
+    ref: ImageRef,
+    layers: Iterable[Descriptor],
+    on_layer: Callable[[Descriptor], None] | None = None,
+) -> ScanResult:
+    """Stream ``layers`` (bottom first) from ``ref``'s repository and apply them.
+
+    ``on_layer`` hears each layer once it was read (a live view's layers per platform).
+    """
     state: dict[str, ElfHeader] = {}
     regular = 0
     added: dict[str, tuple[str, ...]] = {}
@@ -230,6 +238,8 @@ def scan_image(client: ImageReader, ref: ImageRef, layers: Iterable[Descriptor])
             # Reading to the end makes the stream check the layer's digest.
             stream.drain()
         apply_layer(state, changes)
+        if on_layer is not None:
+            on_layer(layer)
         regular += changes.regular_files
         added[layer.digest] = tuple(
             sorted(p for p, h in changes.files.items() if h is not None and h.is_program)

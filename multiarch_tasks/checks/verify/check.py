@@ -32,6 +32,7 @@ from multiarch_tasks.checks.verify.report import (
     VerifyReport,
 )
 from multiarch_tasks.checks.verify.run import EXEC_FORMAT_ERROR, RUN_TIMEOUT
+from multiarch_tasks.engine.progress import transfer_events
 from multiarch_tasks.model.errors import InvalidValueError
 from multiarch_tasks.model.layoutref import LayoutRef
 from multiarch_tasks.registry.entries import read_entries, short, single_platform
@@ -125,7 +126,9 @@ def verify(
     ]
     scans: dict[Platform, ScanResult] = {}
     if deep:
-        found.append(verify_deep.deep_problems(client, ref, entries, scans, base))
+        # Each platform's layers read, as events: a live view's rows under "verify".
+        report = transfer_events(runner.emit, runner.step or "verify")
+        found.append(verify_deep.deep_problems(client, ref, entries, scans, base, report))
         from multiarch_tasks.checks.elf.layers import shared_layer_notes  # noqa: PLC0415 - --deep only
 
         layers = {e.platform: [d.digest for d in e.manifest.layers] for e in entries if e.manifest}

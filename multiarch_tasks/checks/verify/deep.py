@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from multiarch_tasks.engine.progress import Transfer
 from multiarch_tasks.model.errors import RegistryError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from multiarch_tasks.checks.elf.layers import ScanResult
     from multiarch_tasks.checks.lint.checker import Finding
     from multiarch_tasks.checks.verify.base_layers import BaseLayers
+    from multiarch_tasks.model.oci import Descriptor
     from multiarch_tasks.model.platforms import Platform
     from multiarch_tasks.model.reference import ImageRef
     from multiarch_tasks.registry.entries import Entry
@@ -31,11 +33,13 @@ def deep_problems(
     entries: list[Entry],
     scans: dict[Platform, ScanResult] | None = None,
     base: BaseLayers | None = None,
+    report: Callable[[str, Transfer], None] | None = None,
 ) -> dict[Platform, tuple[list[str], str]]:
     """Scan every platform's layers; (problems, note) per platform; fill ``scans``.
 
     With ``base``, a platform whose image starts with its base's layers has only the
-    layers after them read.
+    layers after them read. ``report`` hears each platform's layers read (bytes, count):
+    a live view shows them per platform.
     """
     from multiarch_tasks.checks.verify.base_layers import build_layers  # noqa: PLC0415
 
@@ -47,11 +51,13 @@ def deep_problems(
 
     def scan(entry: Entry) -> ScanResult | RegistryError:
         layers = chosen[entry.platform][0]
+        read = _Read(str(entry.platform), list(layers), report)
         try:
             from multiarch_tasks.checks.elf.layers import scan_image  # noqa: PLC0415 - tar readers, --deep only
 
             return client.with_retries(
-                lambda: scan_image(client, ref, layers), f"reading the layers of {entry.platform}"
+                lambda: scan_image(client, ref, layers, on_layer=read.layer if report else None),
+                f"reading the layers of {entry.platform}",
             )
         except RegistryError as err:
             return err
@@ -70,6 +76,34 @@ def deep_problems(
         note = f"{len(result.programs)} ELF programs checked" + (f" {which}" if which else "")
         out[plat] = (foreign, note)
     return out
+
+
+class _Read:
+    """One platform's layers read so far, told to ``report`` (a retried scan starts over)."""
+
+    def __init__(
+        self,
+        platform: str,
+        layers: list[Descriptor],
+        report: Callable[[str, Transfer], None] | None,
+    ) -> None:
+        self.platform = platform
+        self.total = sum(layer.size for layer in layers)
+        self.count = len(layers)
+        self.done = self.read = 0
+        self.report = report
+        if report is not None:
+            report(platform, Transfer(0, self.total, 0, self.count, "layers"))
+
+    def layer(self, layer: Descriptor) -> None:
+        self.done += layer.size
+        self.read += 1
+        if self.report is not None:
+            self.report(
+                self.platform,
+                Transfer(min(self.done, self.total), self.total, min(self.read, self.count),
+                         self.count, "layers"),
+            )  # fmt: skip
 
 
 def confirmed(findings: Sequence[Finding], scans: Mapping[Platform, ScanResult]) -> Any:

@@ -33,6 +33,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ from multiarch_tasks.ci.rehearse.plan import (
     gitlab_jobs,
 )
 from multiarch_tasks.ci.rehearse.steps import Context, GitHead, Job, RehearsalError, git_head, slug
+from multiarch_tasks.engine.progress import Event
 from multiarch_tasks.engine.runner import Runner
 from multiarch_tasks.model.digests import make_output_dir
 from multiarch_tasks.model.errors import CommandError, RegistryError
@@ -141,6 +143,26 @@ def _host_env(work: Path) -> dict[str, str]:
 
 
 def _run_job(
+    job: Job,
+    work: Path,
+    project: Path,
+    runner: Runner,
+    secret_dir: Path,
+    scratch: Mapping[str, str],
+) -> JobRun:
+    # Each shard's start and end as events: a live view draws a row per shard (issue 18).
+    runner = runner.at_step("rehearse")
+    began = time.monotonic()
+    if not runner.dry:
+        runner.emit(Event("rehearse", "start", job.name, job.runner))
+    ran = _run_job_steps(job, work, project, runner, secret_dir, scratch)
+    if not runner.dry:
+        state, why = ("done", "") if ran.ok else ("failed", runner.log_path(job.name))
+        runner.emit(Event("rehearse", state, job.name, why, time.monotonic() - began))
+    return ran
+
+
+def _run_job_steps(
     job: Job,
     work: Path,
     project: Path,

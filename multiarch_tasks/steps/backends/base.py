@@ -23,6 +23,10 @@ class PlatformBuild:
     digest: str = ""
     error: str = ""
     log_tail: str = ""
+    # The platforms whose step failed, when the log says (a multi-platform build), and
+    # where the build's whole log was written.
+    failed: tuple[str, ...] = ()
+    log: str = ""
 
     @property
     def ok(self) -> bool:

@@ -11,11 +11,14 @@ must be this build's own export (``containerimage.descriptor.digest``).
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 
 from multiarch_tasks.config.settings import Settings
 from multiarch_tasks.engine.facts import read_metadata
-from multiarch_tasks.engine.runner import Result, Runner
+from multiarch_tasks.engine.progress import Event
+from multiarch_tasks.engine.runner import Result, Runner, redact
 from multiarch_tasks.model.digests import make_output_dir
 from multiarch_tasks.model.errors import (
     BuildFailedError,
@@ -93,18 +96,35 @@ def registry_fault(line: str) -> bool:
 
 
 _FAILED_STEP = re.compile(r"^\s*> \[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[ \]]", re.MULTILINE)
+# A vertex's first line names its platform (`#8 [linux/arm64 2/3] RUN ...`); its failure
+# names only the vertex (`#8 ERROR: process ... did not complete successfully`).
+_VERTEX_HEAD = re.compile(r"^#(?P<n>\d+) \[(?P<platform>[a-z0-9]+/[a-z0-9]+(?:/v\d+)?)[ \]]")
+_VERTEX_ERROR = re.compile(r"^#(?P<n>\d+) ERROR\b")
+
+
+def step_line(line: str) -> bool:
+    """True for the lines that say which platform failed: the runner keeps them all."""
+    return bool(_VERTEX_HEAD.match(line) or _VERTEX_ERROR.match(line) or _FAILED_STEP.match(line))
 
 
 def failed_platforms(step: BuildStep, log_tail: str) -> list[str]:
     """Which of a step's platforms failed.
 
     BuildKit prints ``> [linux/s390x 2/2] RUN ...`` for the failing step of a
-    multi-platform build; a one-platform step is that platform.
+    multi-platform build, and ``#N ERROR`` for the vertex ``#N [linux/s390x 2/2]`` named;
+    the summary falls out of a short tail when the failed command printed much, so the
+    vertex lines (kept from the whole log) count too. A one-platform step is that platform.
     """
     if len(step.platforms) == 1:
         return [step.label]
     named = [str(p) for p in step.platforms]
-    found = [m.group("platform") for m in _FAILED_STEP.finditer(log_tail)]
+    found = {m.group("platform") for m in _FAILED_STEP.finditer(log_tail)}
+    vertex: dict[str, str] = {}
+    for line in log_tail.splitlines():
+        if head := _VERTEX_HEAD.match(line):
+            vertex[head.group("n")] = head.group("platform")
+        elif (error := _VERTEX_ERROR.match(line)) and error.group("n") in vertex:
+            found.add(vertex[error.group("n")])
     return [p for p in named if p in found] or [step.label]
 
 
@@ -118,15 +138,110 @@ def _last_error_line(tail: str) -> str:
 
 def _raise_failures(builds: tuple[PlatformBuild, ...], runner: Runner) -> None:
     failed = {
-        name: b.error for b in builds if not b.ok for name in failed_platforms(b.step, b.log_tail)
+        name: b.error
+        for b in builds
+        if not b.ok
+        for name in (b.failed or failed_platforms(b.step, b.log_tail))
     }
     if not failed:
         return
     for b in builds:
         if not b.ok:
-            runner.say(f"--- {b.step.label} FAILED; last lines of its log:")
-            runner.say("\n".join(f"    {line}" for line in b.log_tail.splitlines()))
-    raise BuildFailedError(failed)
+            names = ", ".join(b.failed) or b.step.label
+            where = f" (full log: {b.log})" if b.log else ""
+            block = [f"--- {names} FAILED; last lines of its log{where}:"]
+            block += [f"    {line}" for line in b.log_tail.splitlines()]
+            # A live view shows these under the failed platform's row instead.
+            text = runner.redact("\n".join(block))
+            runner.emit(Event(runner.step or "build", "failure", ",".join(b.failed), text))
+    raise BuildFailedError(failed, tuple(b.log for b in builds if not b.ok and b.log))
+
+
+def _failed(step: BuildStep, result: Result, runner: Runner, log: str) -> PlatformBuild:
+    """A failed build step: its last lines, the platforms its log names, its log file."""
+    whole = (result.stderr or result.stdout).splitlines()
+    tail = runner.redact("\n".join(whole[-LOG_TAIL:]))
+    err = CommandError(
+        redact(result.argv, runner.secrets),
+        None if result.returncode < 0 else result.returncode,
+        tail,
+        label=f"build {step.label}",
+    )
+    named = failed_platforms(step, "\n".join([*result.kept, *whole]))
+    return PlatformBuild(
+        step,
+        error=_last_error_line(tail) or str(err),
+        log_tail=tail,
+        failed=tuple(p for p in named if p in {str(x) for x in step.platforms}),
+        log=log,
+    )
+
+
+def _run_step(
+    step: BuildStep, settings: Settings, runner: Runner, how: dict[str, str]
+) -> PlatformBuild:
+    """Run one build step, its platforms' start and end said as events."""
+    platforms = [str(p) for p in step.platforms]
+    # One file for a one-platform build; a multi-platform build's whole log, plus one
+    # per platform of the lines naming it (the runner writes those).
+    log = f"build {step.label}" if len(platforms) == 1 else "buildx-build"
+    began = time.monotonic()
+
+    def note(platform: str, state: str, detail: str = "") -> None:
+        if not runner.dry:
+            elapsed = None if state == "start" else time.monotonic() - began
+            runner.emit(Event(runner.step or "build", state, platform, detail, elapsed))
+
+    for p in platforms:
+        note(p, "start", how.get(p, ""))
+    result = runner.run(
+        step.argv,
+        env=step.env,
+        stream_prefix=step.label,
+        timeout=settings.timeout or None,
+        label=f"build {step.label}",
+        retries=settings.retries,
+        retry_if=transient_cause,
+        keep=lambda line: registry_fault(line) or step_line(line),
+        check=False,
+        log=log,
+        buildkit_json=_rawjson(step.argv),
+    )
+    if not result.ok:
+        failed = _failed(step, result, runner, runner.log_path(log))
+        landed = pushed_despite(step, failed.error, settings, runner)
+        if landed:
+            for p in platforms:
+                note(p, "done")
+            return PlatformBuild(step, digest=landed)
+        for p in platforms:
+            # In a multi-platform build the others stopped with it; unnamed: all failed.
+            state = "failed" if p in failed.failed or not failed.failed else "stopped"
+            own = runner.log_path(f"build {p}") if len(platforms) > 1 else failed.log
+            note(p, state, own if state == "failed" else "")
+        return failed
+    for p in platforms:
+        note(p, "done")
+    return _built(step, settings, runner)
+
+
+def _built(step: BuildStep, settings: Settings, runner: Runner) -> PlatformBuild:
+    """A build step that succeeded: what it pushed, checked against what it exported."""
+    if runner.dry or not (settings.push or step.layout):
+        return PlatformBuild(step)
+    meta = read_metadata(step.metadata_file)
+    if not meta.consistent:
+        raise MultiarchError(
+            f"build {step.label}: buildx pushed {meta.digest} but this build exported"
+            f" {meta.descriptor_digest}: another build retagged {', '.join(step.tags)}"
+            " between export and push; run again"
+        )
+    return PlatformBuild(step, digest=meta.digest)
+
+
+def _rawjson(argv: tuple[str, ...]) -> bool:
+    """True when the build prints BuildKit's JSON events (``--progress rawjson``)."""
+    return ("--progress", "rawjson") in itertools.pairwise(argv)
 
 
 def pushed_despite(step: BuildStep, error: str, settings: Settings, runner: Runner) -> str:
@@ -166,36 +281,10 @@ def pushed_despite(step: BuildStep, error: str, settings: Settings, runner: Runn
 def run(plan: Plan, settings: Settings, runner: Runner) -> BuildOutcome:
     """Run every build step; raise :class:`BuildFailedError` naming failed platforms."""
     make_output_dir(settings.output_dir)
+    how = {str(a.platform): a.render() for a in plan.assignments}
 
     def run_step(step: BuildStep) -> PlatformBuild:
-        try:
-            runner.run(
-                step.argv,
-                env=step.env,
-                stream_prefix=step.label,
-                timeout=settings.timeout or None,
-                label=f"build {step.label}",
-                retries=settings.retries,
-                retry_if=transient_cause,
-                keep=registry_fault,
-            )
-        except CommandError as err:
-            tail = "\n".join(err.stderr_tail.splitlines()[-LOG_TAIL:])
-            error = _last_error_line(tail) or str(err)
-            landed = pushed_despite(step, error, settings, runner)
-            if landed:
-                return PlatformBuild(step, digest=landed)
-            return PlatformBuild(step, error=error, log_tail=tail)
-        if runner.dry or not (settings.push or step.layout):
-            return PlatformBuild(step)
-        meta = read_metadata(step.metadata_file)
-        if not meta.consistent:
-            raise MultiarchError(
-                f"build {step.label}: buildx pushed {meta.digest} but this build exported"
-                f" {meta.descriptor_digest}: another build retagged {', '.join(step.tags)}"
-                " between export and push; run again"
-            )
-        return PlatformBuild(step, digest=meta.digest)
+        return _run_step(step, settings, runner, how)
 
     outcomes = runner.map_parallel(run_step, list(plan.builds), settings.jobs or None)
     for outcome in outcomes:

@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.engine import commands, tools
+from multiarch_tasks.engine.progress import transfer_events
 from multiarch_tasks.engine.runner import interruptible, which
 from multiarch_tasks.model.errors import (
     InvalidValueError,
@@ -218,7 +219,13 @@ def _copy_image(
         runner.say(f"would copy {src} -> {dest} through the registry API (native)")
         return Copy(src, dest, tool, note="dry run")
     if tool == "native":
-        return copy_native(client, job, platforms, attestations=attestations)
+        return copy_native(
+            client,
+            job,
+            platforms,
+            attestations=attestations,
+            report=transfer_events(runner.emit, "mirror"),
+        )
     source = client.head_manifest(job.src)
     if source is None:
         raise RegistryError(f"source {src} not found", status=404)

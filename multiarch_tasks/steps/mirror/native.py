@@ -8,8 +8,11 @@ subset of platforms or dropped attestations make a new index.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from multiarch_tasks.engine.progress import Transfer
 from multiarch_tasks.model.errors import InvalidValueError, RegistryError
 from multiarch_tasks.model.oci import sha256_digest
 from multiarch_tasks.steps.mirror.jobs import (
@@ -40,8 +43,13 @@ def copy_native(
     platforms: tuple[Platform, ...] | None,
     *,
     attestations: bool,
+    report: Callable[[str, Transfer], None] | None = None,
 ) -> Copy:
     """Copy through the registry API: blobs, then child manifests, then the index.
+
+    ``report`` hears, per platform, how far its blobs are (at the start, then after each
+    blob): a live view shows bytes and rate per platform from it. A blob two platforms
+    share counts for the first that has it.
 
     What DEST already holds is not read from SRC at all: the index when DEST's tag
     already has SRC's digest (a registry accepts an index only once its children exist,
@@ -68,9 +76,10 @@ def copy_native(
     if there is not None and there.digest == want:
         note = "already there: DEST's tag holds this digest"
         return Copy(src, dest, "native", want, top.digest, copied, {}, note)
+    owners: list[str] = [""]
     if top.is_index:
-        docs = _missing_children(client, job, children)
-    counts = _copy_blobs(client, job, docs)
+        docs, owners = _missing_children(client, job, children)
+    counts = _copy_blobs(client, job, docs, _Tally(report) if report else None, owners)
     if top.is_index:
         client.map(
             lambda d: client.put_manifest(job.dest.with_digest(d.digest), d.raw, d.media_type),
@@ -94,34 +103,95 @@ def copy_native(
 
 def _missing_children(
     client: RegistryClient, job: Job, children: list[Descriptor]
-) -> list[Document]:
-    """The child manifests DEST lacks, read from SRC (HEAD and GET per child, concurrently)."""
+) -> tuple[list[Document], list[str]]:
+    """The child manifests DEST lacks, and the platform of each ("" for an attestation).
+
+    Read from SRC: a HEAD and a GET per child, concurrently.
+    """
 
     def missing(child: Descriptor) -> Document | None:
         if client.head_manifest(job.dest.with_digest(child.digest)) is not None:
             return None
         return client.get_manifest(job.src.with_digest(child.digest))
 
-    docs = [d for d in client.map(missing, children) if d is not None]
+    found = client.map(missing, children)
+    pairs = [
+        (doc, str(child.platform) if child.platform and not child.is_attestation else "")
+        for child, doc in zip(children, found, strict=True)
+        if doc is not None
+    ]
+    docs = [doc for doc, _ in pairs]
     nested = [d for d in docs if d.is_index]
     if nested:
         raise InvalidValueError(
             f"{job.src} holds nested indexes ({nested[0].digest}); use --tool skopeo for it"
         )
-    return docs
+    return docs, [platform for _, platform in pairs]
 
 
-def _copy_blobs(client: RegistryClient, job: Job, docs: list[Document]) -> dict[str, int]:
+class _Tally:
+    """Bytes and blobs copied per platform, told to ``report`` (from the copying threads)."""
+
+    def __init__(self, report: Callable[[str, Transfer], None]) -> None:
+        self.report = report
+        self._lock = threading.Lock()
+        self._owner: dict[str, str] = {}
+        self._total: dict[str, list[int]] = {}  # platform -> [bytes, blobs]
+        self._done: dict[str, list[int]] = {}
+
+    def plan(self, blobs: list[tuple[Descriptor, str]]) -> None:
+        for blob, platform in blobs:
+            self._owner[blob.digest] = platform
+            total = self._total.setdefault(platform, [0, 0])
+            total[0] += blob.size
+            total[1] += 1
+            self._done.setdefault(platform, [0, 0])
+        for platform in self._total:
+            self._tell(platform)
+
+    def copied(self, blob: Descriptor) -> None:
+        platform = self._owner.get(blob.digest, "")
+        with self._lock:
+            done = self._done.setdefault(platform, [0, 0])
+            done[0] += blob.size
+            done[1] += 1
+        self._tell(platform)
+
+    def _tell(self, platform: str) -> None:
+        with self._lock:
+            done, total = self._done[platform], self._total.get(platform, [0, 0])
+            now = Transfer(done[0], total[0], done[1], total[1])
+        self.report(platform, now)
+
+
+def _copy_blobs(
+    client: RegistryClient,
+    job: Job,
+    docs: list[Document],
+    tally: _Tally | None = None,
+    owners: list[str] | None = None,
+) -> dict[str, int]:
     blobs: dict[str, Descriptor] = {}
-    for doc in docs:
+    owner: dict[str, str] = {}
+    for doc, platform in zip(docs, owners or [""] * len(docs), strict=False):
         for blob in [doc.config, *doc.layers]:
             if not any(marker in blob.media_type for marker in _FOREIGN_MARKERS):
                 blobs.setdefault(blob.digest, blob)
+                owner.setdefault(blob.digest, platform)
     todo = list(blobs.values())
     # HEADs are cheap: all at once; the copies stream, so only a few at a time.
     there = client.map(lambda blob: client.blob_exists(job.dest, blob.digest), todo)
     missing = [blob for blob, have in zip(todo, there, strict=True) if not have]
-    outcomes = client.map(lambda blob: _copy_blob(client, job, blob), missing, workers=BLOB_WORKERS)
+    if tally is not None:
+        tally.plan([(blob, owner[blob.digest]) for blob in missing])
+
+    def copy(blob: Descriptor) -> str:
+        outcome = _copy_blob(client, job, blob)
+        if tally is not None:
+            tally.copied(blob)
+        return outcome
+
+    outcomes = client.map(copy, missing, workers=BLOB_WORKERS)
     counts = {kind: outcomes.count(kind) for kind in (COPIED, MOUNTED)}
     return {**counts, SKIPPED: len(todo) - len(missing)}
 
