@@ -34,8 +34,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -142,20 +143,16 @@ def _host_env(work: Path) -> dict[str, str]:
     return env
 
 
-def _run_job(
-    job: Job,
-    work: Path,
-    project: Path,
-    runner: Runner,
-    secret_dir: Path,
-    scratch: Mapping[str, str],
-) -> JobRun:
-    # Each shard's start and end as events: a live view draws a row per shard (issue 18).
+def _run_job(job: Job, runner: Runner, steps: Callable[[Runner], JobRun]) -> JobRun:
+    """Run ``steps`` for ``job``, its start and end said as events.
+
+    A live view draws a row per shard from them (issue 18).
+    """
     runner = runner.at_step("rehearse")
     began = time.monotonic()
     if not runner.dry:
         runner.emit(Event("rehearse", "start", job.name, job.runner))
-    ran = _run_job_steps(job, work, project, runner, secret_dir, scratch)
+    ran = steps(runner)
     if not runner.dry:
         state, why = ("done", "") if ran.ok else ("failed", runner.log_path(job.name))
         runner.emit(Event("rehearse", state, job.name, why, time.monotonic() - began))
@@ -167,6 +164,7 @@ def _run_job_steps(
     work: Path,
     project: Path,
     runner: Runner,
+    *,
     secret_dir: Path,
     scratch: Mapping[str, str],
 ) -> JobRun:
@@ -209,7 +207,11 @@ def _run_stages(
         batch = [j for j in plan if j.stage == stage]
         runner.say(f"rehearse: {', '.join(j.name for j in batch)}")
         results = runner.map_parallel(
-            lambda j: _run_job(j, work, project, runner, secret_dir, scratch),
+            lambda j: _run_job(
+                j,
+                runner,
+                partial(_run_job_steps, j, work, project, secret_dir=secret_dir, scratch=scratch),
+            ),
             batch,
             jobs or len(batch),
         )
