@@ -21,11 +21,13 @@ from pathlib import Path
 
 WORKFLOW = ".github/workflows/multiarch.yml"
 LAST_STEP = "RUN echo {release} > /release"
-# A shard's buildx output, after the job's prefix: "[linux/arm64] #7 [2/4] RUN ..." and
-# "[linux/arm64] #7 CACHED" (the platform's prefix is publish's, when it has one).
-_STEP = re.compile(r"^(?:\[[\w./-]+\] )?#(\d+) \[(?:[\w./-]+ )?(\d+)/(\d+)\] (.*)$")
-_CACHED = re.compile(r"^(?:\[[\w./-]+\] )?#(\d+) CACHED$")
-_VERTEX = re.compile(r"^(?:\[[\w./-]+\] )?#(\d+) (.*)$")
+# A shard's buildx output, after the job's prefix: "  arm64 │ #7 [2/4] RUN ..." and
+# "  arm64 │ #7 CACHED" (the platform's prefix is publish's plain progress, when it has one;
+# "[linux/arm64] " before issue 18).
+_PLATFORM = r"(?:\[[\w./-]+\] |\s*[\w./-]+ │ )?"
+_STEP = re.compile(rf"^{_PLATFORM}#(\d+) \[(?:[\w./-]+ )?(\d+)/(\d+)\] (.*)$")
+_CACHED = re.compile(rf"^{_PLATFORM}#(\d+) CACHED$")
+_VERTEX = re.compile(rf"^{_PLATFORM}#(\d+) (.*)$")
 _DONE = re.compile(r"^DONE [\d.]+s$")
 
 
@@ -108,8 +110,9 @@ def build_steps(output: str, platform: str) -> dict[str, str]:
     ``loaded``: it found the result in the cache and only extracted its layers, because a
     later step runs on them (``extracting sha256:...``, nothing else); ``ran``: it ran.
     """
-    prefix = f"[build {platform}] "
-    lines = [line[len(prefix) :] for line in output.splitlines() if line.startswith(prefix)]
+    # The rehearsal's job prefix: "build linux/arm64 │ " ("[build linux/arm64] " before).
+    prefixes = (f"build {platform} │ ", f"[build {platform}] ")
+    lines = [line[len(p) :] for line in output.splitlines() for p in prefixes if line.startswith(p)]
     titles: dict[str, str] = {}
     cached: set[str] = set()
     activity: dict[str, list[str]] = {}

@@ -56,7 +56,7 @@ def test_second_rehearsal_on_an_empty_engine_finds_every_platforms_steps_in_the_
     assert code == 0, first[-4000:]
     for platform in PLATFORMS:  # a cold build: nothing cached yet
         steps = ci_cache.build_steps(first, platform)
-        assert len(steps) == 3, (platform, steps)
+        assert len(steps) == 3, (platform, steps, first[-3000:])
         assert set(steps.values()) == {"ran"}, (platform, steps)
     assert index_platforms(registry, f"{scratch}:cached") == PLATFORMS
 
@@ -68,7 +68,7 @@ def test_second_rehearsal_on_an_empty_engine_finds_every_platforms_steps_in_the_
     assert code == 0, second[-4000:]
     for platform in PLATFORMS:
         steps = ci_cache.build_steps(second, platform)
-        assert len(steps) == 3, (platform, steps)
+        assert len(steps) == 3, (platform, steps, first[-3000:])
         assert set(steps.values()) == {"cached"}, (platform, steps, second[-4000:])
         cache = f"{scratch}:buildcache-{platform.replace('/', '-')}"
         assert f"importing cache manifest from {cache}" in second, platform
