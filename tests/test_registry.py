@@ -689,6 +689,25 @@ def test_a_blob_cut_mid_stream_is_read_again(registry, repo, fault_proxy) -> Non
     assert [f.fault for f in proxy.faults()] == ["cut"]
 
 
+def test_copy_blob_counts_bytes_as_they_move_and_takes_back_a_cut_trys(
+    registry, repo, fault_proxy
+) -> None:
+    client = RegistryClient(retries=2, backoff=0.01, say=lambda _: None)
+    data = os.urandom(3 << 20)
+    digest = images.push_blob(client, ImageRef.parse(f"{repo}:x"), data)
+    proxy = fault_proxy(Rule(method="GET", path="/blobs/", first=1, cut=True))
+    src = ImageRef.parse(f"{proxy.host}/{repo.split('/', 1)[1]}:x")
+    dest = ImageRef.parse(f"{registry.host}/copied/blob:x")
+    counts: list[int] = []
+    client.copy_blob(src, dest, digest, len(data), moved=counts.append)
+    assert [f.fault for f in proxy.faults()] == ["cut"]
+    # The cut try's bytes were counted, then taken back; the second try counted them all.
+    taken_back = [n for n in counts if n < 0]
+    assert len(taken_back) == 1, counts
+    assert sum(counts) == len(data)
+    assert client.get_blob(dest, digest) == data
+
+
 class _Chunks:
     """What BlobStream uses of a streamed wire.Response: ``iter_content`` and ``close``."""
 

@@ -285,20 +285,38 @@ class RegistryClient(RegistryCalls):
         what = f"blob to upload to {dest.name}"
         self._put_blob(dest, digest, hashed(chunks, digest, what), size=size, retries=0)
 
-    def copy_blob(self, src: ImageRef, dest: ImageRef, digest: str, size: int = -1) -> None:
+    def copy_blob(
+        self,
+        src: ImageRef,
+        dest: ImageRef,
+        digest: str,
+        size: int = -1,
+        *,
+        moved: Callable[[int], None] | None = None,
+    ) -> None:
         """Stream blob ``digest`` from ``src``'s repository to ``dest``'s (any registry).
 
         The bytes go from the GET straight into a monolithic PUT with ``Content-Length``,
         one chunk at a time, hashed on the way: memory stays at a chunk or two whatever the
         blob's size. A transient fault mid-stream (a dropped connection, a 5xx after the
-        body) starts the copy again, within ``retries``.
+        body) starts the copy again, within ``retries``. ``moved`` hears each chunk's size
+        as it is handed to the upload, and minus what was counted when a try fails (its
+        bytes are sent again): a live view's bytes and rate.
         """
 
         def once() -> None:
             with self.open_blob(src, digest) as stream:
                 length = stream.size if stream.size >= 0 else size
-                # Unknown length (-1): chunked transfer encoding.
-                self._put_blob(dest, digest, stream, size=length, retries=0)
+                if moved is None:
+                    # Unknown length (-1): chunked transfer encoding.
+                    self._put_blob(dest, digest, stream, size=length, retries=0)
+                    return
+                counted = _Counted(stream, moved)
+                try:
+                    self._put_blob(dest, digest, counted, size=length, retries=0)
+                except BaseException:
+                    moved(-counted.bytes)
+                    raise
 
         self.with_retries(once, f"copying {digest} to {dest.registry}")
 
@@ -362,3 +380,18 @@ class RegistryClient(RegistryCalls):
             return [future.result() for future in futures]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Counted:
+    """Chunks passed on as they are, each one's size told to ``moved`` first."""
+
+    def __init__(self, chunks: Iterable[bytes], moved: Callable[[int], None]) -> None:
+        self.chunks = chunks
+        self.moved = moved
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.bytes += len(chunk)
+            self.moved(len(chunk))
+            yield chunk

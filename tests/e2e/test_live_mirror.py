@@ -2,8 +2,8 @@
 
 A 2-platform image with one 300 MiB layer per platform (the mirror bench's, incompressible)
 is copied to another registry, on a real pseudo-terminal (the live view) and, in turn,
-with its output piped (plain lines): the view shows each platform's bytes and rate, and
-the copy on the terminal takes no longer than the piped one beyond the noise of a shared
+with its output piped (plain lines): the view shows each platform's bytes and rate, moving
+as the bytes stream (not only as each blob ends), and the copy on the terminal takes no longer than the piped one beyond the noise of a shared
 machine (the bench measures the figure itself: bench/registry_vs_skopeo.py).
 """
 
@@ -73,6 +73,11 @@ def test_mirror_on_a_terminal_shows_bytes_and_rate_per_platform_and_costs_no_tim
         row = rf"✓ {short}\s+{size}/{size} MB\s+\d+\.\d MB/s\s+2/2 blobs\s+\d+\.\ds"
         assert re.search(row, text), text
     assert raw.rfind(b"\x1b[?25h") > raw.rfind(b"\x1b[?25l") >= 0
+    # During the copy the bytes move within a blob, not only when one ends: the frames
+    # drawn show counts strictly between none and all of a platform's one big layer.
+    shown = {float(n) for n in re.findall(rb"(\d+\.\d)/" + size.encode() + rb" MB", raw)}
+    partial = sorted(n for n in shown if 1.0 < n < float(size) - 1.0)
+    assert len(partial) >= 3, sorted(shown)
     # Piped, the same copy prints one line per platform when its blobs are all there.
     assert re.search(rf"^  arm64 │ mirror done in \d+\.\ds: {size} MB in 2 blobs$",
                      done.stdout, re.MULTILINE), done.stdout  # fmt: skip

@@ -9,6 +9,7 @@ subset of platforms or dropped attestations make a new index.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -47,9 +48,9 @@ def copy_native(
 ) -> Copy:
     """Copy through the registry API: blobs, then child manifests, then the index.
 
-    ``report`` hears, per platform, how far its blobs are (at the start, then after each
-    blob): a live view shows bytes and rate per platform from it. A blob two platforms
-    share counts for the first that has it.
+    ``report`` hears, per platform, how far its blobs are (at the start, as their bytes
+    stream, after each blob): a live view shows bytes and rate per platform from it. A
+    blob two platforms share counts for the first that has it.
 
     What DEST already holds is not read from SRC at all: the index when DEST's tag
     already has SRC's digest (a registry accepts an index only once its children exist,
@@ -130,7 +131,14 @@ def _missing_children(
 
 
 class _Tally:
-    """Bytes and blobs copied per platform, told to ``report`` (from the copying threads)."""
+    """Bytes and blobs copied per platform, told to ``report`` (from the copying threads).
+
+    Bytes are counted as they stream (at most every :data:`EVERY` seconds per platform,
+    so a view redrawn 4 times a second sees them move), blobs as they finish; a blob
+    mounted rather than streamed counts whole when it is there.
+    """
+
+    EVERY = 0.1
 
     def __init__(self, report: Callable[[str, Transfer], None]) -> None:
         self.report = report
@@ -138,6 +146,8 @@ class _Tally:
         self._owner: dict[str, str] = {}
         self._total: dict[str, list[int]] = {}  # platform -> [bytes, blobs]
         self._done: dict[str, list[int]] = {}
+        self._streamed: dict[str, int] = {}  # blob digest -> bytes counted as they moved
+        self._told: dict[str, float] = {}  # platform -> when its bytes were last told
 
     def plan(self, blobs: list[tuple[Descriptor, str]]) -> None:
         for blob, platform in blobs:
@@ -149,18 +159,35 @@ class _Tally:
         for platform in self._total:
             self._tell(platform)
 
+    def moving(self, blob: Descriptor) -> Callable[[int], None]:
+        """What hears ``blob``'s chunks as they stream (minus a failed try's)."""
+        platform = self._owner.get(blob.digest, "")
+
+        def moved(count: int) -> None:
+            now = time.monotonic()
+            with self._lock:
+                self._streamed[blob.digest] = self._streamed.get(blob.digest, 0) + count
+                self._done.setdefault(platform, [0, 0])[0] += count
+                due = now - self._told.get(platform, 0.0) >= self.EVERY
+                if due:
+                    self._told[platform] = now
+            if due:
+                self._tell(platform)
+
+        return moved
+
     def copied(self, blob: Descriptor) -> None:
         platform = self._owner.get(blob.digest, "")
         with self._lock:
             done = self._done.setdefault(platform, [0, 0])
-            done[0] += blob.size
+            done[0] += blob.size - self._streamed.pop(blob.digest, 0)
             done[1] += 1
         self._tell(platform)
 
     def _tell(self, platform: str) -> None:
         with self._lock:
             done, total = self._done[platform], self._total.get(platform, [0, 0])
-            now = Transfer(done[0], total[0], done[1], total[1])
+            now = Transfer(min(done[0], total[0]), total[0], done[1], total[1])
         self.report(platform, now)
 
 
@@ -186,7 +213,7 @@ def _copy_blobs(
         tally.plan([(blob, owner[blob.digest]) for blob in missing])
 
     def copy(blob: Descriptor) -> str:
-        outcome = _copy_blob(client, job, blob)
+        outcome = _copy_blob(client, job, blob, tally.moving(blob) if tally else None)
         if tally is not None:
             tally.copied(blob)
         return outcome
@@ -196,7 +223,12 @@ def _copy_blobs(
     return {**counts, SKIPPED: len(todo) - len(missing)}
 
 
-def _copy_blob(client: RegistryClient, job: Job, blob: Descriptor) -> str:
+def _copy_blob(
+    client: RegistryClient,
+    job: Job,
+    blob: Descriptor,
+    moved: Callable[[int], None] | None = None,
+) -> str:
     same_registry = job.src.registry == job.dest.registry
     if (
         same_registry
@@ -204,5 +236,5 @@ def _copy_blob(client: RegistryClient, job: Job, blob: Descriptor) -> str:
         and client.mount_blob(job.dest, blob.digest, job.src.repository)
     ):
         return MOUNTED
-    client.copy_blob(job.src, job.dest, blob.digest, blob.size)
+    client.copy_blob(job.src, job.dest, blob.digest, blob.size, moved=moved)
     return COPIED
