@@ -21,6 +21,7 @@ from multiarch_tasks.engine.progress import (
     resolve_mode,
     transfer_events,
 )
+from multiarch_tasks.steps.mirror.skopeo import Sizes, SkopeoLines
 
 
 @pytest.mark.parametrize(
@@ -206,3 +207,64 @@ def test_rawjson_of_a_one_platform_build_gives_its_steps_to_that_platform() -> N
     for line in _status(vertexes=[{"digest": "a", "name": "[2/3] RUN make", "started": t0}]):
         moved.update(reader.feed(line)[1])
     assert moved == {"linux/s390x": BuildProgress("[2/3] RUN make", 0, 0, 3)}
+
+
+def test_skopeo_lines_give_each_platform_blobs_begun_then_its_bytes_once_written() -> None:
+    lines = SKOPEO_COPY.splitlines()
+    amd64 = "sha256:d27ef93ffd0a28da849ab8c95456c0037f3e9c7d6e31b71fc65ec3e5f940010e"
+    arm64 = "sha256:b9486c4c56f9552f5b2b4af3e286d720371661feed7cea251fdd9f3efb1713f1"
+    images = {amd64: Sizes("linux/amd64", 20_000_100, 2), arm64: Sizes("linux/arm64", 900, 2)}
+    events: list[Event] = []
+    watch = SkopeoLines(images, transfer_events(events.append, "mirror"))
+    for line in lines:
+        watch(line)
+    seen = [
+        (e.state, e.platform, e.transfer.started if e.transfer else None, e.detail) for e in events
+    ]
+    assert seen == [
+        ("start", "linux/amd64", None, ""),
+        ("progress", "linux/amd64", 0, ""),
+        ("progress", "linux/amd64", 1, ""),  # the blob begun
+        ("progress", "linux/amd64", 2, ""),  # the config begun
+        ("progress", "linux/amd64", 0, ""),  # its manifest written: whole, counted
+        ("done", "linux/amd64", None, "20.0 MB in 2 blobs"),
+        ("start", "linux/arm64", None, ""),
+        ("progress", "linux/arm64", 0, ""),
+        ("progress", "linux/arm64", 1, ""),
+        ("progress", "linux/arm64", 2, ""),
+        ("progress", "linux/arm64", 0, ""),
+        ("done", "linux/arm64", None, "0.0 MB in 2 blobs"),
+    ]
+    during = [e.transfer for e in events if e.transfer and not e.transfer.counted]
+    assert {(t.done, t.blobs_done) for t in during} == {(0, 0)}  # no bytes claimed mid-copy
+    out = io.StringIO()
+    view = LiveView(out, force=True)
+    view.console.width = 100
+    for event in events[:4]:
+        view.emit(event)
+    view.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    row = text.splitlines()[-1]
+    assert re.search(r"amd64\s+\?/20\.0 MB\s+2/2 blobs begun", row), row
+    assert "MB/s" not in row
+
+
+# skopeo 1.9.3's own lines, piped, copying a 2-platform index (captured on this test bed).
+SKOPEO_COPY = """\
+Getting image list signatures
+Copying 2 of 2 images in list
+Copying image sha256:d27ef93ffd0a28da849ab8c95456c0037f3e9c7d6e31b71fc65ec3e5f940010e (1/2)
+Getting image source signatures
+Copying blob sha256:3bd617785177d16a69afadbea23c4228abfe08d24ef1eeb7e9323be8ccfca803
+Copying config sha256:12235943e853156253de662d2d96ad4e56f69ed42e358da90d926314741f9625
+Writing manifest to image destination
+Storing signatures
+Copying image sha256:b9486c4c56f9552f5b2b4af3e286d720371661feed7cea251fdd9f3efb1713f1 (2/2)
+Getting image source signatures
+Copying blob sha256:f6db3bba59cb61d1d7aa3e49a46844159c494094adda9c110528a1affe7eaa17
+Copying config sha256:48c3823c8fc7c9afd7d6e62d315cb3613e1d3554c7cadddf2a850e0f71fd797c
+Writing manifest to image destination
+Storing signatures
+Writing manifest list to image destination
+Storing list signatures
+"""

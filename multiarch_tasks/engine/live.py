@@ -252,9 +252,15 @@ class LiveView:
         per, speed = ("MB", 1e6) if rate >= 1e6 else ("kB", 1e3)  # noqa: PLR2004
         line = Text(f"   {MARKS.get(row.state, '?')} ", style=STYLES.get(row.state, "dim"))
         line.append(f"{short_platform(row.name):<{self._name_w}} ", style="bold")
-        line.append(f"{transfer.done / size:>7.1f}/{transfer.total / size:.1f} {unit}  ")
-        line.append(f"{rate / speed:>6.1f} {per}/s  ", style="cyan")
-        line.append(f"{transfer.blobs_done}/{transfer.blobs} {transfer.unit}  ")
+        if transfer.counted or transfer.done == transfer.total:
+            line.append(f"{transfer.done / size:>7.1f}/{transfer.total / size:.1f} {unit}  ")
+            line.append(f"{rate / speed:>6.1f} {per}/s  ", style="cyan")
+            line.append(f"{transfer.blobs_done}/{transfer.blobs} {transfer.unit}  ")
+        else:
+            # skopeo tells no bytes until an image is whole: the blobs it has begun.
+            line.append(f"{'?':>7}/{transfer.total / size:.1f} {unit}  ")
+            line.append(f"{'':>6}        ")
+            line.append(f"{transfer.started}/{transfer.blobs} {transfer.unit} begun  ", style="dim")
         line.append(took(seconds))
         line.no_wrap, line.overflow = True, "ellipsis"
         return line

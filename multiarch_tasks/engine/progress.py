@@ -83,23 +83,32 @@ class Outline:
 
 @dataclass(frozen=True)
 class Transfer:
-    """How far one platform's copy is: bytes and blobs copied of those to copy."""
+    """How far one platform's copy is: bytes and blobs copied of those to copy.
+
+    ``counted`` False: the copier (skopeo) tells no bytes as they move, only when a whole
+    image is there; ``started`` is then how many of the blobs it has begun.
+    """
 
     done: int
     total: int
     blobs_done: int
     blobs: int
     unit: str = "blobs"  # what is counted: blobs (mirror) or layers (verify --deep)
+    counted: bool = True
+    started: int = 0
 
     def to_json(self) -> dict[str, object]:
         """The transfer as JSON."""
-        return {
+        doc: dict[str, object] = {
             "bytes": self.done,
             "total": self.total,
             "blobs": self.blobs_done,
             "blobs_total": self.blobs,
             "unit": self.unit,
         }
+        if not self.counted:
+            doc.update(counted=False, started=self.started)
+        return doc
 
 
 def transfer_events(emit: Callable[[Event], None], step: str) -> Callable[[str, Transfer], None]:

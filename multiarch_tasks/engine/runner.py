@@ -336,6 +336,7 @@ class Runner:
         keep: Callable[[str], bool] | None = None,
         log: str = "",
         buildkit_json: bool = False,
+        watch: Callable[[str], None] | None = None,
     ) -> Result:
         """Run ``argv``; raise :class:`CommandError` on failure when ``check``.
 
@@ -348,7 +349,9 @@ class Runner:
         string it returns is the cause the retry line names); ``keep`` picks the lines of a
         streamed run's output to hold beyond its tail (:attr:`Result.kept`); ``log`` names
         its log file (default: ``label``, else the step); ``buildkit_json`` says a streamed
-        command prints BuildKit's ``--progress=rawjson`` (:class:`RawJson` reads it).
+        command prints BuildKit's ``--progress=rawjson`` (:class:`RawJson` reads it);
+        ``watch`` hears each line of the output (stderr merged in) as it comes, and then
+        says what matters itself: the lines go to the log file only (skopeo's progress).
         """
         argv = [str(a) for a in argv]
         if not argv:
@@ -374,6 +377,7 @@ class Runner:
                 keep,
                 self._log_name(label, log),
                 buildkit_json=buildkit_json,
+                watch=watch,
             )
             if result.ok or attempt >= retries:
                 break
@@ -473,12 +477,15 @@ class Runner:
         log: str = "",
         *,
         buildkit_json: bool = False,
+        watch: Callable[[str], None] | None = None,
     ) -> Result:
-        if stream_prefix is None:
+        if stream_prefix is None and watch is None:
             result = self._collect(self._spawn(argv, env, cwd), argv, timeout, stdin)
             self._write_log(log or "facts", argv, result)
             return result
-        return self._stream(argv, env, cwd, timeout, stream_prefix, keep, log, buildkit_json)
+        return self._stream(
+            argv, env, cwd, timeout, stream_prefix or "", keep, log, buildkit_json, watch
+        )
 
     def _stream(
         self,
@@ -490,6 +497,7 @@ class Runner:
         keep: Callable[[str], bool] | None = None,
         log: str = "",
         buildkit_json: bool = False,
+        watch: Callable[[str], None] | None = None,
     ) -> Result:
         """Run ``argv`` showing each line (stderr merged in) as it arrives, as a log event.
 
@@ -500,6 +508,7 @@ class Runner:
         result holds the last :data:`TAIL_KEPT` lines, and (``keep``) up to as many of the
         lines ``keep`` picked from the whole output. With ``buildkit_json`` the output is
         BuildKit's JSON: read as plain lines, each platform's progress said as an event.
+        With ``watch`` each line is handed to it instead of shown (it is still logged).
         """
         proc = start(argv, env, cwd, merge_stderr=True)
         assert proc.stdin is not None  # noqa: S101 - opened as a pipe by start()
@@ -511,11 +520,12 @@ class Runner:
             timer.start()
         tail: deque[str] = deque(maxlen=TAIL_KEPT)
         kept: deque[str] = deque(maxlen=TAIL_KEPT)
-        held: list[str] | None = [] if self.group_log else None
+        held: list[str] | None = [] if self.group_log and watch is None else None
         platforms = platform_list(prefix)
         lines = PlatformLines(platforms) if len(platforms) > 1 else None
         files = _StreamLogs(self, log or prefix, platforms if lines else ())
         reader = RawJson(platforms[0] if len(platforms) == 1 else "") if buildkit_json else None
+        deliver = self._deliverer(watch, held)
         try:
             files.command(argv)
             for raw in proc.stdout:
@@ -528,11 +538,7 @@ class Runner:
                     platform = lines.platform(clean) if lines is not None else prefix
                     shown = redact_text(clean, self.secrets)
                     files.line(shown, platform)
-                    event = Event(self.step or "build", "log", platform, shown)
-                    if held is None:
-                        self.emit(event)
-                    else:
-                        held.extend(plain_lines(event))
+                    deliver(Event(self.step or "build", "log", platform, shown), clean)
                 for platform, progress in moved.items():
                     if platform in platforms:
                         self.emit(
@@ -550,6 +556,16 @@ class Runner:
                 self.say("\n".join(self.group_log(f"{prefix}: {status}", held)))
         text = "\n".join(tail)
         return Result(tuple(argv), returncode, text, text, kept=tuple(kept))
+
+    def _deliverer(
+        self, watch: Callable[[str], None] | None, held: list[str] | None
+    ) -> Callable[[Event, str], None]:
+        """Where a streamed line goes: ``watch``, else held for a CI log group, else shown."""
+        if watch is not None:
+            return lambda _event, clean: watch(clean)
+        if held is not None:
+            return lambda event, _clean: held.extend(plain_lines(event))
+        return lambda event, _clean: self.emit(event)
 
     def _clean(self, text: str | None) -> str:
         # Captured output is data (a probe's answer may hold ssh://user@host endpoints), so

@@ -23,6 +23,7 @@ their public names are importable from here too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from multiarch_tasks.model.errors import (
     RegistryError,
     RunInterruptedError,
 )
+from multiarch_tasks.steps.mirror import skopeo
 from multiarch_tasks.steps.mirror.jobs import (
     COPIED,
     MOUNTED,
@@ -226,9 +228,19 @@ def _copy_image(
             attestations=attestations,
             report=transfer_events(runner.emit, "mirror"),
         )
-    source = client.head_manifest(job.src)
-    if source is None:
-        raise RegistryError(f"source {src} not found", status=404)
+    watch: Callable[[str], None] | None = None
+    if tool == "skopeo" and not runner.dry:
+        # skopeo's lines say which image it copies: each platform's row, from its sizes.
+        top = client.get_manifest(job.src)
+        source_digest = top.digest
+        single = "" if top.is_index else top.digest
+        report = transfer_events(runner.emit, "mirror")
+        watch = skopeo.SkopeoLines(skopeo.sizes(client, job.src, top), report, single)
+    else:
+        source = client.head_manifest(job.src)
+        if source is None:
+            raise RegistryError(f"source {src} not found", status=404)
+        source_digest = source.digest
     argv = (
         commands.skopeo_copy(
             src,
@@ -240,18 +252,18 @@ def _copy_image(
         if tool == "skopeo"
         else commands.imagetools_create([dest], [src], builder=settings.builder)
     )
-    runner.run(argv, label=f"mirror {src}")
+    runner.run(argv, label=f"mirror {src}", watch=watch)
     if runner.dry:
-        return Copy(src, dest, tool, src_digest=source.digest, note="dry run")
+        return Copy(src, dest, tool, src_digest=source_digest, note="dry run")
     back = client.head_manifest(job.dest)
     if back is None:
         raise RegistryError(f"{dest} is missing after the copy by {tool}")
-    if back.digest != source.digest:
+    if back.digest != source_digest:
         raise RegistryError(
-            f"{dest} has digest {back.digest}, but {src} has {source.digest}: {tool} rewrote"
+            f"{dest} has digest {back.digest}, but {src} has {source_digest}: {tool} rewrote"
             " the index; mirror again with --tool native (or skopeo) to keep the digest"
         )
-    return Copy(src, dest, tool, back.digest, source.digest, note="same index digest as the source")
+    return Copy(src, dest, tool, back.digest, source_digest, note="same index digest as the source")
 
 
 __all__ = [
