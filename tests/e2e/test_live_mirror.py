@@ -3,8 +3,10 @@
 A 2-platform image with one 300 MiB layer per platform (the mirror bench's, incompressible)
 is copied to another registry, on a real pseudo-terminal (the live view) and, in turn,
 with its output piped (plain lines): the view shows each platform's bytes and rate, moving
-as the bytes stream (not only as each blob ends), and the copy on the terminal takes no longer than the piped one beyond the noise of a shared
-machine (the bench measures the figure itself: bench/registry_vs_skopeo.py).
+as the bytes stream (not only as each blob ends), and the copy on the terminal takes no
+longer than the piped one beyond the noise of a shared machine (the bench measures the
+figure itself: bench/registry_vs_skopeo.py). By skopeo (the default copier where it is
+installed), each platform's row comes from skopeo's own lines.
 """
 
 from __future__ import annotations
