@@ -138,8 +138,9 @@ class RecordingRunner(Runner):
         log: str = "",
         *,
         buildkit_json: bool = False,
+        watch: Callable[[str], None] | None = None,
     ) -> Result:
-        del env, cwd, timeout, stdin, log, buildkit_json  # nothing runs
+        del env, cwd, timeout, stdin, log, buildkit_json, watch  # nothing runs
         key = tuple(argv)
         with self._record_lock:
             self.attempts.append(key)

@@ -78,7 +78,7 @@ def test_plain_progress_is_in_order_with_short_prefixes_and_no_block_twice(
     assert SECRET not in done.output
 
 
-def test_json_progress_every_stderr_line_parses_and_covers_steps_and_platforms(
+def test_json_progress_every_stderr_line_parses_and_covers_steps_platforms_and_their_progress(
     base_image, registry, repo, tmp_path, qemu
 ):
     done = _publish(repo, base_image.ref, tmp_path / "o", "--progress", "json", "--json")
@@ -91,6 +91,11 @@ def test_json_progress_every_stderr_line_parses_and_covers_steps_and_platforms(
     assert built >= set(THREE.split(","))
     logged = {e["platform"] for e in events if e["state"] == "log"}
     assert logged >= set(THREE.split(","))
+    # BuildKit's own events (--progress rawjson): each platform's steps done of its total.
+    moved = [e for e in events if e["state"] == "progress" and e["step"] == "build"]
+    assert {e["platform"] for e in moved} >= set(THREE.split(","))
+    last = {e["platform"]: e["progress"] for e in moved}
+    assert all(p["done"] == p["total"] > 0 for p in last.values()), last
     assert all({"time", "step", "platform", "state"} <= set(e) for e in events)
     assert SECRET not in done.output
 

@@ -112,8 +112,8 @@ def plan_builds(
         "insecure_push": insecure,
         "no_cache": settings.no_cache,
         "pull": settings.pull,
-        # A live view reads BuildKit's events, not its text (issue 18).
-        "progress": "rawjson" if settings.progress == "tty" else "",
+        # A live view and --progress json read BuildKit's events, not its text (issue 18).
+        "progress": "rawjson" if settings.progress in {"tty", "json"} else "",
     }
     env = build_env(settings)
     how = {a.platform: a.render() for a in assignments}
