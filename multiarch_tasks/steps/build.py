@@ -148,8 +148,9 @@ def build(settings: Settings, runner: Runner) -> BuildResult:
     say_plan(plan, runner)
     if runner.dry:
         return BuildResult(str(settings.image_ref), plan.strategy, (), {}, "")
-    with interruptible():
-        result = run_build(plan, settings, runner)
+    # The plan's one step, started and ended as publish's is: a live view checks it off.
+    with interruptible(), runner.stage("build") as step:
+        result = run_build(plan, settings, step)
         digests = dict(result.digests)
         tag_per_arch(plan, settings, digests)
     path = ""

@@ -330,3 +330,33 @@ def test_per_arch_builds_on_a_terminal_show_each_platforms_own_steps(
     for short in ("amd64", "arm64", "s390x"):
         assert re.search(r"\d+\.\ds\s+5/5 \(\d cached\)\s+done", _row(final, short)), final
     assert not RAW_BUILDKIT.search(term.plain())
+
+
+def test_build_on_a_terminal_draws_its_steps_and_a_row_per_platform(
+    base_image, registry, repo, tmp_path
+):
+    """The `build` task alone (a CI shard's step) gets the same view as publish's build."""
+    out = tmp_path / "out"
+    term = Terminal(
+        "build", "--image", repo, "--tag", "shard", "--platforms", "linux/amd64,linux/arm64",
+        "--context", str(_context(tmp_path, base_image.ref)), "--output-dir", str(out),
+    )  # fmt: skip
+    term.watch()
+    code = term.wait()
+    final = term.text()
+    assert code == 0, term.plain()[-3000:]
+    during = [s for s in term.snapshots if "▸ build" in s]
+    assert any(
+        re.search(r"▸ amd64\s+native\s+default", s) and re.search(r"▸ arm64\s+emulated", s)
+        for s in during
+    ), term.snapshots[-3:]
+    assert re.search(r"✓ build\s+\d+\.\ds", final), final
+    for short in ("amd64", "arm64"):
+        assert re.search(
+            r"✓ \S+\s+(native|emulated)\s+default\s+\d+\.\ds\s+5/5", _row(final, short)
+        )
+    # build moves no final tag: no promote step drawn, and digests.json written.
+    assert "promote" not in final, final
+    assert (out / "digests.json").is_file()
+    assert not RAW_BUILDKIT.search(term.plain()), RAW_BUILDKIT.search(term.plain())
+    assert term.cursor_restored()
