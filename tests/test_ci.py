@@ -3,9 +3,11 @@ by check-jsonschema, offline); runner mapping; no secret in plain text; kaniko's
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import check_jsonschema
@@ -13,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from multiarch_tasks.ci import shards
+from multiarch_tasks.ci import gitlab, shards
 from multiarch_tasks.ci import templates as ci
 from multiarch_tasks.ci.rehearse import plan
 from multiarch_tasks.ci.rehearse import run as rehearse
@@ -737,3 +739,43 @@ def test_setup_python_caches_pip_only_when_the_files_it_keys_on_exist(tmp_path, 
     python = next(s for s in doc["jobs"]["build"]["steps"] if "setup-python" in s.get("uses", ""))
     assert python["with"].get("cache-dependency-path") == cache
     assert ("cache" in python["with"]) is bool(cache)
+
+
+@pytest.mark.parametrize("variant", ["kaniko", "buildah"])
+def test_gitlab_merge_downloads_cosign_pinned_by_its_digest(variant):
+    config = settings(platforms="linux/amd64,linux/arm64")
+    doc = load(ci.ci_template(config, "gitlab", variant=variant, sign="keyless"))
+    [line] = [s for s in doc["merge"]["script"] if "cosign-linux-amd64" in s]
+    assert f"/download/{shards.COSIGN_VERSION}/cosign-linux-amd64" in line
+    assert line.count(shards.COSIGN_SHA256) == 2  # compared, and named when it differs
+
+
+def test_cosign_download_line_installs_matching_bytes_and_refuses_others(tmp_path):
+    """The script line itself, run by a shell against a local HTTP server."""
+    import hashlib  # noqa: PLC0415
+    import http.server  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "cosign").write_bytes(b"#!/bin/sh\necho cosign v2\n")
+    good = hashlib.sha256((served / "cosign").read_bytes()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/cosign"
+    try:
+        dest = tmp_path / "bin-cosign"
+        bad = subprocess.run(["sh", "-c", gitlab.cosign_download(url, "0" * 64, str(dest))],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        assert bad.returncode == 1
+        assert bad.stderr.strip() == f"cosign download: sha256 {good}, expected {'0' * 64}"
+        assert not dest.exists()
+        ok = subprocess.run(["sh", "-c", gitlab.cosign_download(url, good, str(dest))],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+        assert ok.returncode == 0, ok.stderr
+        assert subprocess.run([str(dest)], capture_output=True, text=True,
+                              check=True).stdout == "cosign v2\n"  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,6 +8,7 @@ from typing import Any
 from multiarch_tasks.ci.shards import (
     AMD64,
     BUILDAH_IMAGE,
+    COSIGN_SHA256,
     COSIGN_VERSION,
     DOCKER_IMAGE,
     GITLAB_RUNNERS,
@@ -113,11 +114,26 @@ def _gitlab_merge(
     }
 
 
-# The slim Python image has no cosign package: sigstore's release binary, pinned.
-_COSIGN_DOWNLOAD = (
-    'python3 -c "import urllib.request as u; u.urlretrieve('
-    f"'https://github.com/sigstore/cosign/releases/download/{COSIGN_VERSION}/cosign-linux-amd64',"
-    " '/usr/local/bin/cosign')\" && chmod +x /usr/local/bin/cosign"
+def cosign_download(url: str, sha256: str, dest: str = "/usr/local/bin/cosign") -> str:
+    """The script line that installs cosign from ``url``, checked against ``sha256``.
+
+    Written only if its bytes hash to ``sha256``; else the job fails with one line naming
+    both digests.
+    """
+    check = (
+        "import hashlib, sys, urllib.request as u;"
+        f" data = u.urlopen('{url}').read();"
+        " got = hashlib.sha256(data).hexdigest();"
+        f" sys.exit('cosign download: sha256 ' + got + ', expected {sha256}')"
+        f" if got != '{sha256}' else open('{dest}', 'wb').write(data)"
+    )
+    return f'python3 -c "{check}" && chmod +x {dest}'
+
+
+# The slim Python image has no cosign package: sigstore's release binary, pinned by digest.
+_COSIGN_DOWNLOAD = cosign_download(
+    f"https://github.com/sigstore/cosign/releases/download/{COSIGN_VERSION}/cosign-linux-amd64",
+    COSIGN_SHA256,
 )
 
 

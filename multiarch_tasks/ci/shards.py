@@ -27,6 +27,9 @@ LOGINS = ("auto", "token", "secrets", "none")
 # COSIGN_PASSWORD), or a KMS URI (awskms://, gcpkms://, ...) given as the value itself.
 SIGN_MODES = ("off", "keyless", "key")
 COSIGN_VERSION = "v2.4.1"
+# sha256 of that release's cosign-linux-amd64 (sigstore's cosign_checksums.txt; the same
+# pin as sigstore/cosign-installer's bootstrap): a job that downloads it checks the bytes.
+COSIGN_SHA256 = "8b24b946dd5809c6bd93de08033bcf6bc0ed7d336b7785787c080f574b89249b"
 AMD64 = Platform("linux", "amd64")
 ARM64 = Platform("linux", "arm64")
 # Hosted runners per architecture. GitHub's arm64 runners (Cobalt 100) cannot run 32-bit arm.
