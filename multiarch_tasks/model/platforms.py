@@ -55,6 +55,19 @@ _QEMU_NAMES: dict[str, str] = {
     "loong64": "loongarch64",
 }
 
+# canonical arch -> the ELF arch name its programs have (checks/elf reads e_machine into it)
+ELF_NAMES: dict[str, str] = {
+    "amd64": "x86-64",
+    "arm64": "aarch64",
+    "arm": "arm",
+    "386": "i386",
+    "s390x": "s390x",
+    "ppc64le": "ppc64le",
+    "riscv64": "riscv64",
+    "mips64le": "mips64el",
+    "loong64": "loongarch64",
+}
+
 # canonical arch -> what `uname -m` prints inside such a container
 _UNAME: dict[str, str] = {
     "amd64": "x86_64",
@@ -136,6 +149,11 @@ class Platform:
     def qemu_name(self) -> str:
         """QEMU user-mode name: the binfmt_misc handler is ``qemu-<this>``."""
         return _QEMU_NAMES.get(self.architecture, self.architecture)
+
+    @property
+    def elf_name(self) -> str | None:
+        """The ELF arch name of this platform's programs (None: not Linux, or unknown)."""
+        return ELF_NAMES.get(self.architecture) if self.os == "linux" else None
 
     @property
     def uname_machine(self) -> str:

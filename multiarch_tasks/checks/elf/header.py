@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from multiarch_tasks.model.platforms import ELF_NAMES
+
 if TYPE_CHECKING:
     from multiarch_tasks.model.platforms import Platform
 
@@ -49,18 +51,8 @@ _MACHINES: dict[int, str] = {
     258: "loongarch",
 }
 
-# canonical platform architecture -> the ELF arch name its binaries have
-EXPECTED_ELF: dict[str, str] = {
-    "amd64": "x86-64",
-    "arm64": "aarch64",
-    "arm": "arm",
-    "386": "i386",
-    "s390x": "s390x",
-    "ppc64le": "ppc64le",
-    "riscv64": "riscv64",
-    "mips64le": "mips64el",
-    "loong64": "loongarch64",
-}
+# canonical platform architecture -> the ELF arch name its binaries have: the model's.
+EXPECTED_ELF = ELF_NAMES
 
 
 @dataclass(frozen=True)
@@ -216,9 +208,7 @@ def _file_cpu_arch(attributes: bytes) -> int | None:
 
 def expected_arch(platform: Platform) -> str | None:
     """Return the ELF arch name of ``platform``'s programs (None: nothing to compare)."""
-    if platform.os != "linux":
-        return None
-    return EXPECTED_ELF.get(platform.architecture)
+    return platform.elf_name
 
 
 def is_arm32(head: bytes) -> bool:
