@@ -101,9 +101,10 @@ _FLAGS = (
     Flag("cache", "auto (gha in a GitHub job with its cache service, else registry where the "
          "builder exports a cache), gha, registry (both one cache per platform, mode=max), "
          "inline or none (default)", key="cache"),
-    Flag("no_cache", "buildx --no-cache: build every step again", key="no_cache", switch=True),
-    Flag("pull", "buildx --pull: fetch the base images again (CI templates: on tag builds)",
-         key="pull", switch=True),
+    Flag("no_cache", "buildx --no-cache: build every step again (buildah: --no-cache)",
+         key="no_cache", switch=True),
+    Flag("pull", "buildx --pull: fetch the base images again (buildah: --pull=always; CI "
+         "templates: on tag builds)", key="pull", switch=True),
     Flag("per_arch_tags", "auto (only where the builder cannot push by digest) or always",
          key="per_arch_tags"),
     Flag("jobs", "How many builds (or rehearsed jobs of a stage) run at once (default: all)",

@@ -272,11 +272,18 @@ def buildah_build(
     target: str = "",
     secrets: Sequence[str] = (),
     tls_verify: bool = True,
+    no_cache: bool = False,
+    pull: bool = False,
 ) -> list[str]:
-    """``buildah build --platform P --manifest LIST``: build into a local manifest list."""
+    """``buildah build --platform P --manifest LIST``: build into a local manifest list.
+
+    ``no_cache`` and ``pull`` are buildx's ``--no-cache`` and ``--pull``: buildah's
+    ``--no-cache`` and ``--pull=always`` (its default pulls only a newer or missing base).
+    """
     argv = ["buildah", "build", "--platform", ",".join(str(p) for p in platforms)]
     if not tls_verify:
         argv.append("--tls-verify=false")
+    argv += ["--no-cache"] * no_cache + ["--pull=always"] * pull
     argv += ["--manifest", manifest]
     if file:
         argv += ["--file", file]

@@ -187,6 +187,8 @@ def _buildah_builds(
                     target=settings.target,
                     secrets=settings.secrets,
                     tls_verify=tls,
+                    no_cache=settings.no_cache,
+                    pull=settings.pull,
                 )
             ),
             "",
