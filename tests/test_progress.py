@@ -21,6 +21,7 @@ from multiarch_tasks.engine.progress import (
     resolve_mode,
     transfer_events,
 )
+from multiarch_tasks.model.errors import RegistryError
 from multiarch_tasks.steps.mirror.skopeo import Sizes, SkopeoLines
 
 
@@ -247,6 +248,35 @@ def test_skopeo_lines_give_each_platform_blobs_begun_then_its_bytes_once_written
     row = text.splitlines()[-1]
     assert re.search(r"amd64\s+\?/20\.0 MB\s+2/2 blobs begun", row), row
     assert "MB/s" not in row
+
+
+def test_skopeo_lines_wait_for_sizes_read_later_and_draw_no_rows_if_they_failed() -> None:
+    amd64 = "sha256:d27ef93ffd0a28da849ab8c95456c0037f3e9c7d6e31b71fc65ec3e5f940010e"
+    calls: list[str] = []
+
+    def later() -> dict[str, Sizes]:
+        calls.append("read")
+        return {amd64: Sizes("linux/amd64", 10, 2)}
+
+    events: list[Event] = []
+    watch = SkopeoLines(later, transfer_events(events.append, "mirror"))
+    assert calls == []  # nothing waited for before skopeo's first line
+    for line in SKOPEO_COPY.splitlines():
+        watch(line)
+    assert calls == ["read"]  # once
+    assert [(e.state, e.platform) for e in events if e.state != "progress"] == [
+        ("start", "linux/amd64"),
+        ("done", "linux/amd64"),
+    ]
+
+    def failed() -> dict[str, Sizes]:
+        raise RegistryError("registry unreachable")
+
+    events.clear()
+    watch = SkopeoLines(failed, transfer_events(events.append, "mirror"))
+    for line in SKOPEO_COPY.splitlines():
+        watch(line)
+    assert events == []  # no rows; the copy and its read-back decide the outcome
 
 
 # skopeo 1.9.3's own lines, piped, copying a 2-platform index (captured on this test bed).

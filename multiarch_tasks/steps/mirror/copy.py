@@ -235,7 +235,7 @@ def _copy_image(
         source_digest = top.digest
         single = "" if top.is_index else top.digest
         report = transfer_events(runner.emit, "mirror")
-        watch = skopeo.SkopeoLines(skopeo.sizes(client, job.src, top), report, single)
+        watch = skopeo.SkopeoLines(skopeo.sizes_later(client, job.src, top), report, single)
     else:
         source = client.head_manifest(job.src)
         if source is None:

@@ -15,16 +15,18 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from multiarch_tasks.engine.progress import Transfer
+from multiarch_tasks.model.errors import MultiarchError
 
 if TYPE_CHECKING:
     from multiarch_tasks.model.oci import Document
     from multiarch_tasks.model.reference import ImageRef
     from multiarch_tasks.registry.client import RegistryClient
 
-__all__ = ["Sizes", "SkopeoLines", "sizes"]
+__all__ = ["Sizes", "SkopeoLines", "sizes", "sizes_later"]
 
 _IMAGE = re.compile(r"^Copying image (?P<digest>sha256:[0-9a-f]{64}) \(\d+/\d+\)")
 _BLOB = re.compile(r"^Copying (?:blob|config) sha256:[0-9a-f]{64}")
@@ -38,6 +40,36 @@ class Sizes:
     platform: str
     size: int
     blobs: int
+
+
+def sizes_later(
+    client: RegistryClient, src: ImageRef, top: Document
+) -> Callable[[], dict[str, Sizes]]:
+    """:func:`sizes` read on a thread of its own; what waits for them (first called).
+
+    skopeo starts at once instead of after these reads: they are done long before its
+    first image is, and only its lines wait for them. A daemon thread: an interrupted
+    mirror does not wait for a slow registry's answer on its way out.
+    """
+    found: list[dict[str, Sizes]] = []
+    failed: list[MultiarchError] = []
+
+    def read() -> None:
+        try:
+            found.append(sizes(client, src, top))
+        except MultiarchError as err:
+            failed.append(err)
+
+    thread = threading.Thread(target=read, name="skopeo-sizes", daemon=True)
+    thread.start()
+
+    def wait() -> dict[str, Sizes]:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return found[0]
+
+    return wait
 
 
 def sizes(client: RegistryClient, src: ImageRef, top: Document) -> dict[str, Sizes]:
@@ -74,19 +106,36 @@ class SkopeoLines:
 
     def __init__(
         self,
-        images: dict[str, Sizes],
+        images: dict[str, Sizes] | Callable[[], dict[str, Sizes]],
         report: Callable[[str, Transfer], None],
         single: str = "",
     ) -> None:
-        self.images = images
+        self._images = images
         self.report = report
         self._lock = threading.Lock()
-        self._current = single if single in images else ""
+        self._single = single
+        self._current = ""
         self._started: dict[str, int] = {}  # platform -> blobs started
         self._written: dict[str, set[str]] = {}  # platform -> images written
 
+    @cached_property
+    def images(self) -> dict[str, Sizes]:
+        """Each image's sizes, by manifest digest: read now, or waited for (:func:`sizes_later`).
+
+        Sizes that could not be read leave the copy without rows; the copy itself and its
+        read-back are what decide whether it worked.
+        """
+        if not callable(self._images):
+            return self._images
+        try:
+            return self._images()
+        except MultiarchError:
+            return {}
+
     def __call__(self, line: str) -> None:
         """Take one line of skopeo's output."""
+        if self._single and not self._current:
+            self._current = self._single if self._single in self.images else ""
         text = line.strip()
         if m := _IMAGE.match(text):
             self._current = m.group("digest") if m.group("digest") in self.images else ""
