@@ -779,3 +779,27 @@ def test_cosign_download_line_installs_matching_bytes_and_refuses_others(tmp_pat
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("variant", "cached"),
+    [
+        ("kaniko", "--cache=true --cache-repo ghcr.io/acme/app/buildcache"),
+        ("buildah", ("--layers --cache-from ghcr.io/acme/app/buildcache"
+                     " --cache-to ghcr.io/acme/app/buildcache")),
+    ],
+)  # fmt: skip
+def test_kaniko_and_buildah_jobs_keep_a_layer_cache_in_the_registry_unless_cache_is_none(
+    variant, cached
+):
+    two = "linux/amd64,linux/arm64"
+    for config in (settings(platforms=two), settings(platforms=two, cache="registry")):
+        doc = load(ci.ci_template(config, "gitlab", variant=variant))
+        script = " ".join(doc["build-linux-arm64"]["script"])
+        assert cached in script, script
+    doc = load(ci.ci_template(settings(platforms=two, cache="none"), "gitlab", variant=variant))
+    script = " ".join(doc["build-linux-arm64"]["script"])
+    assert "buildcache" not in script
+    assert "--layers" not in script
+    with pytest.raises(InvalidValueError, match=rf"^ci-template: {variant} .* 'gha' is buildx's"):
+        ci.ci_template(settings(platforms=two, cache="gha"), "gitlab", variant=variant)

@@ -73,6 +73,10 @@ REAL = ImageRef.parse("127.0.0.1:5000/demo/app", default_tag="")
          "docker login --password-stdin 127.0.0.1:6000"),
         ("""printf '{"auths":{"%s":{}}}' "127.0.0.1:5000" > c.json""",
          """printf '{"auths":{"%s":{}}}' "127.0.0.1:6000" > c.json"""),
+        # a repository under the image's (kaniko's and buildah's layer cache): the scratch's
+        ("--cache-from 127.0.0.1:5000/demo/app/buildcache --cache-repo=127.0.0.1:5000/demo/app/x",
+         ("--cache-from 127.0.0.1:6000/demo/app-rehearsal/buildcache"
+          " --cache-repo=127.0.0.1:6000/demo/app-rehearsal/x")),
         # not the image: a longer name, another repository on the same registry
         ("FROM 127.0.0.1:5000/demo/apple 127.0.0.1:5000/base/busybox:full",
          "FROM 127.0.0.1:5000/demo/apple 127.0.0.1:5000/base/busybox:full"),

@@ -23,6 +23,7 @@ from multiarch_tasks.ci.shards import (
     given_flags,
     install_spec,
     job_build_args,
+    layer_cache_repo,
     login_line,
     registry_for,
     sh_join,
@@ -206,6 +207,7 @@ def _kaniko_job(
         labels={**settings.labels, "org.opencontainers.image.revision": "$CI_COMMIT_SHA"},
         target=settings.target,
         insecure_registries=settings.insecure_registries,
+        cache_repo=layer_cache_repo(settings, "kaniko"),
     )
     return {
         "stage": "build",
@@ -238,6 +240,7 @@ def _buildah_job(
         labels={**settings.labels, "org.opencontainers.image.revision": "$CI_COMMIT_SHA"},
         target=settings.target,
         tls_verify=tls,
+        cache_repo=layer_cache_repo(settings, "buildah"),
     )
     push = commands.buildah_push(
         local,

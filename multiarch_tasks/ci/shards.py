@@ -315,6 +315,23 @@ def cache_mode(settings: Settings, default: str = "auto") -> str:
     return settings.cache if "cache" in settings.sources else default
 
 
+def layer_cache_repo(settings: Settings, variant: str) -> str:
+    """Where kaniko or buildah keep each step's layer: ``IMAGE/buildcache`` ("" for none).
+
+    They have no ``gha`` or ``inline`` cache: the project's ``cache`` setting may be
+    ``registry`` or ``auto`` (the default: a registry cache) or ``none``.
+    """
+    mode = cache_mode(settings, "registry")
+    if mode == "none":
+        return ""
+    if mode not in {"auto", "registry"}:
+        raise InvalidValueError(
+            f"ci-template: {variant} keeps its cache in a registry: the cache setting"
+            f" {mode!r} is buildx's; use registry, auto or none"
+        )
+    return f"{settings.image_ref.name}/buildcache"
+
+
 def cache_flag(settings: Settings, default: str = "auto") -> str:
     """`` --cache auto`` unless the project sets ``cache`` (the job then reads the setting)."""
     return "" if "cache" in settings.sources else f" --cache {default}"

@@ -274,16 +274,21 @@ def buildah_build(
     tls_verify: bool = True,
     no_cache: bool = False,
     pull: bool = False,
+    cache_repo: str = "",
 ) -> list[str]:
     """``buildah build --platform P --manifest LIST``: build into a local manifest list.
 
     ``no_cache`` and ``pull`` are buildx's ``--no-cache`` and ``--pull``: buildah's
     ``--no-cache`` and ``--pull=always`` (its default pulls only a newer or missing base).
+    ``cache_repo``: a repository that keeps each step's layer (``--layers``, pulled with
+    ``--cache-from``, pushed with ``--cache-to``): a fresh runner's build finds them there.
     """
     argv = ["buildah", "build", "--platform", ",".join(str(p) for p in platforms)]
     if not tls_verify:
         argv.append("--tls-verify=false")
     argv += ["--no-cache"] * no_cache + ["--pull=always"] * pull
+    if cache_repo:
+        argv += ["--layers", "--cache-from", cache_repo, "--cache-to", cache_repo]
     argv += ["--manifest", manifest]
     if file:
         argv += ["--file", file]
@@ -357,12 +362,14 @@ def kaniko_executor(
     labels: Mapping[str, str] | None = None,
     target: str = "",
     insecure_registries: Sequence[str] = (),
+    cache_repo: str = "",
 ) -> list[str]:
     """``/kaniko/executor`` for one platform: kaniko builds one platform per run.
 
     ``--custom-platform`` sets the target; kaniko runs ``RUN`` steps with the runner's own
     CPU, so the job must run on a runner of that architecture. ``--digest-file`` gets the
     pushed manifest's digest, which ``merge`` (native tool) turns into the index.
+    ``cache_repo``: ``--cache=true --cache-repo REPO``, each step's layer kept there.
     """
     if not destinations:
         raise InvalidValueError("kaniko needs at least one --destination")
@@ -376,6 +383,8 @@ def kaniko_executor(
     if target:
         argv += ["--target", target]
     argv += _repeat("--insecure-registry", insecure_registries)
+    if cache_repo:
+        argv += ["--cache=true", "--cache-repo", cache_repo]
     return argv
 
 

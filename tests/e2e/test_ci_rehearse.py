@@ -118,7 +118,9 @@ def test_rehearsed_pipeline_publishes_an_index_that_verifies(
     )
 
 
-def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, repo, tmp_path):
+def test_rehearsed_gitlab_buildah_variant_merges_natively_and_pushes_its_layer_cache(
+    base_image, registry, repo, tmp_path
+):
     """buildah jobs (no multiarch in them) write the shard files by shell; merge is native."""
     project = make_project(tmp_path, repo, base_image.ref)
     with (project / "pyproject.toml").open("a") as fh:
@@ -145,8 +147,11 @@ def test_rehearsed_gitlab_buildah_variant_merges_natively(base_image, registry, 
         "build-linux-amd64", "build-linux-arm64", "build-linux-s390x", "merge",
     ]  # fmt: skip
     assert index_platforms(registry, f"{repo}-rehearsal:rehearsed") == PLATFORMS
-    # The shards' pushes (docker://IMAGE:ci-...) went to the scratch repository too.
+    # The shards' pushes (docker://IMAGE:ci-...) went to the scratch repository too, and
+    # so did each step's layer, pushed by buildah's --cache-to for the next runner.
     assert repository_tags(registry, repo) == []
+    assert repository_tags(registry, f"{repo}-rehearsal/buildcache")
+    assert repository_tags(registry, f"{repo}/buildcache") == []
     # The merge job's own DOCKER_CONFIG ($CI_PROJECT_DIR/.docker) was not written there.
     assert not list((project / ".multiarch").rglob("config.json"))
     work = project / rehearse.WORK_DIR / "jobs"

@@ -7,9 +7,10 @@ with ``-rehearsal`` appended on ``--registry``, on the project's own registry wh
 a local one, on a local registry answering at ``127.0.0.1:5000``, or on the project's
 registry. Jobs get it as ``INVOKE_MULTIARCH_IMAGE`` (above pyproject.toml and invoke.yaml),
 and every literal mention of the project's image in the pipeline (buildah and kaniko
-jobs name it in their scripts; a ``--image`` argument) is rewritten to it, as is the
-registry the login steps name. Afterwards the tags the run made there, other than the
-final ones, are removed where the registry allows it.
+jobs name it in their scripts, and their layer cache ``IMAGE/buildcache`` under it; a
+``--image`` argument) is rewritten to it, as is the registry the login steps name.
+Afterwards the tags the run made there, other than the final ones, are removed where the
+registry allows it.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ _GENERATED = re.compile(
     r"^# Settings when generated:.*?\bimage=(\S*)(?:.*?\btags=(\S*))?", re.MULTILINE
 )
 # An image name stands alone in a script: after a quote, space, =, a transport's "//"
-# (buildah's docker://) or line start, and before a tag, digest, quote, space or line end
-# (never inside a longer name).
+# (buildah's docker://) or line start, and before a tag, digest, quote, space, line end or
+# a "/" of a repository under it (kaniko's and buildah's IMAGE/buildcache layer cache: the
+# project's namespace, so the scratch's too); never inside a longer name (app vs apple).
 _BEFORE = r"(?:(?<=//)|(?<![\w./-]))"
-_AFTER = r"(?![\w./-])"
+_AFTER = r"(?![\w.-])"
 
 
 @dataclass(frozen=True)
