@@ -535,7 +535,8 @@ SPECS = (
             Flag(
                 "event",
                 "What the pipeline runs for: push (default), pull_request (one from the "
-                "repository) or fork (a fork's pull request: no secrets; GitHub only)",
+                "repository) or fork (a fork's pull request: no secrets; on GitLab, run in "
+                "the fork's project)",
             ),
         ),
     ),

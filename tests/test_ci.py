@@ -389,15 +389,44 @@ def test_rehearsed_pull_request_has_githubs_event_payload_and_variables():
     assert plan.github_event(head, "push")[1]["GITHUB_REF"] == "refs/heads/topic"
 
 
-def test_rehearsed_merge_request_has_gitlabs_variables_and_fork_is_githubs():
+def test_rehearsed_merge_request_has_gitlabs_variables_and_a_fork_runs_in_its_own_project():
     head = rehearse.GitHead("abc", "topic", "")
     env = plan.gitlab_event(head, "pull_request")
     assert env["CI_PIPELINE_SOURCE"] == "merge_request_event"
     assert env["CI_MERGE_REQUEST_IID"] == "1"
+    assert env["CI_PROJECT_ID"] == env["CI_MERGE_REQUEST_PROJECT_ID"]
     assert "CI_COMMIT_BRANCH" not in env
     assert plan.gitlab_event(head, "push")["CI_COMMIT_BRANCH"] == "topic"
-    with pytest.raises(rehearse.RehearsalError, match="--event fork is GitHub's"):
-        plan.gitlab_event(head, "fork")
+    fork = plan.gitlab_event(head, "fork")
+    assert fork["CI_MERGE_REQUEST_IID"] == "1"
+    assert fork["CI_PROJECT_ID"] == fork["CI_MERGE_REQUEST_SOURCE_PROJECT_ID"]
+    assert fork["CI_PROJECT_ID"] != fork["CI_MERGE_REQUEST_PROJECT_ID"]
+
+
+@pytest.mark.parametrize("variant", ["kaniko", "buildah"])
+def test_fork_rehearsal_refuses_a_gitlab_pipeline_without_a_fork_path(variant):
+    two = "linux/amd64,linux/arm64"
+    doc = load(ci.ci_template(settings(platforms=two), "gitlab", variant=variant))
+    head = rehearse.GitHead("abc", "topic", "")
+    with pytest.raises(rehearse.RehearsalError, match="--event fork: this pipeline has no fork"):
+        plan.gitlab_jobs(doc, ".gitlab-ci.yml", {}, head, "fork")
+
+
+def test_gitlab_docker_fork_path_skips_the_logins_and_builds_and_merges_layouts():
+    doc = load(ci.ci_template(settings(), "gitlab", login="secrets"))
+    for job in ("build", "merge"):
+        script = doc[job]["script"]
+        assert script[0] == (
+            'FORK=; if [ -n "$CI_MERGE_REQUEST_IID" ] && [ "$CI_PROJECT_ID" !='
+            ' "$CI_MERGE_REQUEST_PROJECT_ID" ]; then FORK=true; fi'
+        )
+        logins = [line for line in script if "login" in line]
+        assert logins, script
+        assert all(line.startswith('[ -n "$FORK" ] || ') for line in logins), logins
+    [merge] = [line for line in doc["merge"]["script"] if "multiarch merge" in line]
+    first = merge.splitlines()[:2]
+    assert first[0] == 'if [ -n "$FORK" ]; then'
+    assert first[1].endswith(" --output-dir out/merge --layout --json > merge.json")
 
 
 def test_rehearse_refuses_an_unknown_event_naming_it(tmp_path):
@@ -477,9 +506,12 @@ def test_gitlab_keyless_sign_gives_the_merge_job_a_sigstore_id_token(variant):
     merge = doc["merge"]
     assert merge["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
     [line] = [s for s in merge["script"] if "multiarch merge" in s]
-    # A merge request's staging tag is not signed; the branch or tag pipeline's index is.
-    assert line.splitlines()[3].endswith(" --sign --json > merge.json")
-    assert "--sign" not in line.splitlines()[1]
+    # A merge request's staging tag is not signed; the branch or tag pipeline's index is
+    # (and a fork's layout, in the docker variant, is not either).
+    signed = [part for part in line.splitlines() if "--sign" in part]
+    assert len(signed) == 1, line
+    assert signed[0].endswith(" --sign --json > merge.json")
+    assert line.splitlines()[line.splitlines().index(signed[0]) - 1] == "else"
     install = merge["script"].index(line) - 1
     assert "cosign" in merge["script"][install], "cosign is installed just before the merge"
     build = doc["build"] if variant == "docker" else doc["build-linux-amd64"]
@@ -624,9 +656,13 @@ def test_gitlab_runs_merge_request_pipelines_interruptible_builds_and_registry_c
         ' --platforms "$PLATFORM"'
     )
     assert build["script"][-1] == (
-        'multiarch build --platforms "$PLATFORM" --output-dir "out/$SHARD" --cache registry $pull'
+        'multiarch build --platforms "$PLATFORM" --output-dir "out/$SHARD" $out'
     )
     assert 'pull=; if [ -n "$CI_COMMIT_TAG" ]; then pull=--pull; fi' in build["script"]
+    # A fork's pipeline (it runs in the fork's project) builds a layout: no push, no cache.
+    assert build["script"][-2] == (
+        'if [ -n "$FORK" ]; then out="--layout --cache none"; else out="--cache registry $pull"; fi'
+    )
     [merge] = [line for line in doc["merge"]["script"] if "multiarch merge" in line]
     assert 'if [ -n "$CI_MERGE_REQUEST_IID" ]; then' in merge
     assert '--tag "pr-$CI_MERGE_REQUEST_IID-$CI_COMMIT_SHA"' in merge

@@ -72,6 +72,21 @@ def _workflow(options: CiOptions) -> dict[str, Any]:
     return {"rules": rules}
 
 
+# A merge request from a fork whose pipeline runs in the fork's project (GitLab's default
+# for a fork): the project's registry takes no push from the fork's job token and the
+# project's masked variables are not there. The docker variant's jobs then build OCI
+# layouts and merge them into one, writing to no registry, as GitHub's fork path does.
+FORK_TEST = (
+    '[ -n "$CI_MERGE_REQUEST_IID" ] && [ "$CI_PROJECT_ID" != "$CI_MERGE_REQUEST_PROJECT_ID" ]'
+)
+FORK_LINE = f"FORK=; if {FORK_TEST}; then FORK=true; fi"
+
+
+def _unless_fork(lines: Sequence[str]) -> list[str]:
+    """``lines`` (logins) skipped in a fork's pipeline: ``[ -n "$FORK" ] || LINE``."""
+    return [f'[ -n "$FORK" ] || {line}' for line in lines]
+
+
 def _gitlab_merge(
     settings: Settings, options: CiOptions, registry: str, plan: list[Shard]
 ) -> dict[str, Any]:
@@ -79,11 +94,17 @@ def _gitlab_merge(
     tool = "" if options.variant == "docker" else " --manifest-tool native"
     merge = f"multiarch merge --from {dirs}{given_flags(settings, 'image', 'platforms')}{tool}"
     tags = given_flags(settings, "tags")
-    # A merge request's index goes to a run-unique staging tag, unsigned: nothing is
-    # promoted to a tag users pull.
+    # A fork's layouts join into one layout (docker variant); a merge request's index goes
+    # to a run-unique staging tag, unsigned: nothing is promoted to a tag users pull.
+    fork = (
+        'if [ -n "$FORK" ]; then\n'
+        f"  {merge}{tags} --output-dir {OUT}/merge --layout --json > {MERGE_JSON}\nel"
+        if options.variant == "docker"
+        else ""
+    )
     script = [
         (
-            'if [ -n "$CI_MERGE_REQUEST_IID" ]; then\n'
+            f'{fork}if [ -n "$CI_MERGE_REQUEST_IID" ]; then\n'
             f'  {merge} --tag "pr-$CI_MERGE_REQUEST_IID-$CI_COMMIT_SHA" --output-dir {OUT}/merge'
             f" --json > {MERGE_JSON}\n"
             "else\n"
@@ -95,12 +116,13 @@ def _gitlab_merge(
     signing = _gitlab_signing(options)
     if options.variant == "docker":
         cosign = ["apk add --no-cache cosign"] if options.sign != "off" else []
+        login = _unless_fork(_gitlab_login(registry, options))
         return {
             "extends": ".multiarch",
             "stage": "merge",
             "tags": [GITLAB_RUNNERS[AMD64]],
             **signing,
-            "script": [*_gitlab_login(registry, options), *cosign, *script],
+            "script": [FORK_LINE, *login, *cosign, *script],
         }
     # No docker here: the registry client reads the credentials from DOCKER_CONFIG.
     cosign = [_COSIGN_DOWNLOAD] if options.sign != "off" else []
@@ -301,8 +323,10 @@ def gitlab_pipeline(settings: Settings, options: CiOptions) -> dict[str, Any]:
     }
     build = (
         f"multiarch build{given_flags(settings, 'image', 'tags', 'file', 'context')}"
-        f' --platforms "$PLATFORM" --output-dir "{OUT}/$SHARD"{cache_flag(settings, "registry")}'
+        f' --platforms "$PLATFORM" --output-dir "{OUT}/$SHARD"'
     )
+    # One --cache at most on the command line (invoke takes a flag once).
+    cache = f"{cache_flag(settings, 'registry')} $pull".strip()
     doc["build"] = {
         "extends": ".multiarch",
         "stage": "build",
@@ -332,10 +356,13 @@ def gitlab_pipeline(settings: Settings, options: CiOptions) -> dict[str, Any]:
             ),
         ],
         "script": [
-            *_gitlab_login(registry, options),
-            # A release re-pulls its base images instead of trusting the cache.
+            FORK_LINE,
+            *_unless_fork(_gitlab_login(registry, options)),
+            # A release re-pulls its base images instead of trusting the cache; a fork's
+            # build writes an OCI layout (no push, so no registry cache either).
             'pull=; if [ -n "$CI_COMMIT_TAG" ]; then pull=--pull; fi',
-            f"{build} $pull",
+            f'if [ -n "$FORK" ]; then out="--layout --cache none"; else out="{cache}"; fi',
+            f"{build} $out",
         ],
         "artifacts": {"paths": [f"{OUT}/"], "expire_in": "1 day"},
     }

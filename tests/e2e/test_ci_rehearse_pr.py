@@ -96,6 +96,40 @@ def test_fork_rehearsal_builds_three_layouts_merges_and_verifies_them_writing_no
     assert registry.tags(f"{repo}-rehearsal".split("/", 1)[1]) == []
 
 
+def test_gitlab_fork_rehearsal_skips_the_logins_builds_layouts_and_writes_no_tag(
+    base_image, registry, repo, tmp_path
+):
+    """GitLab's docker variant: a fork's merge request pipeline runs in the fork's project,
+    without the project's masked variables; its jobs see CI_PROJECT_ID differ from
+    CI_MERGE_REQUEST_PROJECT_ID, skip their logins and build and merge OCI layouts."""
+    project = make_project(tmp_path, repo, base_image.ref, RIGHT)
+    settings = settings_from(pyproject=project / "pyproject.toml")
+    # Logins from the project's masked variables: a fork has none, so a login that ran fails.
+    text = ci.ci_template(settings, "gitlab", local_registry=True, project=str(project),
+                          login="secrets")  # fmt: skip
+    ci.write_template(project / ".gitlab-ci.yml", text)
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "gitlab")
+
+    done = run_cli(
+        "ci-rehearse", str(project / ".gitlab-ci.yml"), "--project", str(project),
+        "--event", "fork",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.output[-4000:]
+    assert "Login Succeeded" not in done.stdout
+    jobs = project / rehearse.WORK_DIR / "jobs"
+    for platform in PLATFORMS:
+        shard = platform.replace("/", "-")
+        layout = next(jobs.glob(f"*/workspace/out/{shard}/layout/index.json"))
+        assert json.loads(layout.read_text())["manifests"], layout
+    merged = json.loads(next(jobs.glob("merge/workspace/merge.json")).read_text())
+    assert merged["tags"][0].startswith("oci-layout://out/merge/layout:"), merged
+    assert "ELF programs checked" in done.stdout
+    assert registry.tags(repo.split("/", 1)[1]) == []
+    assert registry.tags(f"{repo}-rehearsal".split("/", 1)[1]) == []
+
+
 def test_fork_rehearsal_fails_naming_arm64_when_its_slot_holds_an_x86_64_program(
     base_image, registry, repo, tmp_path
 ):

@@ -8,6 +8,7 @@ is refused naming it, before anything runs.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -282,23 +283,30 @@ def _image_note(job: Mapping[str, Any], where: str) -> str:
     return f"image {name or '(default)'}{f' + {services}' if services else ''}: this machine"
 
 
+# The project's id, and a fork's: a fork's merge request pipeline runs in the fork.
+PROJECT_ID, FORK_PROJECT_ID = "1", "2"
+
+
 def gitlab_event(git: GitHead, event: str) -> dict[str, str]:
-    """The ``CI_*`` variables of ``event``: a push, or merge request 1 into main."""
-    if event == "fork":
-        raise RehearsalError(
-            "--event fork is GitHub's: a GitLab merge request from a fork runs in the fork's"
-            " project with its own credentials; rehearse it with --event pull_request"
-        )
+    """The ``CI_*`` variables of ``event``: a push, or merge request 1 into main.
+
+    ``fork``: that merge request from a fork, its pipeline in the fork's project (GitLab's
+    default): ``CI_PROJECT_ID`` is the fork's, ``CI_MERGE_REQUEST_PROJECT_ID`` the target's.
+    """
     if event == "push":
         return {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_REF_NAME": git.tag or git.branch or "main",
+                "CI_PROJECT_ID": PROJECT_ID,
                 **({"CI_COMMIT_TAG": git.tag} if git.tag else
                    {"CI_COMMIT_BRANCH": git.branch} if git.branch else {})}  # fmt: skip
     # A merge request pipeline has no CI_COMMIT_BRANCH (GitLab's predefined variables).
     branch = git.branch or "topic"
+    source = FORK_PROJECT_ID if event == "fork" else PROJECT_ID
     return {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_REF_NAME": branch,
             "CI_MERGE_REQUEST_IID": str(PR_NUMBER), "CI_OPEN_MERGE_REQUESTS": f"!{PR_NUMBER}",
             "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": branch,
-            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}  # fmt: skip
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+            "CI_PROJECT_ID": source, "CI_MERGE_REQUEST_PROJECT_ID": PROJECT_ID,
+            "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": source}  # fmt: skip
 
 
 def gitlab_jobs(
@@ -312,6 +320,13 @@ def gitlab_jobs(
     event_env = gitlab_event(git, event)
     if "include" in doc:
         raise RehearsalError(f"{file}: include: is not rehearsed; rehearse the generated file")
+    if event == "fork":
+        if "CI_MERGE_REQUEST_PROJECT_ID" not in json.dumps(doc):
+            raise RehearsalError(
+                f"{file}: --event fork: this pipeline has no fork path (its jobs would push"
+                " with the fork's token and fail); ci-template's docker variant has one"
+            )
+        secrets = {}  # the project's masked variables are not in the fork's project
     stages = list(doc.get("stages") or ["build", "test", "deploy"])
     base_vars = {k: str(v) for k, v in (doc.get("variables") or {}).items()}
     out: list[Job] = []

@@ -15,8 +15,9 @@ dind service is the local engine. Secrets are stand-in values, hidden in the out
 steps run against the pipeline's registry with them.
 
 It runs the pipeline for one event (``--event``): a push, a pull request from the
-repository (``pr-1-<sha>``) or, on GitHub, one from a fork (no secrets: its logins are
-skipped by their ``if:``, the shards build OCI layouts), and says which first.
+repository (``pr-1-<sha>``) or one from a fork (no secrets: its logins are skipped, by
+their ``if:`` on GitHub, by the fork test of GitLab's docker variant, whose pipeline runs
+in the fork's project; the shards build OCI layouts), and says which first.
 
 It publishes to a scratch repository, never the project's tags
 (:mod:`~multiarch_tasks.ci.rehearse.scratch`), says which first, and removes its staging
@@ -300,7 +301,8 @@ def rehearse(
     ``-rehearsal`` on ``registry`` or a local one; :func:`scratch_repo.scratch_for`),
     never to ``project_image`` (default: the project's configured image). ``event`` is
     what the pipeline runs for: ``push``, ``pull_request`` (number 1, from a branch of the
-    repository) or ``fork`` (a pull request from a fork: no secrets; GitHub only).
+    repository) or ``fork`` (a pull request from a fork: no secrets; on GitLab, a pipeline
+    with a fork path: ci-template's docker variant).
     """
     if event not in EVENTS:
         raise RehearsalError(f"--event {event}: not one of {', '.join(EVENTS)}")
