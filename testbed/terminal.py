@@ -34,7 +34,10 @@ def person_env(**extra: str) -> dict[str, str]:
 
 
 class Terminal:
-    """``multiarch ARGS`` on a ``cols`` x ``rows`` pty; its screen read through pyte."""
+    """``multiarch ARGS`` on a ``cols`` x ``rows`` pty; its screen read through pyte.
+
+    ``program`` runs another console script of this environment (``inv``), in ``cwd``.
+    """
 
     def __init__(
         self,
@@ -42,13 +45,19 @@ class Terminal:
         env: Mapping[str, str] | None = None,
         cols: int = 120,
         rows: int = 50,
+        program: str = "multiarch",
+        cwd: str | Path | None = None,
     ) -> None:
-        program = str(Path(sys.executable).parent / "multiarch")
+        path = str(Path(sys.executable).parent / program)
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
         self.child = pexpect.spawn(
-            program, list(args), env=dict(env or person_env()), dimensions=(rows, cols)
+            path,
+            list(args),
+            env=dict(env or person_env()),
+            dimensions=(rows, cols),
+            cwd=str(cwd) if cwd else None,
         )
         self.snapshots: list[str] = []
         self.began = time.monotonic()

@@ -7,7 +7,9 @@ what stays after, and the bytes that restore the terminal.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from testbed.fault_proxy import Rule
 from testbed.processes import processes_mentioning
 from testbed.terminal import Terminal, person_env
-from tests.conftest import run_cli
+from tests.conftest import EXAMPLE, run_cli
 
 pytestmark = pytest.mark.e2e
 THREE = "linux/amd64,linux/arm64,linux/s390x"  # one native, two emulated
@@ -358,5 +360,32 @@ def test_build_on_a_terminal_draws_its_steps_and_a_row_per_platform(
     # build moves no final tag: no promote step drawn, and digests.json written.
     assert "promote" not in final, final
     assert (out / "digests.json").is_file()
+    assert not RAW_BUILDKIT.search(term.plain()), RAW_BUILDKIT.search(term.plain())
+    assert term.cursor_restored()
+
+
+def test_inv_publish_from_a_users_tasks_py_on_a_terminal_draws_the_same_view(
+    base_image, registry, repo, tmp_path
+):
+    """`inv multiarch.publish` (the collection imported in a user's tasks.py, configured in
+    invoke.yaml) gets the live view on a terminal as the console script does."""
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".multiarch", "invoke.yaml"))
+    assert (project / "tasks.py").is_file()
+    (project / "invoke.yaml").write_text(json.dumps({"multiarch": {
+        "image": repo, "tags": ["inv"], "platforms": ["linux/amd64", "linux/arm64"],
+        "build_args": {"BASE": base_image.ref},
+    }}))  # fmt: skip
+    term = Terminal("multiarch.publish", program="inv", cwd=project)
+    term.watch()
+    code = term.wait()
+    final = term.text()
+    assert code == 0, term.plain()[-3000:]
+    assert any(re.search(r"▸ arm64\s+emulated\s+default", s) for s in term.snapshots), (
+        term.snapshots[-3:]
+    )
+    for step in ("preflight", "build", "verify", "promote"):
+        assert re.search(rf"✓ {step}\s+\d+\.\ds", final), (step, final)
+    assert f"  promoted: {repo}:inv" in final
     assert not RAW_BUILDKIT.search(term.plain()), RAW_BUILDKIT.search(term.plain())
     assert term.cursor_restored()
