@@ -839,3 +839,54 @@ def test_kaniko_and_buildah_jobs_keep_a_layer_cache_in_the_registry_unless_cache
     assert "--layers" not in script
     with pytest.raises(InvalidValueError, match=rf"^ci-template: {variant} .* 'gha' is buildx's"):
         ci.ci_template(settings(platforms=two, cache="gha"), "gitlab", variant=variant)
+
+
+def test_github_trigger_of_the_generated_workflow_follows_its_on_filters():
+    from multiarch_tasks.ci.rehearse.triggers import github_skips  # noqa: PLC0415
+
+    doc = load(ci.ci_template(settings(), "github"))
+    assert github_skips(doc, "push", "main", "") == ""
+    assert github_skips(doc, "push", "", "v1.2.3") == ""  # tags: '*'
+    assert github_skips(doc, "push", "topic", "") == "a push to topic: on.push.branches is main"
+    assert github_skips(doc, "pull_request", "topic", "") == ""
+    assert github_skips(doc, "fork", "topic", "") == ""
+    # Filters as GitHub reads them: ** crosses /, a later ! excludes, -ignore lists.
+    on = {"push": {"branches": ["release/**", "!release/old*"], "tags-ignore": ["nightly"]}}
+    assert github_skips({"on": on}, "push", "release/1/x", "") == ""
+    assert github_skips({"on": on}, "push", "release/old-1", "")
+    assert github_skips({"on": on}, "push", "", "v1") == ""  # tags-ignore lets v1 through
+    assert github_skips({"on": on}, "push", "", "nightly") == (
+        "a push of tag nightly: on.push.tags-ignore is nightly"
+    )
+    assert github_skips({"on": {"push": {"branches": ["main"]}}}, "push", "", "v1") == (
+        "a push of tag v1: on.push filters branches only"
+    )
+    assert github_skips({"on": {"push": {"tags": ["v*"]}}}, "push", "main", "") == (
+        "a push to main: on.push filters tags only"
+    )
+    assert github_skips({True: ["push"]}, "pull_request", "x", "") == "on: has no pull_request"
+
+
+def test_gitlab_trigger_of_the_generated_pipeline_follows_its_workflow_rules():
+    from multiarch_tasks.ci.rehearse.triggers import gitlab_skips  # noqa: PLC0415
+
+    doc = load(ci.ci_template(settings(), "gitlab"))
+    head = rehearse.GitHead("abc", "main", "")
+    assert gitlab_skips(doc, plan.gitlab_event(head, "push")) == ""
+    assert gitlab_skips(doc, plan.gitlab_event(head, "pull_request")) == ""
+    assert gitlab_skips(doc, plan.gitlab_event(rehearse.GitHead("a", "", "v1"), "push")) == ""
+    topic = plan.gitlab_event(rehearse.GitHead("abc", "topic", ""), "push")
+    assert gitlab_skips(doc, topic) == "workflow: rules: none of them matches"
+    # A push to a branch with a merge request open: the merge request's pipeline runs.
+    opened = {**topic, "CI_OPEN_MERGE_REQUESTS": "!1"}
+    assert gitlab_skips(doc, opened) == (
+        "workflow: rules: `if: $CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS` says when: never"
+    )
+    # Regexes, parentheses, null; what is not parsed decides nothing.
+    rules = {"workflow": {"rules": [{"if": '($X =~ /^rel-\\d+$/i || $Y == null) && $Z != "a"'}]}}
+    assert gitlab_skips(rules, {"X": "REL-2", "Z": "b"}) == ""
+    assert gitlab_skips(rules, {"X": "dev", "Y": "set", "Z": "b"}) == (
+        "workflow: rules: none of them matches"
+    )
+    assert gitlab_skips({"workflow": {"rules": [{"if": "$X <> 1"}]}}, {}) == ""
+    assert gitlab_skips({"workflow": {"rules": [{"changes": ["a"]}]}}, {}) == ""

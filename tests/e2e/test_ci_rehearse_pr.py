@@ -174,3 +174,28 @@ def test_pull_request_rehearsal_merges_to_a_pr_tag_in_the_scratch_repository_onl
     merge_json = project / rehearse.WORK_DIR / "jobs/merge/workspace/merge.json"
     merged = json.loads(merge_json.read_text())
     assert merged["tags"] == [ref]
+
+
+def test_rehearsing_a_push_of_a_branch_the_workflow_ignores_says_so_first(
+    base_image, registry, repo, tmp_path
+):
+    project = make_project(tmp_path, repo, base_image.ref, RIGHT)
+    git(project, "checkout", "-q", "-b", "topic")
+    done = run_cli(
+        "--dry", "ci-rehearse", str(project / ".github/workflows/multiarch.yml"),
+        "--project", str(project),
+    )  # fmt: skip
+    assert done.returncode == 0, done.output[-3000:]
+    head = done.stdout.splitlines()[:3]
+    assert head[2] == (
+        "rehearse: note: GitHub would start no run of this workflow for this event (a push to"
+        " topic: on.push.branches is main); rehearsing its jobs anyway"
+    ), head
+    # On main it starts: no note.
+    git(project, "checkout", "-q", "main")
+    done = run_cli(
+        "--dry", "ci-rehearse", str(project / ".github/workflows/multiarch.yml"),
+        "--project", str(project),
+    )  # fmt: skip
+    assert done.returncode == 0, done.output[-3000:]
+    assert "rehearse: note:" not in done.stdout

@@ -44,11 +44,13 @@ from typing import Any
 import yaml
 
 from multiarch_tasks.ci.rehearse import scratch as scratch_repo
+from multiarch_tasks.ci.rehearse import triggers
 from multiarch_tasks.ci.rehearse.plan import (
     EVENTS,
     PR_NUMBER,
     detect_provider,
     github_jobs,
+    gitlab_event,
     gitlab_jobs,
 )
 from multiarch_tasks.ci.rehearse.steps import Context, GitHead, Job, RehearsalError, git_head, slug
@@ -264,6 +266,22 @@ def _event_line(event: str, provider: str) -> str:
     return f"{line}, from the repository: a pr-{PR_NUMBER}-<sha> tag, nothing promoted)"
 
 
+def _trigger_note(doc: Any, provider: str, git: GitHead, event: str) -> str:
+    """A line when the provider would start no pipeline for ``event``: it is rehearsed anyway."""
+    if not isinstance(doc, dict):
+        return ""
+    if provider == "github":
+        why = triggers.github_skips(doc, event, git.branch, git.tag)
+        what = "GitHub would start no run of this workflow"
+    else:
+        pipeline = {k: str(v) for k, v in (doc.get("variables") or {}).items()}
+        why = triggers.gitlab_skips(doc, {**pipeline, **gitlab_event(git, event)})
+        what = "GitLab would start no pipeline"
+    if not why:
+        return ""
+    return f"rehearse: note: {what} for this event ({why}); rehearsing its jobs anyway"
+
+
 def _load(text: str, file: str) -> Any:
     try:
         return yaml.safe_load(text)
@@ -331,6 +349,8 @@ def rehearse(
     _check_work_dir(work, project_dir)
     runner.say(scratch.line())
     runner.say(_event_line(event, provider))
+    if skipped := _trigger_note(_load(text, file), provider, git, event):
+        runner.say(skipped)
     if not runner.dry:
         shutil.rmtree(work, ignore_errors=True)
         make_output_dir(work)
