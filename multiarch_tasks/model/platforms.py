@@ -55,18 +55,9 @@ _QEMU_NAMES: dict[str, str] = {
     "loong64": "loongarch64",
 }
 
-# canonical arch -> the ELF arch name its programs have (checks/elf reads e_machine into it)
-ELF_NAMES: dict[str, str] = {
-    "amd64": "x86-64",
-    "arm64": "aarch64",
-    "arm": "arm",
-    "386": "i386",
-    "s390x": "s390x",
-    "ppc64le": "ppc64le",
-    "riscv64": "riscv64",
-    "mips64le": "mips64el",
-    "loong64": "loongarch64",
-}
+# canonical arch -> the ELF arch name its programs have (checks/elf reads e_machine into
+# it): QEMU's names, but for x86-64's hyphen.
+ELF_NAMES: dict[str, str] = {**_QEMU_NAMES, "amd64": "x86-64"}
 
 # canonical arch -> what `uname -m` prints inside such a container
 _UNAME: dict[str, str] = {

@@ -81,6 +81,12 @@ def test_fork_rehearsal_builds_three_layouts_merges_and_verifies_them_writing_no
     head = done.stdout.splitlines()[:3]
     assert any("event fork" in line for line in head), head
     # No secrets in a fork's run: every login step was skipped by its if:.
+    assert_fork_run(done, project, registry, repo)
+
+
+def assert_fork_run(done, project: Path, registry, repo: str) -> None:
+    """A fork's rehearsal: no login ran, a layout per shard merged into one and verified,
+    no registry tag written (neither the project's repository nor the scratch one)."""
     assert "Login Succeeded" not in done.stdout
     jobs = project / rehearse.WORK_DIR / "jobs"
     for platform in PLATFORMS:
@@ -88,10 +94,8 @@ def test_fork_rehearsal_builds_three_layouts_merges_and_verifies_them_writing_no
         layout = next(jobs.glob(f"*/workspace/out/{shard}/layout/index.json"))
         assert json.loads(layout.read_text())["manifests"], layout
     merged = json.loads((jobs / "merge/workspace/merge.json").read_text())
-    ref = merged["tags"][0]
-    assert ref.startswith("oci-layout://out/merge/layout:"), merged
+    assert merged["tags"][0].startswith("oci-layout://out/merge/layout:"), merged
     assert "ELF programs checked" in done.stdout  # verify_deep = "all" ran in the verify job
-    # No registry tag was written: neither the project's repository nor the scratch one.
     assert registry.tags(repo.split("/", 1)[1]) == []
     assert registry.tags(f"{repo}-rehearsal".split("/", 1)[1]) == []
 
@@ -117,17 +121,7 @@ def test_gitlab_fork_rehearsal_skips_the_logins_builds_layouts_and_writes_no_tag
     )  # fmt: skip
 
     assert done.returncode == 0, done.output[-4000:]
-    assert "Login Succeeded" not in done.stdout
-    jobs = project / rehearse.WORK_DIR / "jobs"
-    for platform in PLATFORMS:
-        shard = platform.replace("/", "-")
-        layout = next(jobs.glob(f"*/workspace/out/{shard}/layout/index.json"))
-        assert json.loads(layout.read_text())["manifests"], layout
-    merged = json.loads(next(jobs.glob("merge/workspace/merge.json")).read_text())
-    assert merged["tags"][0].startswith("oci-layout://out/merge/layout:"), merged
-    assert "ELF programs checked" in done.stdout
-    assert registry.tags(repo.split("/", 1)[1]) == []
-    assert registry.tags(f"{repo}-rehearsal".split("/", 1)[1]) == []
+    assert_fork_run(done, project, registry, repo)
 
 
 def test_fork_rehearsal_fails_naming_arm64_when_its_slot_holds_an_x86_64_program(

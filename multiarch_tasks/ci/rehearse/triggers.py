@@ -16,7 +16,7 @@ GitHub's filter patterns: ``*`` (no ``/``), ``**``, ``?``, ``+``, ``[...]`` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["github_skips", "gitlab_skips"]
@@ -164,18 +164,24 @@ _Tokens = list[tuple[str, str]]
 
 
 def _or(tokens: _Tokens, env: Mapping[str, str]) -> tuple[bool, _Tokens]:
-    value, tokens = _and(tokens, env)
-    while tokens and tokens[0] == ("op", "||"):
-        other, tokens = _and(tokens[1:], env)
-        value = value or other
-    return value, tokens
+    return _chain(tokens, env, "||", _and)
 
 
 def _and(tokens: _Tokens, env: Mapping[str, str]) -> tuple[bool, _Tokens]:
-    value, tokens = _unary(tokens, env)
-    while tokens and tokens[0] == ("op", "&&"):
-        other, tokens = _unary(tokens[1:], env)
-        value = value and other
+    return _chain(tokens, env, "&&", _unary)
+
+
+def _chain(
+    tokens: _Tokens,
+    env: Mapping[str, str],
+    op: str,
+    inner: Callable[[_Tokens, Mapping[str, str]], tuple[bool, _Tokens]],
+) -> tuple[bool, _Tokens]:
+    """``inner (op inner)*``, left to right: ``||`` any of them, ``&&`` all of them."""
+    value, tokens = inner(tokens, env)
+    while tokens and tokens[0] == ("op", op):
+        other, tokens = inner(tokens[1:], env)
+        value = (value or other) if op == "||" else (value and other)
     return value, tokens
 
 
