@@ -309,6 +309,11 @@ def gitlab_event(git: GitHead, event: str) -> dict[str, str]:
             "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": source}  # fmt: skip
 
 
+def pipeline_variables(doc: Mapping[str, Any]) -> dict[str, str]:
+    """A GitLab pipeline's global ``variables:``, as strings."""
+    return {k: str(v) for k, v in (doc.get("variables") or {}).items()}
+
+
 def gitlab_jobs(
     doc: Mapping[str, Any],
     file: str,
@@ -328,7 +333,7 @@ def gitlab_jobs(
             )
         secrets = {}  # the project's masked variables are not in the fork's project
     stages = list(doc.get("stages") or ["build", "test", "deploy"])
-    base_vars = {k: str(v) for k, v in (doc.get("variables") or {}).items()}
+    base_vars = pipeline_variables(doc)
     out: list[Job] = []
     for job_id in doc:
         if job_id in _GITLAB_GLOBAL or job_id.startswith("."):

@@ -52,6 +52,7 @@ from multiarch_tasks.ci.rehearse.plan import (
     github_jobs,
     gitlab_event,
     gitlab_jobs,
+    pipeline_variables,
 )
 from multiarch_tasks.ci.rehearse.steps import Context, GitHead, Job, RehearsalError, git_head, slug
 from multiarch_tasks.engine.progress import Event
@@ -274,8 +275,7 @@ def _trigger_note(doc: Any, provider: str, git: GitHead, event: str) -> str:
         why = triggers.github_skips(doc, event, git.branch, git.tag)
         what = "GitHub would start no run of this workflow"
     else:
-        pipeline = {k: str(v) for k, v in (doc.get("variables") or {}).items()}
-        why = triggers.gitlab_skips(doc, {**pipeline, **gitlab_event(git, event)})
+        why = triggers.gitlab_skips(doc, {**pipeline_variables(doc), **gitlab_event(git, event)})
         what = "GitLab would start no pipeline"
     if not why:
         return ""
@@ -340,7 +340,8 @@ def rehearse(
     runner = runner.with_secrets(*hidden)
     git = git_head(runner, project_dir)
     # What cannot run is refused naming it, before the scratch repository is chosen.
-    make_plan(_load(text, file), file, values, git, event)
+    doc = _load(text, file)
+    make_plan(doc, file, values, git, event)
     scratch = scratch_repo.scratch_for(
         text, project_dir, project_image=project_image, image=image, registry=registry
     )
@@ -349,7 +350,7 @@ def rehearse(
     _check_work_dir(work, project_dir)
     runner.say(scratch.line())
     runner.say(_event_line(event, provider))
-    if skipped := _trigger_note(_load(text, file), provider, git, event):
+    if skipped := _trigger_note(doc, provider, git, event):
         runner.say(skipped)
     if not runner.dry:
         shutil.rmtree(work, ignore_errors=True)

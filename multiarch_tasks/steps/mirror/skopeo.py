@@ -51,25 +51,18 @@ def sizes_later(
     first image is, and only its lines wait for them. A daemon thread: an interrupted
     mirror does not wait for a slow registry's answer on its way out.
     """
-    found: list[dict[str, Sizes]] = []
-    failed: list[MultiarchError] = []
+    from concurrent.futures import Future  # noqa: PLC0415 - with a skopeo copy
+
+    future: Future[dict[str, Sizes]] = Future()
 
     def read() -> None:
         try:
-            found.append(sizes(client, src, top))
+            future.set_result(sizes(client, src, top))
         except MultiarchError as err:
-            failed.append(err)
+            future.set_exception(err)
 
-    thread = threading.Thread(target=read, name="skopeo-sizes", daemon=True)
-    thread.start()
-
-    def wait() -> dict[str, Sizes]:
-        thread.join()
-        if failed:
-            raise failed[0]
-        return found[0]
-
-    return wait
+    threading.Thread(target=read, name="skopeo-sizes", daemon=True).start()
+    return future.result
 
 
 def sizes(client: RegistryClient, src: ImageRef, top: Document) -> dict[str, Sizes]:
