@@ -29,6 +29,9 @@ _STEP = re.compile(rf"^{_PLATFORM}#(\d+) \[(?:[\w./-]+ )?(\d+)/(\d+)\] (.*)$")
 _CACHED = re.compile(rf"^{_PLATFORM}#(\d+) CACHED$")
 _VERTEX = re.compile(rf"^{_PLATFORM}#(\d+) (.*)$")
 _DONE = re.compile(r"^DONE [\d.]+s$")
+# A cached step's layers, fetched or unpacked for a later step or for the push:
+# "extracting sha256:... 0.1s done", "sha256:... 1.03MB / 1.03MB 0.0s done".
+_FROM_CACHE = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}(?: [\d.]+[kMG]?B / [\d.]+[kMG]?B)?\b")
 
 
 def _git(project: Path, *argv: str) -> None:
@@ -107,8 +110,10 @@ def build_steps(output: str, platform: str) -> dict[str, str]:
     """The build steps of ``platform``'s shard after its base: title -> how it was done.
 
     ``cached``: BuildKit found the step's result and needed nothing of it (``CACHED``);
-    ``loaded``: it found the result in the cache and only extracted its layers, because a
-    later step runs on them (``extracting sha256:...``, nothing else); ``ran``: it ran.
+    ``loaded``: it found the result in the cache and only fetched or extracted its layers,
+    because a later step runs on them or the push needs them (``extracting sha256:...``,
+    ``sha256:... 1.03MB / 1.03MB``, nothing else: BuildKit may then print no ``CACHED``
+    for it at all); ``ran``: it ran (no CACHED, and nothing or its own output under it).
     """
     # The rehearsal's job prefix: "build linux/arm64 │ " ("[build linux/arm64] " before).
     prefixes = (f"build {platform} │ ", f"[build {platform}] ")
@@ -128,7 +133,7 @@ def build_steps(output: str, platform: str) -> dict[str, str]:
         seen = [a for a in activity.get(vertex, []) if not _DONE.match(a)]
         if vertex in cached:
             done[title] = "cached"
-        elif seen and all(a.startswith("extracting sha256:") for a in seen):
+        elif seen and all(_FROM_CACHE.match(a) for a in seen):
             done[title] = "loaded"
         else:
             done[title] = "ran"

@@ -5,8 +5,8 @@ docker driver (containerd store) is one registry cache per platform,
 ``IMAGE:buildcache-<platform>``, in the rehearsal's scratch repository. The first rehearsal
 runs on the main engine and exports it. The second runs on a throwaway second dockerd with
 the containerd store and an empty data root (testbed/classic_engine.py ``fresh_engine``),
-so no local BuildKit cache can answer: each build step it reports CACHED came from the
-registry cache. A one-line change in the Dockerfile's last step then runs that step only:
+so no local BuildKit cache can answer: each build step it reports CACHED (or whose layers
+it only fetched) came from the registry cache. A one-line change in the Dockerfile's last step then runs that step only:
 the earlier ones are CACHED, or their cached layers extracted for the step that runs on
 them. (bench/ci_cache.py times the first two runs.)
 """
@@ -69,7 +69,9 @@ def test_second_rehearsal_on_an_empty_engine_finds_every_platforms_steps_in_the_
     for platform in PLATFORMS:
         steps = ci_cache.build_steps(second, platform)
         assert len(steps) == 3, (platform, steps, first[-3000:])
-        assert set(steps.values()) == {"cached"}, (platform, steps, second[-4000:])
+        # None ran: CACHED, or (BuildKit's printer may skip CACHED for a step whose layers
+        # the push then fetched) its layers fetched from the registry cache.
+        assert set(steps.values()) <= {"cached", "loaded"}, (platform, steps, second[-4000:])
         cache = f"{scratch}:buildcache-{platform.replace('/', '-')}"
         assert f"importing cache manifest from {cache}" in second, platform
     print(f"first rehearsal {took:.1f}s (main engine), second {took2:.1f}s (empty engine)")
