@@ -1,22 +1,19 @@
-"""`multiarch mirror` on a terminal: bytes and rate per platform, at no real cost (issue 18).
+"""`multiarch mirror` on a terminal: bytes and rate per platform (issue 18).
 
 A 2-platform image with one 300 MiB layer per platform (the mirror bench's, incompressible)
 is copied to another registry, on a real pseudo-terminal (the live view) and, in turn,
 with its output piped (plain lines): the view shows each platform's bytes and rate, moving
-as the bytes stream (not only as each blob ends), and the copy on the terminal takes no
-longer than the piped one beyond the noise of a shared machine (the bench measures the
-figure itself: bench/registry_vs_skopeo.py). By skopeo (the default copier where it is
-installed), each platform's row comes from skopeo's own lines.
+as the bytes stream (not only as each blob ends). What the view costs in time and memory
+is the bench's to measure, terminal against piped in the same run
+(bench/registry_vs_skopeo.py, docs/benchmarks.md), not a timed test's. By skopeo (the
+default copier where it is installed), each platform's row comes from skopeo's own lines.
 """
 
 from __future__ import annotations
 
 import re
-import resource
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +26,6 @@ from testbed.terminal import Terminal, person_env, timed_on_pty
 
 pytestmark = pytest.mark.e2e
 MIB = 300
-ROUNDS = 5
 
 
 @pytest.fixture
@@ -39,32 +35,20 @@ def dest_registry(tmp_path: Path) -> Iterator[Registry]:
     reg.stop()
 
 
-def test_mirror_on_a_terminal_shows_bytes_and_rate_per_platform_and_costs_no_time(
+def test_mirror_on_a_terminal_shows_bytes_moving_within_blobs_and_rate_per_platform(
     registry, repo, dest_registry
 ):
     src = f"{repo}:big"
     push_big(src, MIB)
     program = str(Path(sys.executable).parent / "multiarch")
-    tty_wall: list[float] = []
-    tty_cpu: list[float] = []
-    plain_wall: list[float] = []
-    plain_cpu: list[float] = []
-    for n in range(ROUNDS):
-        argv = [program, "mirror", src, f"{dest_registry.host}/tty{n}/big:v1", "--tool", "native"]
-        code, raw, wall, cpu, _ = timed_on_pty(argv)
-        assert code == 0, raw[-2000:]
-        tty_wall.append(wall)
-        tty_cpu.append(cpu)
-        argv = [program, "mirror", src, f"{dest_registry.host}/plain{n}/big:v1", "--tool",
-                "native", "--progress", "plain"]  # fmt: skip
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        began = time.perf_counter()
-        done = subprocess.run(argv, env=person_env(), capture_output=True, text=True,
-                              check=False, timeout=600)  # fmt: skip
-        plain_wall.append(time.perf_counter() - began)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        plain_cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        assert done.returncode == 0, done.stderr[-2000:]
+    argv = [program, "mirror", src, f"{dest_registry.host}/tty/big:v1", "--tool", "native"]
+    code, raw, _, _, _ = timed_on_pty(argv)
+    assert code == 0, raw[-2000:]
+    argv = [program, "mirror", src, f"{dest_registry.host}/plain/big:v1", "--tool", "native",
+            "--progress", "plain"]  # fmt: skip
+    done = subprocess.run(argv, env=person_env(), capture_output=True, text=True, check=False,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
     # On the terminal: each platform's row with all its bytes, a rate, its blobs, its time,
     # and the cursor shown again at the end.
     screen = pyte.Screen(120, 50)
@@ -83,13 +67,6 @@ def test_mirror_on_a_terminal_shows_bytes_and_rate_per_platform_and_costs_no_tim
     # Piped, the same copy prints one line per platform when its blobs are all there.
     assert re.search(rf"^  arm64 │ mirror done in \d+\.\ds: {size} MB in 2 blobs$",
                      done.stdout, re.MULTILINE), done.stdout  # fmt: skip
-    wall_ratio = statistics.median(tty_wall) / statistics.median(plain_wall)
-    cpu_ratio = statistics.median(tty_cpu) / statistics.median(plain_cpu)
-    print(f"mirror {MIB} MiB x 2, terminal / piped: wall {wall_ratio:.3f} CPU {cpu_ratio:.3f}")
-    print(f"  terminal wall {tty_wall} cpu {tty_cpu}\n  piped wall {plain_wall} cpu {plain_cpu}")
-    # The view redraws 4 times a second and imports rich (~30 ms): within this shared
-    # machine's noise. The issue's target (< 2 % of the time) is the bench's to measure.
-    assert cpu_ratio < 1.10, (tty_cpu, plain_cpu)
 
 
 def test_mirror_by_skopeo_on_a_terminal_shows_each_platforms_blobs_then_bytes_and_rate(
