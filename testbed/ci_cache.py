@@ -31,7 +31,8 @@ _VERTEX = re.compile(rf"^{_PLATFORM}#(\d+) (.*)$")
 _DONE = re.compile(r"^DONE [\d.]+s$")
 # A cached step's layers, fetched or unpacked for a later step or for the push:
 # "extracting sha256:... 0.1s done", "sha256:... 1.03MB / 1.03MB 0.0s done".
-_FROM_CACHE = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}(?: [\d.]+[kMG]?B / [\d.]+[kMG]?B)?\b")
+_SIZE = r"[\d.]+[kMG]?B"
+_FROM_CACHE = re.compile(rf"^(?:extracting )?sha256:[0-9a-f]{{64}}(?: {_SIZE} / {_SIZE})?\b")
 
 
 def _git(project: Path, *argv: str) -> None:

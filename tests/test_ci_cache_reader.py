@@ -43,7 +43,7 @@ FROM_REGISTRY_CACHE = f"""\
 #9 pushing layers 0.0s done
 #9 DONE 0.1s
 #10 [4/4] RUN echo one > /release
-#10 sha256:5b69b79d2264b98d7dd989da9580148da84c6373005958e62b2fc2b4ff04285f 1.03MB / 1.03MB 0.0s done
+#10 sha256:5b69b79d2264b98d7dd989da9580148da84c6373005958e62b2fc2b4ff04285f 1.03MB / 1.03MB done
 #10 sha256:8df809f7a00f02736d0f0c094ce22acfca1a9d3531bbfe7fc6a3a03b29d5ddb0 107B / 107B 0.0s done
 #10 DONE 0.1s
 """

@@ -6,9 +6,9 @@ docker driver (containerd store) is one registry cache per platform,
 runs on the main engine and exports it. The second runs on a throwaway second dockerd with
 the containerd store and an empty data root (testbed/classic_engine.py ``fresh_engine``),
 so no local BuildKit cache can answer: each build step it reports CACHED (or whose layers
-it only fetched) came from the registry cache. A one-line change in the Dockerfile's last step then runs that step only:
-the earlier ones are CACHED, or their cached layers extracted for the step that runs on
-them. (bench/ci_cache.py times the first two runs.)
+it only fetched) came from the registry cache. A one-line change in the Dockerfile's last
+step then runs that step only: the earlier ones are CACHED, or their cached layers
+extracted for the step that runs on them. (bench/ci_cache.py times the first two runs.)
 """
 
 from __future__ import annotations
