@@ -241,6 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer_fault(self, rule: Rule) -> None:
         payload = b'{"errors":[{"code":"INJECTED","message":"fault injected by the test proxy"}]}'
+        self.proxy.record(self._seen(rule.status, f"status {rule.status}"))
         self.send_response(rule.status)
         self.send_header("Content-Type", "application/json")
         if rule.retry_after:
@@ -251,7 +252,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
-        self.proxy.record(self._seen(rule.status, f"status {rule.status}"))
 
     def _forward(self, *, cut: bool, delayed: bool) -> None:
         """Forward the request and its answer, both bodies streamed (never held whole)."""
@@ -277,9 +277,10 @@ class _Handler(BaseHTTPRequestHandler):
             # A body without Content-Length goes on chunked (http.client's own choice).
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
-            self._answer(resp, cut=cut)
+            # Recorded before the answer goes out: a client that has read it finds it logged.
             fault = "cut" if cut else ("delay" if delayed else "")
             self.proxy.record(self._seen(resp.status, fault))
+            self._answer(resp, cut=cut)
         finally:
             conn.close()
 
