@@ -17,12 +17,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyte
 import pytest
 
 from bench.registry_vs_skopeo import push_big
 from testbed.registry import Registry, RegistryConfig
-from testbed.terminal import Terminal, person_env, timed_on_pty
+from testbed.terminal import Terminal, person_env
 
 pytestmark = pytest.mark.e2e
 MIB = 300
@@ -35,38 +34,42 @@ def dest_registry(tmp_path: Path) -> Iterator[Registry]:
     reg.stop()
 
 
+def piped_mirror(*argv: str) -> str:
+    """``multiarch mirror ARGV --progress plain`` with its output piped; its stdout."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "multiarch"), "mirror", *argv, "--progress", "plain"],
+        env=person_env(), capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def test_mirror_on_a_terminal_shows_bytes_moving_within_blobs_and_rate_per_platform(
     registry, repo, dest_registry
 ):
     src = f"{repo}:big"
     push_big(src, MIB)
-    program = str(Path(sys.executable).parent / "multiarch")
-    argv = [program, "mirror", src, f"{dest_registry.host}/tty/big:v1", "--tool", "native"]
-    code, raw, _, _, _ = timed_on_pty(argv)
-    assert code == 0, raw[-2000:]
-    argv = [program, "mirror", src, f"{dest_registry.host}/plain/big:v1", "--tool", "native",
-            "--progress", "plain"]  # fmt: skip
-    done = subprocess.run(argv, env=person_env(), capture_output=True, text=True, check=False,
-                          timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    term = Terminal("mirror", src, f"{dest_registry.host}/tty/big:v1", "--tool", "native")
+    code = term.wait()
+    assert code == 0, term.plain()[-2000:]
+    piped = piped_mirror(src, f"{dest_registry.host}/plain/big:v1", "--tool", "native")
     # On the terminal: each platform's row with all its bytes, a rate, its blobs, its time,
     # and the cursor shown again at the end.
-    screen = pyte.Screen(120, 50)
-    pyte.ByteStream(screen).feed(raw)
-    text = "\n".join(line.rstrip() for line in screen.display)
+    text = term.text()
     size = f"{(MIB << 20) / 1e6:.1f}"
     for short in ("amd64", "arm64"):
         row = rf"✓ {short}\s+{size}/{size} MB\s+\d+\.\d MB/s\s+2/2 blobs\s+\d+\.\ds"
         assert re.search(row, text), text
-    assert raw.rfind(b"\x1b[?25h") > raw.rfind(b"\x1b[?25l") >= 0
+    assert term.cursor_restored()
     # During the copy the bytes move within a blob, not only when one ends: the frames
     # drawn show counts strictly between none and all of a platform's one big layer.
-    shown = {float(n) for n in re.findall(rb"(\d+\.\d)/" + size.encode() + rb" MB", raw)}
+    drawn = bytes(term.raw)
+    shown = {float(n) for n in re.findall(rb"(\d+\.\d)/" + size.encode() + rb" MB", drawn)}
     partial = sorted(n for n in shown if 1.0 < n < float(size) - 1.0)
     assert len(partial) >= 3, sorted(shown)
     # Piped, the same copy prints one line per platform when its blobs are all there.
     assert re.search(rf"^  arm64 │ mirror done in \d+\.\ds: {size} MB in 2 blobs$",
-                     done.stdout, re.MULTILINE), done.stdout  # fmt: skip
+                     piped, re.MULTILINE), piped  # fmt: skip
 
 
 def test_mirror_by_skopeo_on_a_terminal_shows_each_platforms_blobs_then_bytes_and_rate(
@@ -90,12 +93,7 @@ def test_mirror_by_skopeo_on_a_terminal_shows_each_platforms_blobs_then_bytes_an
     assert "Copying blob" not in term.plain()  # skopeo's own lines: in the log file only
     assert term.cursor_restored()
     # Piped: a line per platform when its image is whole.
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "multiarch"), "mirror", src,
-         f"{dest_registry.host}/by/skopeo-plain:v1", "--progress", "plain"],
-        env=person_env(), capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    piped = piped_mirror(src, f"{dest_registry.host}/by/skopeo-plain:v1")
     for short in ("amd64", "arm64"):
         line = rf"^\s*{short} │ mirror done in \d+\.\ds: {size} MB in 2 blobs$"
-        assert re.search(line, done.stdout, re.MULTILINE), done.stdout
+        assert re.search(line, piped, re.MULTILINE), piped
